@@ -1,0 +1,342 @@
+import { z } from 'zod';
+import { Field, FieldMap } from './field.js';
+
+/*
+ * The pipeline file schema: the single source of truth for pipeline configuration. Types are inferred from it,
+ * `klaviyo-etl schema` prints the JSON Schema generated from it, and every object is strict (unknown keys are
+ * errors). Cross-field rules that zod cannot express live in rules.ts.
+ */
+
+// ---------------------------------------------------------------- sources
+
+const csvOptions = {
+  delimiter: z.string().min(1).max(4).default(',').describe('Field delimiter. @default ","'),
+  quote: z.string().length(1).default('"').describe('Quote character. @default \'"\''),
+  escape: z.string().length(1).optional().describe('Escape character inside quoted fields. @default the quote character'),
+  header: z
+    .union([z.literal(true), z.array(z.string()).min(1)])
+    .default(true)
+    .describe('`true`: the first line names the columns; or the list of column names when the file has no header.'),
+  encoding: z.enum(['utf8', 'utf-8', 'latin1']).default('utf8').describe('File encoding (a UTF-8 BOM is always removed). @default utf8'),
+  relaxColumnCount: z
+    .boolean()
+    .default(false)
+    .describe('Accept rows with a different number of fields than the header instead of rejecting them (CSV_RAGGED_ROW). @default false'),
+};
+
+export const CsvSource = z
+  .strictObject({
+    type: z.literal('csv'),
+    path: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe('File path or glob (or a list of them), relative to the pipeline file. `.gz` files are decompressed. Files are read in sorted path order.'),
+    ...csvOptions,
+  })
+  .describe('Local CSV files.');
+
+export const NdjsonSource = z
+  .strictObject({
+    type: z.literal('ndjson'),
+    path: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe('File path or glob (or a list), relative to the pipeline file; one JSON object per line; `.gz` decompressed.'),
+  })
+  .describe('Local newline-delimited JSON files.');
+
+export const PostgresSource = z
+  .strictObject({
+    type: z.literal('postgres'),
+    url: z.string().min(1).describe('Connection URL, normally `${DATABASE_URL}`.'),
+    table: z.string().min(1).optional().describe('Table (optionally schema-qualified) to read; use with `columns`.'),
+    columns: z.array(z.string().min(1)).min(1).optional().describe('Columns to read from `table`. @default all columns'),
+    query: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A SELECT to read instead of `table`. It is wrapped as a subquery so the cursor condition can be added.'),
+    cursor: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Columns of the incremental cursor, in order (e.g. `[updated_at, id]`). Enables keyset paging and watermarks.'),
+    lookback: z
+      .string()
+      .regex(/^\d+\s*(ms|s|m|h|d)$/)
+      .optional()
+      .describe('Re-read rows this far behind the stored watermark (late-arriving rows), e.g. `2h`. First cursor column must be a timestamp.'),
+    batchSize: z.number().int().min(1).max(100_000).default(5_000).describe('Rows fetched per cursor read. @default 5000'),
+    ssl: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          rejectUnauthorized: z.boolean().default(true),
+          ca: z.string().optional().describe('Path to a CA certificate file.'),
+        }),
+      ])
+      .optional()
+      .describe('TLS: `true`, or options.'),
+    statementTimeout: z.number().int().min(0).optional().describe('statement_timeout in milliseconds.'),
+    applicationName: z.string().default('klaviyo-etl').describe('application_name reported to the server. @default klaviyo-etl'),
+    numeric: z
+      .enum(['string', 'number'])
+      .default('string')
+      .describe('How numeric and bigint values arrive: `string` keeps full precision. @default string'),
+  })
+  .describe('A PostgreSQL table or query, streamed with a server-side cursor.');
+
+export const S3Source = z
+  .strictObject({
+    type: z.literal('s3'),
+    bucket: z.string().min(1),
+    prefix: z.string().default('').describe('Key prefix to list. @default ""'),
+    glob: z.string().optional().describe('Glob the key (after the prefix) must match, e.g. `*.csv.gz`.'),
+    format: z.enum(['csv', 'ndjson']).default('csv').describe('@default csv'),
+    region: z.string().optional().describe('AWS region. @default from the environment, else us-east-1'),
+    endpoint: z.string().optional().describe('Custom endpoint for S3-compatible stores (MinIO, R2, s3rver).'),
+    forcePathStyle: z.boolean().default(false).describe('Path-style addressing (needed by most S3-compatible stores). @default false'),
+    ...csvOptions,
+  })
+  .describe('Objects under an S3 prefix, in key order.');
+
+export const KlaviyoSource = z
+  .strictObject({
+    type: z.literal('klaviyo'),
+    list: z.string().min(1).optional().describe('List id whose members to export.'),
+    segment: z.string().min(1).optional().describe('Segment id whose members to export.'),
+    pageSize: z.number().int().min(1).max(100).default(100).describe('@default 100'),
+    subscriptions: z.boolean().default(false).describe('Ask for consent (`additional-fields[profile]=subscriptions`). @default false'),
+    incremental: z.boolean().default(true).describe('Only members who joined since the last successful export. @default true'),
+  })
+  .describe('Members of a Klaviyo list or segment (export).');
+
+export const Source = z.discriminatedUnion('type', [CsvSource, NdjsonSource, PostgresSource, S3Source, KlaviyoSource]);
+
+// ---------------------------------------------------------------- transforms
+
+export const Location = z
+  .strictObject({
+    address1: Field.optional(),
+    address2: Field.optional(),
+    city: Field.optional(),
+    country: Field.optional(),
+    region: Field.optional(),
+    zip: Field.optional(),
+    timezone: Field.optional(),
+    latitude: Field.optional(),
+    longitude: Field.optional(),
+    ip: Field.optional(),
+  })
+  .describe('Profile location fields.');
+
+export const ProfileMapping = z
+  .strictObject({
+    email: Field.optional(),
+    phone_number: Field.optional(),
+    external_id: Field.optional(),
+    first_name: Field.optional(),
+    last_name: Field.optional(),
+    organization: Field.optional(),
+    title: Field.optional(),
+    locale: Field.optional(),
+    image: Field.optional(),
+    location: Location.optional(),
+    properties: FieldMap.optional().describe('Custom profile properties: name → field.'),
+  })
+  .describe('How a row maps onto a Klaviyo profile. At least one of email, phone_number, external_id.');
+
+export const ProfileTransform = z
+  .strictObject({
+    type: z.literal('profile'),
+    profile: ProfileMapping,
+  })
+  .describe('One profile per row (bulk import: upsert; empty values are left unchanged in Klaviyo).');
+
+export const GroupConfig = z
+  .strictObject({
+    by: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe('Column(s) whose value identifies a group; consecutive rows with the same key become one event.'),
+    itemsProperty: z.string().default('Items').describe('Event property that receives the items array. @default Items'),
+    items: FieldMap.describe('Per-row item fields: name → field (e.g. ProductName, SKU, Quantity, ItemPrice).'),
+    itemEvents: z
+      .strictObject({
+        metric: z.string().min(1).max(127),
+        unique_id: Field.describe('Per-item unique id, e.g. `{template: "{{Name}}-{{Lineitem sku}}"}`.'),
+        value: Field.optional(),
+        properties: FieldMap.optional().describe('Per-item event properties (the item fields are included too).'),
+      })
+      .optional()
+      .describe('Also send one event per item (e.g. `Ordered Product`).'),
+  })
+  .describe('Group consecutive rows (one row per line item) into one event with an items array and summed value.');
+
+export const EventTransform = z
+  .strictObject({
+    type: z.literal('event'),
+    metric: z.string().min(1).max(127).describe('Metric name, e.g. `Placed Order` (< 128 characters).'),
+    profile: ProfileMapping,
+    unique_id: Field.optional().describe(
+      'Deterministic id of the event, e.g. `{template: "{{Order ID}}"}`. Required: without it Klaviyo keeps one event per profile per second.',
+    ),
+    time: Field.optional().describe('Event time (type datetime or date, with format and zone). @default the time Klaviyo receives it'),
+    value: Field.optional().describe('Monetary value (summed over a group).'),
+    value_currency: Field.optional().describe('ISO 4217 currency code.'),
+    properties: FieldMap.optional().describe('Event properties: name → field.'),
+    backfill: z.boolean().default(false).describe('Historical load: recorded without triggering flows. @default false'),
+    group: GroupConfig.optional(),
+  })
+  .describe('One event per row (or per group of rows).');
+
+const ConsentChannel = z.strictObject({
+  marketing: z.boolean().default(true).describe('Subscribe to marketing. @default true'),
+  transactional: z.boolean().optional().describe('SMS only: also transactional.'),
+});
+
+export const SubscriptionTransform = z
+  .strictObject({
+    type: z.literal('subscription'),
+    profile: z.strictObject({ email: Field.optional(), phone_number: Field.optional() }),
+    channels: z
+      .strictObject({ email: ConsentChannel.optional(), sms: ConsentChannel.optional() })
+      .describe('Channels to subscribe the profile to.'),
+    consented_at: Field.optional().describe('When consent was given (datetime); required with historical_import.'),
+    historical_import: z.boolean().default(false).describe('Import past consent without double opt-in or flows. @default false'),
+    list: z.string().optional().describe('List id to subscribe into.'),
+    custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
+    when: Field.optional().describe('Only rows where this field is a true boolean are subscribed; others are skipped and counted.'),
+  })
+  .describe('Subscribe profiles with explicit consent.');
+
+export const ExportTransform = z
+  .strictObject({
+    type: z.literal('export'),
+    columns: FieldMap.describe('Output column → field over the exported profile (e.g. `email`, `properties.tier`, `joined_group_at`).'),
+  })
+  .describe('Select and rename profile fields for a CSV export.');
+
+export const Transform = z.discriminatedUnion('type', [ProfileTransform, EventTransform, SubscriptionTransform, ExportTransform]);
+
+// ---------------------------------------------------------------- destinations
+
+export const Tier = z.strictObject({
+  burst: z.number().int().min(1).describe('Requests per second.'),
+  steady: z.number().int().min(1).describe('Requests per minute.'),
+});
+
+export const KlaviyoDestination = z
+  .strictObject({
+    type: z.literal('klaviyo'),
+    baseUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('API base URL. @default $KLAVIYO_BASE_URL, else https://a.klaviyo.com'),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .default('KLAVIYO_API_KEY')
+      .describe('Name of the environment variable holding the private API key (never the key itself). @default KLAVIYO_API_KEY'),
+    revision: z.string().regex(/^\d{4}-\d{2}-\d{2}(\.pre)?$/).default('2026-07-15').describe('API revision header. @default 2026-07-15'),
+    lists: z.array(z.string().min(1)).optional().describe('Profiles: also add every imported profile to these lists.'),
+    batch: z
+      .strictObject({
+        events: z.number().int().min(1).max(1000).default(1000).describe('Events per bulk request (≤1000). @default 1000'),
+        profiles: z.number().int().min(1).max(10_000).default(10_000).describe('Profiles per bulk import job (≤10000). @default 10000'),
+        subscriptions: z.number().int().min(1).max(1000).default(1000).describe('Profiles per subscribe job (≤1000). @default 1000'),
+        maxBytes: z.number().int().min(1024).max(5_000_000).default(4_900_000).describe('Request body cap in bytes (≤5 MB). @default 4900000'),
+      })
+      .prefault({})
+      .describe('Batch sizes.'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('Requests in flight at once. @default 4'),
+    rateLimits: z
+      .record(z.string(), Tier)
+      .optional()
+      .describe('Override tiers per endpoint key (e.g. `"POST /api/event-bulk-create-jobs": {burst: 10, steady: 150}`) for accounts with custom limits.'),
+    retries: z.number().int().min(0).max(20).default(8).describe('Retries of a 5xx / network failure / 429 before the run fails. @default 8'),
+    timeoutMs: z.number().int().min(1000).default(60_000).describe('Per-request timeout. @default 60000'),
+  })
+  .describe('Load into Klaviyo through the bulk endpoints.');
+
+export const CsvDestination = z
+  .strictObject({
+    type: z.literal('csv'),
+    path: z.string().min(1).describe('Output file, relative to the pipeline file; `.gz` compresses.'),
+    delimiter: z.string().min(1).default(',').describe('@default ","'),
+  })
+  .describe('Write rows to a local CSV file (exports).');
+
+export const S3Destination = z
+  .strictObject({
+    type: z.literal('s3'),
+    bucket: z.string().min(1),
+    key: z.string().min(1).describe('Object key; `.gz` compresses.'),
+    region: z.string().optional(),
+    endpoint: z.string().optional(),
+    forcePathStyle: z.boolean().default(false),
+  })
+  .describe('Write rows as a CSV object in S3 (exports).');
+
+export const Destination = z.discriminatedUnion('type', [KlaviyoDestination, CsvDestination, S3Destination]);
+
+// ---------------------------------------------------------------- pipeline
+
+export const Rejects = z
+  .strictObject({
+    path: z.string().min(1).optional().describe('Rejects file, relative to the pipeline file. @default .klaviyo-etl/<name>/rejects.ndjson'),
+    format: z.enum(['ndjson', 'csv']).optional().describe('@default from the file extension, else ndjson'),
+    maxRejects: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Fail the run once more than this many rows are rejected. @default unlimited'),
+  })
+  .describe('Where rejected rows go.');
+
+export const Checkpoint = z
+  .strictObject({
+    store: z.enum(['local', 's3']).default('local').describe('@default local'),
+    dir: z.string().optional().describe('Local directory. @default .klaviyo-etl/<name> beside the pipeline file'),
+    url: z.string().regex(/^s3:\/\/[^/]+\/.*/).optional().describe('For store s3: `s3://bucket/prefix`.'),
+    endpoint: z.string().optional(),
+    region: z.string().optional(),
+    forcePathStyle: z.boolean().default(false),
+    every: z.number().int().min(1).default(1).describe('Write the checkpoint every N acknowledged batches. @default 1'),
+  })
+  .describe('Checkpoint settings.');
+
+export const Pipeline = z
+  .strictObject({
+    version: z.literal(1).describe('Pipeline file format version.'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]*$/)
+      .describe('Pipeline name: lower-case letters, digits, `.`, `_`, `-` (names the checkpoint directory).'),
+    description: z.string().optional(),
+    source: Source,
+    transform: Transform,
+    destination: Destination,
+    rejects: Rejects.prefault({}),
+    checkpoint: Checkpoint.prefault({}),
+  })
+  .describe('A klaviyo-etl pipeline file.');
+
+export type PipelineConfig = z.output<typeof Pipeline>;
+export type PipelineInput = z.input<typeof Pipeline>;
+export type SourceConfig = z.output<typeof Source>;
+export type CsvSourceConfig = z.output<typeof CsvSource>;
+export type NdjsonSourceConfig = z.output<typeof NdjsonSource>;
+export type PostgresSourceConfig = z.output<typeof PostgresSource>;
+export type S3SourceConfig = z.output<typeof S3Source>;
+export type KlaviyoSourceConfig = z.output<typeof KlaviyoSource>;
+export type TransformConfig = z.output<typeof Transform>;
+export type ProfileTransformConfig = z.output<typeof ProfileTransform>;
+export type EventTransformConfig = z.output<typeof EventTransform>;
+export type SubscriptionTransformConfig = z.output<typeof SubscriptionTransform>;
+export type ExportTransformConfig = z.output<typeof ExportTransform>;
+export type ProfileMappingConfig = z.output<typeof ProfileMapping>;
+export type DestinationConfig = z.output<typeof Destination>;
+export type KlaviyoDestinationConfig = z.output<typeof KlaviyoDestination>;
+export type CsvDestinationConfig = z.output<typeof CsvDestination>;
+export type S3DestinationConfig = z.output<typeof S3Destination>;
+export type TierConfig = z.output<typeof Tier>;

@@ -1,0 +1,88 @@
+/**
+ * One error class for the whole tool. `code` is a closed union: tests and users match on codes, never on text.
+ * Add new codes here (and to docs/errors.md) rather than inventing strings at call sites.
+ */
+export const ERROR_CODES = [
+  // pipeline file problems (exit 2)
+  'CONFIG_YAML_SYNTAX',
+  'CONFIG_INVALID',
+  'CONFIG_UNKNOWN_KEY',
+  'CONFIG_ENV_MISSING',
+  'CONFIG_RULE',
+  'USAGE',
+  // source / run problems (exit 1)
+  'SOURCE_NOT_FOUND',
+  'SOURCE_READ',
+  'MISSING_API_KEY',
+  'KLAVIYO_AUTH',
+  'KLAVIYO_REQUEST_REJECTED',
+  'KLAVIYO_UNAVAILABLE',
+  'KLAVIYO_JOB_FAILED',
+  'CHECKPOINT_CORRUPT',
+  'CHECKPOINT_MISMATCH',
+  'LOCKED',
+  'INTERRUPTED',
+  'INTERNAL',
+  // record problems (routed to the rejects file, never thrown out of a run)
+  'CSV_RAGGED_ROW',
+  'CSV_UNCLOSED_QUOTE',
+  'CSV_PARSE_ERROR',
+  'NDJSON_PARSE_ERROR',
+  'INVALID_EMAIL',
+  'INVALID_PHONE',
+  'INVALID_DATE',
+  'INVALID_NUMBER',
+  'INVALID_INTEGER',
+  'INVALID_BOOLEAN',
+  'INVALID_VALUE',
+  'MISSING_REQUIRED',
+  'MISSING_IDENTIFIER',
+  'DUPLICATE_IN_BATCH',
+  'RECORD_TOO_LARGE',
+  'KLAVIYO_REJECTED',
+  'KLAVIYO_IMPORT_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface EtlErrorContext {
+  pipeline?: string;
+  component?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  [key: string]: unknown;
+}
+
+export class EtlError extends Error {
+  readonly code: ErrorCode;
+  readonly context: EtlErrorContext;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; context?: EtlErrorContext } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EtlError';
+    this.code = code;
+    this.context = options.context ?? {};
+  }
+
+  /** Attach HTTP details that must never be enumerated into logs (they may hold headers). */
+  withHttp(details: { method: string; url: string; status?: number; body?: unknown }): this {
+    Object.defineProperty(this, 'http', { value: redactHttp(details), enumerable: false });
+    return this;
+  }
+}
+
+export function isEtlError(error: unknown): error is EtlError {
+  return error instanceof EtlError;
+}
+
+const SECRET_PATTERN = /\bpk_[A-Za-z0-9_]+/g;
+
+/** Remove anything that looks like a Klaviyo private key from a string. */
+export function redact(text: string): string {
+  return text.replace(SECRET_PATTERN, 'pk_***');
+}
+
+function redactHttp<T extends { url: string }>(details: T): T {
+  return { ...details, url: redact(details.url) };
+}

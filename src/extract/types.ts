@@ -1,0 +1,38 @@
+import type { z } from 'zod';
+import type { SourcePosition, SourceRecord } from '../core/record.js';
+import type { Logger } from '../core/logger.js';
+
+export interface ExtractContext {
+  /** Directory relative paths in the pipeline file resolve against (the pipeline file's directory). */
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  signal?: AbortSignal;
+  /**
+   * Resume point: the position of the last record whose effect is acknowledged. The reader must yield only
+   * records after it, with the same `seq` numbering as a fresh run would give.
+   */
+  startAfter?: SourcePosition;
+  /** Source-specific incremental state from the previous successful run (watermarks, files done). */
+  watermark?: unknown;
+  /** Bounds for one run (backfills), from the command line. */
+  since?: string;
+  until?: string;
+  limit?: number;
+}
+
+/** A running source. */
+export interface SourceReader {
+  records(): AsyncIterable<SourceRecord>;
+  /** Incremental state to store after a successful run (e.g. files done, high-water cursor). */
+  watermark?(): unknown;
+  close?(): Promise<void>;
+}
+
+/** A registered source component. */
+export interface ExtractorDefinition<C = any> {
+  kind: string;
+  summary: string;
+  config: z.ZodType<C>;
+  create(config: C, ctx: ExtractContext): SourceReader;
+}

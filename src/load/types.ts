@@ -1,0 +1,35 @@
+import type { LoadItem, Reject } from '../core/record.js';
+import type { Logger } from '../core/logger.js';
+import type { RunStats } from '../core/stats.js';
+
+/** What a loader tells the runner as Klaviyo confirms or refuses items. */
+export interface LoadEvents {
+  /** Klaviyo accepted these items (events: 202; profiles: the bulk job holding them was created). */
+  onAck(items: LoadItem[], info?: { jobId?: string }): void;
+  /** Items Klaviyo refused (400 pointers, import-errors); already joined to their source positions. */
+  onReject(rejects: Reject[]): void;
+  /** A bulk import job reached a final state (its import-errors, if any, were reported through onReject). */
+  onJobDone?(jobId: string): void;
+}
+
+export interface LoadContext extends LoadEvents {
+  logger: Logger;
+  stats: RunStats;
+  signal?: AbortSignal;
+  /** Read, batch and count, but send nothing. */
+  dryRun: boolean;
+  /** Bulk-import jobs submitted by an interrupted earlier run, to poll instead of resubmitting. */
+  resumeJobs?: string[];
+}
+
+/**
+ * A batch writer. `write` applies back-pressure: it resolves when the items are accepted into the bounded
+ * in-flight window, not when Klaviyo confirmed them (that is `onAck`). `close` flushes, waits for everything in
+ * flight (and for bulk jobs to finish) and throws an EtlError if the run must fail.
+ */
+export interface Loader {
+  write(items: LoadItem[]): Promise<void>;
+  close(): Promise<void>;
+  /** Bulk jobs submitted and not yet finished (for the checkpoint). */
+  pendingJobs?(): string[];
+}
