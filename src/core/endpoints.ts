@@ -1,0 +1,62 @@
+/**
+ * The Klaviyo operations klaviyo-etl and its emulator use, with their rate-limit tiers as stated by the spec's
+ * `x-klaviyo-ratelimit` (revision 2026-07-15). test/unit/core/endpoints.test.ts checks this table against
+ * ../shared/klaviyo-openapi/stable.json. Endpoint keys are `METHOD /path/template`; the loader's limiter and the
+ * emulator's windows are keyed by them, and pipeline files override tiers by the same keys.
+ */
+export interface TierLimits {
+  /** Requests per 1-second window. */
+  burst: number;
+  /** Requests per 60-second window. */
+  steady: number;
+  /** Requests per day, where the spec sets one. */
+  daily?: number;
+}
+
+export const TIERS = {
+  XS: { burst: 1, steady: 15 },
+  S: { burst: 3, steady: 60 },
+  M: { burst: 10, steady: 150 },
+  L: { burst: 75, steady: 750 },
+  XL: { burst: 350, steady: 3500 },
+} as const satisfies Record<string, TierLimits>;
+
+export const ENDPOINTS = {
+  'GET /api/profiles': { operationId: 'get_profiles', ...TIERS.L },
+  'POST /api/profiles': { operationId: 'create_profile', ...TIERS.L },
+  'GET /api/profiles/{id}': { operationId: 'get_profile', ...TIERS.L },
+  'PATCH /api/profiles/{id}': { operationId: 'update_profile', ...TIERS.L },
+  'POST /api/profile-import': { operationId: 'create_or_update_profile', ...TIERS.L },
+  'GET /api/profile-bulk-import-jobs': { operationId: 'get_bulk_import_profiles_jobs', ...TIERS.M },
+  'POST /api/profile-bulk-import-jobs': { operationId: 'bulk_import_profiles', ...TIERS.M },
+  'GET /api/profile-bulk-import-jobs/{job_id}': { operationId: 'get_bulk_import_profiles_job', ...TIERS.M },
+  'GET /api/profile-bulk-import-jobs/{id}/import-errors': { operationId: 'get_errors_for_bulk_import_profiles_job', ...TIERS.M },
+  'GET /api/profile-bulk-import-jobs/{id}/profiles': { operationId: 'get_profiles_for_bulk_import_profiles_job', ...TIERS.M },
+  'GET /api/profile-bulk-import-jobs/{id}/relationships/profiles': {
+    operationId: 'get_profile_ids_for_bulk_import_profiles_job',
+    ...TIERS.M,
+  },
+  'GET /api/events': { operationId: 'get_events', ...TIERS.XL },
+  'POST /api/events': { operationId: 'create_event', ...TIERS.XL },
+  'GET /api/events/{id}': { operationId: 'get_event', ...TIERS.M },
+  'POST /api/event-bulk-create-jobs': { operationId: 'bulk_create_events', ...TIERS.M },
+  'GET /api/metrics': { operationId: 'get_metrics', ...TIERS.M },
+  'GET /api/metrics/{id}': { operationId: 'get_metric', ...TIERS.M },
+  'POST /api/profile-subscription-bulk-create-jobs': { operationId: 'bulk_subscribe_profiles', ...TIERS.L },
+  'POST /api/profile-subscription-bulk-delete-jobs': { operationId: 'bulk_unsubscribe_profiles', ...TIERS.L },
+  'GET /api/lists': { operationId: 'get_lists', ...TIERS.L },
+  'POST /api/lists': { operationId: 'create_list', ...TIERS.M, daily: 150 },
+  'GET /api/lists/{id}': { operationId: 'get_list', ...TIERS.L },
+  'GET /api/lists/{id}/profiles': { operationId: 'get_profiles_for_list', ...TIERS.L },
+  'GET /api/lists/{id}/relationships/profiles': { operationId: 'get_profile_ids_for_list', ...TIERS.L },
+  'POST /api/lists/{id}/relationships/profiles': { operationId: 'add_profiles_to_list', ...TIERS.M },
+  'DELETE /api/lists/{id}/relationships/profiles': { operationId: 'remove_profiles_from_list', ...TIERS.M },
+  'GET /api/segments': { operationId: 'get_segments', ...TIERS.L },
+  'GET /api/segments/{id}': { operationId: 'get_segment', ...TIERS.L },
+  'GET /api/segments/{id}/profiles': { operationId: 'get_profiles_for_segment', ...TIERS.L },
+} as const satisfies Record<string, TierLimits & { operationId: string }>;
+
+export type EndpointKey = keyof typeof ENDPOINTS;
+
+/** The revision klaviyo-etl pins by default (the spec's). */
+export const DEFAULT_REVISION = '2026-07-15';
