@@ -1,0 +1,295 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { EtlError } from '../core/errors.js';
+import { interpolate, type PipelineEnv } from './env.js';
+import { formatPath, formatProblem, sortProblems, type PathSegment, type Problem, type ProblemCode } from './problem.js';
+import { checkRules, PIPELINE_RULES, type PipelineRule } from './rules.js';
+import { Pipeline, type PipelineConfig } from './schema.js';
+
+/** Where a pipeline came from. Relative paths inside the pipeline resolve against `dir`. */
+export interface PipelineSource {
+  /** The file as given by the caller (used in problems), or `<text>`. */
+  file: string;
+  /** Absolute directory relative paths in the pipeline resolve against. */
+  dir: string;
+  /** The file's text (before interpolation). */
+  text: string;
+}
+
+export interface LoadResult {
+  /** The validated pipeline with defaults applied; `undefined` when there is any problem. */
+  config: PipelineConfig | undefined;
+  /** Every problem found, sorted by line and column. Empty when the pipeline is valid. */
+  problems: Problem[];
+  source: PipelineSource;
+}
+
+export interface LoadOptions {
+  /**
+   * Environment for `${VAR}` interpolation.
+   * @default process.env
+   */
+  env?: PipelineEnv;
+  /** Rules to check after schema validation. @default PIPELINE_RULES */
+  rules?: readonly PipelineRule[];
+}
+
+export interface LoadTextOptions extends LoadOptions {
+  /** Name used in problems. @default "<text>" */
+  file?: string;
+  /** Directory relative paths resolve against. @default the directory of `file`, else the working directory */
+  dir?: string;
+}
+
+/** Read, parse, interpolate, validate and rule-check one pipeline file. Never throws for a bad file. */
+export async function loadPipelineFile(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'read error';
+    const problem: Problem = { file, line: 1, column: 1, code: 'CONFIG_INVALID', message: `cannot read the pipeline file (${reason})`, path: '' };
+    return { config: undefined, problems: [problem], source: { file, dir: path.dirname(path.resolve(file)), text: '' } };
+  }
+  return loadPipelineText(text, { ...options, file });
+}
+
+/** Like `loadPipelineFile` for text already in memory. */
+export function loadPipelineText(text: string, options: LoadTextOptions = {}): LoadResult {
+  const file = options.file ?? '<text>';
+  const dir = options.dir ?? (options.file === undefined ? process.cwd() : path.dirname(path.resolve(options.file)));
+  const source: PipelineSource = { file, dir, text };
+  const env = options.env ?? process.env;
+  const problems: Problem[] = [];
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const locate = locator(doc, lineCounter);
+  const add = (code: ProblemCode, message: string, segs: readonly PathSegment[], pos: { line: number; column: number }) =>
+    problems.push({ file, line: pos.line, column: pos.column, code, message, path: formatPath(segs) });
+
+  // phase 1: YAML syntax
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) {
+      const pos = lineCounter.linePos(error.pos[0]);
+      add('CONFIG_YAML_SYNTAX', firstLine(error.message), [], { line: pos.line, column: pos.col });
+    }
+    return { config: undefined, problems: sortProblems(problems), source };
+  }
+
+  // phase 2: ${VAR} interpolation in string scalars (values, not keys)
+  const fromEnv = new Set<string>();
+  walkScalars(doc.contents, [], (scalar, segs) => {
+    if (typeof scalar.value !== 'string') return;
+    const result = interpolate(scalar.value, env);
+    scalar.value = result.value;
+    if (result.substituted) fromEnv.add(formatPath(segs));
+    for (const issue of result.issues) {
+      add(issue.kind === 'missing' ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID', issue.message, segs, locate(segs));
+    }
+  });
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+
+  // phase 3: schema
+  const parsed = Pipeline.safeParse(raw);
+  if (!parsed.success) {
+    if (raw === null || raw === undefined) {
+      add('CONFIG_INVALID', 'the pipeline file is empty', [], { line: 1, column: 1 });
+    } else {
+      for (const issue of parsed.error.issues) {
+        for (const p of describeIssue(issue, [], raw)) add(p.code, p.message, p.path, locate(p.path, p.code === 'CONFIG_UNKNOWN_KEY'));
+      }
+    }
+  }
+
+  // phase 4: cross-field rules (run on the raw document so they report even when the schema failed elsewhere)
+  if (raw !== null && typeof raw === 'object') {
+    const violations = checkRules({ raw, fromEnv: (segs) => fromEnv.has(formatPath(segs)) }, options.rules ?? PIPELINE_RULES);
+    for (const v of violations) add('CONFIG_RULE', v.message, v.path, locate(v.path));
+  }
+
+  // a scalar with a missing variable is reported once, as CONFIG_ENV_MISSING, not again for its (empty) value
+  const missing = new Set(problems.filter((p) => p.code === 'CONFIG_ENV_MISSING').map((p) => p.path));
+  const kept = problems.filter((p) => p.code !== 'CONFIG_INVALID' || !missing.has(p.path));
+  const sorted = sortProblems(dedupe(kept));
+  return { config: sorted.length === 0 && parsed.success ? parsed.data : undefined, problems: sorted, source };
+}
+
+/** Load every file and return all their problems, sorted by file, line and column. */
+export async function validatePipelineFiles(files: readonly string[], options: LoadOptions = {}): Promise<Problem[]> {
+  const all: Problem[] = [];
+  for (const file of files) all.push(...(await loadPipelineFile(file, options)).problems);
+  return sortProblems(all);
+}
+
+/**
+ * Load a pipeline file for running it: returns the config and its source, or throws an `EtlError` whose code is
+ * that of the first problem, whose message lists every problem, and whose `context.problems` holds them.
+ */
+export async function loadPipelineFileOrThrow(
+  file: string,
+  options: LoadOptions = {},
+): Promise<{ config: PipelineConfig; source: PipelineSource }> {
+  const result = await loadPipelineFile(file, options);
+  if (result.config === undefined || result.problems.length > 0) {
+    const first = result.problems[0];
+    const code = first?.code ?? 'CONFIG_INVALID';
+    const count = result.problems.length;
+    const message = `${file}: ${count} problem${count === 1 ? '' : 's'} in the pipeline file\n${result.problems.map(formatProblem).join('\n')}`;
+    throw new EtlError(code, message, { context: { file, line: first?.line, column: first?.column, problems: result.problems } });
+  }
+  return { config: result.config, source: result.source };
+}
+
+/** Resolve a path from a pipeline file against the pipeline file's directory (absolute paths are kept). */
+export function resolvePipelinePath(source: Pick<PipelineSource, 'dir'>, p: string): string {
+  return path.resolve(source.dir, p);
+}
+
+// ---------------------------------------------------------------- zod issues → problems
+
+interface IssueProblem {
+  code: ProblemCode;
+  message: string;
+  path: PathSegment[];
+}
+
+type Issue = z.core.$ZodIssue;
+
+function valueAt(root: unknown, segs: readonly PathSegment[]): unknown {
+  let node = root;
+  for (const seg of segs) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PathSegment, unknown>)[seg];
+  }
+  return node;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'list';
+  if (typeof value === 'object') return 'mapping';
+  return typeof value;
+}
+
+function expectedName(expected: string): string {
+  return expected === 'object' ? 'mapping' : expected === 'array' ? 'list' : expected;
+}
+
+function toSegs(p: readonly PropertyKey[]): PathSegment[] {
+  return p.map((s) => (typeof s === 'number' ? s : String(s)));
+}
+
+/** Turn one zod issue into located problems, with messages that say what is wrong without echoing values. */
+function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown): IssueProblem[] {
+  const segs = [...prefix, ...toSegs(issue.path)];
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => ({ code: 'CONFIG_UNKNOWN_KEY', message: `unknown key "${key}"`, path: [...segs, key] }));
+    case 'invalid_union': {
+      if ('discriminator' in issue || (issue as { note?: string }).note === 'No matching discriminator') {
+        const value = valueAt(raw, segs);
+        const options = ((issue as { options?: unknown[] }).options ?? []).map((o) => JSON.stringify(o)).join(', ');
+        const message = value === undefined ? `missing required key "${String(segs.at(-1))}": one of ${options}` : `must be one of ${options}`;
+        return [{ code: 'CONFIG_INVALID', message, path: segs }];
+      }
+      const branches = issue.errors;
+      const matching = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+      if (matching.length > 0) {
+        const best = matching.reduce((a, b) => (b.length < a.length ? b : a));
+        return best.flatMap((i) => describeIssue(i, segs, raw));
+      }
+      const value = valueAt(raw, segs);
+      if (value === undefined) return [{ code: 'CONFIG_INVALID', message: `missing required key "${String(segs.at(-1))}"`, path: segs }];
+      const expected = [...new Set(branches.flatMap((b) => b.map((i) => (i.code === 'invalid_type' ? expectedName(i.expected) : 'value'))))];
+      return [{ code: 'CONFIG_INVALID', message: `expected ${expected.join(' or ')}, got a ${kindOf(value)}`, path: segs }];
+    }
+    case 'invalid_type': {
+      const value = valueAt(raw, segs);
+      if (value === undefined) return [{ code: 'CONFIG_INVALID', message: `missing required key "${String(segs.at(-1))}"`, path: segs }];
+      return [{ code: 'CONFIG_INVALID', message: `expected ${expectedName(issue.expected)}, got ${value === null ? 'null (empty value)' : `a ${kindOf(value)}`}`, path: segs }];
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => JSON.stringify(v)).join(', ');
+      return [{ code: 'CONFIG_INVALID', message: issue.values.length === 1 ? `must be ${values}` : `must be one of ${values}`, path: segs }];
+    }
+    default:
+      return [{ code: 'CONFIG_INVALID', message: lowerFirst(issue.message), path: segs }];
+  }
+}
+
+function lowerFirst(s: string): string {
+  return s.length > 0 ? s[0].toLowerCase() + s.slice(1) : s;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.line}:${p.column}:${p.code}:${p.path}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------- YAML AST helpers
+
+function keyString(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+/** Visit every scalar in value position with its path. */
+function walkScalars(node: unknown, segs: PathSegment[], visit: (scalar: import('yaml').Scalar, segs: PathSegment[]) => void): void {
+  if (isScalar(node)) visit(node, segs);
+  else if (isMap(node)) {
+    for (const pair of node.items) walkScalars(pair.value, [...segs, keyString(pair.key)], visit);
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => walkScalars(item, [...segs, i], visit));
+  }
+}
+
+/**
+ * Map a path to a line/column: the value node (or, with `key`, the key itself). A path that does not exist (a
+ * missing required key) points at its closest existing parent's key, else the document start.
+ */
+function locator(doc: Document, lineCounter: LineCounter) {
+  const pos = (offset: number | undefined) => {
+    const p = lineCounter.linePos(offset ?? 0);
+    return { line: p.line, column: p.col };
+  };
+  const start = (node: unknown) => (node && typeof node === 'object' && 'range' in node ? (node as Node).range?.[0] : undefined);
+  return (segs: readonly PathSegment[], key = false): { line: number; column: number } => {
+    let node: unknown = doc.contents;
+    let fallback: number | undefined = start(node) ?? 0;
+    for (let i = 0; i < segs.length; i++) {
+      if (isAlias(node)) node = node.resolve(doc);
+      const seg = segs[i];
+      const last = i === segs.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && keyString(p.key) === String(seg));
+        if (!pair) return pos(fallback);
+        const keyStart = start(pair.key);
+        if (last && key) return pos(keyStart ?? fallback);
+        fallback = keyStart ?? fallback;
+        node = pair.value;
+        if (node === null || start(node) === undefined) return pos(fallback);
+        // a mapping or list value is best shown by its key (`profile:`), a scalar by the value itself
+        if (last) return pos(isMap(node) || isSeq(node) ? fallback : start(node));
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        if (item === undefined || start(item) === undefined) return pos(fallback);
+        node = item;
+        fallback = start(item);
+        if (last) return pos(fallback);
+      } else {
+        return pos(fallback);
+      }
+    }
+    return pos(start(node) ?? fallback);
+  };
+}

@@ -1,0 +1,401 @@
+import { IANAZone } from 'luxon';
+import { isSupportedCountry } from 'libphonenumber-js';
+import type { PathSegment } from './problem.js';
+
+/*
+ * Cross-field rules of a pipeline file (problem code CONFIG_RULE): what zod's per-object schema cannot express.
+ *
+ * Rules read the raw (interpolated, not yet validated) document defensively, so they still run when zod found
+ * problems elsewhere in the file and every problem is reported at once. A rule that finds a value of the wrong
+ * type simply says nothing: zod reports that one.
+ */
+
+/** One rule violation, located by its YAML path (a missing key points at its closest existing parent). */
+export interface RuleViolation {
+  path: PathSegment[];
+  message: string;
+}
+
+/** What a rule sees. */
+export interface RuleContext {
+  /** The whole document after `${VAR}` interpolation (unvalidated: read defensively). */
+  raw: unknown;
+  /** Whether the scalar at `path` came (partly) from an environment variable: never echo such a value. */
+  fromEnv(path: readonly PathSegment[]): boolean;
+}
+
+export type PipelineRule = (ctx: RuleContext) => RuleViolation[];
+
+type Obj = Record<string, unknown>;
+
+function asObj(value: unknown): Obj | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Obj) : undefined;
+}
+
+function at(root: unknown, ...path: string[]): unknown {
+  let node: unknown = root;
+  for (const key of path) {
+    const o = asObj(node);
+    if (!o) return undefined;
+    node = o[key];
+  }
+  return node;
+}
+
+function has(o: Obj | undefined, key: string): boolean {
+  return o !== undefined && o[key] !== undefined && o[key] !== null;
+}
+
+function typeOf(ctx: RuleContext, section: string): string | undefined {
+  const t = at(ctx.raw, section, 'type');
+  return typeof t === 'string' ? t : undefined;
+}
+
+function shown(ctx: RuleContext, path: PathSegment[], value: string): string {
+  return ctx.fromEnv(path) ? '(value from the environment)' : JSON.stringify(value);
+}
+
+// ---------------------------------------------------------------- field mappings
+
+/** Every field mapping in the transform section: its path and its raw value (string shorthand or object). */
+export function transformFields(raw: unknown): Array<{ path: PathSegment[]; field: unknown }> {
+  const out: Array<{ path: PathSegment[]; field: unknown }> = [];
+  const transform = asObj(at(raw, 'transform'));
+  if (!transform) return out;
+  const one = (path: PathSegment[], field: unknown) => {
+    if (field !== undefined && field !== null) out.push({ path, field });
+  };
+  const map = (path: PathSegment[], value: unknown) => {
+    const o = asObj(value);
+    if (o) for (const [k, v] of Object.entries(o)) one([...path, k], v);
+  };
+  const profile = (base: PathSegment[], value: unknown) => {
+    const p = asObj(value);
+    if (!p) return;
+    for (const [k, v] of Object.entries(p)) {
+      if (k === 'location' || k === 'properties') map([...base, k], v);
+      else one([...base, k], v);
+    }
+  };
+  const t = ['transform'];
+  switch (transform.type) {
+    case 'profile':
+      profile([...t, 'profile'], transform.profile);
+      break;
+    case 'event': {
+      profile([...t, 'profile'], transform.profile);
+      for (const k of ['unique_id', 'time', 'value', 'value_currency']) one([...t, k], transform[k]);
+      map([...t, 'properties'], transform.properties);
+      const group = asObj(transform.group);
+      if (group) {
+        map([...t, 'group', 'items'], group.items);
+        const itemEvents = asObj(group.itemEvents);
+        if (itemEvents) {
+          for (const k of ['unique_id', 'value']) one([...t, 'group', 'itemEvents', k], itemEvents[k]);
+          map([...t, 'group', 'itemEvents', 'properties'], itemEvents.properties);
+        }
+      }
+      break;
+    }
+    case 'subscription':
+      profile([...t, 'profile'], transform.profile);
+      for (const k of ['consented_at', 'when']) one([...t, k], transform[k]);
+      break;
+    case 'export':
+      map([...t, 'columns'], transform.columns);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Formats that need no `zone`: epoch numbers are absolute instants. */
+const ABSOLUTE_FORMATS = new Set(['unix', 'unix_ms']);
+
+/** Whether a Luxon token format reads an offset or zone (Z, ZZ, ZZZ, z) or an epoch (X, x); quoted text ignored. */
+export function formatCarriesOffset(format: string): boolean {
+  if (ABSOLUTE_FORMATS.has(format)) return true;
+  if (format === 'iso') return false; // ISO 8601 values may or may not carry an offset
+  const unquoted = format.replace(/'[^']*'/g, '');
+  return /[ZzXx]/.test(unquoted);
+}
+
+/** Each mapping takes its value from exactly one of `column`, `template`, `value`. */
+export function fieldHasOneSource(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const f = asObj(field);
+    if (!f) continue;
+    const given = ['column', 'template', 'value'].filter((k) => k in f && f[k] !== undefined);
+    if (given.length === 0) out.push({ path, message: 'a field mapping needs one of column, template or value' });
+    else if (given.length > 1) out.push({ path, message: `a field mapping takes exactly one of column, template, value (got ${given.join(' and ')})` });
+  }
+  return out;
+}
+
+/** `{{…}}` placeholders in templates are closed and name a column. */
+export function templatePlaceholdersClosed(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const template = asObj(field)?.template;
+    if (typeof template !== 'string') continue;
+    const rest = template.replace(/\{\{[^{}]*\}\}/g, (m) => (m.slice(2, -2).trim() === '' ? '\u0000' : ''));
+    if (rest.includes('\u0000')) out.push({ path: [...path, 'template'], message: 'empty placeholder "{{}}" in template' });
+    else if (rest.includes('{{') || rest.includes('}}')) out.push({ path: [...path, 'template'], message: 'unbalanced "{{" / "}}" in template' });
+  }
+  return out;
+}
+
+/** `date` and `datetime` fields need an explicit `format`: ambiguous dates are never guessed. */
+export function dateNeedsFormat(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const f = asObj(field);
+    if (!f || (f.type !== 'date' && f.type !== 'datetime') || f.format !== undefined) continue;
+    out.push({ path: [...path, 'type'], message: `a ${String(f.type)} field needs a format (iso, unix, unix_ms or a Luxon format such as "MM/dd/yyyy")` });
+  }
+  return out;
+}
+
+/** A `datetime` whose format does not carry an offset needs a `zone`. */
+export function datetimeNeedsZone(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const f = asObj(field);
+    if (!f || f.type !== 'datetime' || typeof f.format !== 'string' || f.zone !== undefined) continue;
+    if (formatCarriesOffset(f.format)) continue;
+    out.push({
+      path: [...path, 'format'],
+      message:
+        f.format === 'iso'
+          ? 'a datetime with format iso needs a zone (e.g. UTC) for values without an offset; values with an offset keep theirs'
+          : 'this datetime format has no offset: add a zone (e.g. America/New_York or UTC)',
+    });
+  }
+  return out;
+}
+
+/** `zone` is a known IANA time zone. */
+export function zoneIsKnown(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const zone = asObj(field)?.zone;
+    if (typeof zone !== 'string' || IANAZone.isValidZone(zone)) continue;
+    const p = [...path, 'zone'];
+    out.push({ path: p, message: `unknown IANA time zone ${shown(ctx, p, zone)}` });
+  }
+  return out;
+}
+
+/** `region` of a phone field is an upper-case ISO 3166 region libphonenumber knows. */
+export function phoneRegionIsKnown(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const region = asObj(field)?.region;
+    if (typeof region !== 'string' || region.length !== 2) continue;
+    if (isSupportedCountry(region)) continue;
+    const p = [...path, 'region'];
+    out.push({
+      path: p,
+      message: isSupportedCountry(region.toUpperCase())
+        ? 'write the phone region in upper case, e.g. "US"'
+        : `unknown phone region ${shown(ctx, p, region)} (an ISO 3166 alpha-2 code such as US, GB, DE)`,
+    });
+  }
+  return out;
+}
+
+/** Type-specific options only on the type they apply to (a `format` on a string field is a mistake). */
+export function optionsMatchType(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const applies: Record<string, readonly string[]> = {
+    format: ['date', 'datetime'],
+    zone: ['datetime'],
+    region: ['phone'],
+    trueValues: ['boolean'],
+    falseValues: ['boolean'],
+  };
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const f = asObj(field);
+    if (!f) continue;
+    const type = typeof f.type === 'string' ? f.type : 'string';
+    for (const [option, types] of Object.entries(applies)) {
+      if (f[option] !== undefined && !types.includes(type)) {
+        out.push({ path: [...path, option], message: `${option} applies only to type ${types.join(' or ')} (this field is ${type})` });
+      }
+    }
+    if (f.lowercase === true && f.uppercase === true) {
+      out.push({ path: [...path, 'uppercase'], message: 'lowercase and uppercase cannot both be true' });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- transforms
+
+const IDENTIFIERS = ['email', 'phone_number', 'external_id'] as const;
+
+/** An event needs `unique_id`: without it Klaviyo keeps one event per profile per second. */
+export function eventNeedsUniqueId(ctx: RuleContext): RuleViolation[] {
+  if (typeOf(ctx, 'transform') !== 'event' || has(asObj(at(ctx.raw, 'transform')), 'unique_id')) return [];
+  return [
+    {
+      path: ['transform', 'unique_id'],
+      message: 'an event transform needs unique_id (e.g. {template: "{{Order ID}}"}): without it Klaviyo keeps only one event per profile per second and re-runs duplicate events',
+    },
+  ];
+}
+
+/** Profile and event mappings identify the profile by email, phone_number or external_id. */
+export function profileNeedsIdentifier(ctx: RuleContext): RuleViolation[] {
+  const type = typeOf(ctx, 'transform');
+  if (type !== 'profile' && type !== 'event') return [];
+  const profile = asObj(at(ctx.raw, 'transform', 'profile'));
+  if (!profile || IDENTIFIERS.some((k) => has(profile, k))) return [];
+  return [{ path: ['transform', 'profile'], message: 'the profile mapping needs at least one of email, phone_number, external_id' }];
+}
+
+/** A subscription names the identifier of every channel it subscribes to. */
+export function subscriptionChannelsMatchProfile(ctx: RuleContext): RuleViolation[] {
+  if (typeOf(ctx, 'transform') !== 'subscription') return [];
+  const out: RuleViolation[] = [];
+  const profile = asObj(at(ctx.raw, 'transform', 'profile'));
+  const channels = asObj(at(ctx.raw, 'transform', 'channels'));
+  if (profile && !has(profile, 'email') && !has(profile, 'phone_number')) {
+    out.push({ path: ['transform', 'profile'], message: 'a subscription profile needs email or phone_number' });
+  }
+  if (!channels) return out;
+  if (!has(channels, 'email') && !has(channels, 'sms')) {
+    out.push({ path: ['transform', 'channels'], message: 'subscribe to at least one channel: email or sms' });
+  }
+  if (profile && has(channels, 'email') && !has(profile, 'email')) {
+    out.push({ path: ['transform', 'channels', 'email'], message: 'the email channel needs profile.email' });
+  }
+  if (profile && has(channels, 'sms') && !has(profile, 'phone_number')) {
+    out.push({ path: ['transform', 'channels', 'sms'], message: 'the sms channel needs profile.phone_number' });
+  }
+  return out;
+}
+
+/** `historical_import: true` needs `consented_at` (Klaviyo requires a past consent time). */
+export function historicalImportNeedsConsentedAt(ctx: RuleContext): RuleViolation[] {
+  const t = asObj(at(ctx.raw, 'transform'));
+  if (typeOf(ctx, 'transform') !== 'subscription' || t?.historical_import !== true || has(t, 'consented_at')) return [];
+  return [{ path: ['transform', 'historical_import'], message: 'historical_import needs consented_at (when consent was given)' }];
+}
+
+// ---------------------------------------------------------------- sources
+
+/** A postgres source reads exactly one of `table` or `query`. */
+export function postgresTableOrQuery(ctx: RuleContext): RuleViolation[] {
+  if (typeOf(ctx, 'source') !== 'postgres') return [];
+  const s = asObj(at(ctx.raw, 'source'));
+  const table = has(s, 'table');
+  const query = has(s, 'query');
+  if (table && query) return [{ path: ['source', 'query'], message: 'give either table or query, not both' }];
+  if (!table && !query) return [{ path: ['source', 'type'], message: 'a postgres source needs table or query' }];
+  return [];
+}
+
+/** `columns` selects from `table`; a query names its own columns. */
+export function postgresColumnsNeedTable(ctx: RuleContext): RuleViolation[] {
+  const s = asObj(at(ctx.raw, 'source'));
+  if (typeOf(ctx, 'source') !== 'postgres' || !has(s, 'columns') || has(s, 'table')) return [];
+  return [{ path: ['source', 'columns'], message: 'columns needs table (a query selects its own columns)' }];
+}
+
+/** `lookback` re-reads behind the cursor watermark, so it needs `cursor`. */
+export function postgresLookbackNeedsCursor(ctx: RuleContext): RuleViolation[] {
+  const s = asObj(at(ctx.raw, 'source'));
+  if (typeOf(ctx, 'source') !== 'postgres' || !has(s, 'lookback') || has(s, 'cursor')) return [];
+  return [{ path: ['source', 'lookback'], message: 'lookback needs cursor (it re-reads rows behind the cursor watermark)' }];
+}
+
+/** A klaviyo source exports exactly one list or segment. */
+export function klaviyoSourceListOrSegment(ctx: RuleContext): RuleViolation[] {
+  if (typeOf(ctx, 'source') !== 'klaviyo') return [];
+  const s = asObj(at(ctx.raw, 'source'));
+  const list = has(s, 'list');
+  const segment = has(s, 'segment');
+  if (list && segment) return [{ path: ['source', 'segment'], message: 'give either list or segment, not both' }];
+  if (!list && !segment) return [{ path: ['source', 'type'], message: 'a klaviyo source needs list or segment' }];
+  return [];
+}
+
+// ---------------------------------------------------------------- wiring between sections
+
+const EXPORT_DESTINATIONS = ['csv', 's3'];
+const IMPORT_TRANSFORMS = ['profile', 'event', 'subscription'];
+
+/** Exports: klaviyo source → export transform → csv/s3 destination, and only that combination. */
+export function exportWiring(ctx: RuleContext): RuleViolation[] {
+  const source = typeOf(ctx, 'source');
+  const transform = typeOf(ctx, 'transform');
+  const destination = typeOf(ctx, 'destination');
+  const out: RuleViolation[] = [];
+  if (source === 'klaviyo') {
+    if (transform !== undefined && transform !== 'export') {
+      out.push({ path: ['transform', 'type'], message: 'a klaviyo source (export) needs an export transform' });
+    }
+    if (destination !== undefined && !EXPORT_DESTINATIONS.includes(destination)) {
+      out.push({ path: ['destination', 'type'], message: 'a klaviyo source (export) needs a csv or s3 destination' });
+    }
+  } else if (source !== undefined) {
+    if (transform === 'export') {
+      out.push({ path: ['transform', 'type'], message: 'an export transform needs a klaviyo source' });
+    }
+    if (destination !== undefined && EXPORT_DESTINATIONS.includes(destination)) {
+      out.push({ path: ['destination', 'type'], message: `a ${destination} destination is for exports and needs a klaviyo source` });
+    }
+  }
+  return out;
+}
+
+/** The klaviyo destination imports profiles, events or subscriptions. */
+export function klaviyoDestinationNeedsImportTransform(ctx: RuleContext): RuleViolation[] {
+  const transform = typeOf(ctx, 'transform');
+  if (typeOf(ctx, 'destination') !== 'klaviyo' || transform === undefined || IMPORT_TRANSFORMS.includes(transform)) return [];
+  if (typeOf(ctx, 'source') === 'klaviyo') return []; // reported once by exportWiring
+  return [{ path: ['transform', 'type'], message: 'the klaviyo destination needs a profile, event or subscription transform' }];
+}
+
+/** `checkpoint.store: s3` needs `url`; `url` only means something for the s3 store. */
+export function checkpointS3NeedsUrl(ctx: RuleContext): RuleViolation[] {
+  const c = asObj(at(ctx.raw, 'checkpoint'));
+  if (!c) return [];
+  if (c.store === 's3' && !has(c, 'url')) return [{ path: ['checkpoint', 'store'], message: 'checkpoint store s3 needs url (s3://bucket/prefix)' }];
+  if (c.store !== 's3' && has(c, 'url')) return [{ path: ['checkpoint', 'url'], message: 'checkpoint url applies only to store: s3' }];
+  return [];
+}
+
+/** Every rule, in the order they run. */
+export const PIPELINE_RULES: readonly PipelineRule[] = [
+  fieldHasOneSource,
+  templatePlaceholdersClosed,
+  dateNeedsFormat,
+  datetimeNeedsZone,
+  zoneIsKnown,
+  phoneRegionIsKnown,
+  optionsMatchType,
+  eventNeedsUniqueId,
+  profileNeedsIdentifier,
+  subscriptionChannelsMatchProfile,
+  historicalImportNeedsConsentedAt,
+  postgresTableOrQuery,
+  postgresColumnsNeedTable,
+  postgresLookbackNeedsCursor,
+  klaviyoSourceListOrSegment,
+  exportWiring,
+  klaviyoDestinationNeedsImportTransform,
+  checkpointS3NeedsUrl,
+];
+
+/** Run every rule and collect all violations, tagged with the rule's name. */
+export function checkRules(ctx: RuleContext, rules: readonly PipelineRule[] = PIPELINE_RULES): Array<RuleViolation & { rule: string }> {
+  const out: Array<RuleViolation & { rule: string }> = [];
+  for (const rule of rules) {
+    for (const v of rule(ctx)) out.push({ ...v, rule: rule.name });
+  }
+  return out;
+}
