@@ -156,6 +156,12 @@ export const GroupConfig = z
     by: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .describe('Column(s) whose value identifies a group; consecutive rows with the same key become one event.'),
+    value: z
+      .enum(['sum', 'first'])
+      .default('sum')
+      .describe(
+        'How the event `value` of a group is computed: `sum` adds the non-empty `value` of every row (a per-row line price, or a total filled only on the first row); `first` takes the first row\'s value and ignores the others (a total repeated on every row). @default sum',
+      ),
     itemsProperty: z.string().default('Items').describe('Event property that receives the items array. @default Items'),
     items: FieldMap.describe('Per-row item fields: name → field (e.g. ProductName, SKU, Quantity, ItemPrice).'),
     itemEvents: z

@@ -65,4 +65,9 @@ export interface LoadItem<P = Record<string, unknown>> {
 }
 
 /** What a transform gives back for each record pushed into it. */
-export type TransformOutput = { items: LoadItem[]; rejects: Reject[] };
+export type TransformOutput = {
+  items: LoadItem[];
+  rejects: Reject[];
+  /** Records deliberately not loaded (e.g. a subscription row whose `when` is false): counted, neither item nor reject. */
+  skipped?: number;
+};

@@ -1,0 +1,38 @@
+import { ExportTransform } from '../config/schema.js';
+import type { ExportTransformConfig } from '../config/schema.js';
+import type { Reject, SourceRecord } from '../core/record.js';
+import { compileMap, extractReject, failuresReject } from './common.js';
+import type { FieldFailure } from './common.js';
+
+/*
+ * Export: a Klaviyo profile (flattened: `id, email, phone_number, …, properties.x, location.city, joined_group_at,
+ * subscriptions.email.marketing.consent`, or nested objects, both are read) → an output row (column → value).
+ * Every configured column is present in the output row, in configuration order; a column with no value is `""`.
+ * A failing field (e.g. a `date` column over a malformed timestamp) rejects the record.
+ */
+
+/** The result of mapping one exported record. */
+export type ExportResult = { row: Record<string, unknown>; reject?: undefined } | { row?: undefined; reject: Reject };
+
+/** Compiles the column mapping once; the returned function runs per record. */
+export type ExportMapper = (record: SourceRecord) => ExportResult;
+
+/** The schema of the export transform (for the registry / docs). */
+export const exportTransformSchema = ExportTransform;
+
+export function createExportMapper(config: ExportTransformConfig): ExportMapper {
+  const columns = Object.keys(config.columns);
+  const map = compileMap(config.columns, '');
+  return (record) => {
+    if (record.error !== undefined) return { reject: extractReject(record) };
+    const failures: FieldFailure[] = [];
+    const values = map.run(record.row, failures);
+    if (failures.length > 0) return { reject: failuresReject(record, failures) };
+    const row: Record<string, unknown> = {};
+    for (const column of columns) {
+      const v = values?.[column];
+      row[column] = v === undefined ? '' : v;
+    }
+    return { row };
+  };
+}

@@ -1,0 +1,550 @@
+import { DateTime, IANAZone } from 'luxon';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { EtlError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { FieldInput, FIELD_TYPES } from '../config/field.js';
+
+/*
+ * Field coercion, compiled once per field at transform creation into a closure that runs per row.
+ *
+ * Rules (documented for users in docs/transforms.md by the lead; kept here as the reference):
+ * - Reading: `column` looks the column up (missing → empty). A column name with dots (`properties.tier`) is read as
+ *   that exact key when present, else as a path into nested objects. `template` replaces each `{{Column}}` with the
+ *   column's trimmed text; when EVERY referenced column is empty the template result is empty (so `{{First}} {{Last}}`
+ *   over two empty columns is empty, not " "). `value` is a constant.
+ * - Normalising strings: trimmed (unless `trim: false`), then empty when `""` or equal (case-insensitively) to one of
+ *   `empty`; `""` is always empty. Then lower-/upper-cased. null and undefined are empty.
+ * - Empty: `default` (coerced like a value; `default: null` means no value), else MISSING_REQUIRED when `required`,
+ *   else no value (the key is omitted from the payload).
+ * - number: `1234.5`, `-3`, `+2`, `.5`, `1e3`. Thousands separators (`1,234`) and trailing text (`12abc`) are
+ *   rejected (INVALID_NUMBER): a comma may be a decimal separator, so it is never guessed.
+ * - integer: digits with an optional sign only (`12.0` is rejected), within ±2^53 (INVALID_INTEGER).
+ * - boolean: `trueValues` / `falseValues`, case-insensitive (INVALID_BOOLEAN); JS booleans and 1/0 numbers pass.
+ * - json: JSON text is parsed (INVALID_VALUE); already-structured values (NDJSON / PostgreSQL json) pass through.
+ * - email: lower-cased; one `@`, a dot-atom local part (≤64), a domain of ≥2 labels with a ≥2-letter TLD; no spaces
+ *   (INVALID_EMAIL).
+ * - phone: E.164 through libphonenumber-js (full metadata). `+…` needs no region; a national number needs `region`
+ *   (INVALID_PHONE otherwise). Only digits, spaces and `+ ( ) . - /` are accepted: extensions and text are rejected.
+ * - date → `YYYY-MM-DD`. A date-only value is that calendar date whatever the zone. With a time and an offset, it is
+ *   the date where the offset says (converted to `zone` when one is set). Date objects: in `zone` when set; a Date
+ *   at local midnight (how node-postgres builds `date` values) is its local calendar date; otherwise its UTC date.
+ * - datetime → ISO 8601 UTC with seconds precision (`2024-03-05T19:22:10Z`, milliseconds truncated). Formats: `iso`
+ *   (default), `unix`, `unix_ms`, or a Luxon token format (strict: `1/2/2024` does not match `dd/MM/yyyy`).
+ *   A value without an offset is read in `zone`; without a `zone` it is rejected (never guessed). A local time that
+ *   does not exist in `zone` (DST spring-forward gap) is INVALID_DATE; a repeated local time (fall-back) takes the
+ *   earlier (daylight-time) offset.
+ */
+
+/** A row as sources give it: strings from CSV, typed values from PostgreSQL / NDJSON. */
+export type Row = Record<string, unknown>;
+
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+export type FieldErrorCode = Extract<
+  ErrorCode,
+  | 'INVALID_EMAIL'
+  | 'INVALID_PHONE'
+  | 'INVALID_DATE'
+  | 'INVALID_NUMBER'
+  | 'INVALID_INTEGER'
+  | 'INVALID_BOOLEAN'
+  | 'INVALID_VALUE'
+  | 'MISSING_REQUIRED'
+>;
+
+export type FieldResult = { ok: true; value: unknown } | { ok: false; code: FieldErrorCode; message: string };
+
+/** A compiled field: row → value (`undefined` = no value) or error. */
+export type CompiledField = (row: Row) => FieldResult;
+
+export interface CompileFieldOptions {
+  /** Type used when the spec's type is `string` (the default), e.g. `email` for a profile's email. */
+  defaultType?: FieldType;
+  /** Force the value to be required (e.g. an event's `unique_id`). */
+  required?: boolean;
+}
+
+const ABSENT: FieldResult = Object.freeze({ ok: true as const, value: undefined });
+
+const DEFAULT_TRUE = ['true', 'yes', 'y', '1'];
+const DEFAULT_FALSE = ['false', 'no', 'n', '0'];
+
+const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INTEGER_RE = /^[+-]?\d+$/;
+const EMAIL_RE =
+  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]*[a-z0-9\u00a1-\uffff])?\.)+[a-z\u00a1-\uffff]{2,}$/;
+const PHONE_CHARS_RE = /^[+\d\s().\-/]+$/;
+const ISO_DATE_ONLY_RE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_SPACE_RE = /^(\d{4}-\d{2}-\d{2}) (?=\d)/;
+const ISO_OFFSET_RE = /T\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$/i;
+const MIN_MS = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+const MAX_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
+const ok = (value: unknown): FieldResult => ({ ok: true, value });
+
+/** Show a bad value in a message: quoted, shortened. */
+export function showValue(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  else if (typeof value === 'object' && value !== null) text = safeJson(value);
+  else text = String(value);
+  if (text.length > 80) text = `${text.slice(0, 77)}...`;
+  return JSON.stringify(text);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Text of a value as used inside templates and for string fields. */
+function toText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? '' : value.toISOString();
+  if (typeof value === 'object') return safeJson(value);
+  return String(value);
+}
+
+function configError(name: string, message: string): EtlError {
+  return new EtlError('CONFIG_INVALID', `field ${name}: ${message}`, { context: { component: 'transform', field: name } });
+}
+
+// ---------------------------------------------------------------- readers
+
+function compileColumn(column: string): (row: Row) => unknown {
+  if (!column.includes('.')) return (row) => row[column];
+  const path = column.split('.');
+  return (row) => {
+    const direct = row[column];
+    if (direct !== undefined) return direct;
+    let current: unknown = row;
+    for (const key of path) {
+      if (current === null || typeof current !== 'object') return undefined;
+      current = (current as Row)[key];
+    }
+    return current;
+  };
+}
+
+/** Compile `{{Column}}` templates into literal/column parts. */
+export function compileTemplate(template: string): (row: Row) => string {
+  const literals: string[] = [];
+  const columns: string[] = [];
+  const re = /\{\{\s*(.+?)\s*\}\}/g;
+  let last = 0;
+  for (let match = re.exec(template); match !== null; match = re.exec(template)) {
+    literals.push(template.slice(last, match.index));
+    columns.push(match[1]);
+    last = match.index + match[0].length;
+  }
+  const tail = template.slice(last);
+  if (columns.length === 0) return () => tail;
+  const readers = columns.map(compileColumn);
+  const count = readers.length;
+  return (row) => {
+    let out = '';
+    let anyValue = false;
+    for (let i = 0; i < count; i++) {
+      const text = toText(readers[i](row)).trim();
+      if (text !== '') anyValue = true;
+      out += literals[i] + text;
+    }
+    return anyValue ? out + tail : '';
+  };
+}
+
+// ---------------------------------------------------------------- coercers (value is non-empty here)
+
+type Coerce = (value: unknown) => FieldResult;
+
+interface CoerceSpec {
+  name: string;
+  type: FieldType;
+  format?: string;
+  zone?: string;
+  region?: string;
+  trueValues?: string[];
+  falseValues?: string[];
+}
+
+function fail(code: FieldErrorCode, message: string): FieldResult {
+  return { ok: false, code, message };
+}
+
+function coerceString(): Coerce {
+  return (value) => ok(typeof value === 'string' ? value : toText(value));
+}
+
+function coerceNumber(name: string): Coerce {
+  const bad = (value: unknown) => fail('INVALID_NUMBER', `${name}: ${showValue(value)} is not a number`);
+  return (value) => {
+    if (typeof value === 'string') {
+      if (NUMBER_RE.test(value)) {
+        const n = Number(value);
+        if (Number.isFinite(n)) return ok(n);
+      }
+      return bad(value);
+    }
+    if (typeof value === 'number') return Number.isFinite(value) ? ok(value) : bad(value);
+    if (typeof value === 'bigint') return ok(Number(value));
+    return bad(value);
+  };
+}
+
+function coerceInteger(name: string): Coerce {
+  const bad = (value: unknown) => fail('INVALID_INTEGER', `${name}: ${showValue(value)} is not an integer`);
+  return (value) => {
+    if (typeof value === 'string') {
+      if (INTEGER_RE.test(value)) {
+        const n = Number(value);
+        if (Number.isSafeInteger(n)) return ok(n);
+      }
+      return bad(value);
+    }
+    if (typeof value === 'number') return Number.isSafeInteger(value) ? ok(value) : bad(value);
+    if (typeof value === 'bigint') {
+      const n = Number(value);
+      return Number.isSafeInteger(n) ? ok(n) : bad(value);
+    }
+    return bad(value);
+  };
+}
+
+function coerceBoolean(name: string, trueValues: string[], falseValues: string[]): Coerce {
+  const truthy = new Set(trueValues.map((v) => v.trim().toLowerCase()));
+  const falsy = new Set(falseValues.map((v) => v.trim().toLowerCase()));
+  const bad = (value: unknown) =>
+    fail(
+      'INVALID_BOOLEAN',
+      `${name}: ${showValue(value)} is not a boolean (true: ${[...truthy].join('/')}; false: ${[...falsy].join('/')})`,
+    );
+  return (value) => {
+    if (typeof value === 'boolean') return ok(value);
+    if (typeof value === 'string') {
+      const key = value.toLowerCase();
+      if (truthy.has(key)) return ok(true);
+      if (falsy.has(key)) return ok(false);
+      return bad(value);
+    }
+    if (value === 1) return ok(true);
+    if (value === 0) return ok(false);
+    return bad(value);
+  };
+}
+
+function coerceJson(name: string): Coerce {
+  return (value) => {
+    if (typeof value === 'string') {
+      try {
+        return ok(JSON.parse(value));
+      } catch {
+        return fail('INVALID_VALUE', `${name}: ${showValue(value)} is not valid JSON`);
+      }
+    }
+    if (value instanceof Date) return ok(value.toISOString());
+    if (typeof value === 'bigint') return ok(Number(value));
+    return ok(value);
+  };
+}
+
+function coerceEmail(name: string): Coerce {
+  return (value) => {
+    if (typeof value === 'string') {
+      const email = value.toLowerCase();
+      if (email.length <= 254 && EMAIL_RE.test(email) && email.indexOf('@') <= 64) return ok(email);
+    }
+    return fail('INVALID_EMAIL', `${name}: ${showValue(value)} is not a valid email address`);
+  };
+}
+
+function coercePhone(name: string, region: string | undefined): Coerce {
+  const country = region?.toUpperCase() as CountryCode | undefined;
+  return (value) => {
+    const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+    if (typeof text !== 'string' || !PHONE_CHARS_RE.test(text)) {
+      return fail('INVALID_PHONE', `${name}: ${showValue(value)} is not a phone number`);
+    }
+    const international = text.startsWith('+');
+    if (!international && country === undefined) {
+      return fail(
+        'INVALID_PHONE',
+        `${name}: ${showValue(value)} has no country code (+…) and no \`region\` is configured for this field`,
+      );
+    }
+    const parsed = international ? parsePhoneNumberFromString(text) : parsePhoneNumberFromString(text, country);
+    if (parsed === undefined || !parsed.isValid()) {
+      return fail(
+        'INVALID_PHONE',
+        `${name}: ${showValue(value)} is not a valid phone number${international ? '' : ` for region ${country}`}`,
+      );
+    }
+    return ok(parsed.number);
+  };
+}
+
+/** Remove quoted literals from a Luxon format and tell whether it carries an absolute offset / instant. */
+function formatHasOffset(format: string): boolean {
+  return /[zZXx]/.test(format.replace(/'[^']*'/g, ''));
+}
+
+function checkZone(name: string, zone: string | undefined): void {
+  if (zone !== undefined && !IANAZone.isValidZone(zone) && zone.toUpperCase() !== 'UTC') {
+    throw configError(name, `unknown time zone ${JSON.stringify(zone)} (expected an IANA name such as America/New_York)`);
+  }
+}
+
+/** Wall-clock time (held as a UTC DateTime) → the same wall-clock time in `zone`; undefined in a DST gap. */
+function wallToZone(wall: DateTime, zone: string): DateTime | undefined {
+  const dt = wall.setZone(zone, { keepLocalTime: true });
+  if (dt.hour !== wall.hour || dt.minute !== wall.minute || dt.day !== wall.day) return undefined;
+  return dt;
+}
+
+function isoSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+function coerceDatetime(spec: CoerceSpec): Coerce {
+  const { name, zone } = spec;
+  const format = spec.format ?? 'iso';
+  checkZone(name, zone);
+  const invalid = (value: unknown, expected: string) =>
+    fail('INVALID_DATE', `${name}: ${showValue(value)} does not match ${expected}`);
+  const gap = (value: unknown) =>
+    fail('INVALID_DATE', `${name}: ${showValue(value)} does not exist in time zone ${zone} (daylight-saving gap)`);
+  const instant = (ms: number, value: unknown): FieldResult =>
+    Number.isFinite(ms) && ms >= MIN_MS && ms <= MAX_MS
+      ? ok(isoSeconds(ms))
+      : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
+  const fromDate = (value: Date) => instant(value.getTime(), value);
+
+  if (format === 'unix' || format === 'unix_ms') {
+    const scale = format === 'unix' ? 1000 : 1;
+    const expected = format === 'unix' ? 'a unix timestamp in seconds' : 'a unix timestamp in milliseconds';
+    return (value) => {
+      if (value instanceof Date) return fromDate(value);
+      if (typeof value === 'number') return instant(Math.trunc(value * scale), value);
+      if (typeof value === 'bigint') return instant(Number(value) * scale, value);
+      if (typeof value === 'string' && NUMBER_RE.test(value)) return instant(Math.trunc(Number(value) * scale), value);
+      return invalid(value, expected);
+    };
+  }
+
+  if (format === 'iso') {
+    const expected = 'ISO 8601 (format "iso")';
+    return (value) => {
+      if (value instanceof Date) return fromDate(value);
+      if (typeof value !== 'string') return invalid(value, expected);
+      const text = value.replace(ISO_SPACE_RE, '$1T');
+      if (ISO_OFFSET_RE.test(text)) {
+        const dt = DateTime.fromISO(text, { setZone: true });
+        return dt.isValid ? instant(dt.toMillis(), value) : invalid(value, expected);
+      }
+      if (zone === undefined) {
+        return fail('INVALID_DATE', `${name}: ${showValue(value)} has no UTC offset and no \`zone\` is configured`);
+      }
+      const wall = DateTime.fromISO(text, { zone: 'UTC' });
+      if (!wall.isValid) return invalid(value, expected);
+      const dt = wallToZone(wall, zone);
+      return dt === undefined ? gap(value) : instant(dt.toMillis(), value);
+    };
+  }
+
+  const expected = `the format ${JSON.stringify(format)}`;
+  if (formatHasOffset(format)) {
+    return (value) => {
+      if (value instanceof Date) return fromDate(value);
+      const text = typeof value === 'number' ? String(value) : value;
+      if (typeof text !== 'string') return invalid(value, expected);
+      const dt = DateTime.fromFormat(text, format, { setZone: true });
+      return dt.isValid ? instant(dt.toMillis(), value) : invalid(value, expected);
+    };
+  }
+  if (zone === undefined) {
+    throw new EtlError(
+      'CONFIG_RULE',
+      `field ${name}: datetime format ${JSON.stringify(format)} has no offset, so \`zone\` is required (values are never guessed)`,
+      { context: { component: 'transform', field: name } },
+    );
+  }
+  return (value) => {
+    if (value instanceof Date) return fromDate(value);
+    const text = typeof value === 'number' ? String(value) : value;
+    if (typeof text !== 'string') return invalid(value, expected);
+    const wall = DateTime.fromFormat(text, format, { zone: 'UTC' });
+    if (!wall.isValid) return invalid(value, expected);
+    const dt = wallToZone(wall, zone);
+    return dt === undefined ? gap(value) : instant(dt.toMillis(), value);
+  };
+}
+
+function coerceDate(spec: CoerceSpec): Coerce {
+  const { name, zone } = spec;
+  const format = spec.format ?? 'iso';
+  checkZone(name, zone);
+  const invalid = (value: unknown, expected: string) =>
+    fail('INVALID_DATE', `${name}: ${showValue(value)} does not match ${expected}`);
+  const out = (dt: DateTime, value: unknown): FieldResult => {
+    if (!dt.isValid) return fail('INVALID_DATE', `${name}: ${showValue(value)} is not a valid date`);
+    const date = dt.toISODate();
+    return date !== null && date.length === 10 ? ok(date) : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
+  };
+  const fromDate = (value: Date): FieldResult => {
+    if (Number.isNaN(value.getTime())) return fail('INVALID_DATE', `${name}: invalid Date object`);
+    if (zone !== undefined) return out(DateTime.fromJSDate(value, { zone }), value);
+    const localMidnight =
+      value.getHours() === 0 && value.getMinutes() === 0 && value.getSeconds() === 0 && value.getMilliseconds() === 0;
+    return out(DateTime.fromJSDate(value, { zone: localMidnight ? 'local' : 'UTC' }), value);
+  };
+
+  if (format === 'unix' || format === 'unix_ms') {
+    const scale = format === 'unix' ? 1000 : 1;
+    const expected = format === 'unix' ? 'a unix timestamp in seconds' : 'a unix timestamp in milliseconds';
+    return (value) => {
+      if (value instanceof Date) return fromDate(value);
+      const n = typeof value === 'number' ? value : typeof value === 'string' && NUMBER_RE.test(value) ? Number(value) : NaN;
+      if (!Number.isFinite(n)) return invalid(value, expected);
+      return out(DateTime.fromMillis(Math.trunc(n * scale), { zone: zone ?? 'UTC' }), value);
+    };
+  }
+
+  if (format === 'iso') {
+    const expected = 'ISO 8601 (format "iso")';
+    return (value) => {
+      if (value instanceof Date) return fromDate(value);
+      if (typeof value !== 'string') return invalid(value, expected);
+      if (ISO_DATE_ONLY_RE.test(value)) {
+        return DateTime.fromISO(value, { zone: 'UTC' }).isValid ? ok(value) : invalid(value, expected);
+      }
+      const text = value.replace(ISO_SPACE_RE, '$1T');
+      let dt = DateTime.fromISO(text, { zone: 'UTC', setZone: true });
+      if (!dt.isValid) return invalid(value, expected);
+      if (zone !== undefined && ISO_OFFSET_RE.test(text)) dt = dt.setZone(zone);
+      return out(dt, value);
+    };
+  }
+
+  const expected = `the format ${JSON.stringify(format)}`;
+  const hasOffset = formatHasOffset(format);
+  return (value) => {
+    if (value instanceof Date) return fromDate(value);
+    const text = typeof value === 'number' ? String(value) : value;
+    if (typeof text !== 'string') return invalid(value, expected);
+    let dt = DateTime.fromFormat(text, format, { zone: 'UTC', setZone: true });
+    if (!dt.isValid) return invalid(value, expected);
+    if (hasOffset && zone !== undefined) dt = dt.setZone(zone);
+    return out(dt, value);
+  };
+}
+
+function compileCoerce(spec: CoerceSpec): Coerce {
+  switch (spec.type) {
+    case 'string':
+      return coerceString();
+    case 'number':
+      return coerceNumber(spec.name);
+    case 'integer':
+      return coerceInteger(spec.name);
+    case 'boolean':
+      return coerceBoolean(spec.name, spec.trueValues ?? DEFAULT_TRUE, spec.falseValues ?? DEFAULT_FALSE);
+    case 'json':
+      return coerceJson(spec.name);
+    case 'email':
+      return coerceEmail(spec.name);
+    case 'phone':
+      return coercePhone(spec.name, spec.region);
+    case 'date':
+      return coerceDate(spec);
+    case 'datetime':
+      return coerceDatetime(spec);
+    default: {
+      const never: never = spec.type;
+      throw configError(spec.name, `unknown type ${String(never)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- compileField
+
+/**
+ * Compile a field mapping into a per-row function. Throws `EtlError` (CONFIG_INVALID / CONFIG_RULE) for a spec that
+ * can never work (unknown zone, datetime format without offset and no zone, a default that fails its own type).
+ */
+export function compileField(spec: FieldInput, name: string, options: CompileFieldOptions = {}): CompiledField {
+  const obj = typeof spec === 'string' ? { column: spec } : spec;
+  const sources = [obj.column !== undefined, obj.template !== undefined, obj.value !== undefined].filter(Boolean).length;
+  if (sources !== 1) throw configError(name, 'exactly one of `column`, `template`, `value` must be given');
+
+  const declared = obj.type ?? 'string';
+  const type: FieldType = declared === 'string' && options.defaultType !== undefined ? options.defaultType : declared;
+  const trim = obj.trim ?? true;
+  const lowercase = obj.lowercase ?? false;
+  const uppercase = obj.uppercase ?? false;
+  const required = (obj.required ?? false) || (options.required ?? false);
+  const emptyList = obj.empty === undefined ? undefined : new Set(obj.empty.map((e) => e.trim().toLowerCase()));
+
+  const coerce = compileCoerce({
+    name,
+    type,
+    format: obj.format,
+    zone: obj.zone,
+    region: obj.region,
+    trueValues: obj.trueValues,
+    falseValues: obj.falseValues,
+  });
+
+  /** Trim / empty / case: returns undefined for empty. */
+  const normalize = (raw: unknown): unknown => {
+    if (raw === undefined || raw === null) return undefined;
+    if (typeof raw !== 'string') return raw;
+    let text = trim ? raw.trim() : raw;
+    if (text === '' || (emptyList !== undefined && emptyList.has(text.trim().toLowerCase()))) return undefined;
+    if (lowercase) text = text.toLowerCase();
+    else if (uppercase) text = text.toUpperCase();
+    return text;
+  };
+
+  let onEmpty: FieldResult = ABSENT;
+  const fallback = normalize(obj.default);
+  if (fallback !== undefined) {
+    const result = coerce(fallback);
+    if (!result.ok) throw configError(name, `default ${showValue(obj.default)}: ${result.message}`);
+    onEmpty = Object.freeze(result);
+  } else if (required) {
+    onEmpty = Object.freeze(fail('MISSING_REQUIRED', `${name}: a value is required but the field is empty`));
+  }
+
+  if (obj.value !== undefined) {
+    const constant = normalize(obj.value);
+    const result = constant === undefined ? onEmpty : coerce(constant);
+    if (!result.ok && result.code !== 'MISSING_REQUIRED') throw configError(name, `value ${showValue(obj.value)}: ${result.message}`);
+    const frozen = Object.freeze(result);
+    return () => frozen;
+  }
+
+  const read = obj.column !== undefined ? compileColumn(obj.column) : compileTemplate(obj.template as string);
+  return (row) => {
+    const raw = read(row);
+    if (raw === undefined || raw === null) return onEmpty;
+    if (typeof raw === 'string') {
+      let text = trim ? raw.trim() : raw;
+      if (text === '' || (emptyList !== undefined && emptyList.has(text.trim().toLowerCase()))) return onEmpty;
+      if (lowercase) text = text.toLowerCase();
+      else if (uppercase) text = text.toUpperCase();
+      return coerce(text);
+    }
+    return coerce(raw);
+  };
+}
+
+/** The type a field spec will be coerced into (after the `defaultType` rule). */
+export function fieldType(spec: FieldInput, defaultType?: FieldType): FieldType {
+  const declared = typeof spec === 'string' ? 'string' : (spec.type ?? 'string');
+  return declared === 'string' && defaultType !== undefined ? defaultType : declared;
+}

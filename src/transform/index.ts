@@ -1,0 +1,13 @@
+export { compileField, compileTemplate, showValue } from './field.js';
+export type { CompiledField, CompileFieldOptions, FieldErrorCode, FieldResult, FieldType, Row } from './field.js';
+export { compileProfile } from './common.js';
+export type { CompiledProfile, FieldFailure } from './common.js';
+export { profileTransform } from './profile.js';
+export { eventTransform } from './event.js';
+export { subscriptionTransform } from './subscription.js';
+export type { SubscriptionPayload } from './subscription.js';
+export { createExportMapper } from './export.js';
+export type { ExportMapper, ExportResult } from './export.js';
+export { TRANSFORMS, createTransformer } from './registry.js';
+export type { TransformKind } from './registry.js';
+export type { TransformContext, TransformDefinition, Transformer } from './types.js';

@@ -1,0 +1,147 @@
+import { SubscriptionTransform } from '../config/schema.js';
+import type { SubscriptionTransformConfig } from '../config/schema.js';
+import type { SourceRecord, TransformOutput } from '../core/record.js';
+import { extractReject, failuresReject } from './common.js';
+import type { FieldFailure } from './common.js';
+import { compileField } from './field.js';
+import type { CompiledField, Row } from './field.js';
+import type { TransformContext, TransformDefinition, Transformer } from './types.js';
+
+/*
+ * Rows → subscribe payloads: `{ profile: { email?, phone_number?, subscriptions }, listId?, historicalImport,
+ * customSource? }` (the loader groups them into profile-subscription-bulk-create-jobs by list / import flags).
+ *
+ * - `when` (boolean; type `string` means `boolean`): false or empty → the row is skipped (counted in `skipped`, no
+ *   item, no reject). An invalid boolean is a reject.
+ * - A channel is included when its identifier is present: email needs `email`, sms needs `phone_number`. A row for
+ *   which no configured channel can be included is rejected (MISSING_IDENTIFIER), e.g. an sms-only row without phone.
+ * - `consented_at` (datetime) is sent only with `historical_import` (Klaviyo rejects it otherwise); then it is
+ *   required (MISSING_REQUIRED) and must be in the past (INVALID_DATE).
+ */
+
+/** One channel's consent objects. */
+interface Consent {
+  consent: 'SUBSCRIBED';
+  consented_at?: string;
+}
+
+/** The subscribe payload of one profile. */
+export interface SubscriptionPayload {
+  profile: {
+    email?: string;
+    phone_number?: string;
+    subscriptions: {
+      email?: { marketing: Consent };
+      sms?: { marketing?: Consent; transactional?: Consent };
+    };
+  };
+  listId?: string;
+  historicalImport: boolean;
+  customSource?: string;
+}
+
+export const subscriptionTransform: TransformDefinition<SubscriptionTransformConfig> = {
+  kind: 'subscription',
+  summary: 'Subscribe profiles (email / SMS marketing consent), optionally into a list, optionally as historical import.',
+  config: SubscriptionTransform,
+  create(config, ctx: TransformContext): Transformer {
+    const now = ctx.now ?? (() => new Date());
+    const historical = config.historical_import === true;
+    const email = config.profile.email === undefined ? undefined : compileField(config.profile.email, 'profile.email', { defaultType: 'email' });
+    const phone =
+      config.profile.phone_number === undefined
+        ? undefined
+        : compileField(config.profile.phone_number, 'profile.phone_number', { defaultType: 'phone' });
+    const consentedAt =
+      historical && config.consented_at !== undefined
+        ? compileField(config.consented_at, 'consented_at', { defaultType: 'datetime', required: true })
+        : undefined;
+    const when = config.when === undefined ? undefined : compileField(config.when, 'when', { defaultType: 'boolean' });
+    const emailChannel = config.channels.email?.marketing === true;
+    const smsMarketing = config.channels.sms?.marketing === true;
+    const smsTransactional = config.channels.sms?.transactional === true;
+    const smsChannel = smsMarketing || smsTransactional;
+    const wanted = [emailChannel ? 'email (needs email)' : '', smsChannel ? 'sms (needs phone_number)' : '']
+      .filter(Boolean)
+      .join(', ');
+
+    const run = (field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown => {
+      if (field === undefined) return undefined;
+      const result = field(row);
+      if (!result.ok) {
+        failures.push({ field: name, code: result.code, message: result.message });
+        return undefined;
+      }
+      return result.value;
+    };
+
+    return {
+      push(record: SourceRecord): TransformOutput {
+        if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
+        const row = record.row;
+        const failures: FieldFailure[] = [];
+        if (when !== undefined) {
+          const subscribe = run(when, 'when', row, failures);
+          if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
+          if (subscribe !== true) return { items: [], rejects: [], skipped: 1 };
+        }
+        const e = run(email, 'profile.email', row, failures) as string | undefined;
+        const p = run(phone, 'profile.phone_number', row, failures) as string | undefined;
+        let at: string | undefined;
+        if (historical) {
+          if (consentedAt === undefined) {
+            failures.push({ field: 'consented_at', code: 'MISSING_REQUIRED', message: 'consented_at: required with historical_import' });
+          } else {
+            at = run(consentedAt, 'consented_at', row, failures) as string | undefined;
+            if (at !== undefined && Date.parse(at) > now().getTime()) {
+              failures.push({
+                field: 'consented_at',
+                code: 'INVALID_DATE',
+                message: `consented_at: ${at} is in the future (historical_import needs a past consent time)`,
+              });
+            }
+          }
+        }
+        if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
+
+        const consent = (): Consent => (at === undefined ? { consent: 'SUBSCRIBED' } : { consent: 'SUBSCRIBED', consented_at: at });
+        const subscriptions: SubscriptionPayload['profile']['subscriptions'] = {};
+        if (emailChannel && e !== undefined) subscriptions.email = { marketing: consent() };
+        if (smsChannel && p !== undefined) {
+          const sms: { marketing?: Consent; transactional?: Consent } = {};
+          if (smsMarketing) sms.marketing = consent();
+          if (smsTransactional) sms.transactional = consent();
+          subscriptions.sms = sms;
+        }
+        if (subscriptions.email === undefined && subscriptions.sms === undefined) {
+          failures.push({
+            field: smsChannel && !emailChannel ? 'profile.phone_number' : 'profile.email',
+            code: 'MISSING_IDENTIFIER',
+            message: `no channel can be subscribed: ${wanted || 'no channel configured'}`,
+          });
+          return { items: [], rejects: [failuresReject(record, failures)] };
+        }
+        const payload: SubscriptionPayload = {
+          profile: { ...(e !== undefined && { email: e }), ...(p !== undefined && { phone_number: p }), subscriptions },
+          historicalImport: historical,
+        };
+        if (config.list !== undefined) payload.listId = config.list;
+        if (config.custom_source !== undefined) payload.customSource = config.custom_source;
+        return {
+          items: [
+            {
+              kind: 'subscription',
+              payload: payload as unknown as Record<string, unknown>,
+              first: record.pos,
+              last: record.pos,
+              row,
+            },
+          ],
+          rejects: [],
+        };
+      },
+      flush: () => ({ items: [], rejects: [] }),
+      held: () => undefined,
+    };
+  },
+};
