@@ -1,0 +1,42 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { validatePipelineFiles } from '../../config/load.js';
+import { formatProblem } from '../../config/problem.js';
+import { EXIT } from '../exit-codes.js';
+import { ioOf } from '../io.js';
+
+interface ValidateArgs {
+  files: string[];
+  json: boolean;
+}
+
+/** `klaviyo-etl validate <files…>`: every problem of every pipeline file at once, then a summary; exit 2 if any. */
+export const validateCommand: CommandModule<object, ValidateArgs> = {
+  command: 'validate <files..>',
+  describe: 'Check pipeline files and print every problem with file:line:col and a code (exit 2 if any)',
+  builder: (yargs: Argv) =>
+    yargs
+      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'Pipeline files (YAML)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print {valid, files, problems} as JSON' })
+      .example('$0 validate pipelines/*.yaml', 'Validate every pipeline file') as unknown as Argv<ValidateArgs>,
+  handler: async (args: ArgumentsCamelCase<ValidateArgs>) => {
+    const io = ioOf(args);
+    const files = args.files.map(String);
+    const problems = await validatePipelineFiles(files);
+    if (args.json) {
+      io.stdout(JSON.stringify({ valid: problems.length === 0, files, problems }, null, 2) + '\n');
+    } else {
+      for (const problem of problems) io.stdout(formatProblem(problem) + '\n');
+      io.stdout(summary(files.length, problems.length, new Set(problems.map((p) => p.file)).size) + '\n');
+    }
+    if (problems.length > 0) io.setExitCode(EXIT.INVALID);
+  },
+};
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function summary(files: number, problems: number, badFiles: number): string {
+  if (problems === 0) return `${plural(files, 'pipeline file')} valid`;
+  return `${plural(problems, 'problem')} in ${badFiles} of ${plural(files, 'pipeline file')}`;
+}
