@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import { EtlError, isEtlError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { SourcePosition } from '../core/record.js';
+import type { RunStats } from '../core/stats.js';
+import { CHECKPOINT_VERSION, type Checkpoint, type CheckpointStatus, type RejectsState } from './format.js';
+import type { CheckpointStore, Lock } from './store.js';
+
+export interface CheckpointerOptions {
+  store: CheckpointStore;
+  /** Pipeline name (stored in the file). */
+  pipeline: string;
+  /** `pipelineHash(config)` of this run's configuration. */
+  configHash: string;
+  logger?: Logger;
+  /** Write on every `every`-th `update()` (the `checkpoint.every` setting); `flush`/`finish` always write. @default 1 */
+  every?: number;
+  now?: () => Date;
+  newRunId?: () => string;
+}
+
+export interface StartOptions {
+  /** Discard an unfinished run (also one whose configuration changed) and start over. @default false */
+  restart?: boolean;
+  /** Also forget the last successful run's watermark (a full, non-incremental run). @default false */
+  forgetWatermark?: boolean;
+}
+
+/** What the runner resumes from. */
+export interface ResumeState {
+  runId: string;
+  /** True when continuing an unfinished run of the same configuration. */
+  resumed: boolean;
+  /** Pass to the extractor: yield only records after this one. Undefined: from the start. */
+  startAfter?: SourcePosition;
+  /** Bulk jobs the unfinished run submitted and did not see finish: poll them (LoadContext.resumeJobs). */
+  resumeJobs: string[];
+  /** Counters of the unfinished run, as of its last checkpoint. */
+  counters?: RunStats;
+  /** Rejects written by the unfinished run (truncate the rejects file to `bytes` and append). */
+  rejects?: RejectsState;
+  /** Source watermark of the last successful run (ExtractContext.watermark). */
+  watermark?: unknown;
+  /** With `restart`: the unfinished run that was discarded and its jobs that were not seen to finish. */
+  discarded?: { runId: string; status: CheckpointStatus; pendingJobs: string[]; configChanged: boolean };
+}
+
+/** Progress the runner reports; omitted fields keep their last value. */
+export interface CheckpointUpdate {
+  /** `AckTracker.safePosition()`. Never moves backwards (an older position is ignored). */
+  position?: SourcePosition;
+  /** `Loader.pendingJobs()`. */
+  pendingJobs?: string[];
+  counters?: RunStats;
+  rejects?: RejectsState;
+}
+
+/**
+ * Drives one run's checkpoint: takes the lock, decides what to resume, writes progress without blocking the hot
+ * path (at most one write in flight; the latest state wins), and records the final status.
+ */
+export class Checkpointer {
+  readonly #store: CheckpointStore;
+  readonly #options: CheckpointerOptions;
+  readonly #logger: Logger;
+  readonly #every: number;
+  #lock: Lock | undefined;
+  #state: Checkpoint | undefined;
+  #dirty = false;
+  #updatesSinceWrite = 0;
+  #inFlight: Promise<void> | undefined;
+  #error: unknown;
+  #finished = false;
+
+  constructor(options: CheckpointerOptions) {
+    if (!/^sha256:[0-9a-f]{64}$/.test(options.configHash)) {
+      throw new EtlError('INTERNAL', `Expected \`configHash\` to be a pipelineHash() value, got ${JSON.stringify(options.configHash)}`);
+    }
+    const every = options.every ?? 1;
+    if (!Number.isInteger(every) || every < 1) {
+      throw new EtlError('INTERNAL', `Expected \`every\` to be a positive integer, got ${String(every)}`);
+    }
+    this.#store = options.store;
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#every = every;
+  }
+
+  /** The first background write error, if any (also thrown by `flush` and `finish`). */
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** The checkpoint as last handed to the store (or about to be). */
+  get state(): Readonly<Checkpoint> | undefined {
+    return this.#state;
+  }
+
+  /**
+   * Take the lock (LOCKED if another run holds it), read the checkpoint and decide:
+   * - unfinished run (running / interrupted / failed) with the same config hash: resume it;
+   * - unfinished run with another config hash: CHECKPOINT_MISMATCH, unless `restart`;
+   * - succeeded run or none: a new run, with the last successful watermark.
+   * A corrupt checkpoint is CHECKPOINT_CORRUPT unless `restart`. Writes the `running` checkpoint before returning.
+   */
+  async start(options: StartOptions = {}): Promise<ResumeState> {
+    if (this.#lock) throw new EtlError('INTERNAL', 'Checkpointer.start() called twice');
+    this.#lock = await this.#store.lock();
+    try {
+      return await this.#start(options);
+    } catch (error) {
+      await this.#releaseLock();
+      throw error;
+    }
+  }
+
+  async #start(options: StartOptions): Promise<ResumeState> {
+    let previous: Checkpoint | undefined;
+    try {
+      previous = await this.#store.read();
+    } catch (error) {
+      if (!(options.restart && isEtlError(error) && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+      this.#logger.warn('checkpoint corrupt; starting over (--restart)', { checkpoint: this.#store.location });
+    }
+    const now = this.#now();
+    const hash = this.#options.configHash;
+    const unfinished = previous !== undefined && previous.status !== 'succeeded';
+    const watermark = options.forgetWatermark ? undefined : previous?.watermark;
+    const base: Omit<Checkpoint, 'runId' | 'startedAt' | 'pendingJobs'> = {
+      version: CHECKPOINT_VERSION,
+      pipeline: this.#options.pipeline,
+      configHash: hash,
+      status: 'running',
+      updatedAt: now,
+      ...(watermark !== undefined ? { watermark } : {}),
+      ...(previous?.lastSuccess ? { lastSuccess: previous.lastSuccess } : {}),
+    };
+    let result: ResumeState;
+    if (previous && unfinished && previous.configHash === hash && !options.restart) {
+      this.#state = {
+        ...base,
+        runId: previous.runId,
+        startedAt: previous.startedAt,
+        pendingJobs: [...previous.pendingJobs],
+        ...(previous.position ? { position: previous.position } : {}),
+        ...(previous.counters ? { counters: previous.counters } : {}),
+        ...(previous.rejects ? { rejects: previous.rejects } : {}),
+      };
+      result = {
+        runId: previous.runId,
+        resumed: true,
+        resumeJobs: [...previous.pendingJobs],
+        ...(previous.position ? { startAfter: previous.position } : {}),
+        ...(previous.counters ? { counters: previous.counters } : {}),
+        ...(previous.rejects ? { rejects: previous.rejects } : {}),
+        ...(watermark !== undefined ? { watermark } : {}),
+      };
+      this.#logger.info('resuming unfinished run', {
+        runId: previous.runId,
+        after: previous.position?.seq,
+        pendingJobs: previous.pendingJobs.length,
+      });
+    } else {
+      if (previous && unfinished && !options.restart) {
+        throw new EtlError(
+          'CHECKPOINT_MISMATCH',
+          `The pipeline changed since run ${previous.runId} was interrupted; its checkpoint cannot be resumed. ` +
+            'Run with --restart to start over.',
+          { context: { component: 'checkpoint', file: this.#store.location, pipeline: this.#options.pipeline } },
+        );
+      }
+      const runId = (this.#options.newRunId ?? randomUUID)();
+      this.#state = { ...base, runId, startedAt: now, pendingJobs: [] };
+      result = { runId, resumed: false, resumeJobs: [], ...(watermark !== undefined ? { watermark } : {}) };
+      if (previous && unfinished) {
+        result.discarded = {
+          runId: previous.runId,
+          status: previous.status,
+          pendingJobs: [...previous.pendingJobs],
+          configChanged: previous.configHash !== hash,
+        };
+        this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId });
+      }
+    }
+    await this.#store.write(this.#state!);
+    return result;
+  }
+
+  /**
+   * Record progress. Synchronous and cheap: the state is merged and a write is scheduled in the background when
+   * none is in flight (else the latest state is written right after the current write). Never throws for a
+   * failed write: see `error`, `flush`, `finish`.
+   */
+  update(partial: CheckpointUpdate): void {
+    const state = this.#requireRunning();
+    if (partial.position && (!state.position || partial.position.seq >= state.position.seq)) state.position = partial.position;
+    if (partial.pendingJobs) state.pendingJobs = [...partial.pendingJobs];
+    if (partial.counters) state.counters = partial.counters;
+    if (partial.rejects) state.rejects = partial.rejects;
+    this.#dirty = true;
+    this.#updatesSinceWrite++;
+    if (this.#updatesSinceWrite >= this.#every) this.#schedule();
+  }
+
+  /** Write the latest state now (if anything changed) and wait for it. Throws the first write error. */
+  async flush(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+    if (this.#error === undefined && this.#dirty) {
+      this.#schedule();
+      while (this.#inFlight) await this.#inFlight;
+    }
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  /**
+   * Record the final status and release the lock. `succeeded` clears the position and jobs and stores
+   * `watermark` (when given) as the last successful watermark; other statuses keep the resume state.
+   * The lock is released even when the final write fails (which is then thrown).
+   */
+  async finish(status: Exclude<CheckpointStatus, 'running'>, options: { watermark?: unknown } & CheckpointUpdate = {}): Promise<void> {
+    const state = this.#requireRunning();
+    try {
+      while (this.#inFlight) await this.#inFlight.catch(() => undefined);
+      const { watermark, ...progress } = options;
+      if (progress.position && (!state.position || progress.position.seq >= state.position.seq)) state.position = progress.position;
+      if (progress.pendingJobs) state.pendingJobs = [...progress.pendingJobs];
+      if (progress.counters) state.counters = progress.counters;
+      if (progress.rejects) state.rejects = progress.rejects;
+      const now = this.#now();
+      state.status = status;
+      state.updatedAt = now;
+      state.finishedAt = now;
+      if (status === 'succeeded') {
+        delete state.position;
+        state.pendingJobs = [];
+        if (watermark !== undefined) state.watermark = watermark;
+        state.lastSuccess = { runId: state.runId, finishedAt: now };
+      }
+      this.#finished = true;
+      this.#dirty = false;
+      await this.#store.write(state);
+      if (this.#error !== undefined && status !== 'succeeded') {
+        this.#logger.warn('an earlier checkpoint write failed; the final one succeeded', { error: String(this.#error) });
+      }
+    } finally {
+      await this.#releaseLock();
+    }
+  }
+
+  /** Release the lock without writing (the process is going down without a final status). */
+  async abandon(): Promise<void> {
+    this.#finished = true;
+    while (this.#inFlight) await this.#inFlight.catch(() => undefined);
+    await this.#releaseLock();
+  }
+
+  #schedule(): void {
+    if (this.#inFlight || this.#error !== undefined || this.#finished) return;
+    const state = this.#state!;
+    this.#dirty = false;
+    this.#updatesSinceWrite = 0;
+    state.updatedAt = this.#now();
+    // Snapshot so later updates do not change what this write sends.
+    const snapshot: Checkpoint = { ...state, pendingJobs: [...state.pendingJobs] };
+    this.#inFlight = this.#store
+      .write(snapshot)
+      .catch((error: unknown) => {
+        this.#error ??= error;
+        this.#logger.error('checkpoint write failed', {
+          checkpoint: this.#store.location,
+          code: isEtlError(error) ? error.code : undefined,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      })
+      .finally(() => {
+        this.#inFlight = undefined;
+        if (this.#dirty && this.#updatesSinceWrite >= this.#every) this.#schedule();
+      });
+  }
+
+  #requireRunning(): Checkpoint {
+    if (!this.#state || this.#finished) throw new EtlError('INTERNAL', 'Checkpointer is not running (call start() first)');
+    return this.#state;
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release().catch((error: unknown) => {
+      this.#logger.warn('could not release checkpoint lock', { error: error instanceof Error ? error.message : String(error) });
+    });
+  }
+
+  #now(): string {
+    return (this.#options.now?.() ?? new Date()).toISOString();
+  }
+}

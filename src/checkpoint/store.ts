@@ -1,0 +1,458 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { EtlError } from '../core/errors.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
+import { describeLock, isStale, newLockInfo, parseLockInfo, type Lock, type LockEnvironment, type LockInfo } from './lock.js';
+
+export type { Lock, LockInfo, LockEnvironment } from './lock.js';
+
+/** Where one pipeline's checkpoint lives. One store per pipeline. */
+export interface CheckpointStore {
+  /** Human-readable location (directory or `s3://bucket/prefix`), for messages and the run report. */
+  readonly location: string;
+  /** The stored checkpoint, or undefined when there is none. Throws CHECKPOINT_CORRUPT on an unreadable one. */
+  read(): Promise<Checkpoint | undefined>;
+  /** Replace the checkpoint atomically: a reader sees the old or the new one, never a mix. */
+  write(cp: Checkpoint): Promise<void>;
+  /** Remove the checkpoint (not the lock). */
+  clear(): Promise<void>;
+  /** Take the pipeline's run lock, or throw LOCKED naming the holder. */
+  lock(): Promise<Lock>;
+  /** Release resources the store created (an S3 client it made itself). */
+  close?(): Promise<void>;
+}
+
+const CHECKPOINT_FILE = 'checkpoint.json';
+const LOCK_FILE = 'checkpoint.lock';
+/** A lock file that cannot be parsed (a crash between create and write) is taken over after this long. */
+const UNREADABLE_LOCK_GRACE_MS = 10_000;
+/** A takeover mutex older than this was left by a crashed process. */
+const TAKEOVER_GRACE_MS = 30_000;
+
+const lockedError = (location: string, info: LockInfo | undefined, detail?: string): EtlError =>
+  new EtlError(
+    'LOCKED',
+    info
+      ? `Pipeline is locked by another run (${describeLock(info)}): ${location}`
+      : `Pipeline is locked by another run (${detail ?? 'lock unreadable'}): ${location}`,
+    { context: { component: 'checkpoint', file: location, pid: info?.pid, hostname: info?.hostname } },
+  );
+
+const errno = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
+
+// ---------------------------------------------------------------- local
+
+export interface LocalCheckpointStoreOptions {
+  /** How locks are judged stale (pid / hostname / liveness probe). */
+  lockEnv?: LockEnvironment;
+  /** Fault injection for tests: called after the temp file is written and synced, before the rename. */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+}
+
+/**
+ * Checkpoint in `<dir>/checkpoint.json`, lock in `<dir>/checkpoint.lock`. Writes go to a temp file in the same
+ * directory which is fsynced, renamed over the checkpoint, and the directory fsynced: after a crash at any point
+ * the file holds the complete old or the complete new checkpoint.
+ */
+export class LocalCheckpointStore implements CheckpointStore {
+  readonly location: string;
+  readonly #dir: string;
+  readonly #file: string;
+  readonly #lockFile: string;
+  readonly #options: LocalCheckpointStoreOptions;
+
+  constructor(dir: string, options: LocalCheckpointStoreOptions = {}) {
+    this.#dir = resolve(dir);
+    this.#file = join(this.#dir, CHECKPOINT_FILE);
+    this.#lockFile = join(this.#dir, LOCK_FILE);
+    this.location = this.#file;
+    this.#options = options;
+  }
+
+  async read(): Promise<Checkpoint | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.#file, 'utf8');
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return undefined;
+      throw new EtlError('CHECKPOINT_CORRUPT', `Cannot read checkpoint ${this.#file}: ${errno(error) ?? String(error)}`, {
+        cause: error,
+        context: { component: 'checkpoint', file: this.#file },
+      });
+    }
+    return parseCheckpoint(text, this.#file);
+  }
+
+  async write(cp: Checkpoint): Promise<void> {
+    const text = serializeCheckpoint(cp);
+    await mkdir(this.#dir, { recursive: true });
+    const temp = join(this.#dir, `${CHECKPOINT_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const fh = await open(temp, 'w', 0o600);
+      try {
+        await fh.writeFile(text, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.#options.beforeRename?.(temp);
+      await rename(temp, this.#file);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await syncDir(this.#dir);
+  }
+
+  async clear(): Promise<void> {
+    try {
+      await unlink(this.#file);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT') throw error;
+      return;
+    }
+    await syncDir(this.#dir);
+  }
+
+  async lock(): Promise<Lock> {
+    await mkdir(this.#dir, { recursive: true });
+    const env = this.#options.lockEnv ?? {};
+    const info = newLockInfo(env);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const fh = await open(this.#lockFile, 'wx', 0o644);
+        try {
+          await fh.writeFile(JSON.stringify(info) + '\n', 'utf8');
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await syncDir(this.#dir);
+        await this.#removeTempFiles();
+        return this.#heldLock(info);
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw error;
+      }
+      let text: string;
+      try {
+        text = await readFile(this.#lockFile, 'utf8');
+      } catch (error) {
+        if (errno(error) === 'ENOENT') continue; // released meanwhile: try again
+        throw error;
+      }
+      const found = parseLockInfo(text);
+      if (found && !isStale(found, env)) throw lockedError(this.#lockFile, found);
+      if (!found && !(await olderThan(this.#lockFile, UNREADABLE_LOCK_GRACE_MS, env))) {
+        throw lockedError(this.#lockFile, undefined, 'lock file being written or unreadable');
+      }
+      await this.#takeOver(text);
+    }
+    throw lockedError(this.#lockFile, undefined, 'could not take the lock after several attempts');
+  }
+
+  /** Remove a stale lock, unless it changed since it was judged stale; serialized through a takeover mutex. */
+  async #takeOver(staleText: string): Promise<void> {
+    const mutex = `${this.#lockFile}.takeover`;
+    try {
+      await (await open(mutex, 'wx')).close();
+    } catch (error) {
+      if (errno(error) !== 'EEXIST') throw error;
+      if (await olderThan(mutex, TAKEOVER_GRACE_MS, this.#options.lockEnv ?? {})) await unlink(mutex).catch(() => undefined);
+      return; // someone else is taking over: loop and look again
+    }
+    try {
+      const current = await readFile(this.#lockFile, 'utf8').catch(() => undefined);
+      if (current === staleText) await unlink(this.#lockFile).catch(() => undefined);
+    } finally {
+      await unlink(mutex).catch(() => undefined);
+    }
+  }
+
+  #heldLock(info: LockInfo): Lock {
+    let released = false;
+    const file = this.#lockFile;
+    return {
+      info,
+      async release() {
+        if (released) return;
+        released = true;
+        const text = await readFile(file, 'utf8').catch(() => undefined);
+        if (text !== undefined && parseLockInfo(text)?.token === info.token) await unlink(file).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Temp files left by a crash between write and rename (only called while holding the lock). */
+  async #removeTempFiles(): Promise<void> {
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    await Promise.all(
+      names
+        .filter((n) => n.startsWith(`${CHECKPOINT_FILE}.`) && n.endsWith('.tmp'))
+        .map((n) => unlink(join(this.#dir, n)).catch(() => undefined)),
+    );
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (error) {
+    // Some platforms / file systems cannot fsync a directory; the rename is still atomic there.
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'ENOTSUP'].includes(errno(error) ?? '')) throw error;
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function olderThan(path: string, ms: number, env: LockEnvironment): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return (env.now?.() ?? new Date()).getTime() - s.mtimeMs > ms;
+  } catch {
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------- S3
+
+export interface S3CheckpointStoreOptions {
+  /** `s3://bucket/prefix`: the checkpoint is `<prefix>/checkpoint.json`, the lock `<prefix>/checkpoint.lock`. */
+  url: string;
+  client: S3Client;
+  /** Destroy `client` in `close()` (set when the store created it). @default false */
+  ownsClient?: boolean;
+  lockEnv?: LockEnvironment;
+  /**
+   * Compare the object's current ETag (HeadObject) with the expected one before each conditional write. Needed
+   * with stores that ignore `If-Match` / `If-None-Match` on PutObject (s3rver, older MinIO); on AWS S3 the
+   * conditional headers alone are atomic. @default true
+   */
+  verifyWithHead?: boolean;
+}
+
+type S3Error = { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+const s3Status = (e: unknown): number | undefined => (e as S3Error | undefined)?.$metadata?.httpStatusCode;
+const s3Name = (e: unknown): string | undefined => (e as S3Error | undefined)?.name ?? (e as S3Error | undefined)?.Code;
+const isNotFound = (e: unknown): boolean => s3Status(e) === 404 || ['NoSuchKey', 'NotFound'].includes(s3Name(e) ?? '');
+const isConditionFailed = (e: unknown): boolean =>
+  s3Status(e) === 412 || s3Status(e) === 409 || ['PreconditionFailed', 'ConditionalRequestConflict'].includes(s3Name(e) ?? '');
+
+/**
+ * Checkpoint as an S3 object, replaced with conditional writes: `If-None-Match: *` when there is none yet,
+ * `If-Match: <etag of the version this run read or wrote>` afterwards. A write that finds another version
+ * (another process wrote meanwhile) fails with LOCKED. PutObject replaces an object atomically, so a reader
+ * sees a complete checkpoint. The lock is an object created the same way.
+ */
+export class S3CheckpointStore implements CheckpointStore {
+  readonly location: string;
+  readonly #bucket: string;
+  readonly #key: string;
+  readonly #lockKey: string;
+  readonly #client: S3Client;
+  readonly #options: S3CheckpointStoreOptions;
+  /** ETag of the version last read or written; null: known absent; undefined: unknown. */
+  #etag: string | null | undefined;
+
+  constructor(options: S3CheckpointStoreOptions) {
+    const { bucket, prefix } = parseS3Url(options.url);
+    this.#bucket = bucket;
+    this.#key = prefix ? `${prefix}/${CHECKPOINT_FILE}` : CHECKPOINT_FILE;
+    this.#lockKey = prefix ? `${prefix}/${LOCK_FILE}` : LOCK_FILE;
+    this.#client = options.client;
+    this.#options = options;
+    this.location = `s3://${bucket}/${this.#key}`;
+  }
+
+  async read(): Promise<Checkpoint | undefined> {
+    const got = await this.#get(this.#key);
+    this.#etag = got ? got.etag : null;
+    return got ? parseCheckpoint(got.text, this.location) : undefined;
+  }
+
+  async write(cp: Checkpoint): Promise<void> {
+    const body = serializeCheckpoint(cp);
+    const expected = this.#etag === undefined ? await this.#head(this.#key) : this.#etag;
+    if (this.#options.verifyWithHead !== false) {
+      const current = await this.#head(this.#key);
+      if (current !== expected) throw this.#conflict();
+    }
+    try {
+      const res = await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#key,
+          Body: body,
+          ContentType: 'application/json',
+          ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }),
+        }),
+      );
+      this.#etag = res.ETag ?? (await this.#head(this.#key));
+    } catch (error) {
+      if (isConditionFailed(error)) {
+        this.#etag = undefined;
+        throw this.#conflict(error);
+      }
+      throw error;
+    }
+  }
+
+  async clear(): Promise<void> {
+    if (this.#options.verifyWithHead !== false && this.#etag !== undefined) {
+      const current = await this.#head(this.#key);
+      if (current !== null && current !== this.#etag) throw this.#conflict();
+    }
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key }));
+    this.#etag = null;
+  }
+
+  async lock(): Promise<Lock> {
+    const env = this.#options.lockEnv ?? {};
+    const info = newLockInfo(env);
+    const location = `s3://${this.#bucket}/${this.#lockKey}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await this.#get(this.#lockKey);
+      let condition: { IfNoneMatch: string } | { IfMatch: string } = { IfNoneMatch: '*' };
+      if (existing) {
+        const found = parseLockInfo(existing.text);
+        if (found && !isStale(found, env)) throw lockedError(location, found);
+        const age = (env.now?.() ?? new Date()).getTime() - (existing.lastModified?.getTime() ?? 0);
+        if (!found && age < UNREADABLE_LOCK_GRACE_MS) throw lockedError(location, undefined);
+        condition = { IfMatch: existing.etag };
+      }
+      if (this.#options.verifyWithHead !== false) {
+        const current = await this.#head(this.#lockKey);
+        if (current !== (existing ? existing.etag : null)) continue; // changed meanwhile: look again
+      }
+      try {
+        await this.#client.send(
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: this.#lockKey,
+            Body: JSON.stringify(info) + '\n',
+            ContentType: 'application/json',
+            ...condition,
+          }),
+        );
+      } catch (error) {
+        if (isConditionFailed(error)) continue;
+        throw error;
+      }
+      // Read back: with a store that ignores conditional writes, the last of two racing writers wins here.
+      const back = await this.#get(this.#lockKey);
+      const owner = back ? parseLockInfo(back.text) : undefined;
+      if (owner?.token === info.token) return this.#heldLock(info);
+      throw lockedError(location, owner);
+    }
+    throw lockedError(location, undefined, 'could not take the lock after several attempts');
+  }
+
+  async close(): Promise<void> {
+    if (this.#options.ownsClient) this.#client.destroy();
+  }
+
+  #heldLock(info: LockInfo): Lock {
+    let released = false;
+    return {
+      info,
+      release: async () => {
+        if (released) return;
+        released = true;
+        const current = await this.#get(this.#lockKey);
+        if (current && parseLockInfo(current.text)?.token === info.token) {
+          await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#lockKey }));
+        }
+      },
+    };
+  }
+
+  #conflict(cause?: unknown): EtlError {
+    return new EtlError('LOCKED', `Checkpoint ${this.location} was changed by another run (conditional write failed)`, {
+      cause,
+      context: { component: 'checkpoint', file: this.location, reason: 'conflict' },
+    });
+  }
+
+  async #head(key: string): Promise<string | null> {
+    try {
+      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return res.ETag ?? null;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async #get(key: string): Promise<{ text: string; etag: string; lastModified?: Date } | undefined> {
+    try {
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const text = (await res.Body?.transformToString('utf8')) ?? '';
+      return { text, etag: res.ETag ?? '', lastModified: res.LastModified };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+/** Split `s3://bucket/prefix/` into bucket and prefix (no leading or trailing slash). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m) throw new EtlError('CONFIG_INVALID', `Expected an s3://bucket/prefix URL, got ${JSON.stringify(url)}`);
+  return { bucket: m[1]!, prefix: m[2]!.replace(/^\/+|\/+$/g, '') };
+}
+
+// ---------------------------------------------------------------- factory
+
+export interface CheckpointStoreContext {
+  /** Pipeline name (names the default directory and the S3 sub-prefix). */
+  pipelineName: string;
+  /** Directory of the pipeline file (relative `dir` and the default location resolve against it). */
+  baseDir: string;
+  /** S3 client to use for store `s3` (else one is created from the checkpoint settings and closed by `close()`). */
+  s3Client?: S3Client;
+  env?: NodeJS.ProcessEnv;
+  lockEnv?: LockEnvironment;
+}
+
+/**
+ * The store for a pipeline's `checkpoint` settings. Local: `dir` (relative to the pipeline file), default
+ * `<pipeline dir>/.klaviyo-etl/<name>`. S3: `<url>/<name>/checkpoint.json`, so several pipelines can share a prefix.
+ */
+export function createCheckpointStore(config: PipelineConfig['checkpoint'], ctx: CheckpointStoreContext): CheckpointStore {
+  if (config.store === 's3') {
+    if (!config.url) {
+      throw new EtlError('CONFIG_RULE', 'checkpoint.url (s3://bucket/prefix) is required with checkpoint.store: s3', {
+        context: { component: 'checkpoint' },
+      });
+    }
+    const { bucket, prefix } = parseS3Url(config.url);
+    const url = `s3://${bucket}/${prefix ? `${prefix}/` : ''}${ctx.pipelineName}`;
+    const client =
+      ctx.s3Client ??
+      new S3Client({
+        region: config.region ?? ctx.env?.AWS_REGION ?? ctx.env?.AWS_DEFAULT_REGION ?? 'us-east-1',
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        forcePathStyle: config.forcePathStyle,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+    return new S3CheckpointStore({ url, client, ownsClient: !ctx.s3Client, lockEnv: ctx.lockEnv });
+  }
+  const dir = config.dir
+    ? isAbsolute(config.dir)
+      ? config.dir
+      : resolve(ctx.baseDir, config.dir)
+    : join(ctx.baseDir, '.klaviyo-etl', ctx.pipelineName);
+  return new LocalCheckpointStore(dir, { lockEnv: ctx.lockEnv });
+}
