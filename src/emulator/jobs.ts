@@ -1,0 +1,111 @@
+/** Asynchronous processing of bulk profile import jobs: queued → processing → complete. */
+import { isoMicros } from './http.js';
+import type { Account, ImportJobRecord } from './state.js';
+import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, validateProfileAttributes } from './validate.js';
+
+const JOB_TTL_MS = 7 * 86_400_000;
+
+/**
+ * Process up to `budget` profiles from the FIFO `queue` (mutated: finished jobs are removed). Returns the unused
+ * budget (fractional budgets carry over between ticks).
+ */
+export function processJobs(queue: { account: Account; job: ImportJobRecord }[], budget: number, now: number): number {
+  while (queue.length > 0) {
+    const { account, job } = queue[0]!;
+    if (job.status === 'queued') {
+      job.status = 'processing';
+      job.startedAt = now;
+    }
+    while (budget >= 1 && job.cursor < job.pending.length) {
+      processOne(account, job, job.cursor, now);
+      job.cursor++;
+      budget--;
+    }
+    if (job.cursor < job.pending.length) return budget;
+    job.status = 'complete';
+    job.completedAt = now;
+    job.expiresAt = now + JOB_TTL_MS;
+    job.pending = [];
+    queue.shift();
+  }
+  return 0;
+}
+
+function processOne(account: Account, job: ImportJobRecord, i: number, now: number): void {
+  const raw = job.pending[i];
+  const base = `/data/attributes/profiles/data/${i}/attributes`;
+  const item = isPlainObject(raw) ? raw : {};
+  const attrs = item.attributes;
+  const fail = (detail: string, pointer: string) => {
+    job.errors.push({
+      id: account.ids.ulid(now),
+      code: 'invalid',
+      title: 'Invalid input.',
+      detail,
+      source: { pointer },
+      original_payload: isPlainObject(attrs) ? attrs : raw,
+    });
+    job.failedCount++;
+  };
+  const r = validateProfileAttributes(attrs, base);
+  if (!r.ok) {
+    const first = r.errors[0]!;
+    fail(first.detail, first.source && 'pointer' in first.source ? first.source.pointer : base);
+    return;
+  }
+  const id = typeof item.id === 'string' && item.id ? item.id : undefined;
+  if (!hasIdentifier(r.value, id)) {
+    fail('A profile must have at least one of email, phone_number, external_id or anonymous_id.', base);
+    return;
+  }
+  if (JSON.stringify(attrs).length > MAX_PROFILE_BYTES) {
+    fail('Profile payload exceeds the 100 KB limit.', base);
+    return;
+  }
+  let profileId: string;
+  const byId = id ? account.profilesById.get(id) : undefined;
+  if (id && !byId) {
+    fail(`A profile with id ${id} does not exist.`, `/data/attributes/profiles/data/${i}/id`);
+    return;
+  }
+  if (byId) {
+    account.applyProfile(byId, r.value, { clearNulls: false, strictConflicts: false }, now);
+    profileId = byId.id;
+  } else {
+    profileId = account.upsertProfile(r.value, { clearNulls: false, strictConflicts: false }, now).profile.id;
+  }
+  job.profileIds.push(profileId);
+  job.completedCount++;
+  for (const listId of job.listIds) {
+    const list = account.lists.get(listId);
+    if (list) account.addMember(list, profileId, now);
+  }
+}
+
+/** The job as a JSON:API resource. */
+export function jobResource(job: ImportJobRecord, baseUrl: string): Record<string, unknown> {
+  const self = `${baseUrl}/api/profile-bulk-import-jobs/${job.id}/`;
+  return {
+    type: 'profile-bulk-import-job',
+    id: job.id,
+    attributes: {
+      status: job.status,
+      created_at: isoMicros(job.createdAt),
+      total_count: job.totalCount,
+      completed_count: job.completedCount,
+      failed_count: job.failedCount,
+      completed_at: job.completedAt === null ? null : isoMicros(job.completedAt),
+      expires_at: job.expiresAt === null ? null : isoMicros(job.expiresAt),
+      started_at: job.startedAt === null ? null : isoMicros(job.startedAt),
+    },
+    relationships: {
+      lists: {
+        data: job.listIds.map((id) => ({ type: 'list', id })),
+        links: { self: `${self}relationships/lists/`, related: `${self}lists/` },
+      },
+      profiles: { links: { self: `${self}relationships/profiles/`, related: `${self}profiles/` } },
+      'import-errors': { links: { related: `${self}import-errors/` } },
+    },
+    links: { self },
+  };
+}

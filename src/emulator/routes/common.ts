@@ -1,0 +1,16 @@
+/** Helpers for route handlers: body shape checks with JSON:API pointers. */
+import { ApiError, invalid } from '../http.js';
+import { isPlainObject } from '../validate.js';
+
+/** `body.data` as an object of `type`, or a 400 with the right pointer. */
+export function requireData(body: unknown, type: string): Record<string, unknown> {
+  if (!isPlainObject(body) || body.data === undefined) throw new ApiError(400, invalid("'data' is a required field.", '/data'));
+  const data = body.data;
+  if (!isPlainObject(data)) throw new ApiError(400, invalid("'data' must be an object.", '/data'));
+  if (data.type !== type) throw new ApiError(400, invalid(`'type' must be '${type}'.`, '/data/type'));
+  return data;
+}
+
+export function notFound(what: string, id: string): ApiError {
+  return new ApiError(404, { code: 'not_found', detail: `A ${what} with id ${id} does not exist.` });
+}

@@ -1,0 +1,236 @@
+/**
+ * Events: `POST /api/events` (202; first unique_id per profile+metric wins), `POST /api/event-bulk-create-jobs`
+ * (202; ≤1,000 events; one bad item or an in-request unique_id repeat rejects the whole request), reads.
+ */
+import { ApiError, invalid, invalidParam, type ErrorInit, type Reply } from '../http.js';
+import { collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, conditionValues } from '../query.js';
+import { eventResource, metricResource, profileResource } from '../resources.js';
+import type { RequestContext, RouteModule } from '../router.js';
+import { Account, type EventRecord, type ProfileRecord } from '../state.js';
+import { hasIdentifier, isPlainObject, validateEventAttributes, validateProfileAttributes, type EventInput, type ProfileInput } from '../validate.js';
+import { notFound, requireData } from './common.js';
+
+const MAX_BULK_EVENTS = 1000;
+const LENIENT = { clearNulls: false, strictConflicts: false };
+
+interface ProfileRef {
+  id?: string;
+  input: ProfileInput;
+}
+
+/** Validate `profile: {data: {type, id?, attributes}}` at `base`. */
+function readProfileRef(v: unknown, base: string, errors: ErrorInit[]): ProfileRef | null {
+  const data = isPlainObject(v) ? v.data : undefined;
+  if (!isPlainObject(data)) {
+    errors.push(invalid("'profile' must be {data: {type: 'profile', attributes}}.", base));
+    return null;
+  }
+  if (data.type !== 'profile') {
+    errors.push(invalid("'type' must be 'profile'.", `${base}/data/type`));
+    return null;
+  }
+  const r = validateProfileAttributes(data.attributes ?? {}, `${base}/data/attributes`);
+  if (!r.ok) {
+    errors.push(...r.errors);
+    return null;
+  }
+  const id = typeof data.id === 'string' && data.id !== '' ? data.id : undefined;
+  if (!hasIdentifier(r.value, id)) {
+    errors.push(invalid('A profile identifier is required (email, phone_number, external_id, anonymous_id or id).', `${base}/data/attributes`));
+    return null;
+  }
+  return id === undefined ? { input: r.value } : { id, input: r.value };
+}
+
+function resolveProfile(account: Account, ref: ProfileRef, now: number, pointer: string): ProfileRecord {
+  if (ref.id) {
+    const p = account.profilesById.get(ref.id);
+    if (!p) throw new ApiError(400, invalid(`A profile with id ${ref.id} does not exist.`, pointer));
+    account.applyProfile(p, ref.input, LENIENT, now);
+    return p;
+  }
+  return account.upsertProfile(ref.input, LENIENT, now).profile;
+}
+
+/** Request-local identity of a profile (for in-request unique_id repeats): existing profile id or first identifier. */
+function identityKey(account: Account, ref: ProfileRef): string {
+  if (ref.id) return `id:${ref.id}`;
+  const m = account.matchProfiles(ref.input);
+  if (m.length > 0) return `id:${m[0]!.id}`;
+  const s = ref.input.strings;
+  return s.email ? `e:${s.email.toLowerCase()}` : s.phone_number ? `p:${s.phone_number}` : s.external_id ? `x:${s.external_id}` : `a:${s.anonymous_id}`;
+}
+
+function createEvent(ctx: RequestContext): Reply {
+  const data = requireData(ctx.body, 'event');
+  const attrs = data.attributes;
+  const now = ctx.now();
+  const errors: ErrorInit[] = [];
+  const ev = validateEventAttributes(attrs, '/data/attributes', now, errors, true);
+  let ref: ProfileRef | null = null;
+  if (isPlainObject(attrs)) {
+    if (attrs.profile === undefined) errors.push(invalid("'profile' is a required field.", '/data/attributes/profile'));
+    else ref = readProfileRef(attrs.profile, '/data/attributes/profile', errors);
+  }
+  if (errors.length > 0 || !ev || !ref) throw new ApiError(400, errors.length > 0 ? errors : [invalid('Invalid event.', '/data')]);
+  const profile = resolveProfile(ctx.account, ref, now, '/data/attributes/profile/data/id');
+  ctx.account.addEvent(profile, ev, now);
+  return { status: 202 };
+}
+
+function bulkCreate(ctx: RequestContext): Reply {
+  const data = requireData(ctx.body, 'event-bulk-create-job');
+  const attrs = data.attributes;
+  const root = '/data/attributes/events-bulk-create/data';
+  const entries = isPlainObject(attrs) && isPlainObject(attrs['events-bulk-create']) ? attrs['events-bulk-create'].data : undefined;
+  if (!Array.isArray(entries)) throw new ApiError(400, invalid("'events-bulk-create' must contain a 'data' array.", root));
+  if (entries.length === 0) throw new ApiError(400, invalid('At least one event is required.', root));
+  let total = 0;
+  for (const e of entries) {
+    const evs = isPlainObject(e) && isPlainObject(e.attributes) && isPlainObject(e.attributes.events) ? e.attributes.events.data : undefined;
+    if (Array.isArray(evs)) total += evs.length;
+  }
+  if (total > MAX_BULK_EVENTS) throw new ApiError(400, invalid(`A bulk create request may contain at most ${MAX_BULK_EVENTS} events; got ${total}.`, root));
+  const now = ctx.now();
+  const account = ctx.account;
+  const errors: ErrorInit[] = [];
+  const parsed: { ref: ProfileRef; events: EventInput[] }[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < entries.length; i++) {
+    const base = `${root}/${i}`;
+    const entry = entries[i];
+    if (!isPlainObject(entry) || entry.type !== 'event-bulk-create') {
+      errors.push(invalid("Each item must be {type: 'event-bulk-create', attributes}.", isPlainObject(entry) ? `${base}/type` : base));
+      continue;
+    }
+    const ea = entry.attributes;
+    if (!isPlainObject(ea)) {
+      errors.push(invalid("'attributes' must be an object.", `${base}/attributes`));
+      continue;
+    }
+    const ref = ea.profile === undefined ? (errors.push(invalid("'profile' is a required field.", `${base}/attributes/profile`)), null) : readProfileRef(ea.profile, `${base}/attributes/profile`, errors);
+    const evs = isPlainObject(ea.events) ? ea.events.data : undefined;
+    if (!Array.isArray(evs) || evs.length === 0) {
+      errors.push(invalid("'events' must contain a non-empty 'data' array.", `${base}/attributes/events/data`));
+      continue;
+    }
+    const idKey = ref ? identityKey(account, ref) : '';
+    const out: EventInput[] = [];
+    for (let j = 0; j < evs.length; j++) {
+      const eb = `${base}/attributes/events/data/${j}`;
+      const item = evs[j];
+      if (!isPlainObject(item) || item.type !== 'event') {
+        errors.push(invalid("'type' must be 'event'.", `${eb}/type`));
+        continue;
+      }
+      const ev = validateEventAttributes(item.attributes, `${eb}/attributes`, now, errors, false);
+      if (!ev) continue;
+      if (ref && ev.uniqueId !== undefined) {
+        const k = `${idKey}\u0000${ev.metricName}\u0000${ev.uniqueId}`;
+        if (seen.has(k)) {
+          errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${eb}/attributes/unique_id`));
+          continue;
+        }
+        seen.add(k);
+      }
+      out.push(ev);
+    }
+    if (ref) parsed.push({ ref, events: out });
+  }
+  if (errors.length > 0) throw new ApiError(400, errors);
+  for (let i = 0; i < parsed.length; i++) {
+    const { ref, events } = parsed[i]!;
+    const profile = resolveProfile(account, ref, now, `${root}/${i}/attributes/profile/data/id`);
+    for (const ev of events) account.addEvent(profile, ev, now);
+  }
+  return { status: 202 };
+}
+
+const EVENT_FILTERS = {
+  metric_id: ['equals'],
+  profile_id: ['equals'],
+  datetime: ['greater-than', 'greater-or-equal', 'less-than', 'less-or-equal'],
+  timestamp: ['greater-than', 'greater-or-equal', 'less-than', 'less-or-equal'],
+} as const;
+
+function listEvents(ctx: RequestContext): Reply {
+  const conds = parseFilter(ctx.query.get('filter'), EVENT_FILTERS);
+  const size = pageSize(ctx.query, 200, 1000);
+  const pos = readCursor(ctx.query);
+  const sort = ctx.query.get('sort');
+  if (sort !== null && !['datetime', '-datetime', 'timestamp', '-timestamp'].includes(sort)) {
+    throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for events.`, 'sort'));
+  }
+  const match = (e: EventRecord) =>
+    conds.every((c) => {
+      if (c.field === 'metric_id') return conditionValues(c).includes(e.metricId);
+      if (c.field === 'profile_id') return conditionValues(c).includes(e.profileId);
+      if (c.field === 'timestamp' && typeof c.value === 'number') return matchDate(e.time, { ...c, value: new Date(c.value * 1000) });
+      return matchDate(e.time, c);
+    });
+  let page: EventRecord[] = [];
+  let next: number | null = null;
+  const all = ctx.account.events;
+  if (sort) {
+    const desc = sort.startsWith('-');
+    const sorted = all.filter(match).sort((a, b) => (desc ? b.time - a.time : a.time - b.time));
+    page = sorted.slice(pos, pos + size);
+    next = pos + size < sorted.length ? pos + size : null;
+  } else {
+    let i = pos;
+    while (i < all.length && page.length < size) {
+      const e = all[i++]!;
+      if (match(e)) page.push(e);
+    }
+    while (i < all.length && !match(all[i]!)) i++;
+    next = i < all.length ? i : null;
+  }
+  const base = ctx.emulator.baseUrl;
+  const body: Record<string, unknown> = {
+    data: page.map((e) => eventResource(e, base, sparseFields(ctx.query, 'event'))),
+    links: collectionLinks(base, ctx.path, ctx.query, next),
+  };
+  const included = includes(ctx, page);
+  if (included) body.included = included;
+  return { status: 200, body };
+}
+
+function includes(ctx: RequestContext, events: EventRecord[]): unknown[] | null {
+  const inc = ctx.query.get('include');
+  if (!inc) return null;
+  const wanted = new Set(inc.split(','));
+  for (const w of wanted) if (w !== 'metric' && w !== 'profile' && w !== 'attributions') throw new ApiError(400, invalidParam(`'${w}' is not an allowed include parameter for this resource.`, 'include'));
+  const out: unknown[] = [];
+  const base = ctx.emulator.baseUrl;
+  if (wanted.has('metric')) {
+    for (const id of new Set(events.map((e) => e.metricId))) {
+      const m = ctx.account.metricsById.get(id);
+      if (m) out.push(metricResource(m, base, sparseFields(ctx.query, 'metric')));
+    }
+  }
+  if (wanted.has('profile')) {
+    for (const id of new Set(events.map((e) => e.profileId))) {
+      const p = ctx.account.profilesById.get(id);
+      if (p) out.push(profileResource(p, base, sparseFields(ctx.query, 'profile')));
+    }
+  }
+  return out;
+}
+
+export const eventRoutes: RouteModule = [
+  { method: 'POST', path: '/api/events', handler: createEvent },
+  { method: 'POST', path: '/api/event-bulk-create-jobs', handler: bulkCreate },
+  { method: 'GET', path: '/api/events', handler: listEvents },
+  {
+    method: 'GET',
+    path: '/api/events/{id}',
+    handler(ctx) {
+      const e = ctx.account.eventsById.get(ctx.params.id!);
+      if (!e) throw notFound('event', ctx.params.id!);
+      const body: Record<string, unknown> = { data: eventResource(e, ctx.emulator.baseUrl, sparseFields(ctx.query, 'event')) };
+      const included = includes(ctx, [e]);
+      if (included) body.included = included;
+      return { status: 200, body };
+    },
+  },
+];

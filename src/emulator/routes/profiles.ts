@@ -1,0 +1,208 @@
+/** Profiles: create (409 on duplicates), get, patch (null clears, patch_properties), upsert (profile-import), list. */
+import { ApiError, invalid, invalidParam, type Reply } from '../http.js';
+import { conditionValues, collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition } from '../query.js';
+import { profileResource } from '../resources.js';
+import type { RequestContext, RouteModule } from '../router.js';
+import type { Account, ProfileRecord } from '../state.js';
+import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, validateProfileAttributes, type ProfileInput } from '../validate.js';
+import { notFound, requireData } from './common.js';
+
+const IDENTIFIER_MESSAGE = 'A profile must have at least one of email, phone_number, external_id or anonymous_id.';
+
+function readProfile(ctx: RequestContext, opts: { requireIdentifier: boolean }): { data: Record<string, unknown>; input: ProfileInput } {
+  const data = requireData(ctx.body, 'profile');
+  if (data.attributes === undefined) throw new ApiError(400, invalid("'attributes' is a required field.", '/data/attributes'));
+  const r = validateProfileAttributes(data.attributes, '/data/attributes');
+  if (!r.ok) throw new ApiError(400, r.errors);
+  if (JSON.stringify(data).length > MAX_PROFILE_BYTES) throw new ApiError(400, invalid('Profile payload exceeds the 100 KB limit.', '/data'));
+  if (opts.requireIdentifier && !hasIdentifier(r.value, data.id)) throw new ApiError(400, invalid(IDENTIFIER_MESSAGE, '/data/attributes'));
+  return { data, input: r.value };
+}
+
+function one(ctx: RequestContext, p: ProfileRecord, status: number): Reply {
+  const resource = profileResource(p, ctx.emulator.baseUrl, sparseFields(ctx.query, 'profile'));
+  return { status, body: { data: resource, links: { self: resource.links && (resource.links as { self: string }).self } } };
+}
+
+function getProfile(account: Account, id: string): ProfileRecord {
+  const p = account.profilesById.get(id);
+  if (!p) throw notFound('profile', id);
+  return p;
+}
+
+function applyPatchProperties(p: ProfileRecord, meta: unknown): void {
+  if (!isPlainObject(meta) || meta.patch_properties === undefined) return;
+  const pp = meta.patch_properties;
+  if (!isPlainObject(pp)) throw new ApiError(400, invalid("'patch_properties' must be an object.", '/data/meta/patch_properties'));
+  const props = { ...p.properties };
+  const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? [...v] : v === undefined || v === null ? [] : [v]);
+  if (pp.append !== undefined) {
+    if (!isPlainObject(pp.append)) throw new ApiError(400, invalid("'append' must be an object.", '/data/meta/patch_properties/append'));
+    for (const [k, v] of Object.entries(pp.append)) props[k] = [...asArray(props[k]), ...(Array.isArray(v) ? v : [v])];
+  }
+  if (pp.unappend !== undefined) {
+    if (!isPlainObject(pp.unappend)) throw new ApiError(400, invalid("'unappend' must be an object.", '/data/meta/patch_properties/unappend'));
+    for (const [k, v] of Object.entries(pp.unappend)) {
+      const remove = new Set((Array.isArray(v) ? v : [v]).map((x) => JSON.stringify(x)));
+      props[k] = asArray(props[k]).filter((x) => !remove.has(JSON.stringify(x)));
+    }
+  }
+  if (pp.unset !== undefined) {
+    const keys = typeof pp.unset === 'string' ? [pp.unset] : Array.isArray(pp.unset) ? pp.unset : null;
+    if (!keys) throw new ApiError(400, invalid("'unset' must be a string or an array of strings.", '/data/meta/patch_properties/unset'));
+    for (const k of keys) delete props[String(k)];
+  }
+  p.properties = props;
+}
+
+const PROFILE_FILTERS = {
+  id: ['equals', 'any'],
+  email: ['equals', 'any'],
+  phone_number: ['equals', 'any'],
+  external_id: ['equals', 'any'],
+  anonymous_id: ['equals', 'any'],
+  created: ['greater-than', 'less-than', 'greater-or-equal', 'less-or-equal'],
+  updated: ['greater-than', 'less-than', 'greater-or-equal', 'less-or-equal'],
+} as const;
+
+const SORTS = new Set(['created', '-created', 'email', '-email', 'id', '-id', 'updated', '-updated']);
+
+function matches(p: ProfileRecord, conds: FilterCondition[]): boolean {
+  for (const c of conds) {
+    if (c.field === 'created' || c.field === 'updated') {
+      if (!matchDate(c.field === 'created' ? p.created : p.updated, c)) return false;
+    } else {
+      const v = c.field === 'id' ? p.id : p.strings[c.field as 'email'];
+      const vals = conditionValues(c);
+      if (v === undefined) return false;
+      if (c.field === 'email' ? !vals.some((x) => x.toLowerCase() === v.toLowerCase()) : !vals.includes(v)) return false;
+    }
+  }
+  return true;
+}
+
+/** Candidates from the identifier indexes (O(1) per value), or null when no identifier condition is present. */
+function indexed(account: Account, conds: FilterCondition[]): ProfileRecord[] | null {
+  for (const c of conds) {
+    const vals = conditionValues(c);
+    let get: ((v: string) => ProfileRecord | undefined) | null = null;
+    if (c.field === 'id') get = (v) => account.profilesById.get(v);
+    else if (c.field === 'email') get = (v) => account.byEmail.get(v.toLowerCase());
+    else if (c.field === 'phone_number') get = (v) => account.byPhone.get(v);
+    else if (c.field === 'external_id') get = (v) => account.byExternalId.get(v);
+    else if (c.field === 'anonymous_id') get = (v) => account.byAnonymousId.get(v);
+    if (!get) continue;
+    const out: ProfileRecord[] = [];
+    for (const v of vals) {
+      const p = get(v);
+      if (p && !out.includes(p)) out.push(p);
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+  return null;
+}
+
+function listProfiles(ctx: RequestContext): Reply {
+  const account = ctx.account;
+  const conds = parseFilter(ctx.query.get('filter'), PROFILE_FILTERS);
+  const size = pageSize(ctx.query, 20, 100);
+  const pos = readCursor(ctx.query);
+  const sort = ctx.query.get('sort');
+  if (sort !== null && !SORTS.has(sort)) throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for profiles.`, 'sort'));
+  const fields = sparseFields(ctx.query, 'profile');
+  const base = ctx.emulator.baseUrl;
+  let page: ProfileRecord[];
+  let next: number | null;
+  const candidates = indexed(account, conds);
+  if (candidates || sort) {
+    let all = (candidates ?? account.profileOrder).filter((p) => matches(p, conds));
+    if (sort) {
+      const desc = sort.startsWith('-');
+      const key = desc ? sort.slice(1) : sort;
+      const val = (p: ProfileRecord): string | number => (key === 'id' ? p.id : key === 'email' ? (p.strings.email ?? '') : key === 'created' ? p.created : p.updated);
+      all = [...all].sort((a, b) => {
+        const x = val(a);
+        const y = val(b);
+        const r = x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1;
+        return desc ? -r : r;
+      });
+    }
+    page = all.slice(pos, pos + size);
+    next = pos + size < all.length ? pos + size : null;
+  } else {
+    // Linear scan in creation order; the cursor is the scan position, so a full walk is O(n).
+    page = [];
+    let i = pos;
+    const order = account.profileOrder;
+    while (i < order.length && page.length < size) {
+      const p = order[i++]!;
+      if (matches(p, conds)) page.push(p);
+    }
+    while (i < order.length && !matches(order[i]!, conds)) i++;
+    next = i < order.length ? i : null;
+  }
+  return {
+    status: 200,
+    body: { data: page.map((p) => profileResource(p, base, fields)), links: collectionLinks(base, ctx.path, ctx.query, next) },
+  };
+}
+
+export const profileRoutes: RouteModule = [
+  {
+    method: 'POST',
+    path: '/api/profiles',
+    handler(ctx) {
+      const { input } = readProfile(ctx, { requireIdentifier: true });
+      const existing = ctx.account.conflictFor(undefined, input);
+      if (existing) {
+        throw new ApiError(409, {
+          code: 'duplicate_profile',
+          detail: 'A profile already exists with one of these identifiers.',
+          source: { pointer: '/data/attributes' },
+          meta: { duplicate_profile_id: existing.id },
+        });
+      }
+      return one(ctx, ctx.account.createProfile(input, ctx.now()), 201);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/profiles/{id}',
+    handler: (ctx) => one(ctx, getProfile(ctx.account, ctx.params.id!), 200),
+  },
+  {
+    method: 'PATCH',
+    path: '/api/profiles/{id}',
+    handler(ctx) {
+      const { data, input } = readProfile(ctx, { requireIdentifier: false });
+      if (data.id !== ctx.params.id) {
+        throw new ApiError(409, { code: 'conflict', detail: "The 'id' in the body does not match the id in the URL.", source: { pointer: '/data/id' } });
+      }
+      const p = getProfile(ctx.account, ctx.params.id!);
+      const other = ctx.account.conflictFor(p, input);
+      if (other) {
+        throw new ApiError(409, {
+          code: 'duplicate_profile',
+          detail: 'A profile already exists with one of these identifiers.',
+          source: { pointer: '/data/attributes' },
+          meta: { duplicate_profile_id: other.id },
+        });
+      }
+      const now = ctx.now();
+      ctx.account.applyProfile(p, input, { clearNulls: true, strictConflicts: true }, now);
+      applyPatchProperties(p, data.meta);
+      return one(ctx, p, 200);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/profile-import',
+    handler(ctx) {
+      const { data, input } = readProfile(ctx, { requireIdentifier: true });
+      const id = typeof data.id === 'string' && data.id !== '' ? data.id : undefined;
+      const { profile, created } = ctx.account.upsertProfile(input, { clearNulls: true, strictConflicts: true }, ctx.now(), id);
+      return one(ctx, profile, created ? 201 : 200);
+    },
+  },
+  { method: 'GET', path: '/api/profiles', handler: listProfiles },
+];

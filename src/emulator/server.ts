@@ -1,0 +1,509 @@
+/**
+ * The emulator's HTTP core: node:http server, request pipeline for `/api` routes (auth → revision → faults →
+ * rate limit → content type / size → JSON body → handler), accounts, bulk-job processing and persistence.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { ENDPOINTS, type EndpointKey } from '../core/endpoints.js';
+import { FaultInjector, type FaultOptions } from './faults.js';
+import { ApiError, errorObject, type Reply } from './http.js';
+import { IdGenerator } from './ids.js';
+import { processJobs } from './jobs.js';
+import { RateLimiter } from './rate-limit.js';
+import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteModule } from './router.js';
+import { ROUTE_MODULES } from './routes/index.js';
+import { applySeed, type SeedFile } from './seed.js';
+import { Account, type AccountSummary, type ImportJobRecord, type SavedAccount } from './state.js';
+
+/** Options of `startEmulator`. */
+export interface EmulatorOptions {
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /**
+   * Rate limits: `'klaviyo'` (Klaviyo's tiers), `'off'`, or a number that multiplies every allowance (burst,
+   * steady and daily; window lengths stay 1 s / 60 s / 1 day). @default 'klaviyo'
+   */
+  limits?: 'klaviyo' | 'off' | number;
+  /** When set, only these private keys are accepted (others → 401). Every distinct key is its own account. */
+  apiKeys?: string[];
+  /** Bulk-import profiles processed per second (all jobs, FIFO). @default 20000 */
+  processingRate?: number;
+  /** Seeded fault injection on `/api/*`. @default none */
+  faults?: FaultOptions;
+  /** Load state from this JSON file on start (if it exists) and save it there on close. */
+  stateFile?: string;
+  /** JSON seed (lists, segments with member emails, profiles) applied to every new account. */
+  seedFile?: string;
+  /** Clock (epoch ms). @default Date.now */
+  now?: () => number;
+  /** Extra route modules (after the built-in ones). */
+  routes?: RouteModule[];
+}
+
+/** The JSON of `GET /_emulator/state`. */
+export interface EmulatorStateSummary extends AccountSummary {
+  accounts: number;
+  limits: 'klaviyo' | 'off' | number;
+  requests: { total: number; throttled: number; byEndpoint: Record<string, number> };
+  faults: Record<string, number>;
+}
+
+export interface EmulatorHandle {
+  /** Base URL, e.g. `http://127.0.0.1:4010`. */
+  url: string;
+  port: number;
+  /** Stop listening, drop held connections, save `stateFile`. */
+  close(): Promise<void>;
+  /** Same JSON as `GET /_emulator/state` (all accounts). */
+  snapshot(): EmulatorStateSummary;
+}
+
+const MAX_BODY = 5 * 1024 * 1024;
+const REVISION_RE = /^(\d{4})-(\d{2})-(\d{2})(?:\.[A-Za-z0-9]+)?$/;
+const PRIVATE_KEY_RE = /^pk_[A-Za-z0-9_-]{4,}$/;
+const PUBLIC_KEY_RE = /^[A-Za-z0-9]{6}$/;
+const JSON_TYPES = new Set(['application/vnd.api+json', 'application/json']);
+
+interface SavedState {
+  version: 1;
+  accounts: SavedAccount[];
+}
+
+export class EmulatorServer implements EmulatorContext {
+  baseUrl = '';
+  readonly accounts = new Map<string, Account>();
+  readonly processingRate: number;
+  readonly #options: EmulatorOptions;
+  readonly #router = new Router();
+  readonly #ids = new IdGenerator();
+  readonly #limiter: RateLimiter | null;
+  readonly #faults: FaultInjector | null;
+  readonly #seed: SeedFile | null;
+  readonly #apiKeys: Set<string> | null;
+  readonly #requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
+  readonly #held = new Set<ServerResponse>();
+  readonly #sockets = new Set<Socket>();
+  readonly #jobQueue: { account: Account; job: ImportJobRecord }[] = [];
+  #server: Server | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #lastTick = 0;
+  #budget = 0;
+
+  constructor(options: EmulatorOptions) {
+    this.#options = options;
+    const limits = options.limits ?? 'klaviyo';
+    if (limits !== 'klaviyo' && limits !== 'off' && !(typeof limits === 'number' && limits > 0)) {
+      throw new Error(`Expected \`limits\` to be 'klaviyo', 'off' or a positive number, got \`${String(limits)}\``);
+    }
+    this.#limiter = limits === 'off' ? null : new RateLimiter(limits === 'klaviyo' ? 1 : limits);
+    this.processingRate = options.processingRate ?? 20_000;
+    if (!(this.processingRate > 0)) throw new Error(`Expected \`processingRate\` to be a positive number, got \`${String(options.processingRate)}\``);
+    this.#faults = options.faults ? new FaultInjector(options.faults) : null;
+    this.#apiKeys = options.apiKeys && options.apiKeys.length > 0 ? new Set(options.apiKeys) : null;
+    this.#seed = options.seedFile ? (JSON.parse(readFileSync(options.seedFile, 'utf8')) as SeedFile) : null;
+    for (const m of ROUTE_MODULES) this.#router.addModule(m);
+    for (const m of options.routes ?? []) this.#router.addModule(m);
+    if (options.stateFile) this.#load(options.stateFile);
+  }
+
+  now(): number {
+    return this.#options.now ? this.#options.now() : Date.now();
+  }
+
+  accountFor(apiKey: string): Account {
+    const key = createHash('sha256').update(apiKey).digest('hex').slice(0, 24);
+    let a = this.accounts.get(key);
+    if (!a) {
+      a = new Account(key, this.#ids);
+      this.accounts.set(key, a);
+      if (this.#seed) applySeed(a, this.#seed, this.now());
+    }
+    return a;
+  }
+
+  reset(account?: Account): void {
+    const targets = account ? [account] : [...this.accounts.values()];
+    for (const a of targets) {
+      this.accounts.delete(a.key);
+      this.#limiter?.clear(a.key);
+    }
+    for (let i = this.#jobQueue.length - 1; i >= 0; i--) if (targets.includes(this.#jobQueue[i]!.account)) this.#jobQueue.splice(i, 1);
+    if (!account) {
+      this.#requests.total = 0;
+      this.#requests.throttled = 0;
+      this.#requests.byEndpoint = {};
+      this.#limiter?.clear();
+    }
+  }
+
+  summary(account?: Account): EmulatorStateSummary {
+    const limits = this.#options.limits ?? 'klaviyo';
+    const faults = this.#faults ? { ...this.#faults.injected } : {};
+    if (account) {
+      return { ...account.summary(), accounts: 1, limits, requests: cloneRequests(account.requests), faults };
+    }
+    const total: AccountSummary = {
+      profiles: 0,
+      events: 0,
+      eventsByMetric: {},
+      duplicateEventsIgnored: 0,
+      metrics: 0,
+      lists: [],
+      segments: [],
+      jobs: { total: 0, queued: 0, processing: 0, complete: 0, importErrors: 0 },
+    };
+    for (const a of this.accounts.values()) {
+      const s = a.summary();
+      total.profiles += s.profiles;
+      total.events += s.events;
+      total.duplicateEventsIgnored += s.duplicateEventsIgnored;
+      total.metrics += s.metrics;
+      for (const [k, v] of Object.entries(s.eventsByMetric)) total.eventsByMetric[k] = (total.eventsByMetric[k] ?? 0) + v;
+      total.lists.push(...s.lists);
+      total.segments.push(...s.segments);
+      for (const k of Object.keys(total.jobs) as (keyof AccountSummary['jobs'])[]) total.jobs[k] += s.jobs[k];
+    }
+    return { ...total, accounts: this.accounts.size, limits, requests: cloneRequests(this.#requests), faults };
+  }
+
+  enqueueJob(account: Account, job: ImportJobRecord): void {
+    this.#jobQueue.push({ account, job });
+    this.kickJobs();
+  }
+
+  kickJobs(): void {
+    if (this.#timer || this.#jobQueue.length === 0) return;
+    this.#lastTick = performance.now();
+    this.#budget = 0;
+    this.#timer = setInterval(() => this.#tick(), 25);
+  }
+
+  #tick(): void {
+    const t = performance.now();
+    this.#budget = Math.min(this.#budget + ((t - this.#lastTick) / 1000) * this.processingRate, Math.max(1, this.processingRate / 5));
+    this.#lastTick = t;
+    this.#budget = processJobs(this.#jobQueue, this.#budget, this.now());
+    if (this.#jobQueue.length === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  async listen(): Promise<EmulatorHandle> {
+    const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#internalError(res, err));
+    });
+    server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', () => resolve());
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    const host = this.#options.host ?? '127.0.0.1';
+    this.baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    for (const q of this.#pendingJobs()) this.#jobQueue.push(q);
+    this.kickJobs();
+    return { url: this.baseUrl, port, close: () => this.close(), snapshot: () => this.summary() };
+  }
+
+  #pendingJobs(): { account: Account; job: ImportJobRecord }[] {
+    const out: { account: Account; job: ImportJobRecord }[] = [];
+    for (const account of this.accounts.values()) {
+      for (const job of account.jobs.values()) if (job.status === 'queued' || job.status === 'processing') out.push({ account, job });
+    }
+    return out.sort((a, b) => a.job.createdAt - b.job.createdAt);
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    const server = this.#server;
+    this.#server = null;
+    if (server) {
+      for (const res of this.#held) res.destroy();
+      this.#held.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+      }, 200).unref();
+      await closed;
+    }
+    if (this.#options.stateFile) this.#save(this.#options.stateFile);
+  }
+
+  #load(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return; // no state yet
+    }
+    const saved = JSON.parse(text) as SavedState;
+    for (const a of saved.accounts) this.accounts.set(a.key, Account.fromJSON(a, this.#ids));
+  }
+
+  #save(file: string): void {
+    const state: SavedState = { version: 1, accounts: [...this.accounts.values()].map((a) => a.toJSON()) };
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(state));
+    renameSync(tmp, file);
+  }
+
+  // ---- request pipeline ----------------------------------------------------------------------------------------
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    let path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const method = (req.method ?? 'GET').toUpperCase();
+    const isApi = path.startsWith('/api/') || path === '/api';
+    const m = this.#router.match(method, path);
+    if (isApi) this.#requests.total++;
+    if (!('def' in m)) {
+      req.resume();
+      const status = m.allowed.length > 0 ? 405 : 404;
+      const err =
+        status === 405
+          ? new ApiError(405, { code: 'method_not_allowed', detail: `Method "${method}" not allowed.` })
+          : new ApiError(404, { code: 'not_found', detail: `The path ${path} could not be found.` });
+      this.#send(res, { status, body: err.body(), headers: status === 405 ? { Allow: m.allowed.join(', ') } : {} });
+      return;
+    }
+    const ctx: RequestContext = {
+      req,
+      res,
+      method: method as HttpMethod,
+      path,
+      params: m.params,
+      query,
+      body: undefined,
+      account: undefined as unknown as Account,
+      accountOrNull: undefined,
+      emulator: this,
+      now: () => this.now(),
+    };
+    if (!isApi) {
+      const key = query.get('key') ?? parseAuthKey(req.headers.authorization);
+      if (key) ctx.account = ctx.accountOrNull = this.accountFor(key);
+      try {
+        ctx.body = await this.#readBody(req, false);
+        const reply = await m.def.handler(ctx);
+        if (reply) this.#send(res, reply);
+      } catch (err) {
+        this.#sendError(res, err, {});
+      }
+      return;
+    }
+    let rlHeaders: Record<string, string> = {};
+    try {
+      // 1. auth
+      ctx.account = ctx.accountOrNull = this.#authenticate(req);
+      const endpoint = m.def.endpoint === undefined ? (`${method} ${m.template}` as EndpointKey) : m.def.endpoint;
+      const account = ctx.account;
+      account.requests.total++;
+      if (endpoint) {
+        account.requests.byEndpoint[endpoint] = (account.requests.byEndpoint[endpoint] ?? 0) + 1;
+        this.#requests.byEndpoint[endpoint] = (this.#requests.byEndpoint[endpoint] ?? 0) + 1;
+      }
+      // 2. revision
+      this.#checkRevision(req);
+      // 3. faults (decided before anything changes state)
+      const fault = this.#faults?.next() ?? null;
+      if (fault) {
+        if (fault.kind === 'slow') await delay(this.#faults!.options.slowMs);
+        else {
+          req.resume();
+          if (fault.kind === 'reset') {
+            req.socket.destroy();
+            return;
+          }
+          if (fault.kind === 'timeout') {
+            this.#held.add(res);
+            res.on('close', () => this.#held.delete(res));
+            return;
+          }
+          if (fault.kind === '429') {
+            account.requests.throttled++;
+            this.#requests.throttled++;
+            throw throttled(fault.retryAfter ?? 1);
+          }
+          throw fault.kind === '500'
+            ? new ApiError(500, { code: 'error', detail: 'A server error occurred (injected fault).' })
+            : new ApiError(503, { code: 'service_unavailable', detail: 'Service temporarily unavailable (injected fault).' });
+        }
+      }
+      // 4. rate limit
+      if (this.#limiter && endpoint) {
+        const tier = ENDPOINTS[endpoint];
+        if (!tier) throw new Error(`Route ${m.template} has rate-limit key ${endpoint} that is not in ENDPOINTS`);
+        const d = this.#limiter.check(account.key, endpoint, tier, this.now());
+        if (!d.allowed) {
+          account.requests.throttled++;
+          this.#requests.throttled++;
+          req.resume();
+          throw throttled(d.retryAfter);
+        }
+        rlHeaders = { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
+      }
+      // 5. body
+      ctx.body = await this.#readBody(req, true);
+      const reply = await m.def.handler(ctx);
+      if (reply) this.#send(res, { ...reply, headers: { ...rlHeaders, ...reply.headers } });
+    } catch (err) {
+      this.#sendError(res, err, rlHeaders);
+    }
+  }
+
+  #authenticate(req: IncomingMessage): Account {
+    const header = req.headers.authorization;
+    if (!header) {
+      throw new ApiError(401, { code: 'not_authenticated', detail: 'Authentication credentials were not provided.' });
+    }
+    const m = /^Klaviyo-API-Key\s+(\S+)\s*$/i.exec(header);
+    if (!m) {
+      throw new ApiError(401, { code: 'not_authenticated', detail: 'Authentication credentials were not provided. Use the header `Authorization: Klaviyo-API-Key <private key>`.' });
+    }
+    const key = m[1]!;
+    if (PUBLIC_KEY_RE.test(key)) {
+      throw new ApiError(403, { code: 'permission_denied', detail: 'A public API key (site id) cannot be used with this endpoint; use a private API key.' });
+    }
+    if (!PRIVATE_KEY_RE.test(key) || (this.#apiKeys && !this.#apiKeys.has(key))) {
+      throw new ApiError(401, { code: 'authentication_failed', detail: 'Incorrect authentication credentials.' });
+    }
+    return this.accountFor(key);
+  }
+
+  #checkRevision(req: IncomingMessage): void {
+    const rev = req.headers.revision;
+    const src = { parameter: 'revision' };
+    if (rev === undefined || rev === '') {
+      throw new ApiError(400, { code: 'invalid', detail: "Missing required header 'revision'. Use a revision like 2026-07-15.", source: src });
+    }
+    const m = typeof rev === 'string' ? REVISION_RE.exec(rev) : null;
+    const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
+    if (!m || Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(m[3])) {
+      throw new ApiError(400, { code: 'invalid', detail: `Invalid revision '${String(rev)}'; expected YYYY-MM-DD[.suffix].`, source: src });
+    }
+    if (ms > this.now() + 86_400_000) {
+      throw new ApiError(400, { code: 'invalid', detail: `Revision '${rev}' does not exist yet.`, source: src });
+    }
+  }
+
+  async #readBody(req: IncomingMessage, strict: boolean): Promise<unknown> {
+    const len = req.headers['content-length'];
+    const hasBody = (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody) {
+      req.resume();
+      return undefined;
+    }
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (strict && (!JSON_TYPES.has(type) || (encoding !== 'identity' && encoding !== 'gzip'))) {
+      req.resume();
+      throw new ApiError(415, {
+        code: 'unsupported_media_type',
+        detail: `Unsupported media type "${type || '(none)'}"${encoding !== 'identity' ? ` with encoding "${encoding}"` : ''} in request; use application/vnd.api+json.`,
+      });
+    }
+    if (len !== undefined && Number(len) > MAX_BODY && encoding === 'identity') {
+      req.resume();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) over = true;
+      else chunks.push(chunk);
+    }
+    if (over) throw tooLarge();
+    let buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    if (encoding === 'gzip') {
+      try {
+        buf = gunzipSync(buf, { maxOutputLength: MAX_BODY + 1 });
+      } catch {
+        throw tooLarge();
+      }
+      if (buf.length > MAX_BODY) throw tooLarge();
+    }
+    if (buf.length === 0) return undefined;
+    try {
+      return JSON.parse(buf.toString('utf8')) as unknown;
+    } catch (e) {
+      throw new ApiError(400, { code: 'parse_error', title: 'Parse error.', detail: `JSON parse error - ${(e as Error).message}` });
+    }
+  }
+
+  #send(res: ServerResponse, reply: Reply): void {
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string | number> = { ...reply.headers };
+    if (reply.body === undefined) {
+      headers['Content-Length'] = 0;
+      res.writeHead(reply.status, headers);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(reply.body);
+    headers['Content-Type'] = 'application/vnd.api+json';
+    headers['Content-Length'] = Buffer.byteLength(text);
+    res.writeHead(reply.status, headers);
+    res.end(text);
+  }
+
+  #sendError(res: ServerResponse, err: unknown, headers: Record<string, string>): void {
+    if (err instanceof ApiError) {
+      this.#send(res, { status: err.status, body: err.body(), headers: err.status === 429 ? err.headers : { ...headers, ...err.headers } });
+    } else this.#internalError(res, err);
+  }
+
+  #internalError(res: ServerResponse, err: unknown): void {
+    const detail = `Internal emulator error: ${err instanceof Error ? err.message : String(err)}`;
+    this.#send(res, { status: 500, body: { errors: [errorObject(500, { code: 'error', detail })] } });
+  }
+}
+
+function cloneRequests(r: { total: number; throttled: number; byEndpoint: Record<string, number> }) {
+  return { total: r.total, throttled: r.throttled, byEndpoint: { ...r.byEndpoint } };
+}
+
+function parseAuthKey(header: string | undefined): string | null {
+  const m = header ? /^Klaviyo-API-Key\s+(\S+)/i.exec(header) : null;
+  return m ? m[1]! : null;
+}
+
+function throttled(retryAfter: number): ApiError {
+  const s = Math.max(1, Math.ceil(retryAfter));
+  return new ApiError(
+    429,
+    {
+      code: 'throttled',
+      title: 'Request was throttled.',
+      detail: `Request was throttled. Expected available in ${s} second${s === 1 ? '' : 's'}.`,
+      source: { pointer: '/data' },
+      links: { type: 'https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling#rate-limits' },
+    },
+    { 'Retry-After': String(s) },
+  );
+}
+
+function tooLarge(): ApiError {
+  return new ApiError(413, { code: 'payload_too_large', detail: 'Request payload exceeds the 5 MB limit.' });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

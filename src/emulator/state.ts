@@ -1,0 +1,465 @@
+/**
+ * The emulator's data: one `Account` per API key (isolated), holding profiles (indexed by id, email, phone and
+ * external_id: every identity lookup is a Map hit), events with their dedup keys, metrics, lists, segments and
+ * bulk-import jobs. Routes manipulate accounts only through these methods so identity rules live in one place.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiError, isoMicros, type ErrorInit } from './http.js';
+import type { IdGenerator } from './ids.js';
+import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
+
+export interface ProfileRecord {
+  id: string;
+  strings: Partial<Record<ProfileStringField, string>>;
+  location: Record<string, unknown>;
+  properties: Record<string, unknown>;
+  created: number;
+  updated: number;
+  lastEventDate: number | null;
+}
+
+export interface EventRecord {
+  id: string;
+  uuid: string;
+  metricId: string;
+  profileId: string;
+  /** Epoch ms, truncated to the second. */
+  time: number;
+  value?: number;
+  valueCurrency?: string;
+  uniqueId?: string;
+  properties: Record<string, unknown>;
+  backfill: boolean;
+  received: number;
+}
+
+export interface MetricRecord {
+  id: string;
+  name: string;
+  created: number;
+  updated: number;
+  count: number;
+}
+
+/** A list or a segment: members with the time they joined. */
+export interface GroupRecord {
+  id: string;
+  name: string;
+  created: number;
+  updated: number;
+  optInProcess?: 'single_opt_in' | 'double_opt_in';
+  /** profile id → joined_group_at (epoch ms); insertion order = join order. */
+  members: Map<string, number>;
+}
+
+export interface ImportErrorRecord {
+  id: string;
+  code: string;
+  title: string;
+  detail: string;
+  source: { pointer: string };
+  original_payload: unknown;
+}
+
+export type JobStatus = 'queued' | 'processing' | 'complete' | 'cancelled';
+
+export interface ImportJobRecord {
+  id: string;
+  status: JobStatus;
+  totalCount: number;
+  completedCount: number;
+  failedCount: number;
+  createdAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+  expiresAt: number | null;
+  listIds: string[];
+  /** Raw profile resources still to process (emptied when complete). */
+  pending: unknown[];
+  /** Index of the next profile in `pending` to process. */
+  cursor: number;
+  errors: ImportErrorRecord[];
+  profileIds: string[];
+}
+
+/** How an upsert resolves identifiers and nulls. */
+export interface UpsertMode {
+  /** `null` clears a field (profile-import, PATCH); otherwise nulls are ignored (bulk import, events). */
+  clearNulls: boolean;
+  /** Identifiers that belong to different profiles → 409 (true) or first match by priority email > phone > external_id wins (false). */
+  strictConflicts: boolean;
+}
+
+export interface AccountSummary {
+  profiles: number;
+  events: number;
+  eventsByMetric: Record<string, number>;
+  duplicateEventsIgnored: number;
+  metrics: number;
+  lists: { id: string; name: string; members: number }[];
+  segments: { id: string; name: string; members: number }[];
+  jobs: { total: number; queued: number; processing: number; complete: number; importErrors: number };
+}
+
+export class Account {
+  readonly key: string;
+  readonly profilesById = new Map<string, ProfileRecord>();
+  /** Creation order, for stable cursor paging without sorting. */
+  readonly profileOrder: ProfileRecord[] = [];
+  readonly byEmail = new Map<string, ProfileRecord>();
+  readonly byPhone = new Map<string, ProfileRecord>();
+  readonly byExternalId = new Map<string, ProfileRecord>();
+  readonly byAnonymousId = new Map<string, ProfileRecord>();
+  readonly events: EventRecord[] = [];
+  readonly eventsById = new Map<string, EventRecord>();
+  readonly eventKeys = new Set<string>();
+  readonly metricsByName = new Map<string, MetricRecord>();
+  readonly metricsById = new Map<string, MetricRecord>();
+  readonly lists = new Map<string, GroupRecord>();
+  readonly segments = new Map<string, GroupRecord>();
+  readonly jobs = new Map<string, ImportJobRecord>();
+  duplicateEventsIgnored = 0;
+  /** Request counters for this account. */
+  readonly requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
+  readonly #ids: IdGenerator;
+
+  constructor(key: string, ids: IdGenerator) {
+    this.key = key;
+    this.#ids = ids;
+  }
+
+  get ids(): IdGenerator {
+    return this.#ids;
+  }
+
+  // ---- profiles ----------------------------------------------------------------------------------------------
+
+  /** Distinct profiles matching the input's identifiers, by priority email, phone, external_id, anonymous_id. */
+  matchProfiles(p: ProfileInput): ProfileRecord[] {
+    const out: ProfileRecord[] = [];
+    const add = (r: ProfileRecord | undefined) => {
+      if (r && !out.includes(r)) out.push(r);
+    };
+    const s = p.strings;
+    if (s.email) add(this.byEmail.get(s.email.toLowerCase()));
+    if (s.phone_number) add(this.byPhone.get(s.phone_number));
+    if (s.external_id) add(this.byExternalId.get(s.external_id));
+    if (s.anonymous_id) add(this.byAnonymousId.get(s.anonymous_id));
+    return out;
+  }
+
+  #index(field: ProfileStringField): Map<string, ProfileRecord> | null {
+    switch (field) {
+      case 'email':
+        return this.byEmail;
+      case 'phone_number':
+        return this.byPhone;
+      case 'external_id':
+        return this.byExternalId;
+      case 'anonymous_id':
+        return this.byAnonymousId;
+      default:
+        return null;
+    }
+  }
+
+  static #indexKey(field: ProfileStringField, v: string): string {
+    return field === 'email' ? v.toLowerCase() : v;
+  }
+
+  /** The profile holding identifier `field=value`, other than `self`. */
+  identifierOwner(field: ProfileStringField, value: string, self?: ProfileRecord): ProfileRecord | undefined {
+    const owner = this.#index(field)?.get(Account.#indexKey(field, value));
+    return owner === self ? undefined : owner;
+  }
+
+  createProfile(p: ProfileInput, now: number): ProfileRecord {
+    const rec: ProfileRecord = {
+      id: this.#ids.ulid(now),
+      strings: {},
+      location: {},
+      properties: {},
+      created: now,
+      updated: now,
+      lastEventDate: null,
+    };
+    this.profilesById.set(rec.id, rec);
+    this.profileOrder.push(rec);
+    this.applyProfile(rec, p, { clearNulls: false, strictConflicts: false }, now);
+    return rec;
+  }
+
+  /**
+   * Write `p` onto `rec`. Identifier values owned by another profile are skipped when not strict (the caller has
+   * checked conflicts when strict).
+   */
+  applyProfile(rec: ProfileRecord, p: ProfileInput, mode: UpsertMode, now: number): void {
+    for (const field of PROFILE_STRING_FIELDS) {
+      const v = p.strings[field];
+      if (v === undefined) continue;
+      if (v === null) {
+        if (!mode.clearNulls) continue;
+        const old = rec.strings[field];
+        if (old !== undefined) this.#index(field)?.delete(Account.#indexKey(field, old));
+        delete rec.strings[field];
+        continue;
+      }
+      const idx = this.#index(field);
+      if (idx) {
+        const k = Account.#indexKey(field, v);
+        const owner = idx.get(k);
+        if (owner && owner !== rec) continue;
+        const old = rec.strings[field];
+        if (old !== undefined) idx.delete(Account.#indexKey(field, old));
+        idx.set(k, rec);
+      }
+      rec.strings[field] = v;
+    }
+    rec.location = mergeObject(rec.location, p.location, mode.clearNulls);
+    rec.properties = mergeObject(rec.properties, p.properties, mode.clearNulls);
+    rec.updated = now;
+  }
+
+  /** First identifier in `p` owned by a profile other than `rec` (for 409s). */
+  conflictFor(rec: ProfileRecord | undefined, p: ProfileInput): ProfileRecord | undefined {
+    for (const field of ['email', 'phone_number', 'external_id', 'anonymous_id'] as const) {
+      const v = p.strings[field];
+      if (typeof v === 'string') {
+        const owner = this.identifierOwner(field, v, rec);
+        if (owner) return owner;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Create-or-update by identifiers (and optional id). Throws ApiError 409 `duplicate_profile` in strict mode when
+   * identifiers point at different profiles, 404 when `id` is unknown.
+   */
+  upsertProfile(p: ProfileInput, mode: UpsertMode, now: number, id?: string): { profile: ProfileRecord; created: boolean } {
+    let target: ProfileRecord | undefined;
+    if (id) {
+      target = this.profilesById.get(id);
+      if (!target) throw new ApiError(404, { code: 'not_found', detail: `A profile with id ${id} does not exist.`, source: { pointer: '/data/id' } });
+    } else {
+      const matches = this.matchProfiles(p);
+      if (matches.length > 1 && mode.strictConflicts) throw duplicate(matches[1]!.id);
+      target = matches[0];
+    }
+    if (!target) return { profile: this.createProfile(p, now), created: true };
+    if (mode.strictConflicts) {
+      const other = this.conflictFor(target, p);
+      if (other) throw duplicate(other.id);
+    }
+    this.applyProfile(target, p, mode, now);
+    return { profile: target, created: false };
+  }
+
+  // ---- metrics & events --------------------------------------------------------------------------------------
+
+  metric(name: string, now: number): MetricRecord {
+    let m = this.metricsByName.get(name);
+    if (!m) {
+      let id = this.#ids.shortId();
+      while (this.metricsById.has(id)) id = this.#ids.shortId();
+      m = { id, name, created: now, updated: now, count: 0 };
+      this.metricsByName.set(name, m);
+      this.metricsById.set(id, m);
+    }
+    return m;
+  }
+
+  /** Dedup key of an event: unique_id when present, else its second. */
+  static eventKey(profileId: string, metricName: string, e: { uniqueId?: string; time: number }): string {
+    return e.uniqueId !== undefined ? `${profileId}\u0000${metricName}\u0000u${e.uniqueId}` : `${profileId}\u0000${metricName}\u0000t${e.time}`;
+  }
+
+  /** Record an event for a profile unless its dedup key was seen; returns false for a duplicate (counted). */
+  addEvent(profile: ProfileRecord, e: EventInput, now: number): boolean {
+    const key = Account.eventKey(profile.id, e.metricName, e);
+    if (this.eventKeys.has(key)) {
+      this.duplicateEventsIgnored++;
+      return false;
+    }
+    this.eventKeys.add(key);
+    const m = this.metric(e.metricName, now);
+    m.count++;
+    const rec: EventRecord = {
+      id: this.#ids.ulid(e.time),
+      uuid: randomUUID(),
+      metricId: m.id,
+      profileId: profile.id,
+      time: e.time,
+      properties: e.properties,
+      backfill: e.backfill,
+      received: now,
+    };
+    if (e.value !== undefined) rec.value = e.value;
+    if (e.valueCurrency !== undefined) rec.valueCurrency = e.valueCurrency;
+    if (e.uniqueId !== undefined) rec.uniqueId = e.uniqueId;
+    this.events.push(rec);
+    this.eventsById.set(rec.id, rec);
+    if (profile.lastEventDate === null || e.time > profile.lastEventDate) profile.lastEventDate = e.time;
+    return true;
+  }
+
+  // ---- lists & segments --------------------------------------------------------------------------------------
+
+  createGroup(kind: 'list' | 'segment', name: string, now: number, id?: string): GroupRecord {
+    const map = kind === 'list' ? this.lists : this.segments;
+    let gid = id ?? this.#ids.shortId();
+    while (!id && map.has(gid)) gid = this.#ids.shortId();
+    const g: GroupRecord = { id: gid, name, created: now, updated: now, members: new Map() };
+    if (kind === 'list') g.optInProcess = 'single_opt_in';
+    map.set(gid, g);
+    return g;
+  }
+
+  /** Add a profile to a list/segment; keeps the original joined_group_at when already a member. */
+  addMember(group: GroupRecord, profileId: string, now: number): void {
+    if (!group.members.has(profileId)) group.members.set(profileId, now);
+  }
+
+  // ---- summary & persistence -----------------------------------------------------------------------------------
+
+  summary(): AccountSummary {
+    const eventsByMetric: Record<string, number> = {};
+    for (const m of this.metricsByName.values()) if (m.count > 0) eventsByMetric[m.name] = m.count;
+    const jobs = { total: this.jobs.size, queued: 0, processing: 0, complete: 0, importErrors: 0 };
+    for (const j of this.jobs.values()) {
+      if (j.status === 'queued') jobs.queued++;
+      else if (j.status === 'processing') jobs.processing++;
+      else if (j.status === 'complete') jobs.complete++;
+      jobs.importErrors += j.errors.length;
+    }
+    const group = (g: GroupRecord) => ({ id: g.id, name: g.name, members: g.members.size });
+    return {
+      profiles: this.profilesById.size,
+      events: this.events.length,
+      eventsByMetric,
+      duplicateEventsIgnored: this.duplicateEventsIgnored,
+      metrics: this.metricsByName.size,
+      lists: [...this.lists.values()].map(group),
+      segments: [...this.segments.values()].map(group),
+      jobs,
+    };
+  }
+
+  toJSON(): SavedAccount {
+    const groups = (m: Map<string, GroupRecord>) =>
+      [...m.values()].map((g) => ({ ...g, members: [...g.members.entries()] }));
+    return {
+      key: this.key,
+      profiles: this.profileOrder,
+      events: this.events,
+      eventKeys: [...this.eventKeys],
+      metrics: [...this.metricsByName.values()],
+      lists: groups(this.lists),
+      segments: groups(this.segments),
+      jobs: [...this.jobs.values()],
+      duplicateEventsIgnored: this.duplicateEventsIgnored,
+    };
+  }
+
+  static fromJSON(saved: SavedAccount, ids: IdGenerator): Account {
+    const a = new Account(saved.key, ids);
+    for (const p of saved.profiles) {
+      a.profilesById.set(p.id, p);
+      a.profileOrder.push(p);
+      for (const field of ['email', 'phone_number', 'external_id', 'anonymous_id'] as const) {
+        const v = p.strings[field];
+        if (v !== undefined) a.#index(field)!.set(Account.#indexKey(field, v), p);
+      }
+    }
+    for (const e of saved.events) {
+      a.events.push(e);
+      a.eventsById.set(e.id, e);
+    }
+    for (const k of saved.eventKeys) a.eventKeys.add(k);
+    for (const m of saved.metrics) {
+      a.metricsByName.set(m.name, m);
+      a.metricsById.set(m.id, m);
+    }
+    for (const g of saved.lists) a.lists.set(g.id, { ...g, members: new Map(g.members) });
+    for (const g of saved.segments) a.segments.set(g.id, { ...g, members: new Map(g.members) });
+    for (const j of saved.jobs) a.jobs.set(j.id, j);
+    a.duplicateEventsIgnored = saved.duplicateEventsIgnored;
+    return a;
+  }
+}
+
+export interface SavedAccount {
+  key: string;
+  profiles: ProfileRecord[];
+  events: EventRecord[];
+  eventKeys: string[];
+  metrics: MetricRecord[];
+  lists: (Omit<GroupRecord, 'members'> & { members: [string, number][] })[];
+  segments: (Omit<GroupRecord, 'members'> & { members: [string, number][] })[];
+  jobs: ImportJobRecord[];
+  duplicateEventsIgnored: number;
+}
+
+function duplicate(id: string): ApiError {
+  const e: ErrorInit = {
+    code: 'duplicate_profile',
+    title: 'Conflict.',
+    detail: 'A profile already exists with one of these identifiers.',
+    source: { pointer: '/data/attributes' },
+    meta: { duplicate_profile_id: id },
+  };
+  return new ApiError(409, e);
+}
+
+function mergeObject(
+  current: Record<string, unknown>,
+  patch: Record<string, unknown> | null | undefined,
+  clearNulls: boolean,
+): Record<string, unknown> {
+  if (patch === undefined) return current;
+  if (patch === null) return clearNulls ? {} : current;
+  const out = { ...current };
+  for (const k in patch) {
+    const v = patch[k];
+    if (v === null) {
+      if (clearNulls) delete out[k];
+    } else out[k] = v;
+  }
+  return out;
+}
+
+/** The profile as Klaviyo's `attributes` (every standard field present, null when unset). */
+export function profileAttributes(p: ProfileRecord): Record<string, unknown> {
+  const s = p.strings;
+  const loc = p.location;
+  return {
+    email: s.email ?? null,
+    phone_number: s.phone_number ?? null,
+    external_id: s.external_id ?? null,
+    anonymous_id: s.anonymous_id ?? null,
+    first_name: s.first_name ?? null,
+    last_name: s.last_name ?? null,
+    organization: s.organization ?? null,
+    locale: s.locale ?? null,
+    title: s.title ?? null,
+    image: s.image ?? null,
+    created: isoMicros(p.created),
+    updated: isoMicros(p.updated),
+    last_event_date: p.lastEventDate === null ? null : isoMicros(p.lastEventDate),
+    location: {
+      address1: loc.address1 ?? null,
+      address2: loc.address2 ?? null,
+      city: loc.city ?? null,
+      country: loc.country ?? null,
+      latitude: loc.latitude ?? null,
+      longitude: loc.longitude ?? null,
+      region: loc.region ?? null,
+      zip: loc.zip ?? null,
+      timezone: loc.timezone ?? null,
+      ip: loc.ip ?? null,
+    },
+    properties: p.properties,
+  };
+}
+
+export { isPlainObject };
