@@ -1,0 +1,20 @@
+import type { SourceRecord, TransformOutput } from '../../../src/core/record.js';
+import type { Transformer } from '../../../src/transform/types.js';
+
+/** A CSV-like record: seq from 0, line = seq + 2 (header on line 1). */
+export function rec(seq: number, row: Record<string, unknown>, extra: Partial<SourceRecord> = {}): SourceRecord {
+  return { pos: { seq, source: 'in.csv', line: seq + 2, offset: seq * 100 }, row, ...extra };
+}
+
+/** Push every row, then flush; concatenate outputs. */
+export function runAll(t: Transformer, records: SourceRecord[]): Required<TransformOutput> {
+  const out: Required<TransformOutput> = { items: [], rejects: [], skipped: 0 };
+  const add = (o: TransformOutput) => {
+    out.items.push(...o.items);
+    out.rejects.push(...o.rejects);
+    out.skipped += o.skipped ?? 0;
+  };
+  for (const r of records) add(t.push(r));
+  add(t.flush());
+  return out;
+}
