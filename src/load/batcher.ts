@@ -1,0 +1,122 @@
+import { EtlError } from '../core/errors.js';
+
+/**
+ * Accumulates entries into batches bounded by count and serialized bytes, and sends them with a bounded number in
+ * flight. `add` resolves only once the entry is accepted: when `concurrency` batches are in flight and the open
+ * batch is full, it waits for one to finish, so memory is bounded by (concurrency + 1) batches whatever the input.
+ */
+export interface BatcherOptions<T> {
+  /** Most entries per batch. */
+  maxItems: number;
+  /** Most bytes per request body, envelope included. */
+  maxBytes: number;
+  /** Bytes of the request body without any entry (the JSON:API envelope). */
+  envelopeBytes: number;
+  /** Largest serialized entry accepted alone. @default maxBytes - envelopeBytes */
+  maxItemBytes?: number;
+  /** Batches in flight at once. */
+  concurrency: number;
+  /** Serialized size of one entry in bytes (a separator byte is added per entry). */
+  sizeOf(entry: T): number;
+  /** Entries with the same key never share a batch: a later one starts the next batch. */
+  keyOf?(entry: T): string | undefined;
+  /** Entries of different groups never share a batch (e.g. subscription list id). */
+  groupOf?(entry: T): string;
+  /** Send one batch. A rejection is a run error: later `add`/`close` calls throw it. */
+  send(batch: T[]): Promise<void>;
+  /** An entry larger than `maxItemBytes`: it is not batched. */
+  onTooLarge(entry: T, bytes: number): void;
+}
+
+export class Batcher<T> {
+  readonly #options: BatcherOptions<T>;
+  readonly #maxItemBytes: number;
+  #batch: T[] = [];
+  #bytes = 0;
+  #keys = new Set<string>();
+  #group: string | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+  #error: unknown;
+  #closed = false;
+
+  constructor(options: BatcherOptions<T>) {
+    for (const name of ['maxItems', 'maxBytes', 'concurrency'] as const) {
+      const value = options[name];
+      if (!Number.isInteger(value) || value < 1) {
+        throw new EtlError('USAGE', `Expected \`${name}\` to be a positive integer, got \`${String(value)}\``);
+      }
+    }
+    this.#options = options;
+    this.#maxItemBytes = options.maxItemBytes ?? options.maxBytes - options.envelopeBytes - 1;
+  }
+
+  /** Batches currently being sent. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Add one entry; resolves once it is accepted into the open batch (may wait for a free in-flight slot). */
+  async add(entry: T): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#closed) throw new EtlError('INTERNAL', 'batcher is closed');
+    const bytes = this.#options.sizeOf(entry) + 1;
+    if (bytes - 1 > this.#maxItemBytes) {
+      this.#options.onTooLarge(entry, bytes - 1);
+      return;
+    }
+    const key = this.#options.keyOf?.(entry);
+    const group = this.#options.groupOf?.(entry);
+    const full =
+      this.#batch.length >= this.#options.maxItems ||
+      this.#options.envelopeBytes + this.#bytes + bytes > this.#options.maxBytes ||
+      (key !== undefined && this.#keys.has(key)) ||
+      (this.#batch.length > 0 && group !== this.#group);
+    if (full) await this.#dispatch();
+    this.#batch.push(entry);
+    this.#bytes += bytes;
+    this.#group = group;
+    if (key !== undefined) this.#keys.add(key);
+    if (this.#batch.length >= this.#options.maxItems) await this.#dispatch();
+  }
+
+  /** Send the open batch now (waiting for a slot), without waiting for it to finish. */
+  async flush(): Promise<void> {
+    this.#throwIfFailed();
+    await this.#dispatch();
+  }
+
+  /** Send the open batch and wait for every batch in flight; throws the first send failure. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      if (this.#error === undefined) await this.#dispatch().catch(() => undefined);
+      this.#closed = true;
+    }
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    this.#throwIfFailed();
+  }
+
+  async #dispatch(): Promise<void> {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#bytes = 0;
+    this.#keys = new Set();
+    this.#group = undefined;
+    while (this.#inFlight.size >= this.#options.concurrency) await Promise.race(this.#inFlight);
+    this.#throwIfFailed();
+    const sending: Promise<void> = this.#options.send(batch).then(
+      () => {
+        this.#inFlight.delete(sending);
+      },
+      (error: unknown) => {
+        this.#inFlight.delete(sending);
+        this.#error ??= error;
+      },
+    );
+    this.#inFlight.add(sending);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+}

@@ -1,0 +1,191 @@
+import { EtlError, isEtlError } from '../core/errors.js';
+import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
+import type { LoadContext } from './types.js';
+import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
+
+/**
+ * What the three bulk loaders share: one serialized JSON:API entry per item, a request body made of an envelope
+ * around the entries, and the partial-failure protocol for a 4xx naming entries by `source.pointer`:
+ * reject the named entries, resubmit the rest once, and if that is refused too, bisect until each bad entry is
+ * alone. 4xx responses are never retried as they are.
+ */
+
+/** One item with its serialized JSON:API entry. */
+export interface Entry {
+  item: LoadItem;
+  json: string;
+}
+
+export interface BulkEndpoint {
+  /** Endpoint key, e.g. `POST /api/event-bulk-create-jobs`. */
+  key: string;
+  /** JSON pointer of the entries array in the body, e.g. `/data/attributes/events-bulk-create/data`. */
+  entriesPointer: string;
+  /** The request body text for these entries (the envelope around `entries.map(e => e.json)`). */
+  body(entries: Entry[]): string;
+}
+
+/** Statuses whose errors may name individual entries; anything else is a request-level refusal. */
+const ITEM_LEVEL_STATUSES = new Set([400, 409, 413, 422]);
+
+export function itemReject(item: LoadItem | undefined, pos: SourcePosition, code: string, message: string, field?: string): Reject {
+  return {
+    stage: 'load',
+    code,
+    message,
+    source: pos.source,
+    ...(pos.line === undefined ? {} : { line: pos.line }),
+    ...(pos.offset === undefined ? {} : { offset: pos.offset }),
+    seq: pos.seq,
+    ...(field === undefined ? {} : { field }),
+    ...(item?.row === undefined ? {} : { row: item.row }),
+  };
+}
+
+/** `orders.csv:2-101 (seq 0-99)` for a batch, for error messages. */
+export function describeRange(items: readonly LoadItem[]): string {
+  if (items.length === 0) return 'an empty batch';
+  const first = items[0]!.first;
+  const last = items[items.length - 1]!.last;
+  const where =
+    first.source === last.source
+      ? `${first.source}${first.line === undefined ? '' : `:${first.line}-${last.line ?? first.line}`}`
+      : `${first.source}${first.line === undefined ? '' : `:${first.line}`} to ${last.source}${last.line === undefined ? '' : `:${last.line}`}`;
+  return `${where} (seq ${first.seq}-${last.seq})`;
+}
+
+/** Map a pointer inside the entries array to `{index, field}`; undefined for pointers elsewhere. */
+export function pointerIndex(entriesPointer: string, pointer: string | undefined): { index: number; field: string } | undefined {
+  if (pointer === undefined || !pointer.startsWith(entriesPointer + '/')) return undefined;
+  const match = /^(\d+)(\/.*)?$/.exec(pointer.slice(entriesPointer.length + 1));
+  if (!match) return undefined;
+  return { index: Number(match[1]), field: match[2] ?? '' };
+}
+
+export function errorMessage(error: JsonApiError): string {
+  return [error.code ?? 'error', error.detail ?? error.title ?? ''].filter((s) => s !== '').join(': ');
+}
+
+/**
+ * Send entries to a bulk endpoint with the partial-failure protocol. `onAccepted` gets each accepted sub-batch with
+ * its (2xx) response. Run errors (5xx past retries, auth, request-level 4xx) are thrown naming the batch's range.
+ */
+export class BulkSender {
+  readonly #client: KlaviyoClient;
+  readonly #endpoint: BulkEndpoint;
+  readonly #ctx: LoadContext;
+  readonly #onAccepted: (entries: Entry[], response: KlaviyoResponse) => void;
+
+  constructor(
+    client: KlaviyoClient,
+    endpoint: BulkEndpoint,
+    ctx: LoadContext,
+    onAccepted: (entries: Entry[], response: KlaviyoResponse) => void,
+  ) {
+    this.#client = client;
+    this.#endpoint = endpoint;
+    this.#ctx = ctx;
+    this.#onAccepted = onAccepted;
+  }
+
+  async send(entries: Entry[]): Promise<void> {
+    const first = await this.#post(entries);
+    if (first.ok) return this.#onAccepted(entries, first);
+    const bad = this.#badEntries(entries, first);
+    if (bad.size === 0) return this.#bisect(entries, first);
+    this.#rejectMapped(entries, bad);
+    const rest = entries.filter((_, i) => !bad.has(i));
+    if (rest.length === 0) return;
+    const second = await this.#post(rest);
+    if (second.ok) return this.#onAccepted(rest, second);
+    this.#badEntries(rest, second); // throws on a request-level refusal
+    return this.#bisect(rest, second);
+  }
+
+  /** `response` is the refusal of exactly these entries. */
+  async #bisect(entries: Entry[], response: KlaviyoResponse): Promise<void> {
+    if (entries.length === 1) {
+      const entry = entries[0]!;
+      const errors = response.errors.length > 0 ? response.errors : [{ code: `http_${response.status}`, detail: 'refused without details' }];
+      const mapped = errors.map((e) => pointerIndex(this.#endpoint.entriesPointer, e.source?.pointer));
+      const field = mapped.find((m) => m !== undefined)?.field;
+      this.#ctx.onReject([
+        itemReject(entry.item, entry.item.first, 'KLAVIYO_REJECTED', errors.map(errorMessage).join('; '), field || undefined),
+      ]);
+      return;
+    }
+    const middle = Math.ceil(entries.length / 2);
+    for (const half of [entries.slice(0, middle), entries.slice(middle)]) {
+      const answer = await this.#post(half);
+      if (answer.ok) this.#onAccepted(half, answer);
+      else {
+        this.#badEntries(half, answer);
+        await this.#bisect(half, answer);
+      }
+    }
+  }
+
+  /** Entry index → its errors. Throws when the refusal is about the request, not its entries. */
+  #badEntries(entries: Entry[], response: KlaviyoResponse): Map<number, { field: string; error: JsonApiError }[]> {
+    if (!ITEM_LEVEL_STATUSES.has(response.status)) {
+      throw new EtlError(
+        'KLAVIYO_REQUEST_REJECTED',
+        `Klaviyo refused ${this.#endpoint.key} (${response.status}) for ${describeRange(entries.map((e) => e.item))}: ${
+          response.errors.map(errorMessage).join('; ') || 'no error details'
+        }`,
+        { context: { component: 'loader', endpoint: this.#endpoint.key, status: response.status } },
+      );
+    }
+    const bad = new Map<number, { field: string; error: JsonApiError }[]>();
+    for (const error of response.errors) {
+      const mapped = pointerIndex(this.#endpoint.entriesPointer, error.source?.pointer);
+      if (!mapped || mapped.index >= entries.length) continue;
+      const list = bad.get(mapped.index) ?? [];
+      list.push({ field: mapped.field, error });
+      bad.set(mapped.index, list);
+    }
+    return bad;
+  }
+
+  #rejectMapped(entries: Entry[], bad: Map<number, { field: string; error: JsonApiError }[]>): void {
+    const rejects: Reject[] = [];
+    for (const [index, errors] of [...bad].sort((a, b) => a[0] - b[0])) {
+      const item = entries[index]!.item;
+      const field = errors[0]!.field;
+      rejects.push(
+        itemReject(item, item.first, 'KLAVIYO_REJECTED', errors.map((e) => errorMessage(e.error)).join('; '), field || undefined),
+      );
+    }
+    this.#ctx.onReject(rejects);
+  }
+
+  async #post(entries: Entry[]): Promise<KlaviyoResponse> {
+    try {
+      return await this.#client.request(this.#endpoint.key, { body: this.#endpoint.body(entries) });
+    } catch (error) {
+      if (isEtlError(error) && error.code === 'KLAVIYO_UNAVAILABLE') {
+        const items = entries.map((e) => e.item);
+        const first = items[0]?.first;
+        const last = items[items.length - 1]?.last;
+        throw new EtlError('KLAVIYO_UNAVAILABLE', `${error.message}; batch ${describeRange(items)} was not loaded`, {
+          cause: error,
+          context: {
+            ...error.context,
+            component: 'loader',
+            file: first?.source,
+            line: first?.line,
+            firstSeq: first?.seq,
+            lastSeq: last?.seq,
+            lastLine: last?.line,
+          },
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+/** Join strings into the body: `prefix + entries joined by ',' + suffix`. */
+export function envelope(prefix: string, entries: Entry[], suffix: string): string {
+  return prefix + entries.map((e) => e.json).join(',') + suffix;
+}

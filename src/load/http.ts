@@ -1,0 +1,297 @@
+import { Agent, type Dispatcher } from 'undici';
+import { DEFAULT_REVISION } from '../core/endpoints.js';
+import { EtlError, redact } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { RunStats } from '../core/stats.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
+
+/** One JSON:API error object as Klaviyo returns it. */
+export interface JsonApiError {
+  id?: string;
+  status?: number | string;
+  code?: string;
+  title?: string;
+  detail?: string;
+  source?: { pointer?: string; parameter?: string };
+  meta?: Record<string, unknown>;
+}
+
+/** A response the caller gets back: every 2xx, and every 4xx other than 401/403/429 (callers decide). */
+export interface KlaviyoResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Parsed JSON body, undefined when empty. */
+  body: unknown;
+  /** `body.errors` of a non-2xx response. */
+  errors: JsonApiError[];
+  ok: boolean;
+}
+
+export interface KlaviyoRequest {
+  /** Ignored when it disagrees with the endpoint key: the key's method is used. */
+  method?: string;
+  /** Concrete path (`/api/profile-bulk-import-jobs/abc`) or a full `links.next` URL. @default the key's path */
+  path?: string;
+  query?: Record<string, string | number | undefined>;
+  /** JSON body; a string is sent as is. */
+  body?: unknown;
+}
+
+export interface KlaviyoClientOptions {
+  /** API origin. @default https://a.klaviyo.com */
+  baseUrl?: string;
+  /** Private API key (`pk_…`). Never logged, never in errors. */
+  apiKey: string;
+  /** `revision` header. @default DEFAULT_REVISION */
+  revision?: string;
+  limiter: RateLimiter;
+  stats: RunStats;
+  logger?: Logger;
+  /** Per-attempt timeout in ms. @default 60000 */
+  timeoutMs?: number;
+  /** Retries of 429 / 5xx / network failures before giving up. @default 8 */
+  retries?: number;
+  /** Aborts waits and requests; an abort surfaces as EtlError('INTERRUPTED'). */
+  signal?: AbortSignal;
+  /** Backoff parameters. @default DEFAULT_RETRY_POLICY */
+  retryPolicy?: RetryPolicy;
+  /** undici dispatcher (tests); by default a keep-alive Agent owned (and closed) by the client. */
+  dispatcher?: Dispatcher;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+/** HTTP client for Klaviyo's JSON:API: auth, revision, pacing, retries, redaction. */
+export class KlaviyoClient {
+  readonly #baseUrl: URL;
+  readonly #apiKey: string;
+  readonly #revision: string;
+  readonly #limiter: RateLimiter;
+  readonly #stats: RunStats;
+  readonly #logger: Logger;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #policy: RetryPolicy;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+
+  constructor(options: KlaviyoClientOptions) {
+    if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) {
+      throw new EtlError('MISSING_API_KEY', 'Expected `apiKey` to be a non-empty string');
+    }
+    this.#baseUrl = new URL(options.baseUrl ?? 'https://a.klaviyo.com');
+    this.#apiKey = options.apiKey;
+    this.#revision = options.revision ?? DEFAULT_REVISION;
+    this.#limiter = options.limiter;
+    this.#stats = options.stats;
+    this.#logger = options.logger ?? silentLogger;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#retries = options.retries ?? 8;
+    this.#signal = options.signal;
+    this.#policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: null });
+  }
+
+  /** Send one request through the limiter, retrying 429 / 5xx / network failures. */
+  async request(endpointKey: string, request: KlaviyoRequest = {}): Promise<KlaviyoResponse> {
+    const [method, template] = splitKey(endpointKey);
+    const path = this.#resolvePath(request.path ?? template, request.query);
+    const body = request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    const requestInfo = { method, url: new URL(path, this.#baseUrl).toString() };
+
+    for (let attempt = 0; ; attempt++) {
+      this.#throwIfAborted();
+      let raw: RawResponse | undefined;
+      let errorCode: string | undefined;
+      let errorMessage = '';
+      try {
+        raw = await this.#limiter.schedule(endpointKey, () => {
+          this.#stats.requests.total++;
+          this.#stats.requests.byEndpoint[endpointKey] = (this.#stats.requests.byEndpoint[endpointKey] ?? 0) + 1;
+          return this.#send(method, path, body);
+        });
+      } catch (error) {
+        if (error instanceof EtlError) throw error;
+        this.#throwIfAborted();
+        errorCode = networkCode(error);
+        errorMessage = this.#scrub(error instanceof Error ? error.message : String(error));
+      }
+
+      if (raw) {
+        this.#observe(endpointKey, raw);
+        const status = raw.status;
+        if (status >= 200 && status < 300) return this.#response(raw);
+        if (status === 429) {
+          this.#stats.requests.throttled++;
+          const wait = parseRetryAfter(raw.headers['retry-after']) ?? 1000;
+          this.#limiter.pause(endpointKey, wait);
+        }
+        if (status === 401 || status === 403) {
+          this.#stats.requests.failed++;
+          const response = this.#response(raw);
+          throw new EtlError(
+            'KLAVIYO_AUTH',
+            `Klaviyo refused the API key (${status}) for ${endpointKey}: ${this.#describe(response.errors)}`,
+            { context: { component: 'klaviyo-client', endpoint: endpointKey, status } },
+          ).withHttp({ ...requestInfo, status, body: response.body });
+        }
+        const delay = retryDelay({ attempt, status, retryAfter: raw.headers['retry-after'] }, this.#policy);
+        if (delay === undefined) {
+          this.#stats.requests.failed++;
+          return this.#response(raw);
+        }
+        if (attempt >= this.#retries) {
+          this.#stats.requests.failed++;
+          const response = this.#response(raw);
+          throw new EtlError(
+            'KLAVIYO_UNAVAILABLE',
+            `Klaviyo answered ${status} to ${endpointKey} ${attempt + 1} times: ${this.#describe(response.errors)}`,
+            { context: { component: 'klaviyo-client', endpoint: endpointKey, status, attempts: attempt + 1 } },
+          ).withHttp({ ...requestInfo, status, body: response.body });
+        }
+        this.#stats.requests.retried++;
+        this.#logger.warn('retrying Klaviyo request', { endpoint: endpointKey, status, attempt: attempt + 1, delayMs: delay });
+        await this.#sleep(delay);
+        continue;
+      }
+
+      const delay = retryDelay({ attempt, errorCode }, this.#policy);
+      if (delay === undefined || attempt >= this.#retries) {
+        this.#stats.requests.failed++;
+        throw new EtlError(
+          'KLAVIYO_UNAVAILABLE',
+          `Request ${endpointKey} failed after ${attempt + 1} attempt(s): ${errorCode ?? 'error'} ${errorMessage}`.trim(),
+          { context: { component: 'klaviyo-client', endpoint: endpointKey, errorCode, attempts: attempt + 1 } },
+        ).withHttp(requestInfo);
+      }
+      this.#stats.requests.retried++;
+      this.#logger.warn('retrying Klaviyo request', { endpoint: endpointKey, errorCode, attempt: attempt + 1, delayMs: delay });
+      await this.#sleep(delay);
+    }
+  }
+
+  /** Close the connection pool (when the client created it). */
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  async #send(method: string, path: string, body: string | undefined): Promise<RawResponse> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = this.#signal ? AbortSignal.any([this.#signal, timeout]) : timeout;
+    const url = new URL(path, this.#baseUrl);
+    try {
+      const response = await this.#dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: method as Dispatcher.HttpMethod,
+        headers: {
+          authorization: `Klaviyo-API-Key ${this.#apiKey}`,
+          revision: this.#revision,
+          accept: 'application/vnd.api+json',
+          ...(body === undefined ? {} : { 'content-type': 'application/vnd.api+json' }),
+        },
+        body,
+        signal,
+      });
+      const text = await response.body.text();
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { status: response.statusCode, headers, text };
+    } catch (error) {
+      if (timeout.aborted && !this.#signal?.aborted) throw Object.assign(new Error(`timed out after ${this.#timeoutMs} ms`), { code: 'TimeoutError' });
+      throw error;
+    }
+  }
+
+  #response(raw: RawResponse): KlaviyoResponse {
+    let body: unknown;
+    if (raw.text.length > 0) {
+      try {
+        body = JSON.parse(raw.text);
+      } catch {
+        body = this.#scrub(raw.text.slice(0, 2000));
+      }
+    }
+    const ok = raw.status >= 200 && raw.status < 300;
+    const errors = !ok && isRecord(body) && Array.isArray(body.errors) ? (body.errors as JsonApiError[]) : [];
+    return { status: raw.status, headers: raw.headers, body, errors, ok };
+  }
+
+  #observe(key: string, raw: RawResponse): void {
+    const remaining = raw.headers['ratelimit-remaining'];
+    if (remaining === undefined) return;
+    const reset = raw.headers['ratelimit-reset'];
+    void this.#limiter
+      .observe(key, { remaining: Number(remaining), resetSeconds: reset === undefined ? undefined : Number(reset) })
+      .catch(() => undefined);
+  }
+
+  #resolvePath(path: string, query: KlaviyoRequest['query']): string {
+    const url = new URL(path, this.#baseUrl);
+    if (url.origin !== this.#baseUrl.origin) {
+      throw new EtlError('INTERNAL', `refusing to send the API key to another origin: ${redact(url.origin)}`);
+    }
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const base = this.#baseUrl.pathname.replace(/\/$/, '');
+    const rel = url.pathname.startsWith(base + '/') || base === '' ? url.pathname : base + url.pathname;
+    return rel + url.search;
+  }
+
+  #describe(errors: JsonApiError[]): string {
+    if (errors.length === 0) return 'no error details';
+    return this.#scrub(errors.map((e) => [e.code, e.detail ?? e.title].filter(Boolean).join(': ')).join('; '));
+  }
+
+  #scrub(text: string): string {
+    return redact(text.split(this.#apiKey).join('***'));
+  }
+
+  #throwIfAborted(): void {
+    if (this.#signal?.aborted) throw new EtlError('INTERRUPTED', 'Klaviyo request interrupted');
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const signal = this.#signal;
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new EtlError('INTERRUPTED', 'Klaviyo request interrupted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const space = key.indexOf(' ');
+  if (space <= 0) throw new EtlError('INTERNAL', `Expected an endpoint key like 'POST /api/x', got \`${key}\``);
+  return [key.slice(0, space).toUpperCase(), key.slice(space + 1)];
+}
+
+function networkCode(error: unknown): string {
+  if (isRecord(error)) {
+    if (typeof error.code === 'string') return error.code;
+    if (isRecord(error.cause) && typeof error.cause.code === 'string') return error.cause.code;
+    if (typeof error.name === 'string' && error.name !== 'Error') return error.name;
+  }
+  return 'UNKNOWN';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}

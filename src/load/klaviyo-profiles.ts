@@ -1,0 +1,260 @@
+import type { KlaviyoDestinationConfig } from '../config/schema.js';
+import { EtlError } from '../core/errors.js';
+import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
+import { Batcher } from './batcher.js';
+import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry } from './bulk.js';
+import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
+import type { LoadContext, Loader } from './types.js';
+
+/** The parts of the destination config the profile loader reads. */
+export type ProfileLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists'> & {
+  batch: Pick<KlaviyoDestinationConfig['batch'], 'profiles' | 'maxBytes'>;
+};
+
+/** How bulk import jobs are polled. */
+export interface JobPollOptions {
+  /** First delay before polling a new job, in ms (doubles up to `maxIntervalMs`). @default 1000 */
+  intervalMs?: number;
+  /** Longest delay between two polls of one job, in ms. @default 30000 */
+  maxIntervalMs?: number;
+}
+
+export const PROFILES_ENDPOINT_KEY = 'POST /api/profile-bulk-import-jobs';
+const JOB_KEY = 'GET /api/profile-bulk-import-jobs/{job_id}';
+const ERRORS_KEY = 'GET /api/profile-bulk-import-jobs/{id}/import-errors';
+const ENTRIES_POINTER = '/data/attributes/profiles/data';
+/** Klaviyo's per-profile cap. */
+export const MAX_PROFILE_BYTES = 100_000;
+const PREFIX = '{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":[';
+
+interface Job {
+  id: string;
+  /** Source position of the profile at each index of the job's request (no payloads). */
+  positions: SourcePosition[] | undefined;
+  nextPollAt: number;
+  intervalMs: number;
+}
+
+/**
+ * Loads profile items through `POST /api/profile-bulk-import-jobs`. A 202 acknowledges the items (with the job
+ * id) and the job is polled in the background while later batches are submitted; when it completes its
+ * import-errors are joined back to source positions and rejected (`KLAVIYO_IMPORT_ERROR`). `close` waits for
+ * every job.
+ */
+export class KlaviyoProfileLoader implements Loader {
+  readonly #ctx: LoadContext;
+  readonly #client: KlaviyoClient | undefined;
+  readonly #batcher: Batcher<Entry>;
+  readonly #jobs = new Map<string, Job>();
+  readonly #intervalMs: number;
+  readonly #maxIntervalMs: number;
+  #poller: Promise<void> | undefined;
+  #error: unknown;
+
+  constructor(config: ProfileLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined, poll: JobPollOptions = {}) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#intervalMs = poll.intervalMs ?? 1000;
+    this.#maxIntervalMs = poll.maxIntervalMs ?? 30_000;
+    const lists = config.lists ?? [];
+    const suffix =
+      ']}}' +
+      (lists.length > 0 ? `,"relationships":{"lists":{"data":${JSON.stringify(lists.map((id) => ({ type: 'list', id })))}}}` : '') +
+      '}}';
+    const endpoint: BulkEndpoint = {
+      key: PROFILES_ENDPOINT_KEY,
+      entriesPointer: ENTRIES_POINTER,
+      body: (entries) => envelope(PREFIX, entries, suffix),
+    };
+    const sender = client ? new BulkSender(client, endpoint, ctx, (entries, response) => this.#accepted(entries, response)) : undefined;
+    this.#batcher = new Batcher<Entry>({
+      maxItems: config.batch.profiles,
+      maxBytes: config.batch.maxBytes,
+      envelopeBytes: Buffer.byteLength(PREFIX + suffix),
+      maxItemBytes: MAX_PROFILE_BYTES,
+      concurrency: config.concurrency,
+      sizeOf: (entry) => Buffer.byteLength(entry.json),
+      send: async (entries) => {
+        if (ctx.dryRun || !sender) {
+          ctx.stats.plannedRequests++;
+          ctx.onAck(entries.map((e) => e.item));
+          return;
+        }
+        await sender.send(entries);
+      },
+      onTooLarge: (entry, bytes) =>
+        ctx.onReject([
+          itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `profile is ${bytes} bytes serialized, Klaviyo accepts at most ${MAX_PROFILE_BYTES}`),
+        ]),
+    });
+    if (!ctx.dryRun && client) {
+      for (const id of ctx.resumeJobs ?? []) this.#track(id, undefined);
+    }
+  }
+
+  async write(items: LoadItem[]): Promise<void> {
+    this.#throwIfFailed();
+    for (const item of items) {
+      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: item.payload }) });
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#batcher.close();
+    } finally {
+      while (this.#poller) await this.#poller;
+    }
+    this.#throwIfFailed();
+  }
+
+  pendingJobs(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  #accepted(entries: Entry[], response: KlaviyoResponse): void {
+    const items = entries.map((e) => e.item);
+    const data = isRecord(response.body) && isRecord(response.body.data) ? response.body.data : undefined;
+    const jobId = typeof data?.id === 'string' ? data.id : undefined;
+    if (jobId === undefined) {
+      throw new EtlError('KLAVIYO_JOB_FAILED', `Klaviyo accepted a profile import (${response.status}) without a job id`);
+    }
+    this.#ctx.stats.jobs.submitted++;
+    this.#ctx.onAck(items, { jobId });
+    this.#track(
+      jobId,
+      items.map((i) => compact(i.first)),
+    );
+  }
+
+  #track(id: string, positions: SourcePosition[] | undefined): void {
+    this.#jobs.set(id, { id, positions, nextPollAt: Date.now() + this.#intervalMs, intervalMs: this.#intervalMs });
+    this.#poller ??= this.#pollLoop().finally(() => {
+      this.#poller = undefined;
+    });
+  }
+
+  async #pollLoop(): Promise<void> {
+    try {
+      while (this.#jobs.size > 0) {
+        let job: Job | undefined;
+        for (const candidate of this.#jobs.values()) if (!job || candidate.nextPollAt < job.nextPollAt) job = candidate;
+        await sleep(job!.nextPollAt - Date.now(), this.#ctx.signal);
+        await this.#poll(job!);
+      }
+    } catch (error) {
+      this.#error ??= error;
+    }
+  }
+
+  async #poll(job: Job): Promise<void> {
+    const client = this.#client!;
+    const response = await client.request(JOB_KEY, { path: `/api/profile-bulk-import-jobs/${encodeURIComponent(job.id)}` });
+    if (!response.ok) {
+      throw new EtlError('KLAVIYO_JOB_FAILED', `could not read profile import job ${job.id} (${response.status}): ${describe(response.errors)}`, {
+        context: { component: 'loader', jobId: job.id },
+      });
+    }
+    const attributes = isRecord(response.body) && isRecord(response.body.data) && isRecord(response.body.data.attributes)
+      ? response.body.data.attributes
+      : {};
+    const status = attributes.status;
+    if (status === 'complete') {
+      await this.#collectErrors(job);
+      this.#jobs.delete(job.id);
+      this.#ctx.stats.jobs.completed++;
+      this.#ctx.onJobDone?.(job.id);
+      return;
+    }
+    if (status === 'cancelled' || status === 'failed') {
+      this.#jobs.delete(job.id);
+      throw new EtlError('KLAVIYO_JOB_FAILED', `profile import job ${job.id} ended ${String(status)}`, {
+        context: { component: 'loader', jobId: job.id },
+      });
+    }
+    job.nextPollAt = Date.now() + job.intervalMs;
+    job.intervalMs = Math.min(this.#maxIntervalMs, job.intervalMs * 2);
+  }
+
+  async #collectErrors(job: Job): Promise<void> {
+    const client = this.#client!;
+    let path: string | undefined = `/api/profile-bulk-import-jobs/${encodeURIComponent(job.id)}/import-errors`;
+    let query: Record<string, string> | undefined = { 'page[size]': '100' };
+    while (path) {
+      const response: KlaviyoResponse = await client.request(ERRORS_KEY, { path, query });
+      if (!response.ok) {
+        throw new EtlError('KLAVIYO_JOB_FAILED', `could not read import errors of job ${job.id} (${response.status}): ${describe(response.errors)}`, {
+          context: { component: 'loader', jobId: job.id },
+        });
+      }
+      const body = isRecord(response.body) ? response.body : {};
+      const data = Array.isArray(body.data) ? body.data : [];
+      const rejects: Reject[] = [];
+      for (const entry of data) {
+        const attrs = isRecord(entry) && isRecord(entry.attributes) ? entry.attributes : {};
+        const error: JsonApiError = {
+          code: typeof attrs.code === 'string' ? attrs.code : undefined,
+          title: typeof attrs.title === 'string' ? attrs.title : undefined,
+          detail: typeof attrs.detail === 'string' ? attrs.detail : undefined,
+        };
+        const pointer = isRecord(attrs.source) && typeof attrs.source.pointer === 'string' ? attrs.source.pointer : undefined;
+        const mapped = pointerIndex(ENTRIES_POINTER, pointer);
+        const pos = mapped !== undefined ? job.positions?.[mapped.index] : undefined;
+        const original = isRecord(attrs.original_payload) ? attrs.original_payload : undefined;
+        const reject = itemReject(
+          undefined,
+          pos ?? { seq: -1, source: `klaviyo:profile-bulk-import-job/${job.id}` },
+          'KLAVIYO_IMPORT_ERROR',
+          errorMessage(error),
+          mapped?.field || pointer,
+        );
+        if (original && !pos) reject.row = original;
+        rejects.push(reject);
+      }
+      if (rejects.length > 0) {
+        this.#ctx.stats.jobs.importErrors += rejects.length;
+        this.#ctx.onReject(rejects);
+      }
+      const links = isRecord(body.links) ? body.links : {};
+      path = typeof links.next === 'string' && links.next.length > 0 ? links.next : undefined;
+      query = undefined;
+    }
+  }
+
+  #throwIfFailed(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+}
+
+function compact(pos: SourcePosition): SourcePosition {
+  return {
+    seq: pos.seq,
+    source: pos.source,
+    ...(pos.line === undefined ? {} : { line: pos.line }),
+    ...(pos.offset === undefined ? {} : { offset: pos.offset }),
+  };
+}
+
+function describe(errors: JsonApiError[]): string {
+  return errors.map(errorMessage).join('; ') || 'no error details';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new EtlError('INTERRUPTED', 'interrupted while waiting for profile import jobs'));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,96 @@
+import type { KlaviyoDestinationConfig } from '../config/schema.js';
+import type { LoadItem } from '../core/record.js';
+import { Batcher } from './batcher.js';
+import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry } from './bulk.js';
+import type { KlaviyoClient } from './http.js';
+import type { LoadContext, Loader } from './types.js';
+
+/** The payload of a subscription LoadItem. */
+export interface SubscriptionPayload {
+  /** Profile attributes: email and/or phone_number, and `subscriptions` ({email:{marketing:{consent,…}}, sms:…}). */
+  profile: Record<string, unknown>;
+  /** List to subscribe into. */
+  listId?: string;
+  /** Job-level `historical_import`. @default false */
+  historical_import?: boolean;
+  /** Job-level `custom_source`. */
+  custom_source?: string;
+}
+
+/** The parts of the destination config the subscription loader reads. */
+export type SubscriptionLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
+  batch: Pick<KlaviyoDestinationConfig['batch'], 'subscriptions' | 'maxBytes'>;
+};
+
+export const SUBSCRIPTIONS_ENDPOINT_KEY = 'POST /api/profile-subscription-bulk-create-jobs';
+/** Room reserved for the group-dependent part of the envelope (list id, custom_source). */
+const ENVELOPE_RESERVE = 2048;
+
+function group(payload: SubscriptionPayload): [string | undefined, boolean, string | undefined] {
+  return [payload.listId, payload.historical_import === true, payload.custom_source];
+}
+
+function parts(payload: SubscriptionPayload): { prefix: string; suffix: string } {
+  const [listId, historical, customSource] = group(payload);
+  const attrs =
+    (customSource === undefined ? '' : `"custom_source":${JSON.stringify(customSource)},`) + `"historical_import":${historical},`;
+  return {
+    prefix: `{"data":{"type":"profile-subscription-bulk-create-job","attributes":{${attrs}"profiles":{"data":[`,
+    suffix:
+      ']}}' +
+      (listId === undefined ? '' : `,"relationships":{"list":{"data":{"type":"list","id":${JSON.stringify(listId)}}}}`) +
+      '}}',
+  };
+}
+
+const ENDPOINT: BulkEndpoint = {
+  key: SUBSCRIPTIONS_ENDPOINT_KEY,
+  entriesPointer: '/data/attributes/profiles/data',
+  body: (entries) => {
+    const { prefix, suffix } = parts(entries[0]!.item.payload as unknown as SubscriptionPayload);
+    return envelope(prefix, entries, suffix);
+  },
+};
+
+/**
+ * Loads subscription items through `POST /api/profile-subscription-bulk-create-jobs` (≤1000 profiles). Consecutive
+ * items with the same list id + historical_import + custom_source share a request. 202 acknowledges them.
+ */
+export class KlaviyoSubscriptionLoader implements Loader {
+  readonly #batcher: Batcher<Entry>;
+
+  constructor(config: SubscriptionLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
+    const sender = client
+      ? new BulkSender(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
+      : undefined;
+    this.#batcher = new Batcher<Entry>({
+      maxItems: config.batch.subscriptions,
+      maxBytes: config.batch.maxBytes,
+      envelopeBytes: Buffer.byteLength(parts({ profile: {} }).prefix + parts({ profile: {} }).suffix) + ENVELOPE_RESERVE,
+      concurrency: config.concurrency,
+      sizeOf: (entry) => Buffer.byteLength(entry.json),
+      groupOf: (entry) => JSON.stringify(group(entry.item.payload as unknown as SubscriptionPayload)),
+      send: async (entries) => {
+        if (ctx.dryRun || !sender) {
+          ctx.stats.plannedRequests++;
+          ctx.onAck(entries.map((e) => e.item));
+          return;
+        }
+        await sender.send(entries);
+      },
+      onTooLarge: (entry, bytes) =>
+        ctx.onReject([itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `subscription is ${bytes} bytes serialized`)]),
+    });
+  }
+
+  async write(items: LoadItem[]): Promise<void> {
+    for (const item of items) {
+      const payload = item.payload as unknown as SubscriptionPayload;
+      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: payload.profile }) });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#batcher.close();
+  }
+}

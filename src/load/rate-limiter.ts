@@ -1,0 +1,212 @@
+import Bottleneck from 'bottleneck';
+import { Redis } from 'ioredis';
+import { ENDPOINTS, TIERS, type TierLimits } from '../core/endpoints.js';
+import { EtlError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+
+/**
+ * Client-side pacing of Klaviyo requests, one bottleneck limiter per endpoint key (`'POST /api/event-bulk-create-jobs'`).
+ *
+ * Klaviyo counts requests in fixed windows (burst: 1 s, steady: 60 s) whose alignment we cannot see, so the limiter
+ * enforces the stricter sliding-window form of both, which holds for any alignment:
+ * - steady: a bottleneck `reservoir` of `steady` tokens; a request takes one when it starts and the token is given
+ *   back `steadyWindowMs + marginMs` later. So at most `steady` requests start in any window of that length.
+ * - burst: bottleneck `minTime = (burstWindowMs + marginMs) / burst`, so at most `burst` requests start in any
+ *   `burstWindowMs` window.
+ * The margin absorbs network jitter between our send and the server's count.
+ */
+
+/** Steady-window facts read off a response (`RateLimit-Remaining`, `RateLimit-Reset`). */
+export interface RateLimitObservation {
+  /** Requests the server says remain in its current steady window. */
+  remaining?: number;
+  /** Seconds until the server's steady window resets. */
+  resetSeconds?: number;
+}
+
+export interface RateLimiterOptions {
+  /** Per-endpoint-key tier overrides (the pipeline's `destination.rateLimits`). Keys not listed use ENDPOINTS. */
+  tiers?: Record<string, TierLimits>;
+  /** Multiplies every allowance (e.g. the emulator's `--limits <factor>`). @default 1 */
+  scale?: number;
+  /** Safety margin added to both windows, in ms. @default 100 */
+  marginMs?: number;
+  /** Length of the burst window in ms (tests shorten it). @default 1000 */
+  burstWindowMs?: number;
+  /** Length of the steady window in ms (tests shorten it). @default 60000 */
+  steadyWindowMs?: number;
+  /**
+   * Share limits between processes through Redis (bottleneck clustering). Every process using the same `url` and
+   * `prefix` shares one allowance per endpoint key.
+   */
+  redis?: { url: string; /** Key prefix. @default 'klaviyo-etl' */ prefix?: string };
+  logger?: Logger;
+}
+
+/** Tier used for an endpoint key that is neither in ENDPOINTS nor overridden. */
+const FALLBACK_TIER: TierLimits = TIERS.M;
+
+interface KeyState {
+  limiter: Bottleneck;
+  limits: TierLimits;
+  pausedUntil: number;
+}
+
+const PAUSED = Symbol('paused');
+
+export class RateLimiter {
+  readonly #tiers: Record<string, TierLimits>;
+  readonly #scale: number;
+  readonly #marginMs: number;
+  readonly #burstWindowMs: number;
+  readonly #steadyWindowMs: number;
+  readonly #logger: Logger;
+  readonly #keys = new Map<string, KeyState>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Tokens taken and not yet given back, per key (returned on close in cluster mode). */
+  readonly #outstanding = new Map<string, number>();
+  readonly #redisPrefix: string | undefined;
+  #connection: Bottleneck.IORedisConnection | undefined;
+  #closed = false;
+
+  constructor(options: RateLimiterOptions = {}) {
+    const scale = options.scale ?? 1;
+    if (!(scale > 0) || !Number.isFinite(scale)) {
+      throw new EtlError('USAGE', `Expected \`scale\` to be a positive number, got \`${String(options.scale)}\``);
+    }
+    this.#scale = scale;
+    this.#tiers = { ...(options.tiers ?? {}) };
+    this.#marginMs = options.marginMs ?? 100;
+    this.#burstWindowMs = options.burstWindowMs ?? 1000;
+    this.#steadyWindowMs = options.steadyWindowMs ?? 60_000;
+    this.#logger = options.logger ?? silentLogger;
+    if (options.redis) {
+      this.#redisPrefix = options.redis.prefix ?? 'klaviyo-etl';
+      const client = new Redis(options.redis.url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+      this.#connection = new Bottleneck.IORedisConnection({ client, Redis } as ConstructorParameters<
+        typeof Bottleneck.IORedisConnection
+      >[0]);
+      this.#connection.on('error', (error: Error) => this.#logger.error('rate limiter redis error', { error: error.message }));
+    }
+  }
+
+  /** The effective (scaled) limits of an endpoint key. */
+  limits(key: string): TierLimits {
+    const base = this.#tiers[key] ?? (ENDPOINTS as Record<string, TierLimits>)[key] ?? FALLBACK_TIER;
+    return {
+      burst: Math.max(1, Math.floor(base.burst * this.#scale)),
+      steady: Math.max(1, Math.floor(base.steady * this.#scale)),
+    };
+  }
+
+  /** Run `fn` when the endpoint's windows allow one more request. Waiting holds no connection. */
+  async schedule<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const state = this.#state(key);
+    for (;;) {
+      if (this.#closed) throw new EtlError('INTERNAL', 'rate limiter is closed');
+      const wait = state.pausedUntil - Date.now();
+      if (wait > 0) await sleep(wait);
+      const result = await state.limiter.schedule(async () => {
+        if (Date.now() < state.pausedUntil) {
+          // Paused while queued: give the token back and queue again after the pause (no burst at its end).
+          await state.limiter.incrementReservoir(1);
+          return PAUSED;
+        }
+        this.#holdToken(key, state);
+        return { value: await fn() };
+      });
+      if (result !== PAUSED) return result.value;
+    }
+  }
+
+  /**
+   * Lower our allowance when the server says fewer requests remain in its steady window than we think (another
+   * process or tool uses the same account). The deficit is given back when the server's window resets.
+   */
+  async observe(key: string, observation: RateLimitObservation): Promise<void> {
+    const { remaining, resetSeconds } = observation;
+    if (remaining === undefined || !Number.isFinite(remaining) || this.#closed) return;
+    const state = this.#state(key);
+    const current = await state.limiter.currentReservoir();
+    if (current === null || remaining >= current) return;
+    const deficit = current - Math.max(0, remaining);
+    await state.limiter.incrementReservoir(-deficit);
+    const resetMs = Math.min(this.#steadyWindowMs, Math.max(0, (resetSeconds ?? this.#steadyWindowMs / 1000) * 1000));
+    this.#logger.debug('rate limiter lowered by server headers', { endpoint: key, remaining, deficit });
+    this.#later(resetMs + this.#marginMs, () => state.limiter.incrementReservoir(deficit));
+  }
+
+  /** Stop starting requests for `key` for `ms` milliseconds (a 429's Retry-After). */
+  pause(key: string, ms: number): void {
+    const state = this.#state(key);
+    state.pausedUntil = Math.max(state.pausedUntil, Date.now() + ms);
+  }
+
+  /** Clear timers and disconnect Redis clients. Outstanding tokens are returned (cluster mode) so none leak. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    if (this.#connection) {
+      for (const [key, count] of this.#outstanding) {
+        const state = this.#keys.get(key);
+        if (state && count > 0) await state.limiter.incrementReservoir(count).catch(() => undefined);
+      }
+    }
+    await Promise.all([...this.#keys.values()].map((s) => s.limiter.disconnect(false).catch(() => undefined)));
+    if (this.#connection) await this.#connection.disconnect(true).catch(() => undefined);
+    this.#keys.clear();
+  }
+
+  #state(key: string): KeyState {
+    let state = this.#keys.get(key);
+    if (state) return state;
+    const limits = this.limits(key);
+    const options: Bottleneck.ConstructorOptions = {
+      reservoir: limits.steady,
+      minTime: Math.ceil((this.#burstWindowMs + this.#marginMs) / limits.burst),
+    };
+    const limiter = this.#connection
+      ? new Bottleneck({
+          ...options,
+          id: `${this.#redisPrefix}:${key}:${limits.burst}/${limits.steady}`,
+          datastore: 'ioredis',
+          connection: this.#connection,
+          clearDatastore: false,
+          // Idle keys expire so tokens lost by a crashed process come back eventually.
+          timeout: Math.max(5 * this.#steadyWindowMs, 60_000),
+        })
+      : new Bottleneck(options);
+    limiter.on('error', (error: unknown) =>
+      this.#logger.error('rate limiter error', { endpoint: key, error: error instanceof Error ? error.message : String(error) }),
+    );
+    state = { limiter, limits, pausedUntil: 0 };
+    this.#keys.set(key, state);
+    return state;
+  }
+
+  #holdToken(key: string, state: KeyState): void {
+    this.#outstanding.set(key, (this.#outstanding.get(key) ?? 0) + 1);
+    this.#later(this.#steadyWindowMs + this.#marginMs, async () => {
+      this.#outstanding.set(key, (this.#outstanding.get(key) ?? 1) - 1);
+      await state.limiter.incrementReservoir(1);
+    });
+  }
+
+  #later(ms: number, fn: () => Promise<unknown>): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#closed) return;
+      fn().catch((error: unknown) =>
+        this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
+      );
+    }, ms);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

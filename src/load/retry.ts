@@ -1,0 +1,86 @@
+/**
+ * The retry policy of the Klaviyo client as one pure function: given what went wrong on an attempt, how long to
+ * wait before the next one, or `undefined` when the failure must not be retried.
+ */
+
+/** What happened on one attempt. */
+export interface RetryInput {
+  /** 0-based number of the attempt that just failed (0 = the first request). */
+  attempt: number;
+  /** HTTP status, when a response arrived. */
+  status?: number;
+  /** Error code of a network failure (`ECONNRESET`, `UND_ERR_SOCKET`, `TimeoutError`…), when no response arrived. */
+  errorCode?: string;
+  /** `Retry-After` header of the response, in seconds (number or the raw header string). */
+  retryAfter?: number | string;
+}
+
+export interface RetryPolicy {
+  /** First backoff step in milliseconds. @default 500 */
+  baseMs: number;
+  /** Upper bound of one backoff in milliseconds. @default 30000 */
+  capMs: number;
+  /** Random source in [0, 1): injected so tests are deterministic. @default Math.random */
+  random: () => number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 500, capMs: 30_000, random: Math.random };
+
+/** Statuses retried with backoff. 429 is handled separately (Retry-After). */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 524]);
+
+/** Network failures (no response) that are retried. */
+export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'TimeoutError',
+  'REQUEST_TIMEOUT',
+]);
+
+/** Most jitter added on top of a 429's Retry-After, in milliseconds. */
+const RETRY_AFTER_JITTER_MS = 250;
+
+/** Parse a Retry-After value (delta seconds or an HTTP date) into milliseconds; undefined when absent/garbage. */
+export function parseRetryAfter(value: number | string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Delay in milliseconds before retrying, or `undefined` if the failure is not retryable.
+ * - 429: at least `Retry-After` seconds (1 s when missing) plus up to 250 ms of jitter, never below the backoff floor.
+ * - 500/502/503/504/524 and network errors: capped exponential backoff with full jitter,
+ *   `random() * min(capMs, baseMs * 2^attempt)`.
+ * - any other status (every other 4xx, and 2xx/3xx): undefined.
+ * The caller decides how many attempts it allows.
+ */
+export function retryDelay(input: RetryInput, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number | undefined {
+  const { attempt } = input;
+  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, attempt));
+  if (input.status === 429) {
+    const wait = parseRetryAfter(input.retryAfter) ?? 1000;
+    return Math.ceil(wait + policy.random() * RETRY_AFTER_JITTER_MS);
+  }
+  if (input.status !== undefined) {
+    return RETRYABLE_STATUSES.has(input.status) ? Math.floor(policy.random() * ceiling) : undefined;
+  }
+  if (input.errorCode !== undefined && RETRYABLE_ERROR_CODES.has(input.errorCode)) {
+    return Math.floor(policy.random() * ceiling);
+  }
+  return undefined;
+}
