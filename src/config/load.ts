@@ -71,9 +71,15 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
 
   // phase 1: YAML syntax
   if (doc.errors.length > 0) {
+    // one error per line, at most MAX_SYNTAX_ERRORS: after the first, YAML errors mostly cascade
+    const lines = new Set<number>();
     for (const error of doc.errors) {
       const pos = lineCounter.linePos(error.pos[0]);
-      add('CONFIG_YAML_SYNTAX', firstLine(error.message), [], { line: pos.line, column: pos.col });
+      if (lines.has(pos.line) || lines.size >= MAX_SYNTAX_ERRORS) continue;
+      lines.add(pos.line);
+      const lineText = text.split('\n')[pos.line - 1] ?? '';
+      const hint = lineText.includes('${') && /[{[]/.test(lineText) ? ' (quote values holding "${…}" inside { } or [ ])' : '';
+      add('CONFIG_YAML_SYNTAX', firstLine(error.message) + hint, [], { line: pos.line, column: pos.col });
     }
     return { config: undefined, problems: sortProblems(problems), source };
   }
@@ -148,6 +154,8 @@ export function resolvePipelinePath(source: Pick<PipelineSource, 'dir'>, p: stri
 }
 
 // ---------------------------------------------------------------- zod issues → problems
+
+const MAX_SYNTAX_ERRORS = 5;
 
 interface IssueProblem {
   code: ProblemCode;
