@@ -200,7 +200,8 @@ export class KlaviyoClient {
         body,
         signal,
       });
-      const text = await response.body.text();
+      // Scrubbed at once: a server echoing the key must not carry it into responses, errors or logs.
+      const text = this.#scrub(await response.body.text());
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(response.headers)) {
         if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
@@ -218,7 +219,7 @@ export class KlaviyoClient {
       try {
         body = JSON.parse(raw.text);
       } catch {
-        body = this.#scrub(raw.text.slice(0, 2000));
+        body = raw.text.slice(0, 2000);
       }
     }
     const ok = raw.status >= 200 && raw.status < 300;

@@ -154,8 +154,10 @@ export class RateLimiter {
         if (state && count > 0) await state.limiter.incrementReservoir(count).catch(() => undefined);
       }
     }
-    await Promise.all([...this.#keys.values()].map((s) => s.limiter.disconnect(false).catch(() => undefined)));
-    if (this.#connection) await this.#connection.disconnect(true).catch(() => undefined);
+    await Promise.all(
+      [...this.#keys.values()].map((s) => Promise.resolve().then(() => s.limiter.disconnect(false)).catch(() => undefined)),
+    );
+    if (this.#connection) await Promise.resolve().then(() => this.#connection!.disconnect(true)).catch(() => undefined);
     this.#keys.clear();
   }
 

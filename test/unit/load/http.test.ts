@@ -1,0 +1,159 @@
+import { inspect } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EtlError } from '../../../src/core/errors.js';
+import { API_KEY, testClient, withServer, type TestServer } from './helpers.js';
+
+const KEY = 'POST /api/event-bulk-create-jobs';
+
+let server: TestServer | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  await server?.close();
+  server = undefined;
+});
+
+function client(url: string, options: Parameters<typeof testClient>[1] = {}) {
+  const c = testClient(url, options);
+  cleanups.push(c.close);
+  return c;
+}
+
+async function caught(promise: Promise<unknown>): Promise<EtlError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(EtlError);
+    return error as EtlError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function expectNoKey(error: unknown): void {
+  const texts = [
+    String(error),
+    (error as Error).message,
+    JSON.stringify(error),
+    inspect(error, { showHidden: true, depth: 10 }),
+    JSON.stringify((error as { http?: unknown }).http ?? null),
+  ];
+  for (const text of texts) expect(text).not.toContain(API_KEY);
+}
+
+describe('KlaviyoClient', () => {
+  it('sends auth, revision and JSON:API headers and counts the request per endpoint', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const { client: c, stats } = client(server.url);
+    const res = await c.request(KEY, { body: { data: { type: 'x' } } });
+    expect(res.status).toBe(202);
+    expect(res.ok).toBe(true);
+    const seen = server.requests[0]!;
+    expect(seen.method).toBe('POST');
+    expect(seen.url).toBe('/api/event-bulk-create-jobs');
+    expect(seen.headers.authorization).toBe(`Klaviyo-API-Key ${API_KEY}`);
+    expect(seen.headers.revision).toBe('2026-07-15');
+    expect(seen.headers.accept).toBe('application/vnd.api+json');
+    expect(seen.headers['content-type']).toBe('application/vnd.api+json');
+    expect(seen.json).toEqual({ data: { type: 'x' } });
+    expect(stats.requests).toMatchObject({ total: 1, throttled: 0, retried: 0, byEndpoint: { [KEY]: 1 } });
+  });
+
+  it('fills path parameters and query strings, and follows full links.next URLs on the same origin', async () => {
+    server = await withServer(() => ({ status: 200, body: { data: [] } }));
+    const { client: c } = client(server.url);
+    await c.request('GET /api/profile-bulk-import-jobs/{id}/import-errors', {
+      path: '/api/profile-bulk-import-jobs/J1/import-errors',
+      query: { 'page[size]': 100 },
+    });
+    await c.request('GET /api/profile-bulk-import-jobs/{id}/import-errors', {
+      path: `${server.url}/api/profile-bulk-import-jobs/J1/import-errors?page%5Bcursor%5D=abc`,
+    });
+    expect(server.requests.map((r) => decodeURIComponent(r.url))).toEqual([
+      '/api/profile-bulk-import-jobs/J1/import-errors?page[size]=100',
+      '/api/profile-bulk-import-jobs/J1/import-errors?page[cursor]=abc',
+    ]);
+    await expect(c.request('GET /api/lists', { path: 'http://elsewhere.example/api/lists' })).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it('honours Retry-After on 429 before the next attempt', async () => {
+    server = await withServer((_req, i) =>
+      i === 0
+        ? { status: 429, headers: { 'retry-after': '1' }, body: { errors: [{ status: 429, code: 'throttled', detail: 'Request was throttled.' }] } }
+        : { status: 202 },
+    );
+    const { client: c, stats } = client(server.url);
+    const res = await c.request(KEY, { body: {} });
+    expect(res.status).toBe(202);
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[1]!.at - server.requests[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(stats.requests).toMatchObject({ total: 2, throttled: 1, retried: 1 });
+  });
+
+  it('returns a non-retryable 4xx with its JSON:API errors after one request', async () => {
+    const errors = [{ id: '1', status: 400, code: 'invalid', title: 'Invalid input.', detail: 'Invalid email address', source: { pointer: '/data/attributes/email' } }];
+    server = await withServer(() => ({ status: 400, body: { errors } }));
+    const { client: c, stats } = client(server.url);
+    const res = await c.request(KEY, { body: {} });
+    expect(res.ok).toBe(false);
+    expect(res.status).toBe(400);
+    expect(res.errors).toEqual(errors);
+    expect(server.requests).toHaveLength(1);
+    expect(stats.requests).toMatchObject({ total: 1, retried: 0, failed: 1 });
+  });
+
+  it('retries 5xx up to the budget, then throws KLAVIYO_UNAVAILABLE without the API key', async () => {
+    server = await withServer(() => ({ status: 503, body: { errors: [{ code: 'unavailable', detail: `echo ${API_KEY}` }] } }));
+    const { client: c, stats } = client(server.url, { retries: 2 });
+    const error = await caught(c.request(KEY, { body: {} }));
+    expect(error.code).toBe('KLAVIYO_UNAVAILABLE');
+    expect(server.requests).toHaveLength(3);
+    expect(stats.requests).toMatchObject({ total: 3, retried: 2, failed: 1 });
+    expect((error as unknown as { http: { status: number } }).http.status).toBe(503);
+    expect(Object.keys(error)).not.toContain('http');
+    expectNoKey(error);
+  });
+
+  it('retries network failures (socket destroyed) and recovers', async () => {
+    server = await withServer((_req, i) => (i < 2 ? { status: 0, destroy: true } : { status: 202 }));
+    const { client: c, stats } = client(server.url);
+    const res = await c.request(KEY, { body: {} });
+    expect(res.status).toBe(202);
+    expect(stats.requests.retried).toBe(2);
+  });
+
+  it('throws KLAVIYO_UNAVAILABLE when the server cannot be reached, without the API key', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const url = server.url;
+    await server.close();
+    server = undefined;
+    const { client: c } = client(url, { retries: 1 });
+    const error = await caught(c.request(KEY, { body: {} }));
+    expect(error.code).toBe('KLAVIYO_UNAVAILABLE');
+    expect(error.context.errorCode).toBe('ECONNREFUSED');
+    expectNoKey(error);
+  });
+
+  it.each([401, 403])('throws KLAVIYO_AUTH on %i without retrying or leaking the key', async (status) => {
+    server = await withServer(() => ({ status, body: { errors: [{ code: 'not_authenticated', detail: `bad key ${API_KEY}` }] } }));
+    const { client: c } = client(server.url);
+    const error = await caught(c.request(KEY, { body: {} }));
+    expect(error.code).toBe('KLAVIYO_AUTH');
+    expect(server.requests).toHaveLength(1);
+    expectNoKey(error);
+  });
+
+  it('turns an abort into INTERRUPTED', async () => {
+    server = await withServer(() => ({ status: 503 }));
+    const controller = new AbortController();
+    const { limiter, stats } = testClient(server.url);
+    const { KlaviyoClient } = await import('../../../src/load/http.js');
+    const c = new KlaviyoClient({ baseUrl: server.url, apiKey: API_KEY, limiter, stats, signal: controller.signal, retryPolicy: { baseMs: 10_000, capMs: 10_000, random: () => 1 } });
+    cleanups.push(async () => {
+      await c.close();
+      await limiter.close();
+    });
+    const pending = c.request(KEY, { body: {} });
+    setTimeout(() => controller.abort(), 100);
+    await expect(pending).rejects.toMatchObject({ code: 'INTERRUPTED' });
+  });
+});

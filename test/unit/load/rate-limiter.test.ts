@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { RateLimiter } from '../../../src/load/rate-limiter.js';
+import { withServer, type TestServer } from './helpers.js';
+
+const KEY = 'POST /api/event-bulk-create-jobs';
+
+/** Most arrivals in any fixed window of `windowMs`, over several alignments of the windows. */
+function maxInFixedWindows(times: number[], windowMs: number, stepMs = 25): number {
+  let max = 0;
+  for (let offset = 0; offset < windowMs; offset += stepMs) {
+    const counts = new Map<number, number>();
+    for (const t of times) {
+      const w = Math.floor((t + offset) / windowMs);
+      counts.set(w, (counts.get(w) ?? 0) + 1);
+    }
+    for (const c of counts.values()) max = Math.max(max, c);
+  }
+  return max;
+}
+
+let server: TestServer | undefined;
+let limiters: RateLimiter[] = [];
+afterEach(async () => {
+  await Promise.all(limiters.map((l) => l.close()));
+  limiters = [];
+  await server?.close();
+  server = undefined;
+});
+
+function limiter(options: ConstructorParameters<typeof RateLimiter>[0]): RateLimiter {
+  const l = new RateLimiter(options);
+  limiters.push(l);
+  return l;
+}
+
+describe('RateLimiter', () => {
+  it('takes tiers from ENDPOINTS, per-key overrides, and scales them', () => {
+    const l = limiter({ tiers: { 'GET /api/lists': { burst: 5, steady: 50 } }, scale: 2 });
+    expect(l.limits(KEY)).toEqual({ burst: 20, steady: 300 });
+    expect(l.limits('GET /api/lists')).toEqual({ burst: 10, steady: 100 });
+    expect(new RateLimiter({ scale: 0.01 }).limits(KEY)).toEqual({ burst: 1, steady: 1 });
+    expect(() => new RateLimiter({ scale: 0 })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+  });
+
+  it('never lets more than burst / steady requests reach the server in any fixed window', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const l = limiter({ tiers: { [KEY]: { burst: 3, steady: 7 } }, burstWindowMs: 300, steadyWindowMs: 1500, marginMs: 60 });
+    const url = server.url;
+    await Promise.all(
+      Array.from({ length: 18 }, () => l.schedule(KEY, () => fetch(url, { method: 'POST' }).then((r) => r.arrayBuffer()))),
+    );
+    const times = server.requests.map((r) => r.at);
+    expect(times).toHaveLength(18);
+    expect(maxInFixedWindows(times, 300)).toBeLessThanOrEqual(3);
+    expect(maxInFixedWindows(times, 1500)).toBeLessThanOrEqual(7);
+    // the steady window was actually reached (the test would prove nothing otherwise)
+    expect(maxInFixedWindows(times, 1500)).toBeGreaterThanOrEqual(5);
+  });
+
+  it('keeps separate allowances per endpoint key', async () => {
+    const l = limiter({ tiers: { A: { burst: 100, steady: 1 }, B: { burst: 100, steady: 1 } }, steadyWindowMs: 60_000 });
+    const started: string[] = [];
+    void l.schedule('A', async () => started.push('A'));
+    void l.schedule('B', async () => started.push('B'));
+    void l.schedule('A', async () => started.push('A2'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(started.sort()).toEqual(['A', 'B']);
+  });
+
+  it('pauses a key for Retry-After', async () => {
+    const l = limiter({ tiers: { [KEY]: { burst: 100, steady: 100 } } });
+    await l.schedule(KEY, async () => undefined);
+    const paused = Date.now();
+    l.pause(KEY, 400);
+    const started = await l.schedule(KEY, async () => Date.now());
+    expect(started - paused).toBeGreaterThanOrEqual(390);
+  });
+
+  it('lowers its allowance when the server reports fewer remaining requests, until the window resets', async () => {
+    const l = limiter({ tiers: { [KEY]: { burst: 100, steady: 100 } }, marginMs: 0 });
+    await l.schedule(KEY, async () => undefined);
+    const observed = Date.now();
+    await l.observe(KEY, { remaining: 0, resetSeconds: 0.5 });
+    const started = await l.schedule(KEY, async () => Date.now());
+    expect(started - observed).toBeGreaterThanOrEqual(450);
+  });
+
+  it('shares one allowance between processes through Redis', async () => {
+    const redis = { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `klaviyo-etl-test-${process.pid}-${Date.now()}` };
+    const tiers = { [KEY]: { burst: 100, steady: 4 } };
+    const a = limiter({ tiers, redis });
+    const b = limiter({ tiers, redis });
+    let started = 0;
+    for (let i = 0; i < 3; i++) {
+      void a.schedule(KEY, async () => started++).catch(() => undefined);
+      void b.schedule(KEY, async () => started++).catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(started).toBe(4);
+  });
+});
