@@ -1,0 +1,300 @@
+/**
+ * Shared machinery of the file sources (csv, ndjson; the S3 source reuses the stream pieces):
+ * resolving globs/lists to a sorted file list, gzip decompression in the stream, hashing while streaming,
+ * line-feed counting, and the multi-file reader that numbers records (`seq`) across files, resumes after a
+ * position and skips files already read by a previous run (watermark).
+ *
+ * `pos.source` of a local file is its path relative to `ctx.baseDir` with `/` separators (as it would be
+ * written in the pipeline file), or the absolute path when the file lies outside `ctx.baseDir`.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { glob, isDynamicPattern } from 'tinyglobby';
+import { EtlError } from '../core/errors.js';
+import type { SourcePosition, SourceRecord } from '../core/record.js';
+import type { ExtractContext, SourceReader } from './types.js';
+
+/** One resolved input file. */
+export interface FileEntry {
+  /** The name records carry in `pos.source` (relative to baseDir, or absolute when outside it). */
+  source: string;
+  /** Absolute path. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  /** Decompressed while read (name ends in `.gz`). */
+  gzip: boolean;
+}
+
+/** A file read completely by a run: what the next incremental run compares against. */
+export interface FileWatermarkEntry {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/** Watermark of the file sources: the files read completely (or found unchanged) by the run. */
+export interface FilesWatermark {
+  files: FileWatermarkEntry[];
+}
+
+/** Where to resume inside a file: skip records starting at or before `offset` (or `line`), continue at `seq + 1`. */
+export interface ResumeAt {
+  seq: number;
+  offset?: number;
+  line?: number;
+}
+
+/** What a format parser gets for one file (or one S3 object). */
+export interface ParseInput {
+  /** Decompressed bytes of the file, starting at byte `startOffset`. */
+  chunks: AsyncIterable<Buffer>;
+  source: string;
+  /** seq of the first record when nothing is skipped. */
+  firstSeq: number;
+  /** Skip records up to and including this position; numbering continues at `resume.seq + 1`. */
+  resume?: ResumeAt;
+  /** Byte offset of the first chunk byte in the decompressed file. @default 0 */
+  startOffset?: number;
+  /** 1-based line at `startOffset`. @default 1 */
+  startLine?: number;
+  /** The decompressed bytes again from offset 0 (e.g. to read a CSV header when `startOffset > 0`). */
+  reopen?: () => AsyncIterable<Buffer>;
+}
+
+/** A format parser: yields records in batches (one batch per input chunk, to keep per-record overhead low). */
+export type FormatParser = (input: ParseInput) => AsyncIterable<SourceRecord[]>;
+
+export const isGzipName = (name: string): boolean => name.toLowerCase().endsWith('.gz');
+
+/** The `pos.source` name of an absolute path. */
+export function sourceName(absPath: string, baseDir: string): string {
+  const rel = relative(resolve(baseDir), absPath);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return absPath;
+  return sep === '/' ? rel : rel.split(sep).join('/');
+}
+
+/**
+ * Resolve paths and globs (relative to `baseDir`) to the sorted, de-duplicated list of files.
+ * A literal path that does not exist, or patterns that match no file at all, are `SOURCE_NOT_FOUND`.
+ */
+export async function resolveFiles(patterns: string | readonly string[], baseDir: string): Promise<FileEntry[]> {
+  const list = typeof patterns === 'string' ? [patterns] : patterns;
+  const found = new Set<string>();
+  for (const pattern of list) {
+    if (isDynamicPattern(pattern)) {
+      const matches = await glob(pattern, { cwd: baseDir, absolute: true, onlyFiles: true, expandDirectories: false, dot: false });
+      for (const m of matches) found.add(resolve(m));
+    } else {
+      const abs = resolve(baseDir, pattern);
+      const st = await stat(abs).catch(() => undefined);
+      if (!st || !st.isFile()) {
+        throw new EtlError('SOURCE_NOT_FOUND', `Source file not found: ${pattern}`, { context: { file: abs } });
+      }
+      found.add(abs);
+    }
+  }
+  if (found.size === 0) {
+    throw new EtlError('SOURCE_NOT_FOUND', `No file matches ${list.map((p) => JSON.stringify(p)).join(', ')} (relative to ${baseDir})`, {
+      context: { file: baseDir },
+    });
+  }
+  const entries: FileEntry[] = [];
+  for (const path of found) {
+    const st = await stat(path);
+    entries.push({ source: sourceName(path, baseDir), path, size: st.size, mtimeMs: st.mtimeMs, gzip: isGzipName(path) });
+  }
+  entries.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  return entries;
+}
+
+/** A pass-through that hashes and counts the bytes flowing through it. */
+export class HashTap extends Transform {
+  readonly hash: Hash;
+  bytes = 0;
+  constructor(hash: Hash = createHash('sha256')) {
+    super();
+    this.hash = hash;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/**
+ * The decompressed bytes of a stream (a local file or an S3 object body). With `tap`, the raw (compressed)
+ * bytes are hashed and counted on the way. Errors of any stage surface from the iteration.
+ */
+export function decodedChunks(input: Readable, options: { gzip: boolean; tap?: HashTap }): AsyncIterable<Buffer> {
+  let stream: Readable = input;
+  const stages: Readable[] = [input];
+  if (options.tap) stages.push(options.tap);
+  if (options.gzip) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
+  for (let i = 1; i < stages.length; i++) {
+    const prev = stages[i - 1]!;
+    const next = stages[i] as Transform;
+    prev.on('error', (error) => next.destroy(error));
+    stream = prev.pipe(next);
+  }
+  return stream as AsyncIterable<Buffer>;
+}
+
+/** Number of `\n` bytes in `buf[start, end)`. */
+export function countLineFeeds(buf: Buffer, start: number, end: number): number {
+  let n = 0;
+  let i = buf.indexOf(10, start);
+  while (i !== -1 && i < end) {
+    n++;
+    i = buf.indexOf(10, i + 1);
+  }
+  return n;
+}
+
+export function isFilesWatermark(value: unknown): value is FilesWatermark {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as FilesWatermark).files) &&
+    (value as FilesWatermark).files.every((f) => typeof f?.path === 'string' && typeof f.size === 'number' && typeof f.sha256 === 'string')
+  );
+}
+
+async function hashRange(path: string, hash: Hash, end?: number): Promise<number> {
+  let bytes = 0;
+  if (end !== undefined && end <= 0) return 0;
+  for await (const chunk of createReadStream(path, { end: end === undefined ? undefined : end - 1, highWaterMark: 256 * 1024 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return bytes;
+}
+
+/** sha256 of a whole file (hex). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await hashRange(path, hash);
+  return hash.digest('hex');
+}
+
+/** Options of {@link createFileReader}. */
+export interface FileReaderOptions {
+  /** Paths / globs from the pipeline file. */
+  patterns: string | readonly string[];
+  ctx: ExtractContext;
+  parse: FormatParser;
+  /** Component name for logs and error context. */
+  component: string;
+}
+
+/**
+ * The reader shared by the local file sources: files in sorted order, `seq` continuous across files, resume after
+ * `ctx.startAfter` (earlier files are not parsed; a plain file is entered by seeking to the record's offset, a
+ * `.gz` file is re-parsed and the records up to the position are skipped), files listed unchanged in
+ * `ctx.watermark` skipped entirely.
+ */
+export function createFileReader(options: FileReaderOptions): SourceReader {
+  const { ctx, parse, component } = options;
+  const done: FileWatermarkEntry[] = [];
+  const previous = new Map<string, FileWatermarkEntry>();
+  if (ctx.watermark !== undefined && ctx.watermark !== null) {
+    if (isFilesWatermark(ctx.watermark)) for (const f of ctx.watermark.files) previous.set(f.path, f);
+    else ctx.logger.warn('ignoring a watermark that is not a file list', { component });
+  }
+
+  async function* records(): AsyncGenerator<SourceRecord> {
+    const files = await resolveFiles(options.patterns, ctx.baseDir);
+    const startAfter: SourcePosition | undefined = ctx.startAfter;
+    let resumeIndex = -1;
+    if (startAfter) {
+      resumeIndex = files.findIndex((f) => f.source === startAfter.source);
+      if (resumeIndex === -1) {
+        throw new EtlError('CHECKPOINT_MISMATCH', `Resume position names ${startAfter.source}, which is not among the source files`, {
+          context: { component, file: startAfter.source },
+        });
+      }
+    }
+    let nextSeq = startAfter ? startAfter.seq + 1 : 0;
+    let emitted = 0;
+    const limit = ctx.limit;
+    for (let index = 0; index < files.length; index++) {
+      const file = files[index]!;
+      if (ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'Source read interrupted', { context: { component } });
+      const known = previous.get(file.source);
+      if (index < resumeIndex) {
+        // Read completely by the interrupted attempt: record it for the watermark without parsing it again.
+        done.push(await watermarkEntry(file, known));
+        continue;
+      }
+      if (known && known.size === file.size) {
+        const sha256 = await sha256File(file.path);
+        if (sha256 === known.sha256) {
+          ctx.logger.info('skipping unchanged file (watermark)', { component, file: file.source });
+          done.push({ path: file.source, size: file.size, mtimeMs: file.mtimeMs, sha256 });
+          continue;
+        }
+      }
+      if (known) ctx.logger.warn('file changed since the last run; reading it again', { component, file: file.source });
+
+      const resume = index === resumeIndex ? { seq: startAfter!.seq, offset: startAfter!.offset, line: startAfter!.line } : undefined;
+      const tap = new HashTap();
+      let startOffset = 0;
+      let startLine = 1;
+      if (resume && !file.gzip && resume.offset !== undefined && resume.line !== undefined && resume.offset > 0) {
+        // Seek: hash the prefix (I/O only), then parse from the resume record.
+        tap.bytes = await hashRange(file.path, tap.hash, resume.offset);
+        startOffset = resume.offset;
+        startLine = resume.line;
+      }
+      const raw = createReadStream(file.path, { start: startOffset, highWaterMark: 256 * 1024 });
+      const chunks = decodedChunks(raw, { gzip: file.gzip, tap });
+      let complete = true;
+      try {
+        const reopen = (): AsyncIterable<Buffer> =>
+          decodedChunks(createReadStream(file.path, { highWaterMark: 64 * 1024 }), { gzip: file.gzip });
+        for await (const batch of parse({ chunks, source: file.source, firstSeq: nextSeq, resume, startOffset, startLine, reopen })) {
+          if (ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'Source read interrupted', { context: { component } });
+          for (let i = 0; i < batch.length; i++) {
+            if (limit !== undefined && emitted >= limit) {
+              complete = false;
+              break;
+            }
+            const record = batch[i]!;
+            nextSeq = record.pos.seq + 1;
+            emitted++;
+            yield record;
+          }
+          if (!complete) break;
+        }
+      } catch (error) {
+        raw.destroy();
+        if (error instanceof EtlError) throw error;
+        throw new EtlError('SOURCE_READ', `Cannot read ${file.source}: ${(error as Error).message}`, {
+          cause: error,
+          context: { component, file: file.source },
+        });
+      }
+      if (!complete) {
+        raw.destroy();
+        return;
+      }
+      done.push({ path: file.source, size: tap.bytes, mtimeMs: file.mtimeMs, sha256: tap.hash.digest('hex') });
+    }
+  }
+
+  return {
+    records,
+    watermark: (): FilesWatermark => ({ files: done.slice() }),
+  };
+}
+
+async function watermarkEntry(file: FileEntry, known: FileWatermarkEntry | undefined): Promise<FileWatermarkEntry> {
+  if (known && known.size === file.size && known.mtimeMs === file.mtimeMs) return { ...known, path: file.source };
+  return { path: file.source, size: file.size, mtimeMs: file.mtimeMs, sha256: await sha256File(file.path) };
+}

@@ -1,0 +1,34 @@
+/**
+ * The typed registry of source components, keyed by the config `type`. Adding a source is one line here
+ * (`kind: definition`); nothing is discovered by file name.
+ */
+import type { SourceConfig } from '../config/schema.js';
+import { EtlError } from '../core/errors.js';
+import { csvSource } from './csv.js';
+import { ndjsonSource } from './ndjson.js';
+import type { ExtractorDefinition } from './types.js';
+
+type SourceKind = SourceConfig['type'];
+type DefinitionFor<K extends SourceKind> = ExtractorDefinition<Extract<SourceConfig, { type: K }>>;
+
+/** Registered sources. */
+export const EXTRACTORS: { readonly [K in SourceKind]?: DefinitionFor<K> } = {
+  csv: csvSource,
+  ndjson: ndjsonSource,
+};
+
+/** Kinds with a registered source. */
+export function extractorKinds(): SourceKind[] {
+  return (Object.keys(EXTRACTORS) as SourceKind[]).filter((k) => EXTRACTORS[k] !== undefined);
+}
+
+/** The source component for a config `type`; `CONFIG_INVALID` when none is registered. */
+export function getExtractor<K extends SourceKind>(kind: K): DefinitionFor<K> {
+  const definition = EXTRACTORS[kind] as DefinitionFor<K> | undefined;
+  if (!definition) {
+    throw new EtlError('CONFIG_INVALID', `Unknown source type ${JSON.stringify(kind)} (known: ${extractorKinds().join(', ')})`, {
+      context: { component: 'source' },
+    });
+  }
+  return definition;
+}
