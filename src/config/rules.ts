@@ -110,13 +110,14 @@ export function transformFields(raw: unknown): Array<{ path: PathSegment[]; fiel
   return out;
 }
 
-/** Formats that need no `zone`: epoch numbers are absolute instants. */
-const ABSOLUTE_FORMATS = new Set(['unix', 'unix_ms']);
-
-/** Whether a Luxon token format reads an offset or zone (Z, ZZ, ZZZ, z) or an epoch (X, x); quoted text ignored. */
+/**
+ * Whether a datetime format can be read without a `zone`: epoch formats (`unix`, `unix_ms`, tokens X/x) are
+ * instants, Luxon token formats with an offset or zone token (Z, ZZ, ZZZ, z) carry one, and `iso` values carry their
+ * offset when they have one (an ISO value without an offset and no `zone` is rejected per row as INVALID_DATE, never
+ * guessed). Text in single quotes is literal.
+ */
 export function formatCarriesOffset(format: string): boolean {
-  if (ABSOLUTE_FORMATS.has(format)) return true;
-  if (format === 'iso') return false; // ISO 8601 values may or may not carry an offset
+  if (format === 'iso' || format === 'unix' || format === 'unix_ms') return true;
   const unquoted = format.replace(/'[^']*'/g, '');
   return /[ZzXx]/.test(unquoted);
 }
@@ -165,13 +166,7 @@ export function datetimeNeedsZone(ctx: RuleContext): RuleViolation[] {
     const f = asObj(field);
     if (!f || f.type !== 'datetime' || typeof f.format !== 'string' || f.zone !== undefined) continue;
     if (formatCarriesOffset(f.format)) continue;
-    out.push({
-      path: [...path, 'format'],
-      message:
-        f.format === 'iso'
-          ? 'a datetime with format iso needs a zone (e.g. UTC) for values without an offset; values with an offset keep theirs'
-          : 'this datetime format has no offset: add a zone (e.g. America/New_York or UTC)',
-    });
+    out.push({ path: [...path, 'format'], message: 'this datetime format has no offset: add a zone (e.g. America/New_York or UTC)' });
   }
   return out;
 }

@@ -139,7 +139,7 @@ destination: {type: klaviyo}
     expected: ['CONFIG_RULE@9:5', 'CONFIG_RULE@10:5'],
   },
   {
-    name: 'date without format; datetime without zone; unknown zone; format on a string field',
+    name: 'date without format; token datetime without offset or zone; unknown zone; format on a string field (iso, offset and unix formats need no zone)',
     text: VALID_PROFILE.replace(
       '      Signed up: {column: Created, type: datetime, format: "yyyy-MM-dd HH:mm", zone: America/New_York}\n',
       [
@@ -153,11 +153,10 @@ destination: {type: klaviyo}
         '',
       ].join('\n'),
     ),
-    expected: ['CONFIG_RULE@12:35', 'CONFIG_RULE@13:49', 'CONFIG_RULE@14:48', 'CONFIG_RULE@15:61', 'CONFIG_RULE@18:33'],
+    expected: ['CONFIG_RULE@12:35', 'CONFIG_RULE@13:49', 'CONFIG_RULE@15:61', 'CONFIG_RULE@18:33'],
     paths: [
       'transform.profile.properties.Birthday.type',
       'transform.profile.properties.Seen.format',
-      'transform.profile.properties.Iso.format',
       'transform.profile.properties.Zoned.zone',
       'transform.profile.properties.Name.format',
     ],
