@@ -397,7 +397,8 @@ export class EmulatorServer implements EmulatorContext {
     if (!m || Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(m[3])) {
       throw new ApiError(400, { code: 'invalid', detail: `Invalid revision '${String(rev)}'; expected YYYY-MM-DD[.suffix].`, source: src });
     }
-    if (ms > this.now() + 86_400_000) {
+    // compared with the wall clock, not the injectable `now` (tests freeze `now` in the past)
+    if (ms > Date.now() + 86_400_000) {
       throw new ApiError(400, { code: 'invalid', detail: `Revision '${rev}' does not exist yet.`, source: src });
     }
   }
