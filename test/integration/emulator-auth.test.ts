@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { client, KEY, profileBody } from '../unit/emulator/client.js';
+import { client, KEY, profileBody, getJson } from '../unit/emulator/client.js';
 
 let emu: EmulatorHandle;
 let restricted: EmulatorHandle;
@@ -96,7 +96,7 @@ describe('emulator auth and request checks', () => {
     expect((await b('POST', '/api/profiles', profileBody({ email: 'iso@example.com' }))).status).toBe(201);
     const list = await a('GET', `/api/profiles?filter=${encodeURIComponent('equals(email,"iso@example.com")')}`);
     expect(list.json.data).toHaveLength(1);
-    const stateA = await fetch(`${emu.url}/_emulator/state?key=pk_account_a_1234`).then((r) => r.json());
+    const stateA = await getJson(`${emu.url}/_emulator/state?key=pk_account_a_1234`);
     expect(stateA.profiles).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
-import { client, profileBody } from '../unit/emulator/client.js';
+import { client, profileBody, getJson } from '../unit/emulator/client.js';
 
 /** A frozen clock in the middle of a window, so fixed windows never roll over during a test. */
 const frozen = () => Date.UTC(2026, 0, 1, 12, 0, 30, 100);
@@ -27,7 +27,7 @@ describe('rate limits', () => {
       // another endpoint and another account have their own windows
       expect((await call('GET', '/api/profiles')).status).toBe(200);
       expect((await client(emu.url, 'pk_second_account_1')('GET', '/api/profile-bulk-import-jobs')).status).toBe(200);
-      const state = await fetch(`${emu.url}/_emulator/state`).then((r) => r.json());
+      const state = await getJson(`${emu.url}/_emulator/state`);
       expect(state.requests.throttled).toBe(1);
       expect(state.requests.total).toBe(13);
       expect(state.requests.byEndpoint['GET /api/profile-bulk-import-jobs']).toBe(12);

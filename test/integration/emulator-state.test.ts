@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emulatorOptionsFromArgs, serveEmulator } from '../../src/cli/commands/emulator.js';
 import { startEmulator, type RouteModule } from '../../src/emulator/index.js';
-import { bulkEventsBody, client, KEY, profileBody } from '../unit/emulator/client.js';
+import { bulkEventsBody, client, KEY, profileBody, getJson } from '../unit/emulator/client.js';
 
 describe('state endpoints', () => {
   it('GET /_emulator/state has the documented fields; ?key= selects an account; reset wipes', async () => {
@@ -15,11 +15,11 @@ describe('state endpoints', () => {
       await a('POST', '/api/profiles', profileBody({ email: 's1@example.com' }));
       await a('POST', '/api/event-bulk-create-jobs', bulkEventsBody([{ profile: { email: 's1@example.com' }, events: [{ unique_id: '1' }, { unique_id: '2' }] }]));
       await b('POST', '/api/event-bulk-create-jobs', bulkEventsBody([{ profile: { email: 's2@example.com' }, events: [{ unique_id: '1' }], metric: 'Other' }]));
-      const all = await fetch(`${emu.url}/_emulator/state`).then((r) => r.json());
+      const all = await getJson(`${emu.url}/_emulator/state`);
       expect(all).toMatchObject({ profiles: 2, events: 3, eventsByMetric: { 'Placed Order': 2, Other: 1 }, duplicateEventsIgnored: 0, lists: [], accounts: 2, requests: { total: 3, throttled: 0 } });
-      const onlyA = await fetch(`${emu.url}/_emulator/state?key=${KEY}`).then((r) => r.json());
+      const onlyA = await getJson(`${emu.url}/_emulator/state?key=${KEY}`);
       expect(onlyA).toMatchObject({ profiles: 1, events: 2, eventsByMetric: { 'Placed Order': 2 }, requests: { total: 2 } });
-      const byHeader = await fetch(`${emu.url}/_emulator/state`, { headers: { authorization: 'Klaviyo-API-Key pk_other_account_99' } }).then((r) => r.json());
+      const byHeader = await getJson(`${emu.url}/_emulator/state`, { headers: { authorization: 'Klaviyo-API-Key pk_other_account_99' } });
       expect(byHeader.events).toBe(1);
       const lines = (await fetch(`${emu.url}/_emulator/events?key=${KEY}`).then((r) => r.text())).trim().split('\n');
       expect(lines).toHaveLength(2);

@@ -348,3 +348,37 @@ describe('loadPipelineFile / validatePipelineFiles', () => {
     expect((error as EtlError).message).toContain('bad.yaml:15:3');
   });
 });
+
+describe('rules follow the type a field is coerced into', () => {
+  const base = `version: 1
+name: consent
+source: {type: csv, path: in.csv}
+transform:
+  type: subscription
+  profile:
+    email: Email
+    phone_number: {column: Phone, region: US}
+  channels: {email: {}, sms: {}}
+  historical_import: true
+  consented_at: {column: Consented, format: "MM/dd/yyyy HH:mm"}
+destination: {type: klaviyo}
+`;
+
+  it('phone_number is a phone (region allowed) and consented_at a datetime (zone needed) without declaring a type', () => {
+    const result = loadPipelineText(base, { file: 'p.yaml', env: {} });
+    expect(result.problems.map((p) => `${p.code}@${p.line}:${p.column} ${p.path}`)).toEqual([
+      'CONFIG_RULE@11:44 transform.consented_at.format',
+    ]);
+    const fixed = loadPipelineText(base.replace('HH:mm"}', 'HH:mm", zone: Europe/Berlin}'), { env: {} });
+    expect(fixed.problems).toEqual([]);
+    expect(fixed.config?.transform.type).toBe('subscription');
+  });
+
+  it('region on a string property is flagged', () => {
+    const result = loadPipelineText(
+      VALID_PROFILE.replace('      Signed up:', '      Phone2: {column: P2, region: US}\n      Signed up:'),
+      { file: 'p.yaml', env: {} },
+    );
+    expect(result.problems.map((p) => p.path)).toEqual(['transform.profile.properties.Phone2.region']);
+  });
+});

@@ -81,3 +81,9 @@ export async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs = 2
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** GET a JSON document (state endpoint etc.). */
+export async function getJson(url: string, init?: RequestInit): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(url, init);
+  return res.json();
+}

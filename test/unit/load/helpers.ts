@@ -142,3 +142,33 @@ export function makeItems<P>(kind: LoadItem['kind'], payloads: P[], source = 'in
     return { kind, payload: payload as unknown as Record<string, unknown>, first: pos, last: pos, row: { n: String(i) } };
   });
 }
+
+/** Validator of a request body against the official spec's requestBody schema of `METHOD /path`. */
+export async function specBodyValidator(endpointKey: string): Promise<(body: unknown) => string[]> {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { default: Ajv } = await import('ajv');
+  const { default: addFormats } = await import('ajv-formats');
+  const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
+  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+    paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref: string } }> } }>>;
+    components: unknown;
+  };
+  // OpenAPI 3.0 `nullable` next to `$ref`/`allOf` is not JSON Schema; Ajv only accepts it beside `type`.
+  const fix = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(fix);
+    else if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if ('nullable' in record && !('type' in record)) delete record.nullable;
+      Object.values(record).forEach(fix);
+    }
+  };
+  fix(spec.components);
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema({ $id: 'spec', components: spec.components });
+  const [method, path] = endpointKey.split(' ') as [string, string];
+  const ref = spec.paths[path]![method.toLowerCase()]!.requestBody.content['application/vnd.api+json']!.schema.$ref;
+  const validate = ajv.compile({ $ref: 'spec' + ref });
+  return (body) => (validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`));
+}

@@ -277,3 +277,21 @@ describe('event transform: one event per row', () => {
     expect(out.rejects).toMatchObject([{ code: 'MISSING_IDENTIFIER', seq: 0 }]);
   });
 });
+
+describe('event transform: throughput', () => {
+  it('grouped Shopify-style rows with datetime + item events (printed, not asserted)', () => {
+    const t = createTransformer(shopifyConfig(), { now });
+    const n = 120_000;
+    let events = 0;
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const base = shopify[i % shopify.length];
+      const round = Math.floor(i / shopify.length);
+      events += t.push(rec(i, { ...base, Name: `${base.Name}-${round}` })).items.length;
+    }
+    events += t.flush().items.length;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    console.log(`[bench] event transform (grouped, datetime, item events): ${Math.round(n / seconds).toLocaleString('en-US')} rows/s`);
+    expect(events).toBe((n / shopify.length) * 9);
+  });
+});
