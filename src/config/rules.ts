@@ -58,23 +58,25 @@ function shown(ctx: RuleContext, path: PathSegment[], value: string): string {
 // ---------------------------------------------------------------- field mappings
 
 /** Every field mapping in the transform section: its path and its raw value (string shorthand or object). */
-export function transformFields(raw: unknown): Array<{ path: PathSegment[]; field: unknown }> {
-  const out: Array<{ path: PathSegment[]; field: unknown }> = [];
+export function transformFields(raw: unknown): Array<{ path: PathSegment[]; field: unknown; defaultType: string }> {
+  const out: Array<{ path: PathSegment[]; field: unknown; defaultType: string }> = [];
   const transform = asObj(at(raw, 'transform'));
   if (!transform) return out;
-  const one = (path: PathSegment[], field: unknown) => {
-    if (field !== undefined && field !== null) out.push({ path, field });
+  const one = (path: PathSegment[], field: unknown, defaultType = 'string') => {
+    if (field !== undefined && field !== null) out.push({ path, field, defaultType });
   };
-  const map = (path: PathSegment[], value: unknown) => {
+  const map = (path: PathSegment[], value: unknown, defaultTypes: Record<string, string> = {}) => {
     const o = asObj(value);
-    if (o) for (const [k, v] of Object.entries(o)) one([...path, k], v);
+    if (o) for (const [k, v] of Object.entries(o)) one([...path, k], v, defaultTypes[k]);
   };
   const profile = (base: PathSegment[], value: unknown) => {
     const p = asObj(value);
     if (!p) return;
     for (const [k, v] of Object.entries(p)) {
-      if (k === 'location' || k === 'properties') map([...base, k], v);
-      else one([...base, k], v);
+      // the transform validates identifiers whatever their type says: email as email, phone_number as phone
+      if (k === 'location') map([...base, k], v, { latitude: 'number', longitude: 'number' });
+      else if (k === 'properties') map([...base, k], v);
+      else one([...base, k], v, k === 'email' ? 'email' : k === 'phone_number' ? 'phone' : 'string');
     }
   };
   const t = ['transform'];
@@ -84,14 +86,17 @@ export function transformFields(raw: unknown): Array<{ path: PathSegment[]; fiel
       break;
     case 'event': {
       profile([...t, 'profile'], transform.profile);
-      for (const k of ['unique_id', 'time', 'value', 'value_currency']) one([...t, k], transform[k]);
+      for (const k of ['unique_id', 'value_currency']) one([...t, k], transform[k]);
+      one([...t, 'time'], transform.time, 'datetime');
+      one([...t, 'value'], transform.value, 'number');
       map([...t, 'properties'], transform.properties);
       const group = asObj(transform.group);
       if (group) {
         map([...t, 'group', 'items'], group.items);
         const itemEvents = asObj(group.itemEvents);
         if (itemEvents) {
-          for (const k of ['unique_id', 'value']) one([...t, 'group', 'itemEvents', k], itemEvents[k]);
+          one([...t, 'group', 'itemEvents', 'unique_id'], itemEvents.unique_id);
+          one([...t, 'group', 'itemEvents', 'value'], itemEvents.value, 'number');
           map([...t, 'group', 'itemEvents', 'properties'], itemEvents.properties);
         }
       }
@@ -99,7 +104,8 @@ export function transformFields(raw: unknown): Array<{ path: PathSegment[]; fiel
     }
     case 'subscription':
       profile([...t, 'profile'], transform.profile);
-      for (const k of ['consented_at', 'when']) one([...t, k], transform[k]);
+      one([...t, 'consented_at'], transform.consented_at, 'datetime');
+      one([...t, 'when'], transform.when, 'boolean');
       break;
     case 'export':
       map([...t, 'columns'], transform.columns);
@@ -120,6 +126,11 @@ export function formatCarriesOffset(format: string): boolean {
   if (format === 'iso' || format === 'unix' || format === 'unix_ms') return true;
   const unquoted = format.replace(/'[^']*'/g, '');
   return /[ZzXx]/.test(unquoted);
+}
+
+/** The type a field is coerced into: its declared type, else the default of its position (`time` is a datetime). */
+function effectiveType(field: Obj, defaultType: string): string {
+  return typeof field.type === 'string' && field.type !== 'string' ? field.type : defaultType;
 }
 
 /** Each mapping takes its value from exactly one of `column`, `template`, `value`. */
@@ -148,7 +159,7 @@ export function templatePlaceholdersClosed(ctx: RuleContext): RuleViolation[] {
   return out;
 }
 
-/** `date` and `datetime` fields need an explicit `format`: ambiguous dates are never guessed. */
+/** Fields declared `type: date` / `type: datetime` need an explicit `format`: ambiguous dates are never guessed. */
 export function dateNeedsFormat(ctx: RuleContext): RuleViolation[] {
   const out: RuleViolation[] = [];
   for (const { path, field } of transformFields(ctx.raw)) {
@@ -159,12 +170,12 @@ export function dateNeedsFormat(ctx: RuleContext): RuleViolation[] {
   return out;
 }
 
-/** A `datetime` whose format does not carry an offset needs a `zone`. */
+/** A `datetime` (declared, or by default for `time` / `consented_at`) whose format has no offset needs a `zone`. */
 export function datetimeNeedsZone(ctx: RuleContext): RuleViolation[] {
   const out: RuleViolation[] = [];
-  for (const { path, field } of transformFields(ctx.raw)) {
+  for (const { path, field, defaultType } of transformFields(ctx.raw)) {
     const f = asObj(field);
-    if (!f || f.type !== 'datetime' || typeof f.format !== 'string' || f.zone !== undefined) continue;
+    if (!f || effectiveType(f, defaultType) !== 'datetime' || typeof f.format !== 'string' || f.zone !== undefined) continue;
     if (formatCarriesOffset(f.format)) continue;
     out.push({ path: [...path, 'format'], message: 'this datetime format has no offset: add a zone (e.g. America/New_York or UTC)' });
   }
@@ -211,10 +222,10 @@ export function optionsMatchType(ctx: RuleContext): RuleViolation[] {
     trueValues: ['boolean'],
     falseValues: ['boolean'],
   };
-  for (const { path, field } of transformFields(ctx.raw)) {
+  for (const { path, field, defaultType } of transformFields(ctx.raw)) {
     const f = asObj(field);
     if (!f) continue;
-    const type = typeof f.type === 'string' ? f.type : 'string';
+    const type = effectiveType(f, defaultType);
     for (const [option, types] of Object.entries(applies)) {
       if (f[option] !== undefined && !types.includes(type)) {
         out.push({ path: [...path, option], message: `${option} applies only to type ${types.join(' or ')} (this field is ${type})` });

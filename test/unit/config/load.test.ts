@@ -367,7 +367,7 @@ destination: {type: klaviyo}
   it('phone_number is a phone (region allowed) and consented_at a datetime (zone needed) without declaring a type', () => {
     const result = loadPipelineText(base, { file: 'p.yaml', env: {} });
     expect(result.problems.map((p) => `${p.code}@${p.line}:${p.column} ${p.path}`)).toEqual([
-      'CONFIG_RULE@11:44 transform.consented_at.format',
+      'CONFIG_RULE@11:45 transform.consented_at.format',
     ]);
     const fixed = loadPipelineText(base.replace('HH:mm"}', 'HH:mm", zone: Europe/Berlin}'), { env: {} });
     expect(fixed.problems).toEqual([]);
