@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { newStats } from '../../../src/core/stats.js';
+import { createKlaviyoLoader } from '../../../src/load/index.js';
+import { EVENTS_ENDPOINT_KEY, eventDedupKey, type EventPayload } from '../../../src/load/klaviyo-events.js';
+import { makeItems, recordingContext, specBodyValidator, testClient, withServer, type SeenRequest, type TestServer } from './helpers.js';
+
+type Body = {
+  data: { attributes: { 'events-bulk-create': { data: { attributes: { profile: { data: { attributes: Record<string, unknown> } }; events: { data: { attributes: Record<string, unknown> }[] } } }[] } } };
+};
+
+const entriesOf = (req: SeenRequest) => (req.json as Body).data.attributes['events-bulk-create'].data;
+const emailsOf = (req: SeenRequest) => entriesOf(req).map((e) => e.attributes.profile.data.attributes.email as string);
+
+function event(email: string, uniqueId: string, metric = 'Placed Order'): EventPayload {
+  return {
+    profile: { email },
+    event: { metric, properties: { OrderId: uniqueId }, time: '2024-01-01T00:00:00Z', value: 9.99, value_currency: 'USD', unique_id: uniqueId, backfill: true },
+  };
+}
+
+const config = (events = 1000, concurrency = 2) => ({ batch: { events, profiles: 10_000, subscriptions: 1000, maxBytes: 4_900_000 }, concurrency });
+
+let server: TestServer | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  await server?.close();
+  server = undefined;
+});
+
+function setup(url: string, retries = 3) {
+  const t = testClient(url, { retries });
+  cleanups.push(t.close);
+  const rec = recordingContext(t.stats);
+  return { ...t, ...rec };
+}
+
+describe('event loader', () => {
+  it('sends spec-valid event-bulk-create-jobs bodies and acks every item on 202', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const { client, ctx, acked, rejects } = setup(server.url);
+    const items = makeItems('event', [event('a@x.com', 'o-1'), event('b@x.com', 'o-2'), event('c@x.com', 'o-3')]);
+    const loader = createKlaviyoLoader('event', config(2), { ...ctx, client });
+    await loader.write(items);
+    await loader.close();
+    expect(server.requests).toHaveLength(2);
+    expect(acked).toEqual(items);
+    expect(rejects).toEqual([]);
+    const validate = await specBodyValidator(EVENTS_ENDPOINT_KEY);
+    expect(validate({ data: { type: 'event-bulk-create-job', attributes: {} } })).not.toEqual([]);
+    for (const req of server.requests) expect(validate(req.json)).toEqual([]);
+    const first = entriesOf(server.requests[0]!)[0]!;
+    expect(first.attributes.events.data[0]!.attributes).toEqual({
+      properties: { OrderId: 'o-1' },
+      time: '2024-01-01T00:00:00Z',
+      value: 9.99,
+      value_currency: 'USD',
+      unique_id: 'o-1',
+      backfill: true,
+      metric: { data: { type: 'metric', attributes: { name: 'Placed Order' } } },
+    });
+  });
+
+  it('never puts two events with the same profile + metric + unique_id in one request', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const { client, ctx, acked } = setup(server.url);
+    const payloads = [event('a@x.com', 'o-1'), event('b@x.com', 'o-1'), event('A@x.com', 'o-1'), event('a@x.com', 'o-1', 'Other'), event('c@x.com', 'o-9')];
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(makeItems('event', payloads));
+    await loader.close();
+    expect(server.requests.map(emailsOf)).toEqual([['a@x.com', 'b@x.com'], ['A@x.com', 'a@x.com', 'c@x.com']]);
+    expect(acked).toHaveLength(5);
+    for (const req of server.requests) {
+      const keys = entriesOf(req).map((e) =>
+        eventDedupKey({ profile: e.attributes.profile.data.attributes, event: { ...e.attributes.events.data[0]!.attributes, metric: (e.attributes.events.data[0]!.attributes.metric as { data: { attributes: { name: string } } }).data.attributes.name } }),
+      );
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+  });
+
+  it('partial failure: rejects pointed items, resubmits the rest once, then bisects to isolate unnamed bad items', async () => {
+    // "bad…" emails are named by pointer; "hidden…" ones make the request fail without a usable pointer.
+    server = await withServer((req) => {
+      const emails = emailsOf(req);
+      const pointed = emails.flatMap((e, i) => (e.startsWith('bad') ? [i] : []));
+      if (pointed.length > 0) {
+        return {
+          status: 400,
+          body: {
+            errors: pointed.map((i) => ({
+              id: String(i),
+              status: 400,
+              code: 'invalid',
+              title: 'Invalid input.',
+              detail: 'Invalid email address',
+              source: { pointer: `/data/attributes/events-bulk-create/data/${i}/attributes/profile/data/attributes/email` },
+            })),
+          },
+        };
+      }
+      if (emails.some((e) => e.startsWith('hidden'))) {
+        return { status: 400, body: { errors: [{ id: 'x', status: 400, code: 'invalid', title: 'Invalid input.', detail: 'Something is wrong', source: { pointer: '/data' } }] } };
+      }
+      return { status: 202 };
+    });
+    const { client, ctx, acked, rejects, stats } = setup(server.url);
+    const emails = Array.from({ length: 20 }, (_, i) => ([3, 11].includes(i) ? `bad${i}@x` : [7, 15].includes(i) ? `hidden${i}@x.com` : `ok${i}@x.com`));
+    const items = makeItems('event', emails.map((e, i) => event(e, `o-${i}`)));
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(items);
+    await loader.close();
+
+    expect(rejects.map((r) => r.seq).sort((a, b) => a - b)).toEqual([3, 7, 11, 15]);
+    expect(acked.map((i) => i.first.seq).sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 19]);
+    const bad3 = rejects.find((r) => r.seq === 3)!;
+    expect(bad3).toMatchObject({
+      stage: 'load',
+      code: 'KLAVIYO_REJECTED',
+      source: 'input.csv',
+      line: 5,
+      field: '/attributes/profile/data/attributes/email',
+      row: { n: '3' },
+    });
+    expect(bad3.message).toBe('invalid: Invalid email address');
+    expect(rejects.find((r) => r.seq === 7)!.message).toBe('invalid: Something is wrong');
+    // each 4xx answered a different request body: nothing was blindly retried
+    const bodies = server.requests.map((r) => r.body);
+    expect(new Set(bodies).size).toBe(bodies.length);
+    expect(stats.requests.retried).toBe(0);
+  });
+
+  it('5xx past the retry budget fails the run with KLAVIYO_UNAVAILABLE naming the batch source range', async () => {
+    server = await withServer(() => ({ status: 503 }));
+    const { client, ctx, acked } = setup(server.url, 1);
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(makeItems('event', [event('a@x.com', '1'), event('b@x.com', '2'), event('c@x.com', '3')], 'orders.csv'));
+    const error = await loader.close().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; context: Record<string, unknown> },
+    );
+    expect(error?.code).toBe('KLAVIYO_UNAVAILABLE');
+    expect(error?.message).toContain('orders.csv:2-4 (seq 0-2)');
+    expect(error?.context).toMatchObject({ file: 'orders.csv', line: 2, firstSeq: 0, lastSeq: 2 });
+    expect(server.requests).toHaveLength(2);
+    expect(acked).toEqual([]);
+  });
+
+  it('request-level 4xx (e.g. 415) fails the run instead of bisecting', async () => {
+    server = await withServer(() => ({ status: 415, body: { errors: [{ code: 'unsupported_media_type', detail: 'nope' }] } }));
+    const { client, ctx } = setup(server.url);
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(makeItems('event', [event('a@x.com', '1'), event('b@x.com', '2')]));
+    await expect(loader.close()).rejects.toMatchObject({ code: 'KLAVIYO_REQUEST_REJECTED' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('keeps at most `concurrency` requests in flight', async () => {
+    server = await withServer(() => ({ status: 202, delayMs: 40 }));
+    const { client, ctx, acked } = setup(server.url);
+    const loader = createKlaviyoLoader('event', config(1, 2), { ...ctx, client });
+    const items = makeItems('event', Array.from({ length: 10 }, (_, i) => event(`p${i}@x.com`, String(i))));
+    for (const item of items) await loader.write([item]);
+    await loader.close();
+    expect(server.requests).toHaveLength(10);
+    expect(server.maxConcurrent).toBeLessThanOrEqual(2);
+    expect(acked).toHaveLength(10);
+  });
+
+  it('rejects an event too large for one request as RECORD_TOO_LARGE', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const { client, ctx, acked, rejects } = setup(server.url);
+    const big = event('big@x.com', 'big');
+    big.event.properties = { blob: 'x'.repeat(5000) };
+    const loader = createKlaviyoLoader('event', { ...config(), batch: { ...config().batch, maxBytes: 4096 } }, { ...ctx, client });
+    await loader.write(makeItems('event', [event('a@x.com', '1'), big]));
+    await loader.close();
+    expect(rejects).toMatchObject([{ code: 'RECORD_TOO_LARGE', seq: 1 }]);
+    expect(acked.map((i) => i.first.seq)).toEqual([0]);
+  });
+
+  it('dryRun batches like a real run, sends nothing and counts planned requests', async () => {
+    const stats = newStats();
+    const { ctx, acked } = recordingContext(stats, { dryRun: true });
+    const loader = createKlaviyoLoader('event', config(4), ctx);
+    await loader.write(makeItems('event', Array.from({ length: 10 }, (_, i) => event(`p${i}@x.com`, String(i)))));
+    await loader.close();
+    expect(stats.plannedRequests).toBe(3);
+    expect(stats.requests.total).toBe(0);
+    expect(acked).toHaveLength(10);
+  });
+});
