@@ -6,6 +6,8 @@ import type { SourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import { csvSource } from './csv.js';
 import { ndjsonSource } from './ndjson.js';
+import { postgresSource } from './postgres.js';
+import { s3Source } from './s3.js';
 import type { ExtractorDefinition } from './types.js';
 
 type SourceKind = SourceConfig['type'];
@@ -15,6 +17,8 @@ type DefinitionFor<K extends SourceKind> = ExtractorDefinition<Extract<SourceCon
 export const EXTRACTORS: { readonly [K in SourceKind]?: DefinitionFor<K> } = {
   csv: csvSource,
   ndjson: ndjsonSource,
+  postgres: postgresSource,
+  s3: s3Source,
 };
 
 /** Kinds with a registered source. */

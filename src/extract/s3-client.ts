@@ -1,0 +1,39 @@
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** Options for {@link createS3Client}. */
+export interface S3ClientOptions {
+  /** AWS region. @default `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1` */
+  region?: string;
+  /** Custom endpoint for S3-compatible stores (MinIO, R2, s3rver). @default AWS */
+  endpoint?: string;
+  /** Path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible stores. @default false */
+  forcePathStyle?: boolean;
+  /**
+   * Environment to read the region and explicit `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`(/`AWS_SESSION_TOKEN`)
+   * from. Without explicit keys the SDK's standard credential chain (env, shared config/SSO, web identity,
+   * container/instance metadata) is used. @default process.env
+   */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * An S3 client shared by the S3 source, the S3 destination and the S3 checkpoint store. Checksums are computed and
+ * validated only when an operation requires them (`WHEN_REQUIRED`), because S3-compatible stores (s3rver, older
+ * MinIO, R2) reject or fail on the SDK's default CRC32 trailers.
+ */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  const env = options.env ?? process.env;
+  const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  return new S3Client({
+    region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    forcePathStyle: options.forcePathStyle ?? false,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(accessKeyId && secretAccessKey
+      ? { credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+      : {}),
+  });
+}

@@ -1,0 +1,333 @@
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { S3Source, type S3SourceConfig } from '../config/schema.js';
+import { EtlError } from '../core/errors.js';
+import type { SourceRecord } from '../core/record.js';
+import { csvParseOptions, parseCsvChunks } from './csv.js';
+import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
+import { ndjsonParser } from './ndjson.js';
+import { createS3Client } from './s3-client.js';
+import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
+
+/*
+ * S3 source: objects under `bucket/prefix` (filtered by `glob`), listed page by page and read in key order, each
+ * object's body streamed through gunzip (by `.gz` name or `Content-Encoding: gzip`) into the CSV / NDJSON parser
+ * shared with the local file sources. Incremental state is the list of objects read (key + ETag + size).
+ */
+
+/** One object read completely. */
+export interface S3ObjectDone {
+  key: string;
+  /** ETag without quotes. */
+  etag: string;
+  size: number;
+}
+
+/** Incremental state of the S3 source: the objects read completely (or found unchanged) by the run. */
+export interface S3Watermark {
+  objects: S3ObjectDone[];
+}
+
+/** An object whose ETag differs from the one recorded when it was loaded. */
+export interface S3ChangedObject {
+  key: string;
+  previousEtag: string;
+  etag: string;
+}
+
+/** A running S3 source. */
+export interface S3Reader extends SourceReader {
+  watermark(): S3Watermark;
+  /** Number of objects whose ETag changed since they were loaded (each is reported with `logger.warn` and read again). */
+  changedObjects(): number;
+  /** The changed objects themselves. */
+  changes(): readonly S3ChangedObject[];
+}
+
+/** Options of {@link createS3Reader} beyond the pipeline config (tests, embedding). */
+export interface S3ReaderOptions {
+  /** Client to use. @default createS3Client from the config and `ctx.env` */
+  client?: S3Client;
+  /** Keys per ListObjectsV2 page (MaxKeys). @default 1000 */
+  pageSize?: number;
+  /** Parser for the object bodies. @default the CSV or NDJSON parser for `config.format` */
+  parse?: FormatParser;
+}
+
+/**
+ * A glob over S3 keys → RegExp: `*` and `?` stay within one `/` segment, `**` crosses segments (`**\/` may match
+ * nothing), `{a,b}` alternatives, `[abc]` / `[!abc]` classes. Anchored at both ends.
+ */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  let depth = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*') {
+      if (glob[i + 1] === '*') {
+        i++;
+        if (glob[i + 1] === '/') {
+          i++;
+          re += '(?:.*/)?';
+        } else re += '.*';
+      } else re += '[^/]*';
+    } else if (ch === '?') re += '[^/]';
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end === -1) re += '\\[';
+      else {
+        let body = glob.slice(i + 1, end);
+        if (body.startsWith('!')) body = '^' + body.slice(1);
+        re += `[${body.replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else if (ch === '{') {
+      depth++;
+      re += '(?:';
+    } else if (ch === '}' && depth > 0) {
+      depth--;
+      re += ')';
+    } else if (ch === ',' && depth > 0) re += '|';
+    else if (ch === '\\' && i + 1 < glob.length) re += '\\' + glob[++i];
+    else re += ch.replace(/[.+^$()|\\/]/g, '\\$&');
+  }
+  if (depth > 0) throw new EtlError('CONFIG_INVALID', `Expected a closing "}" in glob ${JSON.stringify(glob)}`);
+  return new RegExp(`^${re}$`);
+}
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
+
+function isS3Watermark(value: unknown): value is S3Watermark {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as S3Watermark).objects) &&
+    (value as S3Watermark).objects.every((o) => typeof o?.key === 'string' && typeof o.etag === 'string')
+  );
+}
+
+interface Listed {
+  key: string;
+  etag: string;
+  size: number;
+}
+
+class S3SourceReader implements S3Reader {
+  #config: S3SourceConfig;
+  #ctx: ExtractContext;
+  #client: S3Client;
+  #ownClient: boolean;
+  #pageSize: number;
+  #parse: FormatParser;
+  #match: RegExp | undefined;
+  #previous = new Map<string, S3ObjectDone>();
+  #done: S3ObjectDone[] = [];
+  #changes: S3ChangedObject[] = [];
+
+  constructor(config: S3SourceConfig, ctx: ExtractContext, options: S3ReaderOptions) {
+    this.#config = config;
+    this.#ctx = ctx;
+    this.#ownClient = !options.client;
+    this.#client =
+      options.client ?? createS3Client({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, env: ctx.env });
+    this.#pageSize = options.pageSize ?? 1000;
+    const csvOptions = csvParseOptions(config);
+    this.#parse = options.parse ?? (config.format === 'ndjson' ? ndjsonParser() : (input) => parseCsvChunks(input, csvOptions));
+    this.#match = config.glob ? globToRegExp(config.glob) : undefined;
+    if (ctx.watermark !== undefined && ctx.watermark !== null) {
+      if (!isS3Watermark(ctx.watermark)) {
+        throw new EtlError('CHECKPOINT_CORRUPT', 'Expected the S3 watermark to be `{objects: [{key, etag, size}]}`', { context: { component: 's3' } });
+      }
+      for (const o of ctx.watermark.objects) this.#previous.set(o.key, o);
+    }
+    if (ctx.since !== undefined || ctx.until !== undefined) {
+      ctx.logger.warn('--since/--until do not apply to an s3 source; reading every object not yet loaded', { component: 's3' });
+    }
+  }
+
+  watermark(): S3Watermark {
+    return { objects: this.#done.slice() };
+  }
+
+  changedObjects(): number {
+    return this.#changes.length;
+  }
+
+  changes(): readonly S3ChangedObject[] {
+    return this.#changes.slice();
+  }
+
+  #source(key: string): string {
+    return `s3://${this.#config.bucket}/${key}`;
+  }
+
+  #fail(error: unknown, what: string, key?: string): EtlError {
+    if (error instanceof EtlError) return error;
+    const name = (error as { name?: string }).name;
+    const code = name === 'NoSuchBucket' || name === 'NoSuchKey' || name === 'NotFound' ? 'SOURCE_NOT_FOUND' : 'SOURCE_READ';
+    return new EtlError(code, `${what}: ${name ? `${name}: ` : ''}${(error as Error).message}`, {
+      cause: error,
+      context: { component: 's3', file: key === undefined ? `s3://${this.#config.bucket}/${this.#config.prefix}` : this.#source(key) },
+    });
+  }
+
+  /** Matching objects, page by page (ListObjectsV2 returns keys in ascending UTF-8 order). */
+  async *#list(): AsyncGenerator<Listed> {
+    const { bucket, prefix } = this.#config;
+    let token: string | undefined;
+    let previousKey: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.#client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: this.#pageSize, ContinuationToken: token }),
+          { abortSignal: this.#ctx.signal },
+        );
+      } catch (error) {
+        throw this.#fail(error, `Cannot list s3://${bucket}/${prefix}`);
+      }
+      for (const obj of page.Contents ?? []) {
+        const key = obj.Key;
+        if (key === undefined || key.endsWith('/')) continue;
+        if (previousKey !== undefined && key <= previousKey) {
+          throw new EtlError('SOURCE_READ', `The S3 listing is not in key order (${JSON.stringify(key)} after ${JSON.stringify(previousKey)})`, {
+            context: { component: 's3' },
+          });
+        }
+        previousKey = key;
+        if (this.#match && !this.#match.test(key.slice(prefix.length))) continue;
+        yield { key, etag: unquote(obj.ETag), size: obj.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async *records(): AsyncGenerator<SourceRecord> {
+    const ctx = this.#ctx;
+    const { logger, signal, limit } = ctx;
+    const startAfter = ctx.startAfter;
+    const resumeKey = startAfter ? this.#keyOf(startAfter.source) : undefined;
+    let nextSeq = startAfter ? startAfter.seq + 1 : 0;
+    let emitted = 0;
+    let matched = 0;
+    let resumeFound = false;
+    try {
+      for await (const obj of this.#list()) {
+        matched++;
+        if (signal?.aborted) throw new EtlError('INTERRUPTED', 'S3 read interrupted', { context: { component: 's3' } });
+        const known = this.#previous.get(obj.key);
+        if (known && known.etag === obj.etag) {
+          logger.debug('skipping object already loaded (watermark)', { component: 's3', key: obj.key });
+          this.#done.push({ key: obj.key, etag: obj.etag, size: obj.size });
+          continue;
+        }
+        if (known) this.#changed(obj.key, known.etag, obj.etag, 'object changed since it was loaded; reading it again');
+        if (resumeKey !== undefined && obj.key < resumeKey) {
+          // Read completely by the interrupted attempt.
+          this.#done.push({ key: obj.key, etag: obj.etag, size: obj.size });
+          continue;
+        }
+        let resume: ResumeAt | undefined;
+        if (resumeKey !== undefined && obj.key === resumeKey) {
+          resumeFound = true;
+          const etagThen = startAfter!.cursor?.etag;
+          if (typeof etagThen === 'string' && etagThen !== obj.etag) {
+            // Replaced mid-run: the resume offset means nothing in the new content.
+            this.#changed(obj.key, etagThen, obj.etag, 'object changed during an interrupted run; reading it again from the start');
+          } else {
+            resume = { seq: startAfter!.seq, offset: startAfter!.offset, line: startAfter!.line };
+          }
+        }
+        const complete = yield* this.#readObject(obj, nextSeq, resume, limit === undefined ? undefined : limit - emitted, (seq) => {
+          nextSeq = seq + 1;
+          emitted++;
+        });
+        if (!complete) return;
+        this.#done.push({ key: obj.key, etag: obj.etag, size: obj.size });
+      }
+      if (matched === 0) {
+        throw new EtlError(
+          'SOURCE_NOT_FOUND',
+          `No object under s3://${this.#config.bucket}/${this.#config.prefix}${this.#config.glob ? ` matches ${JSON.stringify(this.#config.glob)}` : ''}`,
+          { context: { component: 's3' } },
+        );
+      }
+      if (resumeKey !== undefined && !resumeFound) {
+        logger.warn('the object to resume in is no longer listed; continuing with the objects after it', { component: 's3', key: resumeKey });
+      }
+    } finally {
+      if (this.#ownClient) this.#client.destroy();
+    }
+  }
+
+  #keyOf(source: string): string {
+    const prefix = `s3://${this.#config.bucket}/`;
+    if (!source.startsWith(prefix)) {
+      throw new EtlError('CHECKPOINT_MISMATCH', `Resume position names ${source}, which is not in s3://${this.#config.bucket}`, {
+        context: { component: 's3', file: source },
+      });
+    }
+    return source.slice(prefix.length);
+  }
+
+  #changed(key: string, previousEtag: string, etag: string, msg: string): void {
+    this.#changes.push({ key, previousEtag, etag });
+    this.#ctx.logger.warn(msg, { component: 's3', key, previousEtag, etag });
+  }
+
+  /** Stream one object through the parser; false when `budget` ran out before its end. */
+  async *#readObject(
+    obj: Listed,
+    firstSeq: number,
+    resume: ResumeAt | undefined,
+    budget: number | undefined,
+    onRecord: (seq: number) => void,
+  ): AsyncGenerator<SourceRecord, boolean> {
+    if (budget !== undefined && budget <= 0) return false;
+    const source = this.#source(obj.key);
+    let body: Readable;
+    let gzip = isGzipName(obj.key);
+    try {
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#config.bucket, Key: obj.key, IfMatch: `"${obj.etag}"` }), {
+        abortSignal: this.#ctx.signal,
+      });
+      body = res.Body as Readable;
+      if (/\bgzip\b/i.test(res.ContentEncoding ?? '')) gzip = true;
+    } catch (error) {
+      throw this.#fail(error, `Cannot read ${source}`, obj.key);
+    }
+    this.#ctx.logger.info('reading object', { component: 's3', key: obj.key, etag: obj.etag, size: obj.size, gzip });
+    let left = budget;
+    try {
+      for await (const batch of this.#parse({ chunks: decodedChunks(body, { gzip }), source, firstSeq, resume })) {
+        if (this.#ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'S3 read interrupted', { context: { component: 's3' } });
+        for (const record of batch) {
+          if (left !== undefined && left-- <= 0) return false;
+          record.pos.cursor = { key: obj.key, etag: obj.etag };
+          onRecord(record.pos.seq);
+          yield record;
+        }
+      }
+    } catch (error) {
+      throw this.#fail(error, `Cannot read ${source}`, obj.key);
+    } finally {
+      body.destroy();
+    }
+    return true;
+  }
+}
+
+/** Create an S3 reader with extra options (client, page size, parser). */
+export function createS3Reader(config: S3SourceConfig, ctx: ExtractContext, options: S3ReaderOptions = {}): S3Reader {
+  return new S3SourceReader(config, ctx, options);
+}
+
+/** The `s3` source. */
+export const s3Source: ExtractorDefinition<S3SourceConfig> = {
+  kind: 's3',
+  summary: 'CSV or NDJSON objects under an S3 prefix (gzip by `.gz` or Content-Encoding), streamed in key order.',
+  config: S3Source,
+  create(config: S3SourceConfig, ctx: ExtractContext): S3Reader {
+    return createS3Reader(config, ctx);
+  },
+};
