@@ -147,8 +147,9 @@ export function makeItems<P>(kind: LoadItem['kind'], payloads: P[], source = 'in
 export async function specBodyValidator(endpointKey: string): Promise<(body: unknown) => string[]> {
   const { readFileSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
-  const { default: Ajv } = await import('ajv');
-  const { default: addFormats } = await import('ajv-formats');
+  const { Ajv } = await import('ajv');
+  const { default: formats } = await import('ajv-formats');
+  const addFormats = formats as unknown as (ajv: InstanceType<typeof Ajv>) => void;
   const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
   const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
     paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref: string } }> } }>>;
@@ -170,5 +171,5 @@ export async function specBodyValidator(endpointKey: string): Promise<(body: unk
   const [method, path] = endpointKey.split(' ') as [string, string];
   const ref = spec.paths[path]![method.toLowerCase()]!.requestBody.content['application/vnd.api+json']!.schema.$ref;
   const validate = ajv.compile({ $ref: 'spec' + ref });
-  return (body) => (validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`));
+  return (body) => (validate(body) ? [] : (validate.errors ?? []).map((e: { instancePath: string; message?: string }) => `${e.instancePath} ${e.message ?? ''}`));
 }
