@@ -261,8 +261,8 @@ describe('csv source', () => {
       const text = 'id,name\n1,Ann\n2,Bob\n3,Cy\n4,Dee\n';
       await writeFile(join(dir, 'a.csv'), text);
       const fresh = await read(dir, { path: 'a.csv' });
-      // Same length, but an unclosed quote at line 3 would swallow the rest if the reader re-parsed from the start.
-      await writeFile(join(dir, 'a.csv'), text.replace('2,Bob', '"xxxx'));
+      // Same length, but an unclosed quote at line 2 would swallow the rest if the reader re-parsed from the start.
+      await writeFile(join(dir, 'a.csv'), text.replace('1,Ann', '"xxxx'));
       const resumed = await read(dir, { path: 'a.csv' }, { startAfter: fresh[1]!.pos });
       expect(resumed).toEqual(fresh.slice(2));
     });
