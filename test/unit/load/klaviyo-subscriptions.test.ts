@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { newStats } from '../../../src/core/stats.js';
+import { createKlaviyoLoader } from '../../../src/load/index.js';
+import { SUBSCRIPTIONS_ENDPOINT_KEY, type SubscriptionPayload } from '../../../src/load/klaviyo-subscriptions.js';
+import { makeItems, recordingContext, specBodyValidator, testClient, withServer, type SeenRequest, type TestServer } from './helpers.js';
+
+type Body = {
+  data: {
+    attributes: { historical_import: boolean; custom_source?: string; profiles: { data: { attributes: Record<string, unknown> }[] } };
+    relationships?: { list: { data: { id: string } } };
+  };
+};
+
+const config = (subscriptions = 1000) => ({ batch: { events: 1000, profiles: 10_000, subscriptions, maxBytes: 4_900_000 }, concurrency: 2 });
+
+function sub(email: string, listId?: string, historical = false): SubscriptionPayload {
+  return {
+    profile: { email, subscriptions: { email: { marketing: { consent: 'SUBSCRIBED', ...(historical ? { consented_at: '2023-05-01T00:00:00Z' } : {}) } } } },
+    ...(listId ? { listId } : {}),
+    historical_import: historical,
+    custom_source: 'etl',
+  };
+}
+
+let server: TestServer | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  await server?.close();
+  server = undefined;
+});
+
+describe('subscription loader', () => {
+  it('groups by list + historical_import + custom_source and sends spec-valid bodies', async () => {
+    server = await withServer(() => ({ status: 202 }));
+    const t = testClient(server.url);
+    cleanups.push(t.close);
+    const { ctx, acked } = recordingContext(t.stats);
+    const payloads = [sub('a@x.com', 'L1'), sub('b@x.com', 'L1'), sub('c@x.com', 'L2'), sub('d@x.com', 'L2', true), sub('e@x.com')];
+    const loader = createKlaviyoLoader('subscription', config(), { ...ctx, client: t.client });
+    await loader.write(makeItems('subscription', payloads));
+    await loader.close();
+    expect(acked).toHaveLength(5);
+    const bodies = server.requests.map((r: SeenRequest) => r.json as Body);
+    expect(
+      bodies.map((b) => [b.data.relationships?.list.data.id, b.data.attributes.historical_import, b.data.attributes.profiles.data.map((p) => p.attributes.email)]),
+    ).toEqual([
+      ['L1', false, ['a@x.com', 'b@x.com']],
+      ['L2', false, ['c@x.com']],
+      ['L2', true, ['d@x.com']],
+      [undefined, false, ['e@x.com']],
+    ]);
+    expect(bodies[0]!.data.attributes.custom_source).toBe('etl');
+    const validate = await specBodyValidator(SUBSCRIPTIONS_ENDPOINT_KEY);
+    for (const body of bodies) expect(validate(body)).toEqual([]);
+  });
+
+  it('maps 400 pointers back to subscription items', async () => {
+    server = await withServer((req) => {
+      const emails = (req.json as Body).data.attributes.profiles.data.map((p) => p.attributes.email);
+      const i = emails.indexOf('bad');
+      return i < 0
+        ? { status: 202 }
+        : { status: 400, body: { errors: [{ code: 'invalid', detail: 'Invalid email address', source: { pointer: `/data/attributes/profiles/data/${i}/attributes/email` } }] } };
+    });
+    const t = testClient(server.url);
+    cleanups.push(t.close);
+    const { ctx, acked, rejects } = recordingContext(t.stats);
+    const loader = createKlaviyoLoader('subscription', config(), { ...ctx, client: t.client });
+    await loader.write(makeItems('subscription', [sub('a@x.com', 'L1'), sub('bad', 'L1'), sub('c@x.com', 'L1')]));
+    await loader.close();
+    expect(rejects).toMatchObject([{ seq: 1, line: 3, code: 'KLAVIYO_REJECTED', field: '/attributes/email' }]);
+    expect(acked.map((i) => i.first.seq)).toEqual([0, 2]);
+  });
+
+  it('dryRun counts planned requests per batch (profiles and subscriptions)', async () => {
+    const stats = newStats();
+    const { ctx } = recordingContext(stats, { dryRun: true });
+    const subs = createKlaviyoLoader('subscription', config(2), ctx);
+    await subs.write(makeItems('subscription', [sub('a@x', 'L1'), sub('b@x', 'L1'), sub('c@x', 'L1'), sub('d@x', 'L2')]));
+    await subs.close();
+    expect(stats.plannedRequests).toBe(3);
+    const profiles = createKlaviyoLoader('profile', { ...config(), batch: { ...config().batch, profiles: 2 } }, ctx);
+    await profiles.write(makeItems('profile', [{ email: 'a@x' }, { email: 'b@x' }, { email: 'c@x' }]));
+    await profiles.close();
+    expect(stats.plannedRequests).toBe(5);
+    expect(stats.requests.total).toBe(0);
+  });
+});
