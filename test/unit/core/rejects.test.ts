@@ -1,0 +1,102 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Reject } from '../../../src/core/record.js';
+import { REJECT_CSV_COLUMNS, openRejects } from '../../../src/core/rejects.js';
+
+const REJECTS: Reject[] = [
+  {
+    stage: 'extract',
+    code: 'CSV_RAGGED_ROW',
+    message: 'Expected 10 fields (header), got 8',
+    source: 'bad/customers-bad.csv',
+    line: 7,
+    offset: 512,
+    seq: 5,
+    row: { email: 'oliver.brown@example.com', zip: '98101' },
+    raw: 'oliver.brown@example.com,2065550171,"Oliver, Jr"',
+  },
+  {
+    stage: 'transform',
+    code: 'INVALID_EMAIL',
+    message: 'not an email: "not-an-email"',
+    source: 'bad/customers-bad.csv',
+    line: 3,
+    seq: 1,
+    field: 'email',
+    row: { email: 'not-an-email', note: 'multi\nline, "quoted"' },
+  },
+  { stage: 'load', code: 'KLAVIYO_REJECTED', message: 'Invalid phone number', source: 'postgres:customers', seq: 9, field: '/data/attributes/phone_number' },
+];
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ketl-rejects-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('rejects writer', () => {
+  it('format ndjson: round trip keeps every Reject field, parent dirs created', async () => {
+    const path = join(dir, 'nested/deeper/rejects.ndjson');
+    const writer = openRejects({ path, format: 'ndjson' });
+    await writer.write(REJECTS.slice(0, 2));
+    void writer.write(REJECTS.slice(2)); // not awaited: close() still flushes it
+    expect(writer.count).toBe(3);
+    await writer.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as Reject)).toEqual(REJECTS);
+  });
+
+  it('format csv: columns source,line,offset,seq,stage,code,field,message,row with row as JSON', async () => {
+    const path = join(dir, 'rejects.csv');
+    const writer = openRejects({ path, format: 'csv' });
+    await writer.write(REJECTS);
+    await writer.close();
+    const rows = parse(readFileSync(path), { columns: true }) as Record<string, string>[];
+    expect(Object.keys(rows[0]!)).toEqual([...REJECT_CSV_COLUMNS]);
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatchObject({ source: 'bad/customers-bad.csv', line: '7', offset: '512', seq: '5', stage: 'extract', code: 'CSV_RAGGED_ROW', field: '' });
+    expect(JSON.parse(rows[1]!.row!)).toEqual(REJECTS[1]!.row);
+    expect(rows[2]).toMatchObject({ line: '', offset: '', field: '/data/attributes/phone_number', row: '' });
+  });
+
+  it('lazy creation: no reject, no file', async () => {
+    const path = join(dir, 'none/rejects.ndjson');
+    const writer = openRejects({ path, format: 'ndjson' });
+    await writer.write([]);
+    await writer.close();
+    expect(existsSync(path)).toBe(false);
+    expect(writer.count).toBe(0);
+  });
+
+  it('append: adds to an existing file (csv header only once); without append the file is replaced', async () => {
+    const path = join(dir, 'rejects.csv');
+    for (let i = 0; i < 2; i++) {
+      const writer = openRejects({ path, format: 'csv', append: true });
+      await writer.write([REJECTS[0]!]);
+      await writer.close();
+    }
+    expect(readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('source,'))).toHaveLength(1);
+    expect(parse(readFileSync(path), { columns: true })).toHaveLength(2);
+
+    const ndjson = join(dir, 'r.ndjson');
+    await writeFile(ndjson, '{"old":true}\n');
+    const writer = openRejects({ path: ndjson, format: 'ndjson', append: false });
+    await writer.write([REJECTS[2]!]);
+    await writer.close();
+    expect(readFileSync(ndjson, 'utf8').trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('write errors surface on close and on the next write, never as unhandled rejections', async () => {
+    await writeFile(join(dir, 'file'), 'x');
+    const writer = openRejects({ path: join(dir, 'file/rejects.ndjson'), format: 'ndjson' });
+    void writer.write([REJECTS[0]!]);
+    await expect(writer.close()).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(() => writer.write([REJECTS[1]!])).toThrow(/rejects file/);
+  });
+});
