@@ -459,7 +459,7 @@ export class EmulatorServer implements EmulatorContext {
       return;
     }
     const text = JSON.stringify(reply.body);
-    headers['Content-Type'] = 'application/vnd.api+json';
+    if (!('Content-Type' in headers)) headers['Content-Type'] = 'application/vnd.api+json';
     headers['Content-Length'] = Buffer.byteLength(text);
     res.writeHead(reply.status, headers);
     res.end(text);
