@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
+import { emulatorCommand } from './commands/emulator.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .usage('$0 <command> [options]\n\nBulk import into and export out of Klaviyo from declarative pipeline files.')
       .command(validateCommand)
       .command(schemaCommand)
+      .command(emulatorCommand)
       .option('debug', { type: 'boolean', default: false, global: true, describe: 'Print stack traces of errors' })
       .demandCommand(1, 'Name a command (see --help)')
       .strict()
