@@ -99,6 +99,22 @@ describe('postgres source: keyset cursor', () => {
     expect(resumed).toEqual(all.slice(442));
   });
 
+  it('a consumer that stops early closes the cursor and the connection', async () => {
+    const app = `etl-test-${Date.now()}`;
+    const r = reader({ table: t('ties'), cursor: ['updated_at', 'id'], batchSize: 10, applicationName: app });
+    let n = 0;
+    for await (const _ of r.records()) if (++n === 15) break;
+    expect(n).toBe(15);
+    // the backend may take a moment to exit after the socket closed: wait for it (bounded), then assert
+    let open = -1;
+    for (let i = 0; i < 100 && open !== 0; i++) {
+      if (i > 0) await new Promise((ok) => setTimeout(ok, 50));
+      const { rows } = await db.client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [app]);
+      open = rows[0].n;
+    }
+    expect(open).toBe(0);
+  });
+
   it('limit stops after N rows', async () => {
     const r = reader({ table: t('ties'), cursor: ['updated_at', 'id'] }, { limit: 5 });
     expect(await collect(r)).toHaveLength(5);
