@@ -115,8 +115,13 @@ export class EmulatorServer implements EmulatorContext {
     return this.#options.now ? this.#options.now() : Date.now();
   }
 
+  /** Internal account key of an API key (the key itself is never stored). */
+  static accountKey(apiKey: string): string {
+    return createHash('sha256').update(apiKey).digest('hex').slice(0, 24);
+  }
+
   accountFor(apiKey: string): Account {
-    const key = createHash('sha256').update(apiKey).digest('hex').slice(0, 24);
+    const key = EmulatorServer.accountKey(apiKey);
     let a = this.accounts.get(key);
     if (!a) {
       a = new Account(key, this.#ids);
@@ -297,7 +302,11 @@ export class EmulatorServer implements EmulatorContext {
     };
     if (!isApi) {
       const key = query.get('key') ?? parseAuthKey(req.headers.authorization);
-      if (key) ctx.account = ctx.accountOrNull = this.accountFor(key);
+      if (key) {
+        // look up without registering: asking for an unknown key's state must not create an account
+        const id = EmulatorServer.accountKey(key);
+        ctx.account = ctx.accountOrNull = this.accounts.get(id) ?? new Account(id, this.#ids);
+      }
       try {
         ctx.body = await this.#readBody(req, false);
         const reply = await m.def.handler(ctx);
