@@ -194,7 +194,11 @@ function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown): Issue
   const segs = [...prefix, ...toSegs(issue.path)];
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((key) => ({ code: 'CONFIG_UNKNOWN_KEY', message: `unknown key "${key}"`, path: [...segs, key] }));
+      return issue.keys.map((key) => {
+        const guess = suggestKey(key);
+        const message = `unknown key "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`;
+        return { code: 'CONFIG_UNKNOWN_KEY', message, path: [...segs, key] };
+      });
     case 'invalid_union': {
       if ('discriminator' in issue || (issue as { note?: string }).note === 'No matching discriminator') {
         const value = valueAt(raw, segs);
@@ -225,6 +229,51 @@ function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown): Issue
     default:
       return [{ code: 'CONFIG_INVALID', message: lowerFirst(issue.message), path: segs }];
   }
+}
+
+/** Every key any object of the pipeline schema accepts (for "did you mean" hints). */
+function schemaKeys(schema: unknown, keys = new Set<string>(), seen = new Set<unknown>()): Set<string> {
+  const def = (schema as { _zod?: { def?: Record<string, unknown> } } | null)?._zod?.def;
+  if (!def || seen.has(schema)) return keys;
+  seen.add(schema);
+  for (const [name, value] of Object.entries(def)) {
+    if (name === 'shape' && value && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        keys.add(key);
+        schemaKeys(child, keys, seen);
+      }
+    } else if (Array.isArray(value)) {
+      for (const item of value) schemaKeys(item, keys, seen);
+    } else {
+      schemaKeys(value, keys, seen);
+    }
+  }
+  return keys;
+}
+
+/** Levenshtein distance, small strings only. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The known key closest to a misspelt one (case-insensitive, at most 2 edits, and less than half the key). */
+function suggestKey(key: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, Math.floor(key.length / 2));
+  for (const known of schemaKeys(Pipeline)) {
+    const d = distance(key.toLowerCase(), known.toLowerCase());
+    if (d <= bestDistance && (best === undefined || d < bestDistance)) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 function lowerFirst(s: string): string {

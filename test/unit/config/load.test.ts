@@ -323,7 +323,7 @@ describe('loadPipelineFile / validatePipelineFiles', () => {
     expect(good.source.dir).toBe(dir);
     const bad = await loadPipelineFile(path.join(dir, 'bad.yaml'), { env: {} });
     expect(bad.problems.map(formatProblem)).toEqual([
-      `${path.join(dir, 'bad.yaml')}:15:3  CONFIG_UNKNOWN_KEY  destination.concurency: unknown key "concurency"`,
+      `${path.join(dir, 'bad.yaml')}:15:3  CONFIG_UNKNOWN_KEY  destination.concurency: unknown key "concurency" (did you mean "concurrency"?)`,
     ]);
   });
 
