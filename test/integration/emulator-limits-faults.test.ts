@@ -123,4 +123,18 @@ describe('fault injection', () => {
       await emu.close();
     }
   });
+  it('timeout faults never answer (and close() still returns); slow faults answer late but normally', async () => {
+    const emu = await startEmulator({ port: 0, limits: 'off', faults: { seed: 1, timeoutRate: 1 } });
+    await expect(fetch(`${emu.url}/api/profiles`, { headers: { authorization: 'Klaviyo-API-Key pk_timeout_1234', revision: '2026-07-15' }, signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect(emu.snapshot().faults.timeout).toBe(1);
+    await emu.close();
+    const slow = await startEmulator({ port: 0, limits: 'off', faults: { seed: 1, slowRate: 1, slowMs: 50 } });
+    try {
+      const r = await client(slow.url)('POST', '/api/profiles', profileBody({ email: 'slow@example.com' }));
+      expect(r.status).toBe(201);
+      expect(slow.snapshot()).toMatchObject({ profiles: 1, faults: { slow: 1 } });
+    } finally {
+      await slow.close();
+    }
+  });
 });
