@@ -79,7 +79,8 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
       lines.add(pos.line);
       const lineText = text.split('\n')[pos.line - 1] ?? '';
       const hint = lineText.includes('${') && /[{[]/.test(lineText) ? ' (quote values holding "${…}" inside { } or [ ])' : '';
-      add('CONFIG_YAML_SYNTAX', firstLine(error.message) + hint, [], { line: pos.line, column: pos.col });
+      const message = error.code === 'MULTIPLE_DOCS' ? 'a pipeline file holds one YAML document (remove the second "---")' : firstLine(error.message);
+      add('CONFIG_YAML_SYNTAX', message + hint, [], { line: pos.line, column: pos.col });
     }
     return { config: undefined, problems: sortProblems(problems), source };
   }

@@ -64,6 +64,11 @@ const CASES: Array<{ name: string; text: string; expected: string[]; paths?: str
     expected: ['CONFIG_YAML_SYNTAX@3:1'],
   },
   {
+    name: 'two YAML documents in one file',
+    text: VALID_PROFILE + '---\n' + VALID_PROFILE,
+    expected: ['CONFIG_YAML_SYNTAX@15:1'],
+  },
+  {
     name: 'empty file',
     text: '',
     expected: ['CONFIG_INVALID@1:1'],
