@@ -1,4 +1,4 @@
-import { DateTime, IANAZone } from 'luxon';
+import { DateTime, IANAZone, Info } from 'luxon';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { CountryCode } from 'libphonenumber-js/max';
 import { EtlError } from '../core/errors.js';
@@ -299,11 +299,88 @@ function checkZone(name: string, zone: string | undefined): void {
   }
 }
 
-/** Wall-clock time (held as a UTC DateTime) → the same wall-clock time in `zone`; undefined in a DST gap. */
-function wallToZone(wall: DateTime, zone: string): DateTime | undefined {
-  const dt = wall.setZone(zone, { keepLocalTime: true });
-  if (dt.hour !== wall.hour || dt.minute !== wall.minute || dt.day !== wall.day) return undefined;
-  return dt;
+/** The locale month / weekday names are read in (fixed, so parsing never depends on the machine). */
+const FORMAT_LOCALE = 'en-US';
+
+/** Compile a Luxon token format once (Luxon's fromFormat would rebuild its regex on every call). */
+function formatParser(format: string): (text: string, options: { zone?: string; setZone?: boolean }) => DateTime {
+  const parser = DateTime.buildFormatParser(format, { locale: FORMAT_LOCALE });
+  return (text, options) => DateTime.fromFormatParser(text, parser, { ...options, locale: FORMAT_LOCALE });
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Wall-clock time → instant in `zoneName`, compiled once per field. Returns the UTC ms, or undefined when the wall
+ * time does not exist there (DST gap); a repeated wall time (DST overlap) gives the earlier instant. Zone offsets are
+ * memoised per UTC hour (Intl-based offset lookups cost microseconds; an hour containing a transition is never
+ * memoised as one offset).
+ */
+function zoneConverter(zoneName: string): (wallMs: number) => number | undefined {
+  const zone = Info.normalizeZone(zoneName);
+  if (zone.isUniversal) {
+    const fixed = zone.offset(0) * 60_000;
+    return (wallMs) => wallMs - fixed;
+  }
+  const cache = new Map<number, number>();
+  const offsetAt = (ts: number): number => {
+    const bucket = Math.floor(ts / HOUR_MS);
+    let offset = cache.get(bucket);
+    if (offset === undefined) {
+      const start = zone.offset(bucket * HOUR_MS);
+      offset = start === zone.offset(bucket * HOUR_MS + HOUR_MS - 1) ? start : Number.NaN;
+      if (cache.size >= 100_000) cache.clear();
+      cache.set(bucket, offset);
+    }
+    return Number.isNaN(offset) ? zone.offset(ts) : offset;
+  };
+  return (wallMs) => {
+    // The offsets in force a day before and after cover both sides of any transition near this wall time.
+    const before = offsetAt(wallMs - DAY_MS);
+    const after = offsetAt(wallMs + DAY_MS);
+    const t1 = wallMs - before * 60_000;
+    const ok1 = offsetAt(t1) === before;
+    if (before === after) return ok1 ? t1 : undefined;
+    const t2 = wallMs - after * 60_000;
+    const ok2 = offsetAt(t2) === after;
+    if (ok1 && ok2) return Math.min(t1, t2);
+    return ok1 ? t1 : ok2 ? t2 : undefined;
+  };
+}
+
+const FAST_ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Fast path for the common ISO 8601 shapes (`YYYY-MM-DD[THH:mm[:ss[.fff]]][Z|±hh[:mm]]`): wall time as UTC ms and the
+ * offset in minutes (undefined when absent). Returns undefined for anything else (Luxon then decides).
+ */
+function fastIso(text: string): { wall: number; offset: number | undefined } | undefined {
+  const m = FAST_ISO_RE.exec(text);
+  if (m === null) return undefined;
+  const year = +m[1];
+  const month = +m[2];
+  const day = +m[3];
+  const hour = m[4] === undefined ? 0 : +m[4];
+  const minute = m[5] === undefined ? 0 : +m[5];
+  const second = m[6] === undefined ? 0 : +m[6];
+  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1] || hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return undefined;
+  const ms = m[7] === undefined ? 0 : +m[7].slice(0, 3).padEnd(3, '0');
+  if (year < 100) return undefined; // Date.UTC maps 0-99 to 1900-1999: leave those to Luxon
+  const wall = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  const tz = m[8];
+  if (tz === undefined) return { wall, offset: undefined };
+  if (m[4] === undefined) return undefined; // an offset after a date only is not ISO
+  if (tz === 'Z' || tz === 'z') return { wall, offset: 0 };
+  const sign = tz[0] === '-' ? -1 : 1;
+  const hh = +tz.slice(1, 3);
+  const mm = tz.length > 3 ? +tz.slice(tz.length - 2) : 0;
+  return { wall, offset: sign * (hh * 60 + mm) };
 }
 
 function isoSeconds(ms: number): string {
@@ -323,6 +400,11 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
       ? ok(isoSeconds(ms))
       : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
   const fromDate = (value: Date) => instant(value.getTime(), value);
+  const toZone = zone === undefined ? undefined : zoneConverter(zone);
+  const fromWall = (wall: DateTime, value: unknown): FieldResult => {
+    const ms = (toZone as (wallMs: number) => number | undefined)(wall.toMillis());
+    return ms === undefined ? gap(value) : instant(ms, value);
+  };
 
   if (format === 'unix' || format === 'unix_ms') {
     const scale = format === 'unix' ? 1000 : 1;
@@ -342,6 +424,15 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
       if (value instanceof Date) return fromDate(value);
       if (typeof value !== 'string') return invalid(value, expected);
       const text = value.replace(ISO_SPACE_RE, '$1T');
+      const fast = fastIso(text);
+      if (fast !== undefined) {
+        if (fast.offset !== undefined) return instant(fast.wall - fast.offset * 60_000, value);
+        if (toZone === undefined) {
+          return fail('INVALID_DATE', `${name}: ${showValue(value)} has no UTC offset and no \`zone\` is configured`);
+        }
+        const ms = toZone(fast.wall);
+        return ms === undefined ? gap(value) : instant(ms, value);
+      }
       if (ISO_OFFSET_RE.test(text)) {
         const dt = DateTime.fromISO(text, { setZone: true });
         return dt.isValid ? instant(dt.toMillis(), value) : invalid(value, expected);
@@ -350,19 +441,18 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
         return fail('INVALID_DATE', `${name}: ${showValue(value)} has no UTC offset and no \`zone\` is configured`);
       }
       const wall = DateTime.fromISO(text, { zone: 'UTC' });
-      if (!wall.isValid) return invalid(value, expected);
-      const dt = wallToZone(wall, zone);
-      return dt === undefined ? gap(value) : instant(dt.toMillis(), value);
+      return wall.isValid ? fromWall(wall, value) : invalid(value, expected);
     };
   }
 
   const expected = `the format ${JSON.stringify(format)}`;
+  const parse = formatParser(format);
   if (formatHasOffset(format)) {
     return (value) => {
       if (value instanceof Date) return fromDate(value);
       const text = typeof value === 'number' ? String(value) : value;
       if (typeof text !== 'string') return invalid(value, expected);
-      const dt = DateTime.fromFormat(text, format, { setZone: true });
+      const dt = parse(text, { setZone: true });
       return dt.isValid ? instant(dt.toMillis(), value) : invalid(value, expected);
     };
   }
@@ -377,10 +467,8 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
     if (value instanceof Date) return fromDate(value);
     const text = typeof value === 'number' ? String(value) : value;
     if (typeof text !== 'string') return invalid(value, expected);
-    const wall = DateTime.fromFormat(text, format, { zone: 'UTC' });
-    if (!wall.isValid) return invalid(value, expected);
-    const dt = wallToZone(wall, zone);
-    return dt === undefined ? gap(value) : instant(dt.toMillis(), value);
+    const wall = parse(text, { zone: 'UTC' });
+    return wall.isValid ? fromWall(wall, value) : invalid(value, expected);
   };
 }
 
@@ -432,11 +520,12 @@ function coerceDate(spec: CoerceSpec): Coerce {
 
   const expected = `the format ${JSON.stringify(format)}`;
   const hasOffset = formatHasOffset(format);
+  const parse = formatParser(format);
   return (value) => {
     if (value instanceof Date) return fromDate(value);
     const text = typeof value === 'number' ? String(value) : value;
     if (typeof text !== 'string') return invalid(value, expected);
-    let dt = DateTime.fromFormat(text, format, { zone: 'UTC', setZone: true });
+    let dt = parse(text, { zone: 'UTC', setZone: true });
     if (!dt.isValid) return invalid(value, expected);
     if (hasOffset && zone !== undefined) dt = dt.setZone(zone);
     return out(dt, value);

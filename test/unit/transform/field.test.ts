@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compileField } from '../../../src/transform/field.js';
 import type { FieldInput } from '../../../src/config/field.js';
 import { EtlError } from '../../../src/core/errors.js';
+import { DateTime } from 'luxon';
 
 function run(spec: FieldInput, row: Record<string, unknown>, name = 'f') {
   return compileField(spec, name)(row);
@@ -215,6 +216,19 @@ describe('datetime', () => {
     expect(iso('2024-07-15T12:00:00', 'America/New_York')).toBe('2024-07-15T16:00:00Z'); // EDT
     expect(iso('2024-03-05', 'Europe/Paris')).toBe('2024-03-04T23:00:00Z');
   });
+  it('iso shapes agree with Luxon; impossible dates are rejected', () => {
+    const samples = [
+      '2024-02-29T12:00:00Z', '2024-12-31T23:59:59.999+14:00', '2024-01-01T00:00:00-12:00', '2024-06-30T10:20+0530',
+      '2024-06-30T10:20:30,5-03', '2000-02-29T00:00:00Z', '2024-03-05t19:22:10z', '2024-W10-2T10:00:00Z', '20240305T192210Z',
+    ];
+    for (const text of samples) {
+      const expected = DateTime.fromISO(text, { setZone: true }).toUTC().toISO({ suppressMilliseconds: true }) as string;
+      expect(iso(text)).toBe(expected.replace(/\.\d{3}Z$/, 'Z'));
+    }
+    for (const bad of ['2023-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2024-13-01T00:00:00Z', '2024-04-31T00:00:00Z', '2024-01-01T25:00:00Z', '2024-01-01T10:60:00Z', '2024-01-01T10:00:00+']) {
+      expect(code({ column: 'c', type: 'datetime', format: 'iso', zone: 'UTC' }, bad)).toBe('INVALID_DATE');
+    }
+  });
   it('iso without offset and without zone is rejected, not guessed', () => {
     expect(code({ column: 'c', type: 'datetime', format: 'iso' }, '2024-03-05T12:00:00')).toBe('INVALID_DATE');
   });
@@ -223,6 +237,8 @@ describe('datetime', () => {
     expect(value(spec, '03/09/2024 12:00')).toBe('2024-03-09T17:00:00Z');
     expect(value(spec, '03/10/2024 12:00')).toBe('2024-03-10T16:00:00Z');
     expect(value(spec, '11/03/2024 01:30')).toBe('2024-11-03T05:30:00Z'); // repeated hour: earlier (EDT) offset
+    expect(value(spec, '11/03/2024 01:03')).toBe('2024-11-03T05:03:00Z');
+    expect(value(spec, '11/03/2024 02:00')).toBe('2024-11-03T07:00:00Z');
     expect(code(spec, '03/10/2024 02:30')).toBe('INVALID_DATE'); // does not exist (spring forward)
   });
   it('custom format with an offset token needs no zone', () => {
@@ -253,4 +269,35 @@ describe('datetime', () => {
     expect(value({ column: 'c', type: 'datetime', format: 'iso' }, new Date('2024-03-05T19:22:10Z'))).toBe('2024-03-05T19:22:10Z');
     expect(code({ column: 'c', type: 'datetime', format: 'iso' }, new Date('nope'))).toBe('INVALID_DATE');
   });
+  it('zone conversion agrees with Luxon across transitions (incl. 30-minute DST and half-hour zones)', () => {
+    const zones = ['America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'America/St_Johns', 'Asia/Kolkata', 'UTC'];
+    for (const zone of zones) {
+      const field = compileField({ column: 'c', type: 'datetime', format: 'yyyy-MM-dd HH:mm', zone }, 'f');
+      let checked = 0;
+      let gaps = 0;
+      let overlaps = 0;
+      for (let wall = Date.UTC(2024, 0, 1); wall < Date.UTC(2025, 0, 1); wall += 13 * 60_000) {
+        const text = new Date(wall).toISOString().slice(0, 16).replace('T', ' ');
+        const luxon = DateTime.fromFormat(text, 'yyyy-MM-dd HH:mm', { zone });
+        const exists = luxon.toFormat('yyyy-MM-dd HH:mm') === text;
+        const r = field({ c: text });
+        if (exists) {
+          // same wall time in the zone, and never later than Luxon's reading (overlaps take the earlier instant)
+          if (!r.ok) throw new Error(`${zone} ${text}: ${r.message}`);
+          const ours = DateTime.fromISO(r.value as string, { zone });
+          expect(ours.toFormat('yyyy-MM-dd HH:mm')).toBe(text);
+          expect(ours.toMillis()).toBeLessThanOrEqual(luxon.toMillis());
+          if (ours.toMillis() < luxon.toMillis()) overlaps++;
+        } else {
+          expect(r).toMatchObject({ ok: false, code: 'INVALID_DATE' });
+          gaps++;
+        }
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(40_000);
+      expect(gaps > 0).toBe(!['Asia/Kolkata', 'UTC'].includes(zone));
+      expect(overlaps).toBeLessThan(10);
+    }
+  });
 });
+
