@@ -118,7 +118,7 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
 
   // a scalar with a missing variable is reported once, as CONFIG_ENV_MISSING, not again for its (empty) value
   const missing = new Set(problems.filter((p) => p.code === 'CONFIG_ENV_MISSING').map((p) => p.path));
-  const kept = problems.filter((p) => p.code !== 'CONFIG_INVALID' || !missing.has(p.path));
+  const kept = problems.filter((p) => p.code === 'CONFIG_ENV_MISSING' || !missing.has(p.path));
   const sorted = sortProblems(dedupe(kept));
   return { config: sorted.length === 0 && parsed.success ? parsed.data : undefined, problems: sorted, source };
 }

@@ -91,6 +91,12 @@ describe('${VAR} interpolation in pipeline files', () => {
     expect(result.problems[1]?.message).toContain('value from the environment');
   });
 
+  it('a missing variable is not reported again by the schema or a rule', () => {
+    const text = PIPELINE.replace('      Note: {value: "price is $${amount}"}', '      Seen: {column: s, type: datetime, format: iso, zone: "${TZ}"}');
+    const result = loadPipelineText(text, { file: 'p.yaml', env: { DATABASE_URL: 'x' } });
+    expect(result.problems.map((p) => `${p.code} ${p.path}`)).toEqual(['CONFIG_ENV_MISSING transform.profile.properties.Seen.zone']);
+  });
+
   it('reports a malformed reference as CONFIG_INVALID', () => {
     const result = loadPipelineText(PIPELINE.replace('${DATABASE_URL}', '${DATABASE URL}'), { file: 'p.yaml', env: {} });
     expect(result.problems.map((p) => `${p.code}@${p.line}:${p.column}`)).toEqual(['CONFIG_INVALID@5:8']);
