@@ -8,7 +8,7 @@ import type { FieldInput, FIELD_TYPES } from '../config/field.js';
 /*
  * Field coercion, compiled once per field at transform creation into a closure that runs per row.
  *
- * Rules (documented for users in docs/transforms.md by the lead; kept here as the reference):
+ * Rules (the reference for user documentation):
  * - Reading: `column` looks the column up (missing → empty). A column name with dots (`properties.tier`) is read as
  *   that exact key when present, else as a path into nested objects. `template` replaces each `{{Column}}` with the
  *   column's trimmed text; when EVERY referenced column is empty the template result is empty (so `{{First}} {{Last}}`

@@ -1,0 +1,121 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
+import { run } from '../../run.js';
+import { exitCodeFor, formatSummary } from '../../report.js';
+import { createProgress } from '../progress.js';
+
+interface RunArgs {
+  pipeline: string;
+  emulator: boolean;
+  emulatorLimits: string;
+  dryRun: boolean;
+  report?: string;
+  restart: boolean;
+  since?: string;
+  until?: string;
+  limit?: number;
+  json: boolean;
+  logLevel: LogLevel;
+  progress: boolean;
+}
+
+/** `klaviyo-etl run <pipeline.yaml>`: run a pipeline. */
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run <pipeline>',
+  describe: 'Run a pipeline file (resumes an interrupted run from its checkpoint)',
+  builder: (yargs: Argv) =>
+    yargs
+      .positional('pipeline', { type: 'string', demandOption: true, describe: 'Pipeline file (YAML)' })
+      .option('emulator', {
+        type: 'boolean',
+        default: false,
+        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API',
+      })
+      .option('emulator-limits', {
+        type: 'string',
+        default: 'klaviyo',
+        describe: "Rate limits of the embedded emulator: 'klaviyo', 'off', or a speed-up factor",
+      })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'Read, transform and validate everything, send nothing; report the requests a real run would make',
+      })
+      .option('report', { type: 'string', describe: 'Write the run report as JSON to this file' })
+      .option('restart', { type: 'boolean', default: false, describe: "Discard an unfinished run's checkpoint and start over" })
+      .option('since', { type: 'string', describe: 'Backfill: lower bound (inclusive) of the source cursor for this run' })
+      .option('until', { type: 'string', describe: 'Backfill: upper bound (exclusive) of the source cursor for this run' })
+      .option('limit', { type: 'number', describe: 'Read at most N records (sample run)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the run report as JSON instead of a summary' })
+      .option('log-level', {
+        choices: ['debug', 'info', 'warn', 'error'] as const,
+        default: 'warn' as LogLevel,
+        describe: 'Structured (JSON lines) log level on stderr',
+      })
+      .option('progress', {
+        type: 'boolean',
+        default: process.stderr.isTTY ?? false,
+        describe: 'Show live progress on stderr (default: when stderr is a terminal)',
+      }) as unknown as Argv<RunArgs>,
+  handler: async (args: ArgumentsCamelCase<RunArgs>) => {
+    const controller = new AbortController();
+    let signal: NodeJS.Signals | undefined;
+    const onSignal = (name: NodeJS.Signals) => {
+      if (signal) process.exit(name === 'SIGTERM' ? 143 : 130); // second signal: stop now
+      signal = name;
+      process.stderr.write(`\n${name}: stopping, draining in-flight requests and writing the checkpoint…\n`);
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const logger = args.logLevel ? jsonLogger({ level: args.logLevel }) : silentLogger;
+    const progress = args.progress ? createProgress(process.stderr) : undefined;
+    try {
+      const report = await run({
+        pipelineFile: args.pipeline,
+        emulator: args.emulator ? { limits: parseLimits(args.emulatorLimits) } : false,
+        dryRun: args.dryRun,
+        reportFile: args.report,
+        restart: args.restart,
+        since: args.since,
+        until: args.until,
+        limit: args.limit,
+        logger,
+        signal: controller.signal,
+        onProgress: progress?.update,
+      });
+      progress?.done();
+      if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else {
+        process.stdout.write(formatSummary(report) + '\n');
+        if (report.emulator) process.stdout.write(formatEmulatorState(report.emulator) + '\n');
+      }
+      process.exitCode = exitCodeFor(report, signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
+
+function parseLimits(value: string): 'klaviyo' | 'off' | number {
+  if (value === 'klaviyo' || value === 'off') return value;
+  const factor = Number(value);
+  if (!Number.isFinite(factor) || factor <= 0) throw new Error(`Expected --emulator-limits to be klaviyo, off or a positive number, got ${value}`);
+  return factor;
+}
+
+function formatEmulatorState(emulator: { url: string; state: unknown }): string {
+  const s = emulator.state as {
+    profiles?: number;
+    events?: number;
+    eventsByMetric?: Record<string, number>;
+    duplicateEventsIgnored?: number;
+    lists?: { id: string; name: string; members: number }[];
+  };
+  const lines = [`emulator (${emulator.url}) now holds:`, `  profiles  ${s.profiles ?? 0}`, `  events    ${s.events ?? 0}`];
+  for (const [metric, count] of Object.entries(s.eventsByMetric ?? {})) lines.push(`    ${metric}: ${count}`);
+  if (s.duplicateEventsIgnored) lines.push(`  duplicate events ignored  ${s.duplicateEventsIgnored}`);
+  for (const list of s.lists ?? []) lines.push(`  list ${list.name} (${list.id}): ${list.members} members`);
+  return lines.join('\n');
+}
