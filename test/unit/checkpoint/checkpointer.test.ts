@@ -49,8 +49,11 @@ class ManualStore implements CheckpointStore {
   }
   /** Complete the oldest pending write and let callbacks run. */
   async complete(): Promise<void> {
-    this.#pending.shift()?.();
-    for (let i = 0; i < 5; i++) await Promise.resolve();
+    for (let i = 0; i < 100 && this.#pending.length === 0; i++) await new Promise((r) => setImmediate(r));
+    const next = this.#pending.shift();
+    if (!next) throw new Error('no write pending');
+    next();
+    await new Promise((r) => setImmediate(r));
   }
   async clear() {}
   async lock(): Promise<Lock> {
@@ -148,12 +151,13 @@ describe('Checkpointer', () => {
     expect(store.writes).toHaveLength(3);
     expect(store.writes[2]!.position?.seq).toBe(100);
     c.update({ position: pos(50) }); // older positions never move the checkpoint back
-    await store.complete();
+    await store.complete(); // write #3 done → write #4 (dirty)
     expect(store.writes[3]!.position?.seq).toBe(100);
-    expect(store.maxInFlight).toBe(1);
     const finishing = c.finish('succeeded');
-    await store.complete();
+    await store.complete(); // write #4
+    await store.complete(); // the final write
     await finishing;
+    expect(store.maxInFlight).toBe(1);
     expect(store.writes.at(-1)!.status).toBe('succeeded');
   });
 
