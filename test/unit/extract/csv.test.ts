@@ -60,6 +60,18 @@ describe('csv source', () => {
     });
   });
 
+  it('header: unusual column names (quotes, backslash, __proto__, duplicates) become own keys', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(join(dir, 'h.csv'), '"a ""q""",b\\c,__proto__,dup,dup\n1,2,3,4,5\n');
+      const records = await read(dir, { path: 'h.csv' });
+      const row = records[0]!.row;
+      expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+      expect(Object.keys(row)).toEqual(['a "q"', 'b\\c', '__proto__', 'dup']);
+      expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe('3');
+      expect(row.dup).toBe('5');
+    });
+  });
+
   it('delimiter: semicolons (and encoding: latin1)', async () => {
     const records = await read(FIXTURES, { path: 'small/customers-latin1.csv', delimiter: ';', encoding: 'latin1' });
     expect(records.map((r) => r.row.last_name)).toEqual(['García', 'Walker', 'Campbell']);
