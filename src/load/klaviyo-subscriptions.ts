@@ -5,16 +5,16 @@ import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry } from 
 import type { KlaviyoClient } from './http.js';
 import type { LoadContext, Loader } from './types.js';
 
-/** The payload of a subscription LoadItem. */
+/** The payload of a subscription LoadItem (as src/transform/subscription.ts makes it). */
 export interface SubscriptionPayload {
   /** Profile attributes: email and/or phone_number, and `subscriptions` ({email:{marketing:{consent,…}}, sms:…}). */
   profile: Record<string, unknown>;
   /** List to subscribe into. */
   listId?: string;
   /** Job-level `historical_import`. @default false */
-  historical_import?: boolean;
+  historicalImport?: boolean;
   /** Job-level `custom_source`. */
-  custom_source?: string;
+  customSource?: string;
 }
 
 /** The parts of the destination config the subscription loader reads. */
@@ -27,7 +27,7 @@ export const SUBSCRIPTIONS_ENDPOINT_KEY = 'POST /api/profile-subscription-bulk-c
 const ENVELOPE_RESERVE = 2048;
 
 function group(payload: SubscriptionPayload): [string | undefined, boolean, string | undefined] {
-  return [payload.listId, payload.historical_import === true, payload.custom_source];
+  return [payload.listId, payload.historicalImport === true, payload.customSource];
 }
 
 function parts(payload: SubscriptionPayload): { prefix: string; suffix: string } {

@@ -17,8 +17,8 @@ function sub(email: string, listId?: string, historical = false): SubscriptionPa
   return {
     profile: { email, subscriptions: { email: { marketing: { consent: 'SUBSCRIBED', ...(historical ? { consented_at: '2023-05-01T00:00:00Z' } : {}) } } } },
     ...(listId ? { listId } : {}),
-    historical_import: historical,
-    custom_source: 'etl',
+    historicalImport: historical,
+    customSource: 'etl',
   };
 }
 
