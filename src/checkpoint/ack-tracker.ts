@@ -23,11 +23,19 @@ const seqOf = (ref: SeqRef): number => (typeof ref === 'number' ? ref : ref.seq)
  * every record is *done*. A record is done when (1) it is closed — the transform has moved past it, so no further
  * item can be produced from it — and (2) every item produced from it has been settled (acknowledged or rejected).
  *
- * Protocol for the runner (all calls are synchronous and O(1) amortized per record, O(span) per item):
+ * Pending items are counted at their *first* record only. That is exact for the prefix: an unsettled item
+ * starting at `s` stops the prefix at `s`, so it can never be passed over to a later record it covers; and once
+ * every item starting at or before `r` is settled, no pending item covers `r`. So settling needs only the first
+ * seq, and several items starting at the same record (a grouped event and its first per-item event) need not
+ * be told apart.
+ *
+ * Protocol for the runner (all calls are synchronous and O(1) amortized per record and per item):
  * - `read(pos)` for each record, in increasing `seq` order (gaps are allowed and count as done);
  * - `produced(first, last)` for each item the transform emits (before handing it to the loader); one record can
- *   be covered by several items (a grouped event and per-item events from the same rows): each adds one pending;
- * - `settled(first, last)` when the loader acknowledges or rejects that item (any order);
+ *   be covered by several items (a grouped event and per-item events from the same rows): each is one pending;
+ * - `settled(first, last?)` when the loader acknowledges (`onAck` item) or rejects (`onReject` load-stage
+ *   reject: `settled(reject.seq)`) that item, in any order. Not for profile import-errors reported after the job
+ *   finished: those items were already settled by `onAck` when the job was created;
  * - `consumed(seq)` for a record that produced no item and is not held (rejected at transform, skipped);
  * - `closeBefore(seq)` after each transform step: records below `seq` are closed. Pass the transform's
  *   `heldFrom` (first seq held by an open group) when a group is open, else the next seq to read;
@@ -83,26 +91,28 @@ export class AckTracker {
     this.#advance();
   }
 
-  /** An item spanning records `first..last` was produced: each of those records now waits for one more settle. */
+  /**
+   * An item spanning records `first..last` was produced (call before handing it to the loader). O(1): pending
+   * items are counted at their first record only (see the class comment for why that is exact).
+   */
   produced(first: SeqRef, last: SeqRef = first): void {
     const a = seqOf(first);
-    const b = seqOf(last);
-    this.#checkSpan(a, b, 'produced');
-    for (let s = a; s <= b; s++) this.#counts[s & (this.#capacity - 1)]++;
+    this.#checkSpan(a, seqOf(last), 'produced');
+    this.#counts[a & (this.#capacity - 1)]++;
   }
 
-  /** The item spanning `first..last` was acknowledged or rejected by Klaviyo. Any order. */
-  settled(first: SeqRef, last: SeqRef = first): void {
+  /**
+   * An item whose span starts at `first` was acknowledged or rejected by Klaviyo. Any order. `last` is optional:
+   * a load-stage `Reject` carries only `seq` (= its item's first record), and `settled(reject.seq)` is enough.
+   */
+  settled(first: SeqRef, last?: SeqRef): void {
     const a = seqOf(first);
-    const b = seqOf(last);
-    this.#checkSpan(a, b, 'settled');
-    const mask = this.#capacity - 1;
-    for (let s = a; s <= b; s++) {
-      if (this.#counts[s & mask] <= 0) {
-        throw new EtlError('INTERNAL', `AckTracker: settled(${a}, ${b}) without a matching produced() for record ${s}`);
-      }
+    this.#checkSpan(a, last === undefined ? a : seqOf(last), 'settled');
+    const i = a & (this.#capacity - 1);
+    if (this.#counts[i] <= 0) {
+      throw new EtlError('INTERNAL', `AckTracker: settled(${a}) without a matching produced() for an item starting there`);
     }
-    for (let s = a; s <= b; s++) this.#counts[s & mask]--;
+    this.#counts[i]--;
     if (a === this.#low) this.#advance();
   }
 

@@ -63,6 +63,20 @@ describe('AckTracker', () => {
     expect(t.safePosition()?.seq).toBe(1);
   });
 
+  it('settles a grouped item from a load reject that carries only its first seq', () => {
+    const t = new AckTracker();
+    for (let s = 0; s < 4; s++) t.read(pos(s));
+    t.produced(pos(0), pos(2)); // Placed Order, rows 0-2
+    t.produced(pos(0), pos(0)); // Ordered Product, row 0
+    t.produced(pos(3), pos(3));
+    t.closeBefore(4);
+    t.settled(3);
+    t.settled(0); // a reject: { seq: 0 } — which of the two items does not matter
+    expect(t.safePosition()).toBeUndefined();
+    t.settled(0);
+    expect(t.safePosition()?.seq).toBe(3);
+  });
+
   it('does not pass records held by an open group, even when their items are settled', () => {
     const t = new AckTracker();
     t.read(pos(0));
