@@ -204,7 +204,7 @@ export class RateLimiter {
         this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
       );
     }, ms);
-    timer.unref();
+    // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
     this.#timers.add(timer);
   }
 }
