@@ -69,7 +69,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   const onReject = (list: Reject[]): void => {
     if (list.length === 0) return;
-    rejects.write(list);
+    void rejects.write(list);
     for (const r of list) rejectedSeqs.add(r.seq);
     stats.rows.rejected = rejectedSeqs.size;
     const max = config.rejects.maxRejects;

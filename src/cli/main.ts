@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
 import { emulatorCommand } from './commands/emulator.js';
+import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
@@ -30,6 +31,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
     await yargs()
       .scriptName('klaviyo-etl')
       .usage('$0 <command> [options]\n\nBulk import into and export out of Klaviyo from declarative pipeline files.')
+      .command(runCommand)
       .command(validateCommand)
       .command(schemaCommand)
       .command(emulatorCommand)

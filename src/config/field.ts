@@ -51,6 +51,11 @@ export const FieldObject = z
       .length(2)
       .optional()
       .describe('For phone: ISO 3166 region used for numbers without a country code (e.g. `US`).'),
+    regionColumn: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('For phone: column holding the row\'s ISO 3166 country code (e.g. a billing country); used instead of `region` when it holds a two-letter code.'),
     trueValues: z.array(z.string()).optional().describe('For boolean: strings meaning true. @default ["true","yes","y","1"]'),
     falseValues: z.array(z.string()).optional().describe('For boolean: strings meaning false. @default ["false","no","n","0"]'),
   })

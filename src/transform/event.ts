@@ -199,7 +199,8 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       const item = items.run(row, failures) ?? {};
       g.items.push(item);
       if (itemEvents !== undefined) {
-        const id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures);
+        // `{{_item}}`: the 1-based position of this row in its group, so line items with the same SKU stay distinct.
+        const id = run(itemUniqueId, 'group.itemEvents.unique_id', { ...row, _item: g.items.length }, failures);
         const v = run(itemValue, 'group.itemEvents.value', row, failures);
         const extra = itemProps.size > 0 ? itemProps.run(row, failures) : undefined;
         g.itemEvents.push({

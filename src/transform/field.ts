@@ -618,17 +618,38 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
   }
 
   const read = obj.column !== undefined ? compileColumn(obj.column) : compileTemplate(obj.template as string);
+  const coerceFor = type === 'phone' && obj.regionColumn !== undefined ? phoneByRowRegion(name, obj.regionColumn, coerce) : undefined;
   return (row) => {
     const raw = read(row);
     if (raw === undefined || raw === null) return onEmpty;
+    const c = coerceFor === undefined ? coerce : coerceFor(row);
     if (typeof raw === 'string') {
       let text = trim ? raw.trim() : raw;
       if (text === '' || (emptyList !== undefined && emptyList.has(text.trim().toLowerCase()))) return onEmpty;
       if (lowercase) text = text.toLowerCase();
       else if (uppercase) text = text.toUpperCase();
-      return coerce(text);
+      return c(text);
     }
-    return coerce(raw);
+    return c(raw);
+  };
+}
+
+/**
+ * Phone coercion whose region comes from a column of the row (e.g. a billing country), falling back to the field's
+ * `region` (already compiled into `fallback`) when that column is empty or not a two-letter code.
+ */
+function phoneByRowRegion(name: string, column: string, fallback: Coerce): (row: Row) => Coerce {
+  const readRegion = compileColumn(column);
+  const byRegion = new Map<string, Coerce>();
+  return (row) => {
+    const region = toText(readRegion(row)).trim().toUpperCase();
+    if (!/^[A-Z]{2}$/.test(region)) return fallback;
+    let c = byRegion.get(region);
+    if (c === undefined) {
+      c = coercePhone(name, region);
+      byRegion.set(region, c);
+    }
+    return c;
   };
 }
 
