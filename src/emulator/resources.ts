@@ -7,10 +7,13 @@ export function profileResource(p: ProfileRecord, baseUrl: string, fields: Set<s
   const self = `${baseUrl}/api/profiles/${p.id}/`;
   const attrs = profileAttributes(p);
   if (extra) Object.assign(attrs, extra);
+  const picked = pickFields(attrs, fields);
+  // additional fields are returned even when a sparse fieldset omits them (they were asked for explicitly)
+  if (fields && extra) for (const k in extra) if (k === 'subscriptions' || k === 'predictive_analytics') picked[k] = extra[k];
   return {
     type: 'profile',
     id: p.id,
-    attributes: pickFields(attrs, fields),
+    attributes: picked,
     relationships: {
       lists: { links: { self: `${self}relationships/lists/`, related: `${self}lists/` } },
       segments: { links: { self: `${self}relationships/segments/`, related: `${self}segments/` } },

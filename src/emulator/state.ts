@@ -16,6 +16,34 @@ export interface ProfileRecord {
   created: number;
   updated: number;
   lastEventDate: number | null;
+  /** Consent per channel, set by the subscription endpoints (absent = never subscribed anywhere). */
+  subscriptions?: SubscriptionRecord;
+}
+
+/** Klaviyo's consent states. */
+export type ConsentStatus = 'SUBSCRIBED' | 'UNSUBSCRIBED' | 'NEVER_SUBSCRIBED';
+
+/** Consent of one channel (email marketing, sms marketing, sms transactional). Times are epoch ms. */
+export interface ConsentRecord {
+  consent: ConsentStatus;
+  /** When consent was given (`consented_at` of a historical import, else the request time). */
+  timestamp: number | null;
+  lastUpdated: number;
+  method: string | null;
+  methodDetail: string | null;
+  customMethodDetail: string | null;
+  doubleOptin: boolean | null;
+}
+
+/** A profile's subscriptions as stored by the emulator (rendered in Klaviyo's shape by src/emulator/subscriptions.ts). */
+export interface SubscriptionRecord {
+  email?: ConsentRecord;
+  sms?: ConsentRecord;
+  smsTransactional?: ConsentRecord;
+  /** Global email suppressions (`UNSUBSCRIBE` after a global unsubscribe). */
+  suppression: { reason: string; timestamp: number }[];
+  /** Per-list email suppressions (unsubscribed from one list only). */
+  listSuppressions: { listId: string; reason: string; timestamp: number }[];
 }
 
 export interface EventRecord {
@@ -122,6 +150,9 @@ export class Account {
   /** Request counters for this account. */
   readonly requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
   readonly #ids: IdGenerator;
+  /** Membership change counters and cached member arrays (join order) for paging without re-copying Maps. */
+  readonly #memberVersion = new WeakMap<GroupRecord, number>();
+  readonly #memberCache = new WeakMap<GroupRecord, { version: number; entries: [string, number][] }>();
 
   constructor(key: string, ids: IdGenerator) {
     this.key = key;
@@ -317,7 +348,27 @@ export class Account {
 
   /** Add a profile to a list/segment; keeps the original joined_group_at when already a member. */
   addMember(group: GroupRecord, profileId: string, now: number): void {
-    if (!group.members.has(profileId)) group.members.set(profileId, now);
+    if (!group.members.has(profileId)) {
+      group.members.set(profileId, now);
+      this.#memberVersion.set(group, (this.#memberVersion.get(group) ?? 0) + 1);
+    }
+  }
+
+  /** Remove a profile from a list/segment; returns whether it was a member. */
+  removeMember(group: GroupRecord, profileId: string): boolean {
+    const had = group.members.delete(profileId);
+    if (had) this.#memberVersion.set(group, (this.#memberVersion.get(group) ?? 0) + 1);
+    return had;
+  }
+
+  /** Members as `[profileId, joined_group_at]` in join order (cached until the membership changes). */
+  memberEntries(group: GroupRecord): readonly [string, number][] {
+    const version = this.#memberVersion.get(group) ?? 0;
+    const cached = this.#memberCache.get(group);
+    if (cached && cached.version === version && cached.entries.length === group.members.size) return cached.entries;
+    const entries = [...group.members.entries()];
+    this.#memberCache.set(group, { version, entries });
+    return entries;
   }
 
   // ---- summary & persistence -----------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import type { RouteModule } from '../router.js';
 import { bulkImportRoutes } from './bulk-import.js';
 import { eventRoutes } from './events.js';
 import { internalRoutes } from './internal.js';
+import { listRoutes } from './lists.js';
 import { metricRoutes } from './metrics.js';
 import { profileRoutes } from './profiles.js';
+import { subscriptionRoutes } from './subscriptions.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [profileRoutes, bulkImportRoutes, eventRoutes, metricRoutes, internalRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [profileRoutes, bulkImportRoutes, eventRoutes, metricRoutes, subscriptionRoutes, listRoutes, internalRoutes];

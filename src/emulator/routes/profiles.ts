@@ -6,6 +6,7 @@ import type { RequestContext, RouteModule } from '../router.js';
 import type { Account, ProfileRecord } from '../state.js';
 import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, validateProfileAttributes, type ProfileInput } from '../validate.js';
 import { notFound, requireData } from './common.js';
+import { profileExtras } from '../subscriptions.js';
 
 const IDENTIFIER_MESSAGE = 'A profile must have at least one of email, phone_number, external_id or anonymous_id.';
 
@@ -20,7 +21,8 @@ function readProfile(ctx: RequestContext, opts: { requireIdentifier: boolean }):
 }
 
 function one(ctx: RequestContext, p: ProfileRecord, status: number): Reply {
-  const resource = profileResource(p, ctx.emulator.baseUrl, sparseFields(ctx.query, 'profile'));
+  const extras = profileExtras(ctx.query);
+  const resource = profileResource(p, ctx.emulator.baseUrl, sparseFields(ctx.query, 'profile'), extras?.(p));
   return { status, body: { data: resource, links: { self: resource.links && (resource.links as { self: string }).self } } };
 }
 
@@ -110,6 +112,7 @@ function listProfiles(ctx: RequestContext): Reply {
   const sort = ctx.query.get('sort');
   if (sort !== null && !SORTS.has(sort)) throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for profiles.`, 'sort'));
   const fields = sparseFields(ctx.query, 'profile');
+  const extras = profileExtras(ctx.query);
   const base = ctx.emulator.baseUrl;
   let page: ProfileRecord[];
   let next: number | null;
@@ -143,7 +146,7 @@ function listProfiles(ctx: RequestContext): Reply {
   }
   return {
     status: 200,
-    body: { data: page.map((p) => profileResource(p, base, fields)), links: collectionLinks(base, ctx.path, ctx.query, next) },
+    body: { data: page.map((p) => profileResource(p, base, fields, extras?.(p))), links: collectionLinks(base, ctx.path, ctx.query, next) },
   };
 }
 
