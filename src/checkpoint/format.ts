@@ -11,7 +11,7 @@ export const CHECKPOINT_VERSION = 1;
 export const CHECKPOINT_STATUSES = ['running', 'interrupted', 'failed', 'succeeded'] as const;
 export type CheckpointStatus = (typeof CHECKPOINT_STATUSES)[number];
 
-export const SourcePositionSchema = z.strictObject({
+export const SourcePositionSchema = z.looseObject({
   seq: z.number().int().min(0),
   source: z.string(),
   line: z.number().int().min(0).optional(),
