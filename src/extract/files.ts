@@ -11,7 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { EtlError } from '../core/errors.js';
@@ -133,18 +133,15 @@ export class HashTap extends Transform {
  * bytes are hashed and counted on the way. Errors of any stage surface from the iteration.
  */
 export function decodedChunks(input: Readable, options: { gzip: boolean; tap?: HashTap }): AsyncIterable<Buffer> {
-  let stream: Readable = input;
-  const stages: Readable[] = [input];
+  const stages: (Readable | Transform)[] = [input];
   if (options.tap) stages.push(options.tap);
   if (options.gzip) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
-  for (let i = 1; i < stages.length; i++) {
-    const prev = stages[i - 1]!;
-    const next = stages[i] as Transform;
-    prev.on('error', (error) => next.destroy(error));
-    stream = prev.pipe(next);
-  }
-  return stream as AsyncIterable<Buffer>;
+  if (stages.length === 1) return input as AsyncIterable<Buffer>;
+  // pipeline: an error in any stage, or the consumer stopping early, destroys every stage (the file is closed).
+  return pipeline(stages as unknown as [Readable, Transform], noop) as unknown as AsyncIterable<Buffer>;
 }
+
+const noop = (): void => {};
 
 /** Number of `\n` bytes in `buf[start, end)`. */
 export function countLineFeeds(buf: Buffer, start: number, end: number): number {
@@ -273,17 +270,15 @@ export function createFileReader(options: FileReaderOptions): SourceReader {
           if (!complete) break;
         }
       } catch (error) {
-        raw.destroy();
         if (error instanceof EtlError) throw error;
         throw new EtlError('SOURCE_READ', `Cannot read ${file.source}: ${(error as Error).message}`, {
           cause: error,
           context: { component, file: file.source },
         });
-      }
-      if (!complete) {
+      } finally {
         raw.destroy();
-        return;
       }
+      if (!complete) return;
       done.push({ path: file.source, size: tap.bytes, mtimeMs: file.mtimeMs, sha256: tap.hash.digest('hex') });
     }
   }

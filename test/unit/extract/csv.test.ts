@@ -146,6 +146,22 @@ describe('csv source', () => {
     expect(gz[0]!.pos.source).toBe('small/customers-small.csv.gz');
   });
 
+  it('gz: a corrupt .gz file is SOURCE_READ naming the file', async () => {
+    await withTempDir(async (dir) => {
+      const gz = gzipSync('id\n' + '1\n'.repeat(1000));
+      gz[20] ^= 0xff;
+      gz[21] ^= 0xff;
+      await writeFile(join(dir, 'bad.csv.gz'), gz);
+      await expectCode(read(dir, { path: 'bad.csv.gz' }), 'SOURCE_READ');
+    });
+  });
+
+  it('signal: an aborted run stops with INTERRUPTED', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expectCode(read(FIXTURES, { path: 'customers.csv' }, { signal: controller.signal }), 'INTERRUPTED');
+  });
+
   it('glob order: files are read in sorted path order with seq continuous across files', async () => {
     await withTempDir(async (dir) => {
       await mkdir(join(dir, 'in/2024'), { recursive: true });
