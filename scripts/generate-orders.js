@@ -102,13 +102,22 @@ function csvField(value) {
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
+// Area codes / mobile prefixes that libphonenumber considers valid (the 555 exchange and Ofcom's drama range
+// 07700 900xxx are not), so generated profiles are rejected only when a test wants them to be.
+const US_AREAS = ['212', '213', '305', '312', '404', '415', '503', '512', '617', '646', '702', '720', '206', '214', '303', '310', '619', '808'];
+const GB_MOBILE = ['7912', '7400', '7387', '7123', '7956'];
+
 function phoneFor(place, r, national) {
-  const digits = String(2000000 + Math.floor(r() * 7999999));
   if (place[3] === '+1') {
-    const area = String(201 + Math.floor(r() * 700));
-    return national ? `(${area}) ${digits.slice(0, 3)}-${digits.slice(3)}` : `+1${area}${digits}`;
+    const area = US_AREAS[Math.floor(r() * US_AREAS.length)];
+    let exchange = 200 + Math.floor(r() * 800);
+    if (exchange === 555 || exchange % 100 === 11) exchange++;
+    const line = String(Math.floor(r() * 10000)).padStart(4, '0');
+    return national ? `(${area}) ${exchange}-${line}` : `+1${area}${exchange}${line}`;
   }
-  return national ? `07700 ${digits.slice(1)}` : `+447700${digits.slice(1)}`;
+  const prefix = GB_MOBILE[Math.floor(r() * GB_MOBILE.length)];
+  const rest = String(Math.floor(r() * 1000000)).padStart(6, '0');
+  return national ? `0${prefix} ${rest}` : `+44${prefix}${rest}`;
 }
 
 /** Yields rows (arrays in column order) of an orders export. */
