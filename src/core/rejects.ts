@@ -10,13 +10,16 @@
  *   synchronously and `close()` rejects with it.
  * - `close()` resolves after everything queued is written, fsync'ed and the file closed.
  *
+ * Messages pass through `redact` (an API key quoted in an error message never reaches the file); row data is
+ * written as read.
+ *
  * Formats: NDJSON, one object per reject with all `Reject` fields (absent fields omitted); CSV with the columns
  * `source,line,offset,seq,stage,code,field,message,row` (`row` as JSON), header written when the file is created
  * (or when appending to an empty file).
  */
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { EtlError } from './errors.js';
+import { EtlError, redact } from './errors.js';
 import type { Reject } from './record.js';
 
 /** Options of {@link openRejects}. */
@@ -47,7 +50,7 @@ export function rejectToNdjson(reject: Reject): string {
   const out: Record<string, unknown> = {};
   for (const key of NDJSON_KEYS) {
     const value = reject[key];
-    if (value !== undefined) out[key] = value;
+    if (value !== undefined) out[key] = key === 'message' ? redact(value as string) : value;
   }
   return JSON.stringify(out) + '\n';
 }
@@ -69,7 +72,7 @@ export function rejectToCsv(reject: Reject): string {
       reject.stage,
       reject.code,
       reject.field,
-      reject.message,
+      redact(reject.message),
       reject.row === undefined ? undefined : JSON.stringify(reject.row),
     ]
       .map(csvCell)

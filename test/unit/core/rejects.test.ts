@@ -65,6 +65,14 @@ describe('rejects writer', () => {
     expect(rows[2]).toMatchObject({ line: '', offset: '', field: '/data/attributes/phone_number', row: '' });
   });
 
+  it('messages are redacted: an API key in a message never reaches the file', async () => {
+    const path = join(dir, 'r.ndjson');
+    const writer = openRejects({ path });
+    await writer.write([{ stage: 'load', code: 'KLAVIYO_REJECTED', message: 'bad key pk_abc123XYZ', source: 's', seq: 0 }]);
+    await writer.close();
+    expect(readFileSync(path, 'utf8')).not.toContain('pk_abc123XYZ');
+  });
+
   it('lazy creation: no reject, no file', async () => {
     const path = join(dir, 'none/rejects.ndjson');
     const writer = openRejects({ path, format: 'ndjson' });
