@@ -200,7 +200,15 @@ export class CsvChunkParser {
     if (first !== undefined && to - this.#chunksStart <= first.length) {
       return first.subarray(from - this.#chunksStart, to - this.#chunksStart);
     }
-    return Buffer.concat(this.#chunks).subarray(from - this.#chunksStart, to - this.#chunksStart);
+    const parts: Buffer[] = [];
+    let pos = this.#chunksStart;
+    for (const c of this.#chunks) {
+      const cEnd = pos + c.length;
+      if (cEnd > from && pos < to) parts.push(c.subarray(Math.max(0, from - pos), Math.min(c.length, to - pos)));
+      pos = cEnd;
+      if (pos >= to) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** Skip leading blank lines (and a BOM at offset 0) of the span starting at `start` in `buf` (local offsets). */
