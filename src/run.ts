@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { EtlError, isEtlError, redact } from './core/errors.js';
 import { silentLogger, type Logger } from './core/logger.js';
-import type { LoadItem, Reject, TransformOutput } from './core/record.js';
+import type { LoadItem, Reject, SourcePosition, TransformOutput } from './core/record.js';
 import { newStats, type RunStats } from './core/stats.js';
-import { loadPipelineFile } from './config/load.js';
+import { loadPipelineFileOrThrow } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import { getExtractor } from './extract/registry.js';
+import type { SourceReader } from './extract/types.js';
 import { createTransformer } from './transform/registry.js';
 import { openRejects } from './core/rejects.js';
 import { createDestination, type Destination } from './destination.js';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from './emulator/index.js';
+import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, type ResumeState } from './checkpoint/index.js';
 import { formatSummary, statusFor, type RunReport } from './report.js';
 
 /** Options of one run (the `klaviyo-etl run` command is a thin wrapper around `run`). */
@@ -22,17 +26,26 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Start an embedded Klaviyo emulator and run against it (`true`, or emulator options). */
   emulator?: boolean | EmulatorOptions;
-  /** Read, transform, batch and validate everything; send nothing to Klaviyo. */
+  /** Read, transform, batch and validate everything; send nothing to Klaviyo and touch no checkpoint. */
   dryRun?: boolean;
-  /** Ignore an unfinished run's checkpoint and start over. */
+  /** Ignore an unfinished run's checkpoint (even one whose pipeline changed) and start over. */
   restart?: boolean;
   /** Write the JSON run report here. */
   reportFile?: string;
+  /**
+   * Directory for the default checkpoint and rejects locations (`<stateDir>/<pipeline name>/`), instead of
+   * `.klaviyo-etl/` beside the pipeline file. @default $KLAVIYO_ETL_STATE_DIR
+   */
+  stateDir?: string;
   /** Backfill bounds for one run (cursor sources), without moving the stored watermark. */
   since?: string;
   until?: string;
-  /** Read at most this many records (sample runs). */
+  /** Read at most this many records (sample runs; the watermark is not moved). */
   limit?: number;
+  /** Share rate limits with other processes through this Redis URL. @default $KLAVIYO_ETL_REDIS_URL */
+  redisUrl?: string;
+  /** After an interrupt, how long in-flight requests may take to finish before they are cut off. @default 30000 */
+  drainTimeoutMs?: number;
   logger?: Logger;
   /** Abort to stop reading, drain in-flight requests, checkpoint and report `interrupted`. */
   signal?: AbortSignal;
@@ -41,45 +54,115 @@ export interface RunOptions {
 }
 
 /**
- * Run one pipeline: source → transform → destination, routing bad rows to the rejects file.
- * Never throws for record problems; throws EtlError only for an invalid pipeline file (code CONFIG_*).
- * Every other failure is reported in the returned report with status `failed`.
+ * Run one pipeline: source → transform → destination, routing bad rows to the rejects file and checkpointing the
+ * acknowledged prefix so an interrupted run resumes where it stopped.
+ *
+ * Throws EtlError only for an invalid pipeline file (codes CONFIG_*), and for LOCKED / CHECKPOINT_* when the run
+ * cannot start. Every other failure is in the returned report with status `failed`.
  */
 export async function run(options: RunOptions): Promise<RunReport> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;
+  const dryRun = options.dryRun ?? false;
   const startedAt = new Date();
   const pipelineFile = path.resolve(options.pipelineFile);
-  const { config, problems } = await loadPipelineFile(pipelineFile, { env });
-  if (!config || problems.length > 0) {
-    throw new EtlError('CONFIG_INVALID', `${problems.length} problem(s) in ${options.pipelineFile}`, {
-      context: { file: options.pipelineFile, problems },
-    });
-  }
-  const baseDir = path.dirname(pipelineFile);
+  const { config, source } = await loadPipelineFileOrThrow(pipelineFile, { env });
+  const baseDir = source.dir;
+  const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
+  const defaultDir = stateDir ? path.resolve(stateDir, config.name) : path.join(baseDir, '.klaviyo-etl', config.name);
   const stats = newStats();
-  const runId = randomUUID();
+
+  // ---- checkpoint: lock, and what to resume (never for dry runs)
+  let checkpointer: Checkpointer | undefined;
+  let ephemeralDir: string | undefined;
+  let checkpointLocation: string | undefined;
+  let resume: ResumeState | undefined;
+  if (!dryRun) {
+    // The embedded emulator's state dies with the run, so its checkpoint must not outlive it either: without an
+    // explicit state directory, an --emulator run checkpoints into a temporary directory.
+    if (options.emulator && !stateDir && config.checkpoint.store === 'local' && !config.checkpoint.dir) {
+      ephemeralDir = await mkdtemp(path.join(tmpdir(), `klaviyo-etl-${config.name}-`));
+    }
+    const checkpointConfig =
+      config.checkpoint.store === 'local' && !config.checkpoint.dir
+        ? { ...config.checkpoint, dir: ephemeralDir ?? defaultDir }
+        : config.checkpoint;
+    const store = createCheckpointStore(checkpointConfig, { pipelineName: config.name, baseDir, env });
+    checkpointLocation = store.location;
+    checkpointer = new Checkpointer({
+      store,
+      pipeline: config.name,
+      configHash: pipelineHash(config),
+      every: config.checkpoint.every,
+      logger,
+    });
+    resume = await checkpointer.start({ restart: options.restart });
+    if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
+  }
+  const runId = resume?.runId ?? randomUUID();
+  const startAfter = resume?.startAfter;
+  const firstSeq = startAfter ? startAfter.seq + 1 : 0;
+
+  // ---- rejects: a fresh run starts a new file; a resumed run appends, skipping rejects it already wrote
+  const rejectsPath = config.rejects.path
+    ? path.resolve(baseDir, config.rejects.path)
+    : path.join(defaultDir, dryRun ? 'rejects.dry-run.ndjson' : 'rejects.ndjson');
+  const rejectsFormat = config.rejects.format ?? (rejectsPath.endsWith('.csv') ? 'csv' : 'ndjson');
+  const previous = resume?.resumed ? await readRejectKeys(rejectsPath, rejectsFormat) : { keys: new Set<string>(), seqs: new Set<number>() };
+  if (!resume?.resumed) await rm(rejectsPath, { force: true });
+  const rejects = openRejects({ path: rejectsPath, format: rejectsFormat, append: resume?.resumed ?? false });
+  const rejectedSeqs = previous.seqs;
+
+  const tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
+  let destination: Destination | undefined;
+  let reader: SourceReader | undefined;
   let emulator: EmulatorHandle | undefined;
   let outcome: 'completed' | 'failed' | 'interrupted' = 'completed';
   let error: { code: string; message: string } | undefined;
-  const rejectedSeqs = new Set<number>();
-  const rejectsPath = path.resolve(baseDir, config.rejects.path ?? path.join('.klaviyo-etl', config.name, 'rejects.ndjson'));
-  const rejects = openRejects({ path: rejectsPath, format: config.rejects.format ?? formatFromPath(rejectsPath), append: false });
+  let fatal: EtlError | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
+  let readThisRun = 0;
 
-  const onReject = (list: Reject[]): void => {
-    if (list.length === 0) return;
-    void rejects.write(list);
-    for (const r of list) rejectedSeqs.add(r.seq);
-    stats.rows.rejected = rejectedSeqs.size;
-    const max = config.rejects.maxRejects;
-    if (max !== undefined && rejectedSeqs.size > max) {
-      throw new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`);
-    }
+  const saveProgress = (): void => {
+    checkpointer?.update({
+      position: tracker.safePosition(),
+      pendingJobs: destination?.pendingJobs(),
+      counters: stats,
+      rejects: { path: rejectsPath, count: rejects.count, bytes: 0 },
+    });
   };
 
+  const onReject = (list: Reject[]): void => {
+    const fresh: Reject[] = [];
+    for (const r of list) {
+      if (r.stage === 'load' && r.code !== 'KLAVIYO_IMPORT_ERROR' && r.seq >= firstSeq) tracker.settled(r.seq);
+      const key = `${r.seq}:${r.stage}:${r.code}`;
+      if (previous.keys.has(key)) continue; // written by the interrupted run before this resume
+      previous.keys.add(key);
+      fresh.push(r);
+      rejectedSeqs.add(r.seq);
+    }
+    if (fresh.length > 0) void rejects.write(fresh);
+    stats.rows.rejected = rejectedSeqs.size;
+    const max = config.rejects.maxRejects;
+    if (max !== undefined && rejectedSeqs.size > max && !fatal) {
+      fatal = new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`);
+    }
+  };
+  const onAck = (items: LoadItem[]): void => {
+    for (const item of items) tracker.settled(item.first);
+    saveProgress();
+  };
+
+  // After an interrupt, in-flight requests get a bounded time to finish; then they are cut off.
+  const drain = new AbortController();
+  const onInterrupt = (): void => {
+    setTimeout(() => drain.abort(), options.drainTimeoutMs ?? 30_000).unref();
+  };
+  options.signal?.addEventListener('abort', onInterrupt, { once: true });
+
   try {
-    if (options.emulator && config.destination.type === 'klaviyo' && !options.dryRun) {
+    if (options.emulator && !dryRun) {
       emulator = await startEmulator({ port: 0, host: '127.0.0.1', ...(typeof options.emulator === 'object' ? options.emulator : {}) });
       logger.info('embedded emulator started', { url: emulator.url });
     }
@@ -88,71 +171,114 @@ export async function run(options: RunOptions): Promise<RunReport> {
       progressTimer = setInterval(() => onProgress(stats), 1000);
       progressTimer.unref();
     }
-    const destination: Destination = createDestination(config, {
+    const emulatorLimits = typeof options.emulator === 'object' ? options.emulator.limits : undefined;
+    destination = createDestination(config, {
       baseDir,
       env,
       logger,
       stats,
-      dryRun: options.dryRun ?? false,
-      signal: options.signal,
+      dryRun,
+      signal: drain.signal,
       baseUrl: emulator?.url,
       apiKey: emulator ? (env.KLAVIYO_API_KEY ?? 'pk_emulator_demo_key_0000000000') : undefined,
-      onAck: () => {},
+      rateScale: emulatorLimits === 'off' ? 1000 : typeof emulatorLimits === 'number' ? emulatorLimits : undefined,
+      redisUrl: options.redisUrl ?? env.KLAVIYO_ETL_REDIS_URL,
+      resumeJobs: resume?.resumeJobs,
+      onAck,
       onReject,
+      onJobDone: () => saveProgress(),
     });
-    const reader = getExtractor(config.source.type).create(config.source, {
+    reader = getExtractor(config.source.type).create(config.source as never, {
       baseDir,
       env,
       logger,
       signal: options.signal,
+      startAfter,
+      watermark: resume?.watermark,
       since: options.since,
       until: options.until,
       limit: options.limit,
     });
     const transformer = createTransformer(config.transform);
-    const handle = async (out: TransformOutput): Promise<void> => {
+    const dest = destination;
+    const handle = async (out: TransformOutput, closeBefore: number): Promise<void> => {
+      for (const item of out.items) tracker.produced(item.first, item.last);
+      tracker.closeBefore(closeBefore);
       if (out.rejects.length > 0) onReject(out.rejects);
       if (out.skipped) stats.rows.skipped += out.skipped;
       if (out.items.length > 0) {
         countItems(stats, out.items);
-        await destination.write(out.items);
+        await dest.write(out.items);
       }
+      if (fatal) throw fatal;
     };
-    try {
-      for await (const record of reader.records()) {
-        stats.rows.read++;
-        await handle(transformer.push(record));
-        if (options.signal?.aborted) {
-          outcome = 'interrupted';
-          break;
-        }
-      }
-      if (outcome !== 'interrupted') await handle(transformer.flush());
-    } finally {
-      await reader.close?.();
+    let lastSeq = firstSeq - 1;
+    for await (const record of reader.records()) {
+      readThisRun++;
+      stats.rows.read = firstSeq + readThisRun;
+      tracker.read(record.pos);
+      lastSeq = record.pos.seq;
+      const out = transformer.push(record);
+      await handle(out, transformer.held() ?? record.pos.seq + 1);
+      if (options.signal?.aborted) break;
+    }
+    if (options.signal?.aborted) {
+      outcome = 'interrupted'; // an open group stays unsent: the checkpoint stops before it
+    } else {
+      await handle(transformer.flush(), lastSeq + 1);
     }
     await destination.close();
+    if (fatal) throw fatal;
+    if (options.signal?.aborted) outcome = 'interrupted';
   } catch (err) {
     outcome = options.signal?.aborted ? 'interrupted' : 'failed';
     if (isEtlError(err) && err.code.startsWith('CONFIG_')) throw err;
-    error = isEtlError(err)
-      ? { code: err.code, message: redact(err.message) }
-      : { code: 'INTERNAL', message: redact(err instanceof Error ? err.message : String(err)) };
-    logger.error('run failed', { error });
+    if (outcome === 'failed') {
+      error = isEtlError(err)
+        ? { code: err.code, message: redact(err.message) }
+        : { code: 'INTERNAL', message: redact(err instanceof Error ? err.message : String(err)) };
+      logger.error('run failed', { error });
+    }
+    await destination?.abort().catch(() => {});
   } finally {
+    options.signal?.removeEventListener('abort', onInterrupt);
     if (progressTimer) clearInterval(progressTimer);
+    await reader?.close?.().catch(() => {});
     await rejects.close();
   }
 
+  stats.rows.read = firstSeq + readThisRun;
   stats.rows.rejected = rejectedSeqs.size;
-  stats.rows.loaded = outcome === 'completed' ? Math.max(0, stats.rows.read - stats.rows.rejected - stats.rows.skipped) : 0;
+  const done = outcome === 'completed' ? stats.rows.read : (tracker.safePosition()?.seq ?? -1) + 1;
+  stats.rows.loaded = Math.max(0, done - stats.rows.rejected - stats.rows.skipped);
+
+  if (checkpointer) {
+    const bounded = options.since !== undefined || options.until !== undefined || options.limit !== undefined;
+    const readerInfo = reader as (SourceReader & { boundedRun?: boolean }) | undefined;
+    const watermark = outcome === 'completed' && !bounded && !readerInfo?.boundedRun ? reader?.watermark?.() : undefined;
+    const status = outcome === 'completed' ? 'succeeded' : outcome;
+    try {
+      await checkpointer.finish(status, {
+        ...(watermark !== undefined ? { watermark } : {}),
+        position: tracker.safePosition(),
+        pendingJobs: destination?.pendingJobs() ?? [],
+        counters: stats,
+        rejects: { path: rejectsPath, count: rejects.count, bytes: 0 },
+      });
+    } catch (err) {
+      outcome = 'failed';
+      error ??= { code: isEtlError(err) ? err.code : 'INTERNAL', message: redact(err instanceof Error ? err.message : String(err)) };
+    }
+  }
+
+  if (ephemeralDir) await rm(ephemeralDir, { recursive: true, force: true });
   const finishedAt = new Date();
   const report: RunReport = {
     status: statusFor(stats, outcome),
     pipeline: { name: config.name, file: options.pipelineFile },
     runId,
-    resumed: false,
-    dryRun: options.dryRun ?? false,
+    resumed: resume?.resumed ?? false,
+    dryRun,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
@@ -167,7 +293,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       byEndpoint: { ...stats.requests.byEndpoint },
     },
     jobs: { ...stats.jobs },
-    rejects: { file: path.relative(process.cwd(), rejectsPath) || rejectsPath, count: rejects.count },
+    rejects: { file: displayPath(rejectsPath), count: rejectedSeqs.size },
+    ...(checkpointLocation && !ephemeralDir ? { checkpoint: { file: displayPath(checkpointLocation), position: tracker.safePosition() } } : {}),
     ...(error ? { error } : {}),
   };
   if (emulator) {
@@ -190,8 +317,40 @@ function countItems(stats: RunStats, items: LoadItem[]): void {
   }
 }
 
-function formatFromPath(file: string): 'csv' | 'ndjson' {
-  return file.endsWith('.csv') ? 'csv' : 'ndjson';
+function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
 }
 
-export type { PipelineConfig };
+/** The (seq, stage, code) of every reject an interrupted run already wrote, so a resumed run does not repeat them. */
+async function readRejectKeys(file: string, format: 'csv' | 'ndjson'): Promise<{ keys: Set<string>; seqs: Set<number> }> {
+  const keys = new Set<string>();
+  const seqs = new Set<number>();
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return { keys, seqs };
+  }
+  const rows: { seq: unknown; stage: unknown; code: unknown }[] =
+    format === 'csv'
+      ? (parseCsv(text, { columns: true, relax_column_count: true }) as { seq: string; stage: string; code: string }[])
+      : text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l) as { seq: unknown; stage: unknown; code: unknown }];
+            } catch {
+              return []; // a torn last line from a crash: its reject is written again
+            }
+          });
+  for (const r of rows) {
+    const seq = Number(r.seq);
+    keys.add(`${seq}:${String(r.stage)}:${String(r.code)}`);
+    seqs.add(seq);
+  }
+  return { keys, seqs };
+}
+
+export type { PipelineConfig, SourcePosition };

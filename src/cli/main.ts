@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .usage('$0 <command> [options]\n\nBulk import into and export out of Klaviyo from declarative pipeline files.')
       .command(runCommand)
       .command(validateCommand)
+      .command(statusCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
       .option('debug', { type: 'boolean', default: false, global: true, describe: 'Print stack traces of errors' })

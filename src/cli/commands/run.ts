@@ -11,6 +11,8 @@ interface RunArgs {
   dryRun: boolean;
   report?: string;
   restart: boolean;
+  stateDir?: string;
+  redisUrl?: string;
   since?: string;
   until?: string;
   limit?: number;
@@ -43,6 +45,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       })
       .option('report', { type: 'string', describe: 'Write the run report as JSON to this file' })
       .option('restart', { type: 'boolean', default: false, describe: "Discard an unfinished run's checkpoint and start over" })
+      .option('state-dir', {
+        type: 'string',
+        describe: 'Directory for checkpoints and default rejects files (<dir>/<pipeline name>/); default $KLAVIYO_ETL_STATE_DIR, else .klaviyo-etl/ beside the pipeline file',
+      })
+      .option('redis-url', {
+        type: 'string',
+        describe: 'Share rate limits with other processes (several pipelines on one Klaviyo account) through Redis; default $KLAVIYO_ETL_REDIS_URL',
+      })
       .option('since', { type: 'string', describe: 'Backfill: lower bound (inclusive) of the source cursor for this run' })
       .option('until', { type: 'string', describe: 'Backfill: upper bound (exclusive) of the source cursor for this run' })
       .option('limit', { type: 'number', describe: 'Read at most N records (sample run)' })
@@ -77,6 +87,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         dryRun: args.dryRun,
         reportFile: args.report,
         restart: args.restart,
+        stateDir: args.stateDir,
+        redisUrl: args.redisUrl,
         since: args.since,
         until: args.until,
         limit: args.limit,

@@ -1,0 +1,24 @@
+/**
+ * klaviyo-etl as a library: everything the CLI does is a function here.
+ */
+export { run, type RunOptions } from './run.js';
+export { exitCodeFor, formatSummary, type RunReport, type RunStatus } from './report.js';
+export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
+export {
+  loadPipelineFile,
+  loadPipelineFileOrThrow,
+  loadPipelineText,
+  validatePipelineFiles,
+} from './config/load.js';
+export { pipelineJsonSchema } from './config/json-schema.js';
+export { formatProblem, type Problem } from './config/problem.js';
+export { Pipeline, type PipelineConfig, type PipelineInput } from './config/schema.js';
+export { startEmulator, type EmulatorHandle, type EmulatorOptions, type EmulatorStateSummary } from './emulator/index.js';
+export { EtlError, ERROR_CODES, isEtlError, type ErrorCode } from './core/errors.js';
+export { jsonLogger, silentLogger, type Logger } from './core/logger.js';
+export type { LoadItem, Reject, SourcePosition, SourceRecord } from './core/record.js';
+export type { RunStats } from './core/stats.js';
+export { ENDPOINTS, TIERS, DEFAULT_REVISION } from './core/endpoints.js';
+export { createTransformer } from './transform/registry.js';
+export { getExtractor } from './extract/registry.js';
+export { connectKlaviyo, createKlaviyoLoader, KlaviyoClient, RateLimiter, retryDelay } from './load/index.js';

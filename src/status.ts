@@ -1,0 +1,75 @@
+import path from 'node:path';
+import { loadPipelineFileOrThrow } from './config/load.js';
+import { createCheckpointStore, pipelineHash, type Checkpoint } from './checkpoint/index.js';
+
+/** Where a pipeline stands, from its checkpoint (read without taking the lock). */
+export interface PipelineStatus {
+  pipeline: string;
+  checkpoint: string;
+  /** `never-run` when there is no checkpoint yet. */
+  state: Checkpoint['status'] | 'never-run';
+  runId?: string;
+  updatedAt?: string;
+  /** Last record whose effect Klaviyo acknowledged (the next run resumes after it). */
+  position?: Checkpoint['position'];
+  pendingJobs: string[];
+  counters?: { read: number; loaded: number; rejected: number };
+  lastSuccess?: Checkpoint['lastSuccess'];
+  /** Whether the pipeline file changed since the checkpoint was written in a way that changes output. */
+  configChanged: boolean;
+  /** What the next `run` will do. */
+  next: 'start' | 'resume' | 'incremental' | 'refuse (pipeline changed; use --restart)';
+  watermark?: unknown;
+}
+
+export async function pipelineStatus(
+  pipelineFile: string,
+  options: { env?: NodeJS.ProcessEnv; stateDir?: string } = {},
+): Promise<PipelineStatus> {
+  const env = options.env ?? process.env;
+  const { config, source } = await loadPipelineFileOrThrow(path.resolve(pipelineFile), { env });
+  const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
+  const checkpointConfig =
+    config.checkpoint.store === 'local' && !config.checkpoint.dir && stateDir
+      ? { ...config.checkpoint, dir: path.resolve(stateDir, config.name) }
+      : config.checkpoint;
+  const store = createCheckpointStore(checkpointConfig, { pipelineName: config.name, baseDir: source.dir, env });
+  try {
+    const cp = await store.read();
+    if (!cp) return { pipeline: config.name, checkpoint: store.location, state: 'never-run', pendingJobs: [], configChanged: false, next: 'start' };
+    const configChanged = cp.configHash !== pipelineHash(config);
+    const unfinished = cp.status !== 'succeeded';
+    return {
+      pipeline: config.name,
+      checkpoint: store.location,
+      state: cp.status,
+      runId: cp.runId,
+      updatedAt: cp.updatedAt,
+      position: cp.position,
+      pendingJobs: cp.pendingJobs,
+      counters: cp.counters ? { read: cp.counters.rows.read, loaded: cp.counters.rows.loaded, rejected: cp.counters.rows.rejected } : undefined,
+      lastSuccess: cp.lastSuccess,
+      configChanged,
+      next: unfinished ? (configChanged ? 'refuse (pipeline changed; use --restart)' : 'resume') : 'incremental',
+      watermark: cp.watermark,
+    };
+  } finally {
+    await store.close?.();
+  }
+}
+
+/** A few lines for people. */
+export function formatStatus(s: PipelineStatus): string {
+  const lines = [`${s.pipeline}: ${s.state}`, `  checkpoint  ${s.checkpoint}`];
+  if (s.runId) lines.push(`  run         ${s.runId} (updated ${s.updatedAt})`);
+  if (s.position) {
+    const p = s.position;
+    const where = p.line !== undefined ? `${p.source}:${p.line}` : p.cursor ? `${p.source} ${JSON.stringify(p.cursor)}` : p.source;
+    lines.push(`  position    record ${p.seq + 1} (${where})`);
+  }
+  if (s.counters) lines.push(`  rows        read ${s.counters.read}, loaded ${s.counters.loaded}, rejected ${s.counters.rejected}`);
+  if (s.pendingJobs.length > 0) lines.push(`  pending     ${s.pendingJobs.length} bulk import job(s): ${s.pendingJobs.join(', ')}`);
+  if (s.lastSuccess) lines.push(`  last success ${s.lastSuccess.finishedAt} (${s.lastSuccess.runId})`);
+  lines.push(`  next run    ${s.next}`);
+  return lines.join('\n');
+}
