@@ -1,0 +1,189 @@
+/**
+ * One bad request per validation rule of the emulator: status, error `code` and where the error points
+ * (`source.pointer` into the body, `source.parameter` for query/header problems, or no source at all).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
+import { bulkEventsBody, client, eventBody, KEY, profileBody } from '../unit/emulator/client.js';
+
+type Call = ReturnType<typeof client>;
+type Source = { pointer: string } | { parameter: string } | null;
+
+interface Row {
+  rule: string;
+  /** Which emulator: limits off (default), one restricted to `apiKeys`, or one that throttles. */
+  server?: 'open' | 'keys' | 'throttle';
+  key?: string | null;
+  method: string;
+  path: string | ((ids: Ids) => string);
+  body?: unknown;
+  headers?: Record<string, string | undefined>;
+  /** Requests sent first (e.g. to use up an allowance). */
+  prime?: number;
+  status: number;
+  code: string;
+  source: Source;
+  detail?: string;
+}
+
+interface Ids {
+  list: string;
+}
+
+const NOW = Date.now();
+const iso = (ms: number) => new Date(ms).toISOString();
+const P = '/data/attributes/profiles/data';
+const listBody = (attributes: Record<string, unknown>, type = 'list') => ({ data: { type, attributes } });
+const subscribeBody = (profiles: unknown[], extra: Record<string, unknown> = {}) => ({
+  data: { type: 'profile-subscription-bulk-create-job', attributes: { ...extra, profiles: { data: profiles } } },
+});
+const unsubscribeBody = (profiles: unknown[]) => ({ data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: profiles } } } });
+const emailSub = (email: string, marketing: Record<string, unknown> = { consent: 'SUBSCRIBED' }) => ({
+  type: 'profile',
+  attributes: { email, subscriptions: { email: { marketing } } },
+});
+const emailUnsub = (email: string) => ({ type: 'profile', attributes: { email, subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } } });
+const manyProps = Object.fromEntries(Array.from({ length: 401 }, (_, i) => [`p${i}`, i]));
+
+const ROWS: Row[] = [
+  { rule: 'missing key', key: null, method: 'GET', path: '/api/lists', status: 401, code: 'not_authenticated', source: null },
+  { rule: 'site-id (public) key', key: 'AbC123', method: 'GET', path: '/api/lists', status: 403, code: 'permission_denied', source: null },
+  { rule: 'unknown key when apiKeys is set', server: 'keys', key: 'pk_unknown_0000000000000000000000000', method: 'GET', path: '/api/lists', status: 401, code: 'authentication_failed', source: null },
+  { rule: 'missing revision', method: 'GET', path: '/api/lists', headers: { revision: undefined }, status: 400, code: 'invalid', source: { parameter: 'revision' } },
+  { rule: 'bad content type', method: 'POST', path: '/api/lists', body: 'name=x', headers: { 'content-type': 'text/plain' }, status: 415, code: 'unsupported_media_type', source: null },
+  { rule: 'body over 5 MB', method: 'POST', path: '/api/event-bulk-create-jobs', body: JSON.stringify({ pad: 'x'.repeat(5 * 1024 * 1024 + 1) }), status: 413, code: 'payload_too_large', source: null },
+  { rule: 'wrong type', method: 'POST', path: '/api/lists', body: listBody({ name: 'x' }, 'profile'), status: 400, code: 'invalid', source: { pointer: '/data/type' } },
+  { rule: 'missing required attribute', method: 'POST', path: '/api/lists', body: listBody({}), status: 400, code: 'invalid', source: { pointer: '/data/attributes/name' } },
+  { rule: 'bad enum (opt_in_process)', method: 'POST', path: '/api/lists', body: listBody({ name: 'x', opt_in_process: 'triple' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/opt_in_process' } },
+  { rule: 'bad enum (consent)', method: 'POST', path: '/api/profile-subscription-bulk-create-jobs', body: subscribeBody([emailSub('e@example.com', { consent: 'UNSUBSCRIBED' })]), status: 400, code: 'invalid', source: { pointer: `${P}/0/attributes/subscriptions/email/marketing/consent` } },
+  { rule: 'bad email', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'nope@' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/email' }, detail: 'Invalid email address' },
+  { rule: 'bad phone', method: 'POST', path: '/api/profiles', body: profileBody({ phone_number: '555-1234' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/phone_number' }, detail: 'Invalid phone number format (Example of a valid format: +12345678901)' },
+  { rule: 'event time before 1990', method: 'POST', path: '/api/events', body: eventBody({ time: '1989-12-31T00:00:00Z' }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/time' } },
+  { rule: 'event time more than 1 year ahead', method: 'POST', path: '/api/events', body: eventBody({ time: iso(NOW + 400 * 86_400_000) }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/time' } },
+  { rule: 'more than 400 event properties', method: 'POST', path: '/api/events', body: eventBody({ properties: manyProps }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/properties' } },
+  { rule: 'string over 100 KB', method: 'POST', path: '/api/events', body: eventBody({ properties: { big: 'x'.repeat(100 * 1024 + 1) } }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/properties/big' } },
+  { rule: 'profile over 100 KB', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'big@example.com', properties: { a: 'x'.repeat(60_000), b: 'y'.repeat(60_000) } }), status: 400, code: 'invalid', source: { pointer: '/data' } },
+  {
+    rule: 'more than 10,000 profiles in a bulk import job',
+    method: 'POST',
+    path: '/api/profile-bulk-import-jobs',
+    body: { data: { type: 'profile-bulk-import-job', attributes: { profiles: { data: Array.from({ length: 10_001 }, (_, i) => ({ type: 'profile', attributes: { email: `u${i}@example.com` } })) } } } },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: P },
+  },
+  {
+    rule: 'more than 1,000 events in a bulk request',
+    method: 'POST',
+    path: '/api/event-bulk-create-jobs',
+    body: bulkEventsBody([{ profile: { email: 'e@example.com' }, events: Array.from({ length: 1001 }, (_, i) => ({ unique_id: `u${i}` })) }]),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/attributes/events-bulk-create/data' },
+  },
+  {
+    rule: 'unique_id repeated in one bulk request',
+    method: 'POST',
+    path: '/api/event-bulk-create-jobs',
+    body: bulkEventsBody([{ profile: { email: 'e@example.com' }, events: [{ unique_id: 'same' }, { unique_id: 'same' }] }]),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/attributes/events-bulk-create/data/0/attributes/events/data/1/attributes/unique_id' },
+  },
+  { rule: 'more than 1,000 subscriptions', method: 'POST', path: '/api/profile-subscription-bulk-create-jobs', body: subscribeBody(Array.from({ length: 1001 }, (_, i) => emailSub(`s${i}@example.com`))), status: 400, code: 'invalid', source: { pointer: P } },
+  { rule: 'more than 100 unsubscribes', method: 'POST', path: '/api/profile-subscription-bulk-delete-jobs', body: unsubscribeBody(Array.from({ length: 101 }, (_, i) => emailUnsub(`s${i}@example.com`))), status: 400, code: 'invalid', source: { pointer: P } },
+  {
+    rule: 'consented_at without historical_import',
+    method: 'POST',
+    path: '/api/profile-subscription-bulk-create-jobs',
+    body: subscribeBody([emailSub('h@example.com', { consent: 'SUBSCRIBED', consented_at: '2024-01-01T00:00:00Z' })]),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: `${P}/0/attributes/subscriptions/email/marketing/consented_at` },
+  },
+  {
+    rule: 'historical_import with a future consented_at',
+    method: 'POST',
+    path: '/api/profile-subscription-bulk-create-jobs',
+    body: subscribeBody([emailSub('h@example.com', { consent: 'SUBSCRIBED', consented_at: iso(NOW + 86_400_000) })], { historical_import: true }),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: `${P}/0/attributes/subscriptions/email/marketing/consented_at` },
+  },
+  {
+    rule: 'historical_import without consented_at',
+    method: 'POST',
+    path: '/api/profile-subscription-bulk-create-jobs',
+    body: subscribeBody([emailSub('h@example.com')], { historical_import: true }),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: `${P}/0/attributes/subscriptions/email/marketing/consented_at` },
+  },
+  {
+    rule: 'sms channel without phone_number',
+    method: 'POST',
+    path: '/api/profile-subscription-bulk-create-jobs',
+    body: subscribeBody([{ type: 'profile', attributes: { email: 'sms@example.com', subscriptions: { sms: { marketing: { consent: 'SUBSCRIBED' } } } } }]),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: `${P}/0/attributes/phone_number` },
+    detail: "'phone_number' must not be empty when the sms channel is included in 'subscriptions'.",
+  },
+  { rule: 'lists page[size] 11', method: 'GET', path: '/api/lists?page[size]=11', status: 400, code: 'invalid', source: { parameter: 'page[size]' } },
+  { rule: 'list members page[size] 101', method: 'GET', path: (ids) => `/api/lists/${ids.list}/profiles?page[size]=101`, status: 400, code: 'invalid', source: { parameter: 'page[size]' } },
+  {
+    rule: 'more than 1,000 ids added to a list',
+    method: 'POST',
+    path: (ids) => `/api/lists/${ids.list}/relationships/profiles`,
+    body: { data: Array.from({ length: 1001 }, (_, i) => ({ type: 'profile', id: `01PROFILE${String(i).padStart(17, '0')}` })) },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data' },
+  },
+  { rule: 'throttled', server: 'throttle', method: 'POST', path: '/api/lists', body: listBody({ name: 'x' }), prime: 1, status: 429, code: 'throttled', source: { pointer: '/data' } },
+];
+
+let open: EmulatorHandle;
+let keys: EmulatorHandle;
+let throttle: EmulatorHandle;
+const ids: Ids = { list: '' };
+
+beforeAll(async () => {
+  const frozen = Date.now();
+  [open, keys, throttle] = await Promise.all([
+    startEmulator({ port: 0, limits: 'off' }),
+    startEmulator({ port: 0, limits: 'off', apiKeys: [KEY] }),
+    // allowances × 0.01 (POST /api/lists: 1 per second) on a frozen clock: the second request is always throttled
+    startEmulator({ port: 0, limits: 0.01, now: () => frozen }),
+  ]);
+  const r = await client(open.url)('POST', '/api/lists', listBody({ name: 'Target' }));
+  ids.list = r.json.data.id;
+});
+afterAll(async () => {
+  await Promise.all([open.close(), keys.close(), throttle.close()]);
+});
+
+describe('bad requests: one per rule', () => {
+  it.each(ROWS.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
+    const base = row.server === 'keys' ? keys.url : row.server === 'throttle' ? throttle.url : open.url;
+    const call: Call = client(base, row.key === undefined ? KEY : row.key);
+    const path = typeof row.path === 'function' ? row.path(ids) : row.path;
+    for (let i = 0; i < (row.prime ?? 0); i++) expect((await call(row.method, path, row.body, row.headers)).status).toBeLessThan(300);
+    const r = await call(row.method, path, row.body, row.headers);
+    expect(r.status).toBe(row.status);
+    const err = r.json?.errors?.[0];
+    expect(err).toBeDefined();
+    expect(err.status).toBe(row.status);
+    expect(err.code).toBe(row.code);
+    if (row.source === null) expect(err.source).toBeUndefined();
+    else expect(r.json.errors.map((e: { source?: Source }) => e.source)).toContainEqual(row.source);
+    if (row.detail) expect(r.json.errors.map((e: { detail: string }) => e.detail)).toContain(row.detail);
+    if (row.status === 429) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a rejected request changes nothing (the 1001-subscription request subscribed nobody)', async () => {
+    const r = await client(open.url)('GET', `/api/profiles?filter=${encodeURIComponent('equals(email,"s0@example.com")')}`);
+    expect(r.status).toBe(200);
+    expect(r.json.data).toEqual([]);
+  });
+});
