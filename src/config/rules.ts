@@ -219,6 +219,7 @@ export function optionsMatchType(ctx: RuleContext): RuleViolation[] {
     format: ['date', 'datetime'],
     zone: ['datetime'],
     region: ['phone'],
+    regionColumn: ['phone'],
     trueValues: ['boolean'],
     falseValues: ['boolean'],
   };
