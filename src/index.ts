@@ -2,7 +2,8 @@
  * klaviyo-etl as a library: everything the CLI does is a function here.
  */
 export { run, type RunOptions } from './run.js';
-export { exitCodeFor, formatSummary, type RunReport, type RunStatus } from './report.js';
+export { formatSummary, type RunReport, type RunStatus } from './report.js';
+export { EXIT, exitCodeForStatus, exitCodeForError } from './cli/exit-codes.js';
 export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
 export {
   loadPipelineFile,

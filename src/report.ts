@@ -38,20 +38,6 @@ export function statusFor(stats: RunStats, outcome: 'completed' | 'failed' | 'in
   return stats.rows.rejected > 0 ? 'completed_with_rejects' : 'succeeded';
 }
 
-/** Exit code for a report status, as documented in the README. */
-export function exitCodeFor(report: Pick<RunReport, 'status'>, signal?: NodeJS.Signals): number {
-  switch (report.status) {
-    case 'succeeded':
-      return 0;
-    case 'completed_with_rejects':
-      return 3;
-    case 'interrupted':
-      return signal === 'SIGTERM' ? 143 : 130;
-    default:
-      return 1;
-  }
-}
-
 const fmt = new Intl.NumberFormat('en-US');
 
 /** A human summary of a report, a few lines long. */

@@ -1,7 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../run.js';
-import { exitCodeFor, formatSummary } from '../../report.js';
+import { formatSummary } from '../../report.js';
+import { exitCodeForStatus } from '../exit-codes.js';
 import { createProgress } from '../progress.js';
 
 interface RunArgs {
@@ -102,7 +103,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         process.stdout.write(formatSummary(report) + '\n');
         if (report.emulator) process.stdout.write(formatEmulatorState(report.emulator) + '\n');
       }
-      process.exitCode = exitCodeFor(report, signal);
+      process.exitCode = exitCodeForStatus(report.status, signal);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
