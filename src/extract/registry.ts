@@ -5,6 +5,7 @@
 import type { SourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import { csvSource } from './csv.js';
+import { klaviyoSource } from './klaviyo.js';
 import { ndjsonSource } from './ndjson.js';
 import { postgresSource } from './postgres.js';
 import { s3Source } from './s3.js';
@@ -19,6 +20,7 @@ export const EXTRACTORS: { readonly [K in SourceKind]?: DefinitionFor<K> } = {
   ndjson: ndjsonSource,
   postgres: postgresSource,
   s3: s3Source,
+  klaviyo: klaviyoSource,
 };
 
 /** Kinds with a registered source. */

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { Logger } from '../core/logger.js';
+import type { RunStats } from '../core/stats.js';
 
 export interface ExtractContext {
   /** Directory relative paths in the pipeline file resolve against (the pipeline file's directory). */
@@ -8,6 +9,8 @@ export interface ExtractContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal?: AbortSignal;
+  /** The run's counters, for sources that make API requests (the Klaviyo export counts them in `requests`). */
+  stats?: RunStats;
   /**
    * Resume point: the position of the last record whose effect is acknowledged. The reader must yield only
    * records after it, with the same `seq` numbering as a fresh run would give.
