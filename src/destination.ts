@@ -1,10 +1,16 @@
 import { EtlError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
-import type { LoadItem, LoadKind, Reject } from './core/record.js';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { LoadItem, LoadKind, Reject, SourcePosition } from './core/record.js';
 import type { RunStats } from './core/stats.js';
-import type { PipelineConfig } from './config/schema.js';
+import type { ExportTransformConfig, PipelineConfig } from './config/schema.js';
+import { createS3Client } from './extract/s3-client.js';
 import { connectKlaviyo, createKlaviyoLoader, type KlaviyoConnection } from './load/index.js';
+import { createExportLoader, type ExportLoader, type ExportTarget } from './load/csv-export.js';
 import type { Loader } from './load/types.js';
+import { createExportMapper } from './transform/export.js';
+import type { Transformer } from './transform/types.js';
 
 /** Everything a destination needs from the runner. */
 export interface DestinationContext {
@@ -91,5 +97,89 @@ export function createDestination(config: PipelineConfig, ctx: DestinationContex
       await connection?.close();
     },
     pendingJobs: () => loader.pendingJobs?.() ?? [],
+  };
+}
+
+// ---------------------------------------------------------------- exports (klaviyo source → csv / s3)
+
+/** What an export destination needs beyond {@link DestinationContext}. */
+export interface ExportDestinationContext extends DestinationContext {
+  /** The run id (stable across resumes): `{runId}` in the output path. */
+  runId: string;
+  /** When the run started: `{date}` (UTC `yyyy-mm-dd`) in the output path. */
+  startedAt: Date;
+  /** Continuing an interrupted run: keep the partial file up to `startAfter` and append. */
+  resumed: boolean;
+  startAfter?: SourcePosition;
+  /** Directory for the S3 destination's local staging file (the pipeline's state directory). */
+  stagingDir: string;
+  /** Whether the run was interrupted (the partial file is then kept, not published). */
+  interrupted(): boolean;
+}
+
+/** Replace `{runId}` and `{date}` in an output path or key. */
+export function expandExportPath(template: string, ctx: { runId: string; startedAt: Date }): string {
+  return template.replaceAll('{runId}', ctx.runId).replaceAll('{date}', ctx.startedAt.toISOString().slice(0, 10));
+}
+
+/** Build the csv / s3 destination of an export pipeline (rows made by {@link createExportTransformer}). */
+export function createExportDestination(config: PipelineConfig, ctx: ExportDestinationContext): Destination & { published(): string | undefined } {
+  const dest = config.destination;
+  if (config.transform.type !== 'export' || (dest.type !== 'csv' && dest.type !== 's3')) {
+    throw new EtlError('USAGE', `an export needs an export transform and a csv or s3 destination (got ${config.transform.type} → ${dest.type})`);
+  }
+  const columns = Object.keys(config.transform.columns);
+  let s3: S3Client | undefined;
+  let target: ExportTarget;
+  if (dest.type === 'csv') {
+    target = { type: 'file', path: path.resolve(ctx.baseDir, expandExportPath(dest.path, ctx)) };
+  } else {
+    s3 = createS3Client({ region: dest.region, endpoint: dest.endpoint, forcePathStyle: dest.forcePathStyle, env: ctx.env });
+    const key = expandExportPath(dest.key, ctx);
+    const staging = path.join(ctx.stagingDir, `export-${ctx.runId}${/\.gz$/i.test(key) ? '.csv.gz' : '.csv'}.partial`);
+    target = { type: 's3', client: s3, bucket: dest.bucket, key, stagingPath: staging };
+  }
+  const loader: ExportLoader = createExportLoader(
+    {
+      target,
+      columns,
+      delimiter: dest.type === 'csv' ? dest.delimiter : ',',
+      resume: ctx.resumed ? { afterSeq: ctx.startAfter?.seq } : undefined,
+      interrupted: ctx.interrupted,
+    },
+    { logger: ctx.logger, stats: ctx.stats, signal: ctx.signal, dryRun: ctx.dryRun, onAck: ctx.onAck, onReject: ctx.onReject },
+  );
+  return {
+    write: (items) => loader.write(items),
+    close: async () => {
+      try {
+        await loader.close();
+      } finally {
+        s3?.destroy();
+      }
+    },
+    abort: async () => {
+      await loader.abort();
+      s3?.destroy();
+    },
+    pendingJobs: () => [],
+    published: () => loader.published,
+  };
+}
+
+/**
+ * The export transform as a {@link Transformer}: each exported member becomes one item whose payload is the output
+ * row (column → value); a member whose fields fail is a reject.
+ */
+export function createExportTransformer(config: ExportTransformConfig): Transformer {
+  const map = createExportMapper(config);
+  return {
+    push(record) {
+      const out = map(record);
+      if (out.reject) return { items: [], rejects: [out.reject] };
+      return { items: [{ kind: 'profile', payload: out.row, first: record.pos, last: record.pos }], rejects: [] };
+    },
+    flush: () => ({ items: [], rejects: [] }),
+    held: () => undefined,
   };
 }

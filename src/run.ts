@@ -13,7 +13,7 @@ import { getExtractor } from './extract/registry.js';
 import type { SourceReader } from './extract/types.js';
 import { createTransformer } from './transform/registry.js';
 import { openRejects } from './core/rejects.js';
-import { createDestination, type Destination } from './destination.js';
+import { createDestination, createExportDestination, createExportTransformer, type Destination } from './destination.js';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from './emulator/index.js';
 import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, type ResumeState } from './checkpoint/index.js';
 import { formatSummary, statusFor, type RunReport } from './report.js';
@@ -162,7 +162,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   options.signal?.addEventListener('abort', onInterrupt, { once: true });
 
   try {
-    if (options.emulator && !dryRun) {
+    const isExport = config.transform.type === 'export';
+    if (options.emulator && (!dryRun || isExport)) {
       emulator = await startEmulator({ port: 0, host: '127.0.0.1', ...(typeof options.emulator === 'object' ? options.emulator : {}) });
       logger.info('embedded emulator started', { url: emulator.url });
     }
@@ -172,7 +173,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       progressTimer.unref();
     }
     const emulatorLimits = typeof options.emulator === 'object' ? options.emulator.limits : undefined;
-    destination = createDestination(config, {
+    const destinationContext = {
       baseDir,
       env,
       logger,
@@ -187,10 +188,28 @@ export async function run(options: RunOptions): Promise<RunReport> {
       onAck,
       onReject,
       onJobDone: () => saveProgress(),
-    });
+    };
+    // exports (klaviyo source → csv/s3): rows go to a CSV file, published when the run completes
+    destination = isExport
+      ? createExportDestination(config, {
+          ...destinationContext,
+          runId,
+          startedAt,
+          resumed: resume?.resumed ?? false,
+          startAfter,
+          stagingDir: ephemeralDir ?? defaultDir,
+          interrupted: () => options.signal?.aborted ?? false,
+        })
+      : createDestination(config, destinationContext);
+    // the export source reads Klaviyo: with --emulator, from the embedded emulator
+    const sourceEnv =
+      emulator && config.source.type === 'klaviyo'
+        ? { ...env, KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: env.KLAVIYO_API_KEY ?? 'pk_emulator_demo_key_0000000000' }
+        : env;
     reader = getExtractor(config.source.type).create(config.source as never, {
       baseDir,
-      env,
+      env: sourceEnv,
+      stats,
       logger,
       signal: options.signal,
       startAfter,
@@ -199,7 +218,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       until: options.until,
       limit: options.limit,
     });
-    const transformer = createTransformer(config.transform);
+    const transformer = config.transform.type === 'export' ? createExportTransformer(config.transform) : createTransformer(config.transform);
     const dest = destination;
     const handle = async (out: TransformOutput, closeBefore: number): Promise<void> => {
       for (const item of out.items) tracker.produced(item.first, item.last);

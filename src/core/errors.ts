@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'CHECKPOINT_MISMATCH',
   'LOCKED',
   'INTERRUPTED',
+  'DESTINATION_WRITE',
   'INTERNAL',
   // record problems (routed to the rejects file, never thrown out of a run)
   'CSV_RAGGED_ROW',
