@@ -1,0 +1,43 @@
+// Memory: peak RSS (VmHWM, polled every 100 ms) of the CLI process for 1M and 5M order rows, limits off, same setup
+// as the throughput case (whose 1M figure is reused when it ran before this case).
+import { ensureData, ordersPipeline, runCli, startEmulatorProcess, UNPACED, writePipeline } from '../lib.js';
+
+export const description = 'peak RSS of the CLI process for 1M and 5M rows (limits off)';
+
+async function measure(ctx, rows) {
+  const file = await ensureData(rows, { log: ctx.log });
+  const name = `bench-memory-${rows}`;
+  const pipeline = await writePipeline(name, ordersPipeline(name, file, { destination: UNPACED }));
+  // The emulator keeps every event in memory (~7 M for 5 M rows): give its process room.
+  const emu = await startEmulatorProcess({ limits: 'off', maxOldSpaceMb: 16384 });
+  try {
+    ctx.log(`klaviyo-etl run (${rows} rows)`);
+    const cli = await runCli(pipeline, { env: { KLAVIYO_BASE_URL: emu.url } });
+    ctx.log(`${rows} rows: peak RSS ${cli.peakRssMb} MB, ${Math.round(cli.wallMs / 1000)} s, ${cli.report.status}`);
+    return { rows, peakRssMb: cli.peakRssMb, wallMs: Math.round(cli.wallMs), status: cli.report.status, events: cli.report.items.events };
+  } finally {
+    await emu.close();
+  }
+}
+
+export async function run(ctx) {
+  const small = ctx.quick ? 100_000 : 1_000_000;
+  const large = ctx.quick ? 500_000 : 5_000_000;
+  const prior = ctx.results.throughput?.metrics?.endToEnd;
+  const a =
+    prior && ctx.results.throughput.config.rows === small
+      ? { rows: small, peakRssMb: prior.peakRssMb, wallMs: prior.wallMs, status: prior.status, events: prior.events, from: 'throughput case' }
+      : await measure(ctx, small);
+  const b = await measure(ctx, large);
+  const growth = b.peakRssMb / a.peakRssMb - 1;
+  return {
+    config: { sizes: [small, large], emulator: 'child process, --limits off', cli: 'child process, default Node flags' },
+    metrics: { runs: [a, b], growth: Number(growth.toFixed(3)) },
+    targets: [
+      { name: `peak RSS under 256 MB (${small} rows)`, target: '< 256 MB', value: `${a.peakRssMb} MB`, met: a.peakRssMb < 256 },
+      { name: `peak RSS under 256 MB (${large} rows)`, target: '< 256 MB', value: `${b.peakRssMb} MB`, met: b.peakRssMb < 256 },
+      { name: `${large} figure within 15% of the ${small} figure`, target: '≤ +15%', value: `${(growth * 100).toFixed(1)}%`, met: growth <= 0.15 },
+    ],
+    notes: [],
+  };
+}

@@ -1,0 +1,312 @@
+// Shared helpers of the benchmark cases (plain Node ESM; the product is imported from ../dist, built by `npm run bench`).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'csv-parse';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, '..');
+export const DATA_DIR = path.join(BENCH_DIR, 'data');
+export const CLI = path.join(ROOT, 'bin', 'klaviyo-etl.js');
+export const API_KEY = 'pk_bench_0000000000000000000000000000';
+
+/** Machine facts recorded with every result. */
+export function machineInfo() {
+  let cpu = 'unknown';
+  try {
+    cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
+  } catch {}
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    ramMb: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Generate (once) a synthetic orders CSV (or customers CSV with `profiles`) of `rows` rows in bench/data/. */
+export async function ensureData(rows, { profiles = false, log = () => {} } = {}) {
+  const file = path.join(DATA_DIR, `${profiles ? 'customers' : 'orders'}-${rows}.csv`);
+  if (existsSync(file)) return file;
+  await mkdir(DATA_DIR, { recursive: true });
+  log(`generating ${file}`);
+  const args = [path.join(ROOT, 'scripts', 'generate-orders.js'), '--rows', String(rows), '--out', file + '.tmp'];
+  if (profiles) args.push('--profiles');
+  await runProcess(process.execPath, args);
+  const { rename } = await import('node:fs/promises');
+  await rename(file + '.tmp', file);
+  return file;
+}
+
+/** Run a process to completion; reject on a non-zero exit. */
+export async function runProcess(cmd, args, options = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`${path.basename(cmd)} ${args.join(' ')} exited ${code}`);
+  return out;
+}
+
+/**
+ * Start the emulator CLI as a child process (`klaviyo-etl emulator`). Returns its URL, `state()` (GET
+ * /_emulator/state) and `close()`.
+ */
+export async function startEmulatorProcess({ limits = 'off', faults, processingRate, maxOldSpaceMb } = {}) {
+  const args = [CLI, 'emulator', '--port', '0', '--limits', String(limits)];
+  if (maxOldSpaceMb) args.unshift(`--max-old-space-size=${maxOldSpaceMb}`);
+  if (faults) args.push('--faults', JSON.stringify(faults));
+  if (processingRate) args.push('--processing-rate', String(processingRate));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl).trim());
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited ${code} before printing its URL`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    /** GET /_emulator/state, of one account (`key`) or of all. */
+    async state(key) {
+      const res = await fetch(`${url}/_emulator/state${key ? `?key=${encodeURIComponent(key)}` : ''}`);
+      return res.json();
+    },
+    async reset() {
+      await fetch(`${url}/_emulator/reset`, { method: 'POST' });
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** Peak resident set (VmHWM, kB) of a live process, or undefined once it has exited. */
+function readHwmKb(pid) {
+  try {
+    const m = /VmHWM:\s*(\d+)\s*kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Run `klaviyo-etl run <pipeline> --json` as a child process with `env`, polling its peak RSS (VmHWM) every
+ * 100 ms. Returns `{report, wallMs, peakRssMb}`.
+ */
+export async function runCli(pipelineFile, { env = {}, args = [], apiKey = API_KEY } = {}) {
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'klaviyo-etl-bench-'));
+  const started = performance.now();
+  const child = spawn(process.execPath, [CLI, 'run', pipelineFile, '--json', '--restart', '--state-dir', stateDir, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, KLAVIYO_API_KEY: apiKey, ...env },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  let peakKb = 0;
+  const poll = setInterval(() => {
+    const kb = readHwmKb(child.pid);
+    if (kb !== undefined && kb > peakKb) peakKb = kb;
+  }, 100);
+  const [code] = await once(child, 'exit');
+  clearInterval(poll);
+  const wallMs = performance.now() - started;
+  await rm(stateDir, { recursive: true, force: true });
+  let report;
+  try {
+    report = JSON.parse(out);
+  } catch {
+    throw new Error(`klaviyo-etl run exited ${code} without a JSON report: ${out.slice(0, 500)}`);
+  }
+  return { report, exitCode: code, wallMs, peakRssMb: Math.round(peakKb / 1024) };
+}
+
+/** Write a pipeline file into a temp dir (the cases' pipelines are built in code: absolute source paths). */
+export async function writePipeline(name, yamlText) {
+  const dir = path.join(DATA_DIR, 'pipelines');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${name}.yaml`);
+  await writeFile(file, yamlText);
+  return file;
+}
+
+/** Bare csv-parse (`columns: true`) over a file: rows and seconds. */
+export async function bareCsvParse(file) {
+  const started = performance.now();
+  let rows = 0;
+  const parser = createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(parse({ columns: true }));
+  for await (const _ of parser) rows++;
+  const secs = (performance.now() - started) / 1000;
+  return { rows, seconds: secs, rowsPerSecond: Math.round(rows / secs) };
+}
+
+/**
+ * The least time (ms) a tier allows for `n` requests under its sliding form: request k may start no earlier than
+ * request k-burst + 1 s and request k-steady + 60 s. Time from the first request's start to the last one's start.
+ */
+export function leastTimeMs(n, { burst, steady }) {
+  const t = new Array(n).fill(0);
+  for (let k = 1; k < n; k++) {
+    t[k] = Math.max(t[k - 1], k >= burst ? t[k - burst] + 1000 : 0, k >= steady ? t[k - steady] + 60_000 : 0);
+  }
+  return n > 0 ? t[n - 1] : 0;
+}
+
+/** The shopify orders pipeline (the example's transform) with an absolute source path. */
+export function ordersPipeline(name, csvFile, { destination = '' } = {}) {
+  return `version: 1
+name: ${name}
+source:
+  type: csv
+  path: ${JSON.stringify(csvFile)}
+transform:
+  type: event
+  metric: Placed Order
+  backfill: true
+  unique_id: { template: "order-{{Name}}" }
+  time: { column: Created at, type: datetime, format: "yyyy-MM-dd HH:mm:ss ZZZ" }
+  value: { column: Total, type: number }
+  value_currency: { column: Currency, uppercase: true }
+  profile:
+    email: { column: Email, type: email }
+  properties:
+    OrderId: Name
+    FinancialStatus: Financial Status
+    DiscountCode: Discount Code
+    Subtotal: { column: Subtotal, type: number }
+    Shipping: { column: Shipping, type: number }
+    Taxes: { column: Taxes, type: number }
+  group:
+    by: Name
+    value: sum
+    itemsProperty: Items
+    items:
+      ProductName: Lineitem name
+      SKU: Lineitem sku
+      Quantity: { column: Lineitem quantity, type: integer }
+      ItemPrice: { column: Lineitem price, type: number }
+    itemEvents:
+      metric: Ordered Product
+      unique_id: { template: "order-{{Name}}-{{_item}}-{{Lineitem sku}}" }
+      value: { column: Lineitem price, type: number }
+      properties:
+        OrderId: Name
+destination:
+  type: klaviyo
+${destination}`;
+}
+
+/** The customers-csv example pipeline with an absolute source path. */
+export function customersPipeline(name, csvFile, { destination = '' } = {}) {
+  return `version: 1
+name: ${name}
+source:
+  type: csv
+  path: ${JSON.stringify(csvFile)}
+transform:
+  type: profile
+  profile:
+    email: { column: email, type: email }
+    phone_number: { column: phone, type: phone, region: US, regionColumn: country }
+    first_name: first_name
+    last_name: last_name
+    organization: company
+    location:
+      city: city
+      country: country
+      zip: zip
+    properties:
+      loyalty_tier: loyalty_tier
+      signup_date: { column: signup_date, type: date, format: MM/dd/yyyy }
+destination:
+  type: klaviyo
+${destination}`;
+}
+
+/** Customers CSV → one event per row (exactly one event per input row: the ceiling, SDK and fault cases). */
+export function signupEventsPipeline(name, csvFile, { destination = '' } = {}) {
+  return `version: 1
+name: ${name}
+source:
+  type: csv
+  path: ${JSON.stringify(csvFile)}
+transform:
+  type: event
+  metric: Bench Signup
+  unique_id: { template: "signup-{{email}}" }
+  profile:
+    email: { column: email, type: email }
+  properties:
+    tier: loyalty_tier
+    city: city
+destination:
+  type: klaviyo
+${destination}`;
+}
+
+/** `rateLimits` lines of a destination: the Klaviyo tiers of `keys` multiplied by `factor` (as the loader's `rateScale`). */
+export function scaledLimits(factor, keys, tiers) {
+  const lines = keys.map((k) => {
+    const t = tiers[k];
+    return `    "${k}": { burst: ${Math.max(1, Math.floor(t.burst * factor))}, steady: ${Math.max(1, Math.floor(t.steady * factor))} }`;
+  });
+  return `  rateLimits:\n${lines.join('\n')}\n`;
+}
+
+/** Destination lines lifting the client-side pacing (for runs against an emulator with limits off). */
+export const UNPACED = `  rateLimits:
+    "POST /api/event-bulk-create-jobs": { burst: 1000000, steady: 60000000 }
+    "POST /api/profile-bulk-import-jobs": { burst: 1000000, steady: 60000000 }
+    "GET /api/profile-bulk-import-jobs/{job_id}": { burst: 1000000, steady: 60000000 }
+`;
+
+export async function fileSize(file) {
+  return (await stat(file)).size;
+}
+
+export { readFile };
+
+/**
+ * Watch when the emulator counts requests of one endpoint (GET /_emulator/state?key= every `everyMs`): the time the
+ * first one arrived and the time the count last grew. `stop()` returns `{count, firstAt, lastAt, spanMs}`
+ * (times from performance.now(); resolution `everyMs`).
+ */
+export function watchEndpoint(emu, apiKey, endpoint, everyMs = 20) {
+  let count = 0;
+  let firstAt;
+  let lastAt;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const s = await emu.state(apiKey).catch(() => undefined);
+      const now = performance.now();
+      const n = s?.requests?.byEndpoint?.[endpoint] ?? 0;
+      if (n > count) {
+        if (count === 0) firstAt = now;
+        lastAt = now;
+        count = n;
+      }
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { count, firstAt, lastAt, spanMs: firstAt === undefined ? 0 : lastAt - firstAt };
+    },
+  };
+}
