@@ -120,11 +120,13 @@ export class KlaviyoProfileLoader implements Loader {
       throw new EtlError('KLAVIYO_JOB_FAILED', `Klaviyo accepted a profile import (${response.status}) without a job id`);
     }
     this.#ctx.stats.jobs.submitted++;
-    this.#ctx.onAck(items, { jobId });
+    // Track the job before acknowledging its items: the runner checkpoints on onAck, and that checkpoint must
+    // list this job in pendingJobs (else a crash after it loses the job's import-errors on resume).
     this.#track(
       jobId,
       items.map((i) => compact(i.first)),
     );
+    this.#ctx.onAck(items, { jobId });
   }
 
   #track(id: string, positions: SourcePosition[] | undefined): void {
