@@ -352,6 +352,8 @@ export async function interruptLoop(options: {
   maxMs: number;
   signal: NodeJS.Signals;
   onInterrupted?: (exit: Exit, index: number) => Promise<void>;
+  /** Start the delay only once this resolves (e.g. the run holds its lock, so its signal handlers are set). */
+  ready?: (child: ChildProcess) => Promise<void>;
 }): Promise<LoopResult> {
   const result: Omit<LoopResult, 'final'> = { kills: 0, afterKill: [], interrupted: [], runs: 0 };
   for (;;) {
@@ -359,7 +361,8 @@ export async function interruptLoop(options: {
     result.runs++;
     if (result.kills >= options.kills) return { ...result, final: await exited };
     const delay = options.minMs + options.random() * (options.maxMs - options.minMs);
-    const early = await Promise.race([exited, sleep(delay).then(() => undefined)]);
+    const wait = (options.ready ? options.ready(child) : Promise.resolve()).then(() => sleep(delay));
+    const early = await Promise.race([exited, wait.then(() => undefined)]);
     if (early) return { ...result, final: early };
     child.kill(options.signal);
     const exit = await exited;
@@ -367,4 +370,31 @@ export async function interruptLoop(options: {
     result.interrupted.push(exit);
     await options.onInterrupted?.(exit, result.kills - 1);
   }
+}
+
+/** Resolves once `<stateDir>/<name>/checkpoint.lock` names `pid` (the run is past start-up and holds its lock). */
+export async function lockedBy(stateDir: string, name: string, pid: number, timeoutMs = 30_000): Promise<void> {
+  const file = path.join(stateDir, name, 'checkpoint.lock');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    try {
+      if ((JSON.parse(text) as { pid?: number }).pid === pid) return;
+    } catch {
+      // not there yet, or being written
+    }
+    await sleep(20);
+  }
+  throw new Error(`pid ${pid} did not take the lock ${file} within ${timeoutMs} ms`);
+}
+
+/** Wait until the emulator has no queued or processing bulk import job. */
+export async function jobsSettled(base: string, key: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const state = (await emulatorState(base, key)) as { jobs?: { queued?: number; processing?: number } };
+    if ((state.jobs?.queued ?? 0) === 0 && (state.jobs?.processing ?? 0) === 0) return;
+    await sleep(50);
+  }
+  throw new Error('emulator jobs did not finish');
 }
