@@ -71,6 +71,33 @@ destination: {type: csv, path: out/vip.csv, delimiter: ";"}
   });
 });
 
+describe('export failures', () => {
+  it('an unknown list fails the run with SOURCE_NOT_FOUND and publishes nothing', async () => {
+    const file = path.join(tmp, 'unknown.yaml');
+    await writeFile(
+      file,
+      `version: 1
+name: unknown-export
+source: {type: klaviyo, list: Nope00}
+transform: {type: export, columns: {email: email}}
+destination: {type: csv, path: out/unknown.csv}
+`,
+    );
+    const report = await run({ pipelineFile: file, env: {}, emulator: { seedFile: SEED, limits: 'off' } });
+    expect(report.status).toBe('failed');
+    expect(report.error?.code).toBe('SOURCE_NOT_FOUND');
+    await expect(readFile(path.join(tmp, 'out', 'unknown.csv'))).rejects.toThrow();
+  });
+
+  it('without an API key (and no emulator) the run fails with MISSING_API_KEY', async () => {
+    const file = path.join(tmp, 'nokey.yaml');
+    await writeFile(file, `version: 1\nname: nokey-export\nsource: {type: klaviyo, list: Newsl1}\ntransform: {type: export, columns: {email: email}}\ndestination: {type: csv, path: out/nokey.csv}\n`);
+    const report = await run({ pipelineFile: file, env: {}, stateDir: path.join(tmp, 'state') });
+    expect(report.status).toBe('failed');
+    expect(report.error?.code).toBe('MISSING_API_KEY');
+  });
+});
+
 describe('flattening and instants', () => {
   it('flattens nested attributes into dotted keys, keeping arrays as values', () => {
     expect(
