@@ -9,6 +9,7 @@ interface RunArgs {
   pipeline: string;
   emulator: boolean;
   emulatorLimits: string;
+  emulatorSeed?: string;
   dryRun: boolean;
   report?: string;
   restart: boolean;
@@ -38,6 +39,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'string',
         default: 'klaviyo',
         describe: "Rate limits of the embedded emulator: 'klaviyo', 'off', or a speed-up factor",
+      })
+      .option('emulator-seed', {
+        type: 'string',
+        describe: 'Seed the embedded emulator from this JSON file (lists, segments, profiles) before the run, e.g. for export examples',
       })
       .option('dry-run', {
         type: 'boolean',
@@ -84,7 +89,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     try {
       const report = await run({
         pipelineFile: args.pipeline,
-        emulator: args.emulator ? { limits: parseLimits(args.emulatorLimits) } : false,
+        emulator: args.emulator
+          ? { limits: parseLimits(args.emulatorLimits), ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}) }
+          : false,
         dryRun: args.dryRun,
         reportFile: args.report,
         restart: args.restart,
