@@ -26,7 +26,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BENCH_DIR, machineInfo } from './lib.js';
 
-const CASES = ['throughput', 'memory', 'ceiling', 'sdk', 'faults'];
+const CASES = ['throughput', 'memory', 'ceiling', 'sdk', 'faults', 'postgres'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
