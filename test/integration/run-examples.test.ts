@@ -1,4 +1,6 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -97,6 +99,21 @@ describe('klaviyo-etl run (CLI, built binary)', () => {
     expect(report.requests.planned).toBe(1);
     expect(report.items.events).toBe(orders.size + lineItems);
     expect(result.stdout).toContain('a real run would make 1 requests');
+  });
+
+  it('runs the list export example on an embedded emulator seeded with --emulator-seed', async () => {
+    const exportDir = path.join(tmp, 'exports');
+    const seedFile = path.join(ROOT, 'pipelines/examples/list-members-export.seed.json');
+    const result = await cli(
+      ['run', 'pipelines/examples/list-members-export.yaml', '--emulator', '--emulator-seed', seedFile, '--state-dir', path.join(tmp, 'state-export')],
+      { env: { EXPORT_DIR: exportDir } },
+    );
+    expect(result.code).toBe(0);
+    const seed = JSON.parse(await readFile(seedFile, 'utf8')) as { lists: { id: string; members: unknown[] }[] };
+    const members = seed.lists.find((l) => l.id === 'Newsl1')!.members.length;
+    const [file] = readdirSync(exportDir);
+    const csv = gunzipSync(await readFile(path.join(exportDir, file!))).toString('utf8').trim().split('\n');
+    expect(csv.length).toBe(members + 1); // header + one line per member
   });
 
   it('fails with exit 1 and MISSING_API_KEY when no key is set for a real run, without leaking anything', async () => {
