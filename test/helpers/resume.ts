@@ -398,3 +398,19 @@ export async function jobsSettled(base: string, key: string, timeoutMs = 30_000)
   }
   throw new Error('emulator jobs did not finish');
 }
+
+/** Poll the checkpoint of `name` until `predicate` holds. */
+export async function waitForCheckpoint(
+  stateDir: string,
+  name: string,
+  predicate: (cp: Checkpoint) => boolean,
+  timeoutMs = 30_000,
+): Promise<Checkpoint> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const cp = await readCheckpointFile(stateDir, name).catch(() => undefined);
+    if (cp && predicate(cp)) return cp;
+    await sleep(20);
+  }
+  throw new Error(`checkpoint of ${name} did not reach the expected state within ${timeoutMs} ms`);
+}
