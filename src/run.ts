@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -108,7 +108,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ? path.resolve(baseDir, config.rejects.path)
     : path.join(defaultDir, dryRun ? 'rejects.dry-run.ndjson' : 'rejects.ndjson');
   const rejectsFormat = config.rejects.format ?? (rejectsPath.endsWith('.csv') ? 'csv' : 'ndjson');
-  const previous = resume?.resumed ? await readRejectKeys(rejectsPath, rejectsFormat) : { keys: new Set<string>(), seqs: new Set<number>() };
+  const previous = resume?.resumed ? await readRejectKeys(rejectsPath, rejectsFormat) : { keys: new Set<string>(), seqs: new Set<number | string>() };
   if (!resume?.resumed) await rm(rejectsPath, { force: true });
   const rejects = openRejects({ path: rejectsPath, format: rejectsFormat, append: resume?.resumed ?? false });
   const rejectedSeqs = previous.seqs;
@@ -136,11 +136,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
     const fresh: Reject[] = [];
     for (const r of list) {
       if (r.stage === 'load' && r.code !== 'KLAVIYO_IMPORT_ERROR' && r.seq >= firstSeq) tracker.settled(r.seq);
-      const key = `${r.seq}:${r.stage}:${r.code}`;
+      const key = rejectKey(r);
       if (previous.keys.has(key)) continue; // written by the interrupted run before this resume
       previous.keys.add(key);
       fresh.push(r);
-      rejectedSeqs.add(r.seq);
+      rejectedSeqs.add(r.seq >= 0 ? r.seq : key); // an import error without a position counts on its own
     }
     if (fresh.length > 0) void rejects.write(fresh);
     stats.rows.rejected = rejectedSeqs.size;
@@ -341,33 +341,74 @@ function displayPath(file: string): string {
   return rel && !rel.startsWith('..') ? rel : file;
 }
 
-/** The (seq, stage, code) of every reject an interrupted run already wrote, so a resumed run does not repeat them. */
-async function readRejectKeys(file: string, format: 'csv' | 'ndjson'): Promise<{ keys: Set<string>; seqs: Set<number> }> {
+interface RejectKeyFields {
+  seq: unknown;
+  stage: unknown;
+  code: unknown;
+  source?: unknown;
+  field?: unknown;
+  row?: unknown;
+}
+
+/**
+ * What identifies a reject across a crash: `(seq, stage, code)`. An import error of a bulk job resumed from the
+ * checkpoint has no source position (seq -1; the job's rows are not in the checkpoint), so for those the job
+ * (`source`), the field and the original payload (`row`) tell them apart.
+ */
+function rejectKey(r: RejectKeyFields): string {
+  const seq = Number(r.seq);
+  const base = `${seq}:${String(r.stage)}:${String(r.code)}`;
+  if (seq >= 0) return base;
+  return `${base}:${String(r.source ?? '')}:${String(r.field ?? '')}:${JSON.stringify(r.row ?? null)}`;
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The keys (`rejectKey`) of every reject an interrupted run already wrote, so a resumed run does not repeat them,
+ * and the rejected rows among them. A torn last line (the crash cut a write short) is cut off the file, so that
+ * what the resumed run appends starts on a line of its own; its reject is written again.
+ */
+async function readRejectKeys(file: string, format: 'csv' | 'ndjson'): Promise<{ keys: Set<string>; seqs: Set<number | string> }> {
   const keys = new Set<string>();
-  const seqs = new Set<number>();
+  const seqs = new Set<number | string>();
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
     return { keys, seqs };
   }
-  const rows: { seq: unknown; stage: unknown; code: unknown }[] =
+  if (text !== '' && !text.endsWith('\n')) {
+    text = text.slice(0, text.lastIndexOf('\n') + 1);
+    await truncate(file, Buffer.byteLength(text));
+  }
+  const rows: RejectKeyFields[] =
     format === 'csv'
-      ? (parseCsv(text, { columns: true, relax_column_count: true }) as { seq: string; stage: string; code: string }[])
+      ? (parseCsv(text, { columns: true, relax_column_count: true }) as Record<string, string | undefined>[]).map(
+          (r): RejectKeyFields => ({ seq: r.seq, stage: r.stage, code: r.code, source: r.source, field: r.field || undefined, row: parseJson(r.row) }),
+        )
       : text
           .split('\n')
           .filter((l) => l.trim() !== '')
           .flatMap((l) => {
             try {
-              return [JSON.parse(l) as { seq: unknown; stage: unknown; code: unknown }];
+              return [JSON.parse(l) as RejectKeyFields];
             } catch {
-              return []; // a torn last line from a crash: its reject is written again
+              return []; // unreadable: its reject is written again
             }
           });
   for (const r of rows) {
+    const key = rejectKey(r);
+    keys.add(key);
     const seq = Number(r.seq);
-    keys.add(`${seq}:${String(r.stage)}:${String(r.code)}`);
-    seqs.add(seq);
+    seqs.add(seq >= 0 ? seq : key);
   }
   return { keys, seqs };
 }
