@@ -55,14 +55,18 @@ export class Batcher<T> {
     return this.#inFlight.size;
   }
 
-  /** Add one entry; resolves once it is accepted into the open batch (may wait for a free in-flight slot). */
-  async add(entry: T): Promise<void> {
-    this.#throwIfFailed();
-    if (this.#closed) throw new EtlError('INTERNAL', 'batcher is closed');
+  /**
+   * Add one entry. Returns nothing when the entry went straight into the open batch, else a promise that resolves
+   * once it is accepted (after waiting for a free in-flight slot). `await` works on both; hot loops can skip the
+   * await (and its microtask) when nothing is returned.
+   */
+  add(entry: T): Promise<void> | undefined {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#closed) return Promise.reject(new EtlError('INTERNAL', 'batcher is closed'));
     const bytes = this.#options.sizeOf(entry) + 1;
     if (bytes - 1 > this.#maxItemBytes) {
       this.#options.onTooLarge(entry, bytes - 1);
-      return;
+      return undefined;
     }
     const key = this.#options.keyOf?.(entry);
     const group = this.#options.groupOf?.(entry);
@@ -71,12 +75,17 @@ export class Batcher<T> {
       this.#options.envelopeBytes + this.#bytes + bytes > this.#options.maxBytes ||
       (key !== undefined && this.#keys.has(key)) ||
       (this.#batch.length > 0 && group !== this.#group);
-    if (full) await this.#dispatch();
+    if (full) return this.#dispatch().then(() => this.#accept(entry, bytes, key, group));
+    return this.#accept(entry, bytes, key, group);
+  }
+
+  #accept(entry: T, bytes: number, key: string | undefined, group: string | undefined): Promise<void> | undefined {
     this.#batch.push(entry);
     this.#bytes += bytes;
     this.#group = group;
     if (key !== undefined) this.#keys.add(key);
-    if (this.#batch.length >= this.#options.maxItems) await this.#dispatch();
+    if (this.#batch.length >= this.#options.maxItems) return this.#dispatch();
+    return undefined;
   }
 
   /** Send the open batch now (waiting for a slot), without waiting for it to finish. */

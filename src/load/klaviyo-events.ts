@@ -66,12 +66,34 @@ const IDENTIFIERS = ['id', 'email', 'phone_number', 'external_id', 'anonymous_id
 export function eventDedupKey(payload: EventPayload): string | undefined {
   const uniqueId = payload.event.unique_id;
   if (uniqueId === undefined || uniqueId === null) return undefined;
-  const ids = IDENTIFIERS.map((k) => {
-    const v = payload.profile[k];
-    return typeof v === 'string' && k === 'email' ? v.toLowerCase() : v ?? null;
-  });
-  const metric = typeof payload.event.metric === 'string' ? payload.event.metric : payload.event.metric.name;
-  return JSON.stringify([ids, metric, uniqueId]);
+  const profile = payload.profile;
+  const metric = payload.event.metric;
+  // Plain concatenation (this runs once per event): \u0000 cannot occur in the parts that matter.
+  let key = typeof metric === 'string' ? metric : metric.name;
+  key += '\u0000' + String(uniqueId);
+  for (const k of IDENTIFIERS) {
+    const v = profile[k];
+    key += '\u0000' + (v === undefined || v === null ? '' : typeof v === 'string' ? (k === 'email' ? v.toLowerCase() : v) : JSON.stringify(v));
+  }
+  return key;
+}
+
+const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":';
+const ENTRY_EVENT = '}},"events":{"data":[{"type":"event","attributes":{"properties":';
+
+/** `JSON.stringify(eventEntry(payload))`, built without the intermediate objects (same text, same key order). */
+export function eventEntryJson(payload: EventPayload): string {
+  const event = payload.event;
+  const metric = event.metric;
+  const name = typeof metric === 'string' ? metric : metric.name;
+  let out = ENTRY_HEAD + JSON.stringify(payload.profile) + ENTRY_EVENT + JSON.stringify(event.properties ?? {});
+  for (const k in event) {
+    if (k === 'metric' || k === 'properties') continue;
+    const v = (event as Record<string, unknown>)[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    out += ',' + JSON.stringify(k) + ':' + JSON.stringify(v);
+  }
+  return out + ',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}]}}}';
 }
 
 /**
@@ -112,8 +134,9 @@ export class KlaviyoEventLoader implements Loader {
 
   async write(items: LoadItem[]): Promise<void> {
     for (const item of items) {
-      const json = JSON.stringify(eventEntry(item.payload as unknown as EventPayload));
-      await this.#batcher.add({ item, json });
+      const json = eventEntryJson(item.payload as unknown as EventPayload);
+      const accepted = this.#batcher.add({ item, json });
+      if (accepted) await accepted;
     }
   }
 
