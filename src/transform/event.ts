@@ -200,7 +200,10 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       g.items.push(item);
       if (itemEvents !== undefined) {
         // `{{_item}}`: the 1-based position of this row in its group, so line items with the same SKU stay distinct.
-        const id = run(itemUniqueId, 'group.itemEvents.unique_id', { ...row, _item: g.items.length }, failures);
+        // A view of the row with `_item` on top (no copy of every column: this runs once per line item).
+        const withItem = Object.create(row) as Row;
+        withItem._item = g.items.length;
+        const id = run(itemUniqueId, 'group.itemEvents.unique_id', withItem, failures);
         const v = run(itemValue, 'group.itemEvents.value', row, failures);
         const extra = itemProps.size > 0 ? itemProps.run(row, failures) : undefined;
         g.itemEvents.push({
