@@ -118,12 +118,19 @@ export async function run(ctx) {
     ctx.log(`bare pg-cursor: ${bare.rowsPerSecond} rows/s`);
 
     const pipeline = await writePipeline('bench-postgres', pipelineYaml('bench-postgres'));
+    const env = { DATABASE_URL: url, PG_SCHEMA: schema };
+
+    // Where the gap goes: the same CLI with --dry-run reads, transforms, batches and serializes, sends nothing.
+    ctx.log('klaviyo-etl run --dry-run (no HTTP, no emulator)');
+    const dry = await runCli(pipeline, { env, args: ['--dry-run'] });
+    const dryRowsPerSecond = Math.round((dry.report.rows.read * 1000) / dry.wallMs);
+    ctx.log(`dry run: ${dryRowsPerSecond} rows/s`);
     const emu = await startEmulatorProcess({ limits: 'off', maxOldSpaceMb: 8192 });
     let cli;
     let state;
     try {
       ctx.log(`klaviyo-etl run (${rows} rows) → ${emu.url}`);
-      cli = await runCli(pipeline, { env: { KLAVIYO_BASE_URL: emu.url, DATABASE_URL: url, PG_SCHEMA: schema } });
+      cli = await runCli(pipeline, { env: { ...env, KLAVIYO_BASE_URL: emu.url } });
       state = await emu.state();
     } finally {
       await emu.close();
@@ -156,6 +163,8 @@ export async function run(ctx) {
           requests: r.requests.total,
           peakRssMb: cli.peakRssMb,
         },
+        dryRun: { status: dry.report.status, wallMs: Math.round(dry.wallMs), rowsPerSecond: dryRowsPerSecond, peakRssMb: dry.peakRssMb },
+        dryRunRatio: Number((dryRowsPerSecond / bare.rowsPerSecond).toFixed(3)),
         emulatorEvents: state.events,
         ratio: Number(ratio.toFixed(3)),
       },
@@ -166,6 +175,7 @@ export async function run(ctx) {
       notes: [
         `wall time of the CLI process includes Node start-up and pipeline loading; ${ctx.machine.nproc} cores shared by PostgreSQL, the CLI and the emulator`,
         'bare pg-cursor is measured after one warm-up pass, so both read a cached table',
+        'dryRun: the same CLI run with --dry-run (source + transform + batching, no HTTP): the gap between it and endToEnd is the HTTP path and the emulator ingesting events on the same 2 cores',
       ],
     };
   } finally {
