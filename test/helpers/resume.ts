@@ -391,7 +391,7 @@ export async function interruptLoop(options: {
     if (result.kills >= options.kills) return { ...result, final: await exited };
     const delay = options.minMs + options.random() * (options.maxMs - options.minMs);
     const wait = (options.ready ? options.ready(child) : Promise.resolve()).then(() => sleep(delay));
-    const early = await Promise.race([exited, wait.then(() => undefined)]);
+    const early = await Promise.race([exited, wait.then(() => undefined, () => undefined)]);
     if (early) return { ...result, final: early };
     child.kill(options.signal);
     const exit = await exited;

@@ -8,6 +8,7 @@ import {
   emulatorEvents,
   emulatorProfiles,
   interruptLoop,
+  lockedBy,
   makeCustomers,
   makeOrders,
   ordersPipeline,
@@ -44,8 +45,9 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-resume-kill-'));
   orders = await makeOrders(path.join(tmp, 'orders.csv'), { rows: ORDER_ROWS, seed: SEED, badAt: [0.3, 0.7] });
   customers = await makeCustomers(path.join(tmp, 'customers.csv'), { rows: CUSTOMER_ROWS, seed: SEED, updates: CUSTOMER_UPDATES });
-  // Paced by the client-side rate limits in the pipeline files (a full run takes several seconds, so random kills
-  // land at every stage); bulk jobs are processed slowly enough to be pending at most kills.
+  // Paced by the client-side rate limits in the pipeline files (at most 5,000 events / 2,000 profiles a second), so
+  // a full run takes several seconds and ten kills at 0-900 ms after the run took its lock cannot finish the work
+  // early. Import jobs are first polled 1 s after submission, so most kills land while jobs are pending.
   await writeFile(path.join(tmp, 'orders.yaml'), ordersPipeline({ name: 'kill-orders', path: 'orders.csv', eventsBatch: 250, burst: 20, steady: 1200 }));
   await writeFile(path.join(tmp, 'customers.yaml'), customersPipeline({ name: 'kill-customers', path: 'customers.csv', profilesBatch: 500, burst: 4, steady: 240 }));
   emulator = await startEmulator({ port: 0, limits: 'off', processingRate: 3000 });
@@ -67,9 +69,10 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
       env: env(EVENTS_KEY),
       random: prng(SEED),
       kills: KILLS,
-      minMs: 250,
-      maxMs: 1600,
+      minMs: 0,
+      maxMs: 900,
       signal: 'SIGKILL',
+      ready: (child) => lockedBy(stateDir, 'kill-orders', child.pid!),
       onInterrupted: async (exit) => {
         expect(exit.signal).toBe('SIGKILL');
         // the checkpoint is always complete and parseable (atomic rename), still `running` after a kill
@@ -97,7 +100,7 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     const cp = await readCheckpointFile(stateDir, 'kill-orders');
     expect(cp?.status).toBe('succeeded');
     console.log(`orders: ${loop.kills} kills, ${loop.runs} runs, ${events.length} events`);
-  });
+  }, 150_000);
 
   it('customers → profiles (bulk import jobs): final values, kills while jobs are pending, only bad rows rejected', async () => {
     const stateDir = path.join(tmp, 'state');
@@ -109,9 +112,10 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
       env: env(PROFILES_KEY),
       random: prng(SEED + 1),
       kills: KILLS,
-      minMs: 300,
-      maxMs: 1600,
+      minMs: 0,
+      maxMs: 900,
       signal: 'SIGKILL',
+      ready: (child) => lockedBy(stateDir, 'kill-customers', child.pid!),
       onInterrupted: async (exit) => {
         expect(exit.signal).toBe('SIGKILL');
         const cp = await readCheckpointFile(stateDir, 'kill-customers');
@@ -151,5 +155,5 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     const rejects = await readRejects(path.join(stateDir, 'kill-customers', 'rejects.ndjson'));
     expect(rejectKeys(rejects)).toEqual(expectedRejectKeys(customers.bad, rejects)); // each bad row once
     console.log(`customers: ${loop.kills} kills (${killsWithPendingJobs} with pending jobs), ${loop.runs} runs`);
-  });
+  }, 150_000);
 });

@@ -105,7 +105,7 @@ describe('SIGTERM at random moments, resume until done (50,000 rows, mixed)', ()
     const rejects = await readRejects(path.join(stateDir, 'term-orders', 'rejects.ndjson'));
     expect(rejects.map((r) => [r.line, r.code])).toEqual(orders.bad.map((b) => [b.line, b.code]));
     expect((await readCheckpointFile(stateDir, 'term-orders'))?.status).toBe('succeeded');
-  });
+  }, 150_000);
 
   it('customers → profiles: exit 143, clean checkpoint, rows up to the position imported; final values at the end', async () => {
     const stateDir = path.join(tmp, 'state');
@@ -149,5 +149,5 @@ describe('SIGTERM at random moments, resume until done (50,000 rows, mixed)', ()
     expect(profiles.length).toBe(customers.profiles.size);
     const rejects = await readRejects(path.join(stateDir, 'term-customers', 'rejects.ndjson'));
     expect(rejectKeys(rejects)).toEqual(expectedRejectKeys(customers.bad, rejects)); // each bad row once
-  });
+  }, 150_000);
 });
