@@ -23,6 +23,7 @@
 // Cases run sequentially (a 2-core machine: never two at once); a case that throws is recorded as
 // `{error}` and the next one runs. `node bench/run.js ceiling sdk` runs only those; `--quick` shrinks the data.
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { BENCH_DIR, machineInfo } from './lib.js';
 
@@ -52,6 +53,7 @@ for (const name of selected) {
   const mod = await import(`./cases/${name}.js`);
   log(`case ${name}: ${mod.description}`);
   const t0 = performance.now();
+  const loadBefore = os.loadavg()[0];
   let result;
   try {
     result = await mod.run({ log: (m) => log(`  ${name}: ${m}`), machine, results, quick });
@@ -67,6 +69,8 @@ for (const name of selected) {
     quick,
     machine,
     durationMs: Math.round(performance.now() - t0),
+    // 1-minute load average before and after: the machine is shared, so a loaded one explains slow figures.
+    loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
     ...result,
   };
   results[name] = record;
