@@ -179,7 +179,8 @@ export class Checkpointer {
           pendingJobs: [...previous.pendingJobs],
           configChanged: previous.configHash !== hash,
         };
-        this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId });
+        // Its pending jobs are not polled any more: name them, so their import errors can be looked up by hand.
+        this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId, pendingJobs: previous.pendingJobs });
       }
     }
     await this.#store.write(this.#state!);
