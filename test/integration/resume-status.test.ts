@@ -72,5 +72,23 @@ describe('klaviyo-etl status (CLI, built binary)', () => {
     const interrupted = JSON.parse((await cli(['status', pipeline, '--state-dir', stateDir, '--json'])).stdout);
     expect(interrupted).toMatchObject({ state: 'interrupted', runId: cp.runId, position: after.position, pendingJobs: after.pendingJobs, next: 'resume' });
     expect(interrupted.position.seq).toBeGreaterThanOrEqual(cp.position!.seq);
+
+    // killed again with jobs pending, then --restart: the discarded run's pending jobs are named in the log
+    const third = start(['run', pipeline, '--state-dir', stateDir], env);
+    await lockedBy(stateDir, 'status-customers', third.child.pid!);
+    await waitForCheckpoint(stateDir, 'status-customers', (c) => c.status === 'running' && c.pendingJobs.length > 0);
+    third.child.kill('SIGKILL');
+    await third.exited;
+    const killed = (await readCheckpointFile(stateDir, 'status-customers'))!;
+    expect(killed.pendingJobs.length).toBeGreaterThan(0);
+    const restarted = await cli(['run', pipeline, '--state-dir', stateDir, '--restart', '--limit', '1'], { env });
+    expect(restarted.code).toBe(0);
+    const warning = restarted.stderr
+      .split('\n')
+      .filter((l) => l.includes('discarding unfinished run'))
+      .map((l) => JSON.parse(l) as { runId: string; pendingJobs: string[] });
+    expect(warning).toHaveLength(1);
+    expect(warning[0]!.runId).toBe(cp.runId);
+    expect(warning[0]!.pendingJobs).toEqual(killed.pendingJobs);
   });
 });
