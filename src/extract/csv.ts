@@ -21,7 +21,7 @@ import { Parser } from 'csv-parse';
 import { CsvSource, type CsvSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
-import { createFileReader, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
+import { createFileReader, isGzipName, resolveFiles, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
 import type { ExtractorDefinition } from './types.js';
 
 /** Format options of the CSV parser (the subset of the `csv` / `s3` source config it needs). */
@@ -426,6 +426,29 @@ export const csvSource: ExtractorDefinition<CsvSourceConfig> = {
   summary: 'Local CSV files (glob or list, .gz decompressed), streamed with exact line/byte positions.',
   config: CsvSource,
   create(config, ctx) {
-    return createFileReader({ patterns: config.path, ctx, component: 'source.csv', parse: csvParser(config) });
+    // progress(): bytes parsed (a resumed file counts from its start offset) out of the files' total size. The total
+    // is known only for uncompressed files (a .gz file's decompressed size is not).
+    let bytes = 0;
+    let totalBytes: number | undefined;
+    resolveFiles(config.path, ctx.baseDir).then(
+      (files) => {
+        if (!files.some((f) => isGzipName(f.path))) totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+      },
+      () => undefined, // records() reports the error
+    );
+    const parse = csvParser(config);
+    const counting: FormatParser = (input) => {
+      bytes += input.startOffset ?? 0;
+      async function* counted(): AsyncIterable<Buffer> {
+        for await (const chunk of input.chunks) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      }
+      return parse({ ...input, chunks: counted() });
+    };
+    const reader = createFileReader({ patterns: config.path, ctx, component: 'source.csv', parse: counting });
+    reader.progress = () => (totalBytes === undefined ? { bytes } : { bytes, totalBytes });
+    return reader;
   },
 };

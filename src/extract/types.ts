@@ -30,6 +30,14 @@ export interface SourceReader {
   /** Incremental state to store after a successful run (e.g. files done, high-water cursor). */
   watermark?(): unknown;
   close?(): Promise<void>;
+  /** How far the reader got through its input, for progress and ETAs (sources that can tell). */
+  progress?(): SourceProgress;
+}
+
+/** Input consumed so far, and the total when it is known up front (e.g. the sizes of local uncompressed files). */
+export interface SourceProgress {
+  bytes: number;
+  totalBytes?: number;
 }
 
 /** A registered source component. */
