@@ -10,7 +10,7 @@ import { newStats, type RunStats } from './core/stats.js';
 import { loadPipelineFileOrThrow } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import { getExtractor } from './extract/registry.js';
-import type { SourceReader } from './extract/types.js';
+import type { SourceProgress, SourceReader } from './extract/types.js';
 import { createTransformer } from './transform/registry.js';
 import { openRejects } from './core/rejects.js';
 import { createDestination, createExportDestination, createExportTransformer, type Destination } from './destination.js';
@@ -49,8 +49,13 @@ export interface RunOptions {
   logger?: Logger;
   /** Abort to stop reading, drain in-flight requests, checkpoint and report `interrupted`. */
   signal?: AbortSignal;
-  /** Called about once a second with the live counters. */
-  onProgress?: (stats: RunStats) => void;
+  /**
+   * Called about once a second with the live counters, and how far the source got through its input when it can
+   * tell (local CSV files: bytes read / total bytes, for an ETA).
+   */
+  onProgress?: (stats: RunStats, source?: SourceProgress) => void;
+  /** Log a `progress` line at info level this often (nightly job logs). 0 disables. @default 10000 */
+  progressLogIntervalMs?: number;
 }
 
 /**
@@ -121,6 +126,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   let error: { code: string; message: string } | undefined;
   let fatal: EtlError | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
+  let progressLogTimer: NodeJS.Timeout | undefined;
   let readThisRun = 0;
 
   const saveProgress = (): void => {
@@ -169,8 +175,14 @@ export async function run(options: RunOptions): Promise<RunReport> {
     }
     if (options.onProgress) {
       const onProgress = options.onProgress;
-      progressTimer = setInterval(() => onProgress(stats), 1000);
+      progressTimer = setInterval(() => onProgress(stats, reader?.progress?.()), 1000);
       progressTimer.unref();
+    }
+    const logEvery = options.progressLogIntervalMs ?? 10_000;
+    if (logEvery > 0) {
+      const begun = Date.now();
+      progressLogTimer = setInterval(() => logger.info('progress', progressFields(stats, reader?.progress?.(), Date.now() - begun)), logEvery);
+      progressLogTimer.unref();
     }
     const emulatorLimits = typeof options.emulator === 'object' ? options.emulator.limits : undefined;
     const destinationContext = {
@@ -269,6 +281,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   } finally {
     options.signal?.removeEventListener('abort', onInterrupt);
     if (progressTimer) clearInterval(progressTimer);
+    if (progressLogTimer) clearInterval(progressLogTimer);
     await reader?.close?.().catch(() => {});
     await rejects.close();
   }
@@ -333,6 +346,25 @@ export async function run(options: RunOptions): Promise<RunReport> {
   }
   logger.info('run finished', { summary: formatSummary(report) });
   return report;
+}
+
+/** The fields of a periodic `progress` log line: counters, average rate, and an ETA when the input size is known. */
+export function progressFields(stats: RunStats, source: SourceProgress | undefined, elapsedMs: number): Record<string, unknown> {
+  const secs = Math.max(0.001, elapsedMs / 1000);
+  const fields: Record<string, unknown> = {
+    rows: stats.rows.read,
+    rejected: stats.rows.rejected,
+    rowsPerSecond: Math.round(stats.rows.read / secs),
+    requests: stats.requests.total,
+    throttled: stats.requests.throttled,
+    elapsedSeconds: Math.round(secs),
+  };
+  if (source?.totalBytes) {
+    const fraction = Math.min(1, source.bytes / source.totalBytes);
+    fields.percent = Math.round(fraction * 1000) / 10;
+    if (fraction > 0) fields.etaSeconds = Math.round((secs * (1 - fraction)) / fraction);
+  }
+  return fields;
 }
 
 function countItems(stats: RunStats, items: LoadItem[]): void {
