@@ -107,10 +107,10 @@ function readHwmKb(pid) {
  * Run `klaviyo-etl run <pipeline> --json` as a child process with `env`, polling its peak RSS (VmHWM) every
  * 100 ms. Returns `{report, wallMs, peakRssMb}`.
  */
-export async function runCli(pipelineFile, { env = {}, args = [], apiKey = API_KEY } = {}) {
+export async function runCli(pipelineFile, { env = {}, args = [], apiKey = API_KEY, nodeFlags = [] } = {}) {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'klaviyo-etl-bench-'));
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, 'run', pipelineFile, '--json', '--restart', '--state-dir', stateDir, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', pipelineFile, '--json', '--restart', '--state-dir', stateDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, KLAVIYO_API_KEY: apiKey, ...env },
   });
