@@ -88,6 +88,7 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     expect(final.resumed).toBe(true);
     expect(final.rows.read).toBe(orders.rows);
     expect(final.rows.rejected).toBe(orders.bad.length);
+    expect(final.rows.loaded).toBe(orders.rows - orders.bad.length);
 
     const events = await emulatorEvents(emulator.url, EVENTS_KEY);
     const ids = events.map((e) => e.unique_id);
@@ -133,6 +134,7 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     expect(final.status).toBe('completed_with_rejects');
     expect(final.rows.read).toBe(customers.rows);
     expect(final.rows.rejected).toBe(customers.bad.length);
+    expect(final.rows.loaded).toBe(customers.rows - customers.bad.length);
 
     const profiles = await emulatorProfiles(emulator.url, PROFILES_KEY);
     const byEmail = new Map(profiles.map((p) => [String(p.email).toLowerCase(), p]));
