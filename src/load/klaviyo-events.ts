@@ -135,7 +135,7 @@ export class KlaviyoEventLoader implements Loader {
   async write(items: LoadItem[]): Promise<void> {
     for (const item of items) {
       const json = eventEntryJson(item.payload as unknown as EventPayload);
-      const accepted = this.#batcher.add({ item, json });
+      const accepted = this.#batcher.tryAdd({ item, json });
       if (accepted) await accepted;
     }
   }
