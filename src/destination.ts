@@ -8,7 +8,7 @@ import type { ExportTransformConfig, PipelineConfig } from './config/schema.js';
 import { createS3Client } from './extract/s3-client.js';
 import { connectKlaviyo, createKlaviyoLoader, type KlaviyoConnection } from './load/index.js';
 import { createExportLoader, type ExportLoader, type ExportTarget } from './load/csv-export.js';
-import type { Loader } from './load/types.js';
+import type { Loader, CloseOptions } from './load/types.js';
 import { createExportMapper } from './transform/export.js';
 import type { Transformer } from './transform/types.js';
 
@@ -37,8 +37,11 @@ export interface DestinationContext {
 /** Where items go: a loader plus whatever connection it owns. */
 export interface Destination {
   write(items: LoadItem[]): Promise<void>;
-  /** Flush, wait for everything in flight, release connections. Throws EtlError if the run must fail. */
-  close(): Promise<void>;
+  /**
+   * Flush, wait for everything in flight, release connections. Throws EtlError if the run must fail.
+   * `stopWaitingForJobs` (the run's interrupt signal) leaves unfinished bulk jobs pending for the next run.
+   */
+  close(options?: CloseOptions): Promise<void>;
   /** Release connections without flushing (after a failure). */
   abort(): Promise<void>;
   pendingJobs(): string[];
@@ -86,9 +89,9 @@ export function createDestination(config: PipelineConfig, ctx: DestinationContex
   });
   return {
     write: (items) => loader.write(items),
-    close: async () => {
+    close: async (options) => {
       try {
-        await loader.close();
+        await loader.close(options);
       } finally {
         await connection?.close();
       }

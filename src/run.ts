@@ -265,7 +265,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
     } else {
       await handle(transformer.flush(), lastSeq + 1);
     }
-    await destination.close();
+    // After an interrupt, bulk jobs still processing are not waited for: they stay in the checkpoint's
+    // pendingJobs and the next run polls them (and collects their import errors).
+    await destination.close({ stopWaitingForJobs: options.signal });
     if (fatal) throw fatal;
     if (options.signal?.aborted) outcome = 'interrupted';
   } catch (err) {

@@ -4,7 +4,7 @@ import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry } from './bulk.js';
 import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
-import type { LoadContext, Loader } from './types.js';
+import type { CloseOptions, LoadContext, Loader } from './types.js';
 
 /** The parts of the destination config the profile loader reads. */
 export type ProfileLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists'> & {
@@ -49,6 +49,8 @@ export class KlaviyoProfileLoader implements Loader {
   readonly #intervalMs: number;
   readonly #maxIntervalMs: number;
   #poller: Promise<void> | undefined;
+  /** Aborted through close({stopWaitingForJobs}): the poll loop stops and leaves its jobs pending. */
+  readonly #stopPolling = new AbortController();
   #error: unknown;
 
   constructor(config: ProfileLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined, poll: JobPollOptions = {}) {
@@ -99,11 +101,20 @@ export class KlaviyoProfileLoader implements Loader {
     }
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     try {
       await this.#batcher.close();
     } finally {
-      while (this.#poller) await this.#poller;
+      // On an interrupt, unfinished jobs are left in pendingJobs() for the checkpoint; the next run polls them.
+      const stop = options.stopWaitingForJobs;
+      const onStop = () => this.#stopPolling.abort();
+      if (stop?.aborted) onStop();
+      else stop?.addEventListener('abort', onStop, { once: true });
+      try {
+        while (this.#poller) await this.#poller;
+      } finally {
+        stop?.removeEventListener('abort', onStop);
+      }
     }
     this.#throwIfFailed();
   }
@@ -138,10 +149,11 @@ export class KlaviyoProfileLoader implements Loader {
 
   async #pollLoop(): Promise<void> {
     try {
-      while (this.#jobs.size > 0) {
+      while (this.#jobs.size > 0 && !this.#stopPolling.signal.aborted) {
         let job: Job | undefined;
         for (const candidate of this.#jobs.values()) if (!job || candidate.nextPollAt < job.nextPollAt) job = candidate;
-        await sleep(job!.nextPollAt - Date.now(), this.#ctx.signal);
+        const stopped = await sleep(job!.nextPollAt - Date.now(), this.#ctx.signal, this.#stopPolling.signal);
+        if (stopped) break;
         await this.#poll(job!);
       }
     } catch (error) {
@@ -245,18 +257,30 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
+/** Sleep `ms`; rejects INTERRUPTED when `signal` aborts; resolves `true` early when `stop` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined, stop: AbortSignal): Promise<boolean> {
+  if (stop.aborted) return Promise.resolve(true);
+  if (ms <= 0) return Promise.resolve(false);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = () => {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      resolve();
+      stop.removeEventListener('abort', onStop);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve(false);
     }, ms);
     const onAbort = () => {
-      clearTimeout(timer);
+      done();
       reject(new EtlError('INTERRUPTED', 'interrupted while waiting for profile import jobs'));
+    };
+    const onStop = () => {
+      done();
+      resolve(true);
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    stop.addEventListener('abort', onStop, { once: true });
   });
 }

@@ -22,6 +22,15 @@ export interface LoadContext extends LoadEvents {
   resumeJobs?: string[];
 }
 
+export interface CloseOptions {
+  /**
+   * Stop waiting for submitted bulk jobs to finish when this signal aborts (at once if it already has): the
+   * unfinished jobs stay in `pendingJobs()` for the checkpoint, and the next run polls them (and collects their
+   * import errors). Without it, `close` waits for every job.
+   */
+  stopWaitingForJobs?: AbortSignal;
+}
+
 /**
  * A batch writer. `write` applies back-pressure: it resolves when the items are accepted into the bounded
  * in-flight window, not when Klaviyo confirmed them (that is `onAck`). `close` flushes, waits for everything in
@@ -29,7 +38,7 @@ export interface LoadContext extends LoadEvents {
  */
 export interface Loader {
   write(items: LoadItem[]): Promise<void>;
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
   /** Bulk jobs submitted and not yet finished (for the checkpoint). */
   pendingJobs?(): string[];
 }
