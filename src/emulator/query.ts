@@ -215,22 +215,33 @@ export function sparseFields(query: URLSearchParams, type: string): Set<string> 
   return new Set(raw.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
-/** Keep only `fields` of `attrs` (dotted names like `location.city` keep that sub-field). */
+/**
+ * Keep only `fields` of `attrs`. Dotted names keep that nested member (`location.city`,
+ * `subscriptions.email.marketing.consent`), merged with siblings asked for in the same set; a dotted name whose
+ * parent is asked for as a whole adds nothing.
+ */
 export function pickFields(attrs: Record<string, unknown>, fields: Set<string> | null): Record<string, unknown> {
   if (!fields) return attrs;
   const out: Record<string, unknown> = {};
   for (const f of fields) {
-    const dot = f.indexOf('.');
-    if (dot < 0) {
+    if (f.indexOf('.') < 0) {
       if (f in attrs) out[f] = attrs[f];
-    } else {
-      const head = f.slice(0, dot);
-      const sub = attrs[head];
-      if (sub && typeof sub === 'object') {
-        const o = (out[head] ??= {}) as Record<string, unknown>;
-        o[f.slice(dot + 1)] = (sub as Record<string, unknown>)[f.slice(dot + 1)];
-      }
+      continue;
     }
+    const parts = f.split('.');
+    let covered = false;
+    for (let i = 1; i < parts.length && !covered; i++) covered = fields.has(parts.slice(0, i).join('.'));
+    if (covered) continue;
+    let src: unknown = attrs;
+    let o = out;
+    for (let i = 0; i < parts.length - 1; i++) {
+      src = (src as Record<string, unknown>)[parts[i]!];
+      if (src === null || typeof src !== 'object') break;
+      o = (o[parts[i]!] ??= {}) as Record<string, unknown>;
+    }
+    if (src === null || typeof src !== 'object') continue;
+    const last = parts[parts.length - 1]!;
+    o[last] = (src as Record<string, unknown>)[last] ?? null;
   }
   return out;
 }

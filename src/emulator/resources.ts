@@ -9,7 +9,14 @@ export function profileResource(p: ProfileRecord, baseUrl: string, fields: Set<s
   if (extra) Object.assign(attrs, extra);
   const picked = pickFields(attrs, fields);
   // additional fields are returned even when a sparse fieldset omits them (they were asked for explicitly)
-  if (fields && extra) for (const k in extra) if (k === 'subscriptions' || k === 'predictive_analytics') picked[k] = extra[k];
+  if (fields && extra) {
+    for (const k in extra) {
+      if (k !== 'subscriptions' && k !== 'predictive_analytics') continue;
+      let sparse = false; // a sparse fieldset that names parts of it (`subscriptions.email.marketing`) wins
+      for (const f of fields) if (f.startsWith(`${k}.`)) sparse = true;
+      if (!sparse) picked[k] = extra[k];
+    }
+  }
   return {
     type: 'profile',
     id: p.id,

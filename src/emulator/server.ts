@@ -11,6 +11,7 @@ import { ENDPOINTS, type EndpointKey } from '../core/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { ApiError, errorObject, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
+import { checkQuery, QUERY_RULES } from './params.js';
 import { processJobs } from './jobs.js';
 import { RateLimiter } from './rate-limit.js';
 import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteModule } from './router.js';
@@ -367,7 +368,17 @@ export class EmulatorServer implements EmulatorContext {
         }
         rlHeaders = { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
       }
-      // 5. body
+      // 5. query parameters (fields, additional-fields, include, sort, page[size]) as the spec allows them
+      const rules = endpoint ? (QUERY_RULES as Partial<Record<string, (typeof QUERY_RULES)[EndpointKey]>>)[endpoint] : undefined;
+      if (rules && query.size > 0) {
+        try {
+          checkQuery(rules, query);
+        } catch (e) {
+          req.resume();
+          throw e;
+        }
+      }
+      // 6. body
       ctx.body = await this.#readBody(req, true);
       const reply = await m.def.handler(ctx);
       if (reply) this.#send(res, { ...reply, headers: { ...rlHeaders, ...reply.headers } });

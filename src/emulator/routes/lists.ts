@@ -4,7 +4,8 @@
  * `GET /api/segments`, `GET /api/segments/{id}`, `GET /api/segments/{id}/profiles` (segments come from the seed).
  */
 import { ApiError, invalid, invalidParam, isoMicros, type ErrorInit, type Reply } from '../http.js';
-import { collectionLinks, conditionValues, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition, type FilterOp } from '../query.js';
+import { collectionLinks, conditionValues, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition } from '../query.js';
+import { QUERY_RULES } from '../params.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { GroupRecord, ProfileRecord } from '../state.js';
@@ -49,13 +50,7 @@ function groupResource(g: GroupRecord, kind: Kind, baseUrl: string, fields: Set<
 const GROUP_SORTS = new Set(['created', '-created', 'id', '-id', 'name', '-name', 'updated', '-updated']);
 
 function listGroups(ctx: RequestContext, kind: Kind): Reply {
-  const allowed: Record<string, readonly FilterOp[]> = {
-    name: ['equals', 'any'],
-    id: ['equals', 'any'],
-    created: ['greater-than'],
-    updated: ['greater-than'],
-    ...(kind === 'segment' ? { is_active: ['equals', 'any'] as const, is_starred: ['equals'] as const } : {}),
-  };
+  const allowed = QUERY_RULES[kind === 'list' ? 'GET /api/lists' : 'GET /api/segments'].filter!;
   const conds = parseFilter(ctx.query.get('filter'), allowed);
   const sort = ctx.query.get('sort');
   if (sort !== null && !GROUP_SORTS.has(sort)) throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for ${kind}s.`, 'sort'));
@@ -105,14 +100,7 @@ function getOne(ctx: RequestContext, kind: Kind): Reply {
 function members(ctx: RequestContext, kind: Kind, idsOnly: boolean): Reply {
   const g = getGroup(ctx, kind);
   const account = ctx.account;
-  const allowed: Record<string, readonly FilterOp[]> = {
-    email: ['equals', 'any'],
-    phone_number: ['equals', 'any'],
-    push_token: ['equals', 'any'],
-    _kx: ['equals'],
-    joined_group_at: ['greater-than', 'greater-or-equal', 'less-than', 'less-or-equal'],
-    ...(kind === 'segment' ? { profile_id: ['equals', 'any'] as const } : {}),
-  };
+  const allowed = QUERY_RULES[kind === 'segment' ? 'GET /api/segments/{id}/profiles' : idsOnly ? 'GET /api/lists/{id}/relationships/profiles' : 'GET /api/lists/{id}/profiles'].filter!;
   const conds = parseFilter(ctx.query.get('filter'), allowed);
   const sort = ctx.query.get('sort');
   if (sort !== null && sort !== 'joined_group_at' && sort !== '-joined_group_at') {

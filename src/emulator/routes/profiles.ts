@@ -1,6 +1,7 @@
 /** Profiles: create (409 on duplicates), get, patch (null clears, patch_properties), upsert (profile-import), list. */
 import { ApiError, invalid, invalidParam, type Reply } from '../http.js';
 import { conditionValues, collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition } from '../query.js';
+import { QUERY_RULES } from '../params.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { Account, ProfileRecord } from '../state.js';
@@ -57,15 +58,7 @@ function applyPatchProperties(p: ProfileRecord, meta: unknown): void {
   p.properties = props;
 }
 
-const PROFILE_FILTERS = {
-  id: ['equals', 'any'],
-  email: ['equals', 'any'],
-  phone_number: ['equals', 'any'],
-  external_id: ['equals', 'any'],
-  anonymous_id: ['equals', 'any'],
-  created: ['greater-than', 'less-than', 'greater-or-equal', 'less-or-equal'],
-  updated: ['greater-than', 'less-than', 'greater-or-equal', 'less-or-equal'],
-} as const;
+const PROFILE_FILTERS = QUERY_RULES['GET /api/profiles'].filter!;
 
 const SORTS = new Set(['created', '-created', 'email', '-email', 'id', '-id', 'updated', '-updated']);
 
