@@ -1,7 +1,8 @@
 /** Asynchronous processing of bulk profile import jobs: queued → processing → complete. */
 import { isoMicros } from './http.js';
 import type { Account, ImportJobRecord } from './state.js';
-import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, validateProfileAttributes } from './validate.js';
+import { ApiError } from './http.js';
+import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, readPatchProperties, validateProfileAttributes } from './validate.js';
 
 const JOB_TTL_MS = 7 * 86_400_000;
 
@@ -62,6 +63,14 @@ function processOne(account: Account, job: ImportJobRecord, i: number, now: numb
     fail('Profile payload exceeds the 100 KB limit.', base);
     return;
   }
+  let patch: ReturnType<typeof readPatchProperties> = null;
+  try {
+    patch = readPatchProperties(item.meta, `/data/attributes/profiles/data/${i}/meta`);
+  } catch (e) {
+    const first = e instanceof ApiError ? e.errors[0] : undefined;
+    fail(first?.detail ?? 'Invalid meta.', first?.source && 'pointer' in first.source ? first.source.pointer : `/data/attributes/profiles/data/${i}/meta`);
+    return;
+  }
   let profileId: string;
   const byId = id ? account.profilesById.get(id) : undefined;
   if (id && !byId) {
@@ -73,6 +82,10 @@ function processOne(account: Account, job: ImportJobRecord, i: number, now: numb
     profileId = byId.id;
   } else {
     profileId = account.upsertProfile(r.value, { clearNulls: false, strictConflicts: false }, now).profile.id;
+  }
+  if (patch) {
+    const p = account.profilesById.get(profileId)!;
+    p.properties = patch(p.properties);
   }
   job.profileIds.push(profileId);
   job.completedCount++;

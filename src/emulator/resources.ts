@@ -6,6 +6,7 @@ import { profileAttributes, type EventRecord, type MetricRecord, type ProfileRec
 export function profileResource(p: ProfileRecord, baseUrl: string, fields: Set<string> | null = null, extra?: Record<string, unknown>): Record<string, unknown> {
   const self = `${baseUrl}/api/profiles/${p.id}/`;
   const attrs = profileAttributes(p);
+  delete attrs.anonymous_id; // not in Klaviyo's profile resource (kept in /_emulator/profiles)
   if (extra) Object.assign(attrs, extra);
   const picked = pickFields(attrs, fields);
   // additional fields are returned even when a sparse fieldset omits them (they were asked for explicitly)

@@ -3,7 +3,7 @@
  * tens of thousands of events per second). Each check produces a Klaviyo-style `invalid` error with a pointer.
  */
 import { isValidPhoneNumber } from 'libphonenumber-js';
-import { invalid, type ErrorInit } from './http.js';
+import { ApiError, invalid, type ErrorInit } from './http.js';
 
 export const MAX_STRING_BYTES = 100 * 1024;
 export const MAX_PROFILE_BYTES = 100 * 1024;
@@ -27,8 +27,23 @@ export const PROFILE_STRING_FIELDS = [
 ] as const;
 export type ProfileStringField = (typeof PROFILE_STRING_FIELDS)[number];
 const STRING_FIELD_SET = new Set<string>(PROFILE_STRING_FIELDS);
-/** Accepted but ignored attributes. */
-const IGNORED_FIELDS = new Set(['_kx', 'subscriptions', 'created', 'updated', 'last_event_date', 'predictive_analytics']);
+/**
+ * Which attributes beyond the common profile ones an operation's schema has: `_kx` (accepted and ignored) on
+ * profile-import, bulk import and events; `anonymous_id` only on events' profiles; `meta` inside the attributes of
+ * `POST /api/events`' profile (OnsiteProfileMeta; ignored). Everything else outside the schema is a 400.
+ */
+export interface ProfileSchemaOptions {
+  kx?: boolean;
+  anonymousId?: boolean;
+  meta?: boolean;
+}
+/** `POST /api/profiles`, `PATCH /api/profiles/{id}`. */
+export const PROFILE_CREATE: ProfileSchemaOptions = {};
+/** `POST /api/profile-import`, bulk import items. */
+export const PROFILE_UPSERT: ProfileSchemaOptions = { kx: true };
+/** Profiles inside events (bulk entries have `meta` beside `attributes`, not inside). */
+export const EVENT_PROFILE: ProfileSchemaOptions = { kx: true, anonymousId: true };
+export const EVENT_PROFILE_SINGLE: ProfileSchemaOptions = { kx: true, anonymousId: true, meta: true };
 export const LOCATION_FIELDS = new Set(['address1', 'address2', 'city', 'country', 'latitude', 'longitude', 'region', 'zip', 'timezone', 'ip']);
 
 /** Validated, normalised profile attributes. `undefined` = absent; `null` = explicit null. */
@@ -90,6 +105,7 @@ export function findLongString(value: unknown, path: string, depth = 0): string 
 export function validateProfileAttributes(
   attrs: unknown,
   base: string,
+  schema: ProfileSchemaOptions = PROFILE_UPSERT,
 ): { ok: true; value: ProfileInput } | { ok: false; errors: ErrorInit[] } {
   if (!isPlainObject(attrs)) return { ok: false, errors: [invalid('Attributes must be an object.', base)] };
   const errors: ErrorInit[] = [];
@@ -97,7 +113,9 @@ export function validateProfileAttributes(
   for (const key in attrs) {
     const v = attrs[key];
     const pointer = `${base}/${key}`;
-    if (STRING_FIELD_SET.has(key)) {
+    if (key === 'anonymous_id' && !schema.anonymousId) {
+      errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, pointer));
+    } else if (STRING_FIELD_SET.has(key)) {
       if (v === null) {
         value.strings[key as ProfileStringField] = null;
         continue;
@@ -157,7 +175,11 @@ export function validateProfileAttributes(
         }
         value.location = v;
       }
-    } else if (!IGNORED_FIELDS.has(key)) {
+    } else if (key === '_kx' && schema.kx) {
+      if (v !== null && typeof v !== 'string') errors.push(invalid(`'_kx' must be a string.`, pointer));
+    } else if (key === 'meta' && schema.meta) {
+      if (v !== null && !isPlainObject(v)) errors.push(invalid(`'meta' must be an object.`, pointer));
+    } else {
       errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, pointer));
     }
   }
@@ -180,6 +202,12 @@ export interface EventInput {
   valueCurrency?: string;
   uniqueId?: string;
   backfill: boolean;
+}
+
+/** First attribute of a metric other than `name` / `service`, or null. */
+function badMetricKey(attrs: Record<string, unknown>): string | null {
+  for (const k in attrs) if (k !== 'name' && k !== 'service') return k;
+  return null;
 }
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -213,7 +241,10 @@ export function validateEventAttributes(
   const mAttrs = isPlainObject(mData) ? mData.attributes : undefined;
   const name = isPlainObject(mAttrs) ? mAttrs.name : undefined;
   if (metric === undefined) errors.push(invalid("'metric' is a required field.", `${base}/metric`));
-  else if (typeof name !== 'string' || name.trim() === '') {
+  else if (isPlainObject(mData) && mData.type !== 'metric') errors.push(invalid("'type' must be 'metric'.", `${base}/metric/data/type`));
+  else if (isPlainObject(mAttrs) && badMetricKey(mAttrs) !== null) {
+    errors.push(invalid(`'${badMetricKey(mAttrs)!}' is not a valid field for the resource 'metric'.`, `${base}/metric/data/attributes/${badMetricKey(mAttrs)!}`));
+  } else if (typeof name !== 'string' || name.trim() === '') {
     errors.push(invalid('A metric name is required.', `${base}/metric/data/attributes/name`));
   } else if (name.length >= 128) {
     errors.push(invalid('Metric name must be fewer than 128 characters.', `${base}/metric/data/attributes/name`));
@@ -264,4 +295,36 @@ export function validateEventAttributes(
   if (typeof cur === 'string') out.valueCurrency = cur.toUpperCase();
   if (typeof uid === 'string' && uid !== '') out.uniqueId = uid;
   return out;
+}
+
+/**
+ * Validate `meta.patch_properties` (append / unappend / unset) before anything changes; returns the function that
+ * applies it to a properties object (or null when there is none).
+ */
+export function readPatchProperties(meta: unknown, base = '/data/meta'): ((props: Record<string, unknown>) => Record<string, unknown>) | null {
+  if (meta === undefined || meta === null) return null;
+  if (!isPlainObject(meta)) throw new ApiError(400, invalid("'meta' must be an object.", base));
+  const pp = meta.patch_properties;
+  if (pp === undefined || pp === null) return null;
+  const at = `${base}/patch_properties`;
+  if (!isPlainObject(pp)) throw new ApiError(400, invalid("'patch_properties' must be an object.", at));
+  for (const k in pp) if (k !== 'append' && k !== 'unappend' && k !== 'unset') throw new ApiError(400, invalid(`'${k}' is not a valid field for 'patch_properties'.`, `${at}/${k}`));
+  const { append, unappend, unset } = pp;
+  if (append !== undefined && append !== null && !isPlainObject(append)) throw new ApiError(400, invalid("'append' must be an object.", `${at}/append`));
+  if (unappend !== undefined && unappend !== null && !isPlainObject(unappend)) throw new ApiError(400, invalid("'unappend' must be an object.", `${at}/unappend`));
+  const keys = unset === undefined || unset === null ? [] : typeof unset === 'string' ? [unset] : Array.isArray(unset) && unset.every((k) => typeof k === 'string') ? (unset as string[]) : null;
+  if (!keys) throw new ApiError(400, invalid("'unset' must be a string or an array of strings.", `${at}/unset`));
+  const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? [...v] : v === undefined || v === null ? [] : [v]);
+  return (current) => {
+    const props = { ...current };
+    if (isPlainObject(append)) for (const [k, v] of Object.entries(append)) props[k] = [...asArray(props[k]), ...(Array.isArray(v) ? v : [v])];
+    if (isPlainObject(unappend)) {
+      for (const [k, v] of Object.entries(unappend)) {
+        const remove = new Set((Array.isArray(v) ? v : [v]).map((x) => JSON.stringify(x)));
+        props[k] = asArray(props[k]).filter((x) => !remove.has(JSON.stringify(x)));
+      }
+    }
+    for (const k of keys) delete props[k];
+    return props;
+  };
 }

@@ -140,6 +140,76 @@ const ROWS: Row[] = [
     code: 'invalid',
     source: { pointer: '/data' },
   },
+  // request bodies: what the operation's schema does not have, wrong types, missing required members
+  { rule: 'missing data', method: 'POST', path: '/api/events', body: { type: 'event' }, status: 400, code: 'invalid', source: { pointer: '/data' } },
+  { rule: 'bad revision format', method: 'GET', path: '/api/lists', headers: { revision: '2026-7-15' }, status: 400, code: 'invalid', source: { parameter: 'revision' } },
+  { rule: 'unknown profile attribute', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'u@example.com', shoe_size: 42 }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/shoe_size' } },
+  { rule: 'id on profile create', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'id@example.com' }, '01ABCDEFGHJKMNPQRSTVWXYZ00'), status: 400, code: 'invalid', source: { pointer: '/data/id' } },
+  { rule: 'anonymous_id on profile create (events only)', method: 'POST', path: '/api/profiles', body: profileBody({ anonymous_id: 'anon-1' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/anonymous_id' } },
+  { rule: '_kx on profile create (upsert/events only)', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'kx@example.com', _kx: 'abc' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/_kx' } },
+  { rule: 'read-only attribute (created) on profile-import', method: 'POST', path: '/api/profile-import', body: profileBody({ email: 'ro@example.com', created: '2024-01-01T00:00:00Z' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/created' } },
+  { rule: 'subscriptions as a profile attribute', method: 'POST', path: '/api/profile-import', body: profileBody({ email: 'sub@example.com', subscriptions: {} }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/subscriptions' } },
+  { rule: 'PATCH without data.id', method: 'PATCH', path: '/api/profiles/01ABCDEFGHJKMNPQRSTVWXYZ00', body: profileBody({ first_name: 'x' }), status: 400, code: 'invalid', source: { pointer: '/data/id' } },
+  { rule: 'patch_properties.unset not strings', method: 'POST', path: '/api/profile-import', body: { data: { type: 'profile', attributes: { email: 'pp@example.com' }, meta: { patch_properties: { unset: [1] } } } }, status: 400, code: 'invalid', source: { pointer: '/data/meta/patch_properties/unset' } },
+  { rule: 'event time not a datetime', method: 'POST', path: '/api/events', body: eventBody({ time: 'yesterday' }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/time' } },
+  {
+    rule: 'metric with the wrong type',
+    method: 'POST',
+    path: '/api/events',
+    body: { data: { type: 'event', attributes: { properties: {}, metric: { data: { type: 'event', attributes: { name: 'X' } } }, profile: { data: { type: 'profile', attributes: { email: 'e@example.com' } } } } } },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/attributes/metric/data/type' },
+  },
+  {
+    rule: 'unknown metric attribute',
+    method: 'POST',
+    path: '/api/events',
+    body: { data: { type: 'event', attributes: { properties: {}, metric: { data: { type: 'metric', attributes: { name: 'X', integration: 'shopify' } } }, profile: { data: { type: 'profile', attributes: { email: 'e@example.com' } } } } } },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/attributes/metric/data/attributes/integration' },
+  },
+  {
+    rule: 'unknown attribute of a bulk event entry',
+    method: 'POST',
+    path: '/api/event-bulk-create-jobs',
+    body: (() => {
+      const b = bulkEventsBody([{ profile: { email: 'e@example.com' }, events: [{ unique_id: 'x1' }] }]);
+      (b.data.attributes['events-bulk-create'].data[0]!.attributes as Record<string, unknown>).metric = 'Placed Order';
+      return b;
+    })(),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/attributes/events-bulk-create/data/0/attributes/metric' },
+  },
+  {
+    rule: 'bulk import list relationship of the wrong type',
+    method: 'POST',
+    path: '/api/profile-bulk-import-jobs',
+    body: { data: { type: 'profile-bulk-import-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 'l@example.com' } }] } }, relationships: { lists: { data: [{ type: 'segment', id: 'X' }] } } } },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/relationships/lists/data/0' },
+  },
+  {
+    rule: 'bulk import into a list that does not exist',
+    method: 'POST',
+    path: '/api/profile-bulk-import-jobs',
+    body: { data: { type: 'profile-bulk-import-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 'l@example.com' } }] } }, relationships: { lists: { data: [{ type: 'list', id: 'NoSuch' }] } } } },
+    status: 404,
+    code: 'not_found',
+    source: { pointer: '/data/relationships/lists/data/0/id' },
+  },
+  {
+    rule: 'subscribe into a list that does not exist',
+    method: 'POST',
+    path: '/api/profile-subscription-bulk-create-jobs',
+    body: { ...subscribeBody([emailSub('nl@example.com')]), data: { ...subscribeBody([emailSub('nl@example.com')]).data, relationships: { list: { data: { type: 'list', id: 'NoSuch' } } } } },
+    status: 404,
+    code: 'not_found',
+    source: { pointer: '/data/relationships/list/data/id' },
+  },
   // query parameters: values outside the spec's enums/bounds, operators the spec does not list for a field
   { rule: 'fields[profile] with an unknown field', method: 'GET', path: '/api/profiles?fields[profile]=email,shoe_size', status: 400, code: 'invalid', source: { parameter: 'fields[profile]' } },
   { rule: 'fields[...] of a type the operation does not return', method: 'GET', path: '/api/profiles?fields[event]=datetime', status: 400, code: 'invalid', source: { parameter: 'fields[event]' } },
@@ -203,5 +273,57 @@ describe('bad requests: one per rule', () => {
     const r = await client(open.url)('GET', `/api/profiles?filter=${encodeURIComponent('equals(email,"s0@example.com")')}`);
     expect(r.status).toBe(200);
     expect(r.json.data).toEqual([]);
+  });
+});
+
+describe('requests the spec allows are accepted (the converse)', () => {
+  const f = encodeURIComponent;
+  it('_kx on profile-import and events, anonymous_id and attributes.meta on an event profile', async () => {
+    const call = client(open.url);
+    expect((await call('POST', '/api/profile-import', profileBody({ email: 'kx1@example.com', _kx: 'abc' }))).status).toBe(201);
+    const ev = eventBody({}, { anonymous_id: 'anon-9', _kx: 'abc', meta: { patch_properties: { unset: 'x' } } });
+    expect((await call('POST', '/api/events', ev)).status).toBe(202);
+  });
+
+  it('filter equals(_kx,…) on profiles is valid (matches nothing: _kx is not modelled)', async () => {
+    const r = await client(open.url)('GET', `/api/profiles?filter=${f('equals(_kx,"abc")')}`);
+    expect(r.status).toBe(200);
+    expect(r.json.data).toEqual([]);
+  });
+
+  it('nested sparse fieldsets (subscriptions.email.marketing.consent) return only that member', async () => {
+    const call = client(open.url);
+    await call('POST', '/api/profiles', profileBody({ email: 'sparse@example.com', first_name: 'S' }));
+    const r = await call('GET', `/api/profiles?filter=${f('equals(email,"sparse@example.com")')}&additional-fields[profile]=subscriptions&fields[profile]=first_name,subscriptions.email.marketing.consent`);
+    expect(r.status).toBe(200);
+    expect(r.json.data[0].attributes).toEqual({ first_name: 'S', subscriptions: { email: { marketing: { consent: 'NEVER_SUBSCRIBED' } } } });
+    expect(r.json.data[0].attributes).not.toHaveProperty('anonymous_id');
+  });
+
+  it('meta.patch_properties on profile-import and bulk import items; the entry-level backfill of bulk events', async () => {
+    const call = client(open.url);
+    await call('POST', '/api/profile-import', profileBody({ email: 'pp1@example.com', properties: { tags: ['a'], old: 1 } }));
+    const r = await call('POST', '/api/profile-import', {
+      data: { type: 'profile', attributes: { email: 'pp1@example.com' }, meta: { patch_properties: { append: { tags: 'b' }, unset: 'old' } } },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.data.attributes.properties).toEqual({ tags: ['a', 'b'] });
+    const b = bulkEventsBody([{ profile: { email: 'bf@example.com' }, events: [{ unique_id: 'bf1' }] }]);
+    (b.data.attributes['events-bulk-create'].data[0]!.attributes as Record<string, unknown>).backfill = true;
+    expect((await call('POST', '/api/event-bulk-create-jobs', b)).status).toBe(202);
+    const p = await call('GET', `/api/profiles?filter=${f('equals(email,"bf@example.com")')}`);
+    const evs = await call('GET', `/api/events?filter=${f(`equals(profile_id,"${p.json.data[0].id}")`)}`);
+    expect(evs.json.data[0].attributes.event_properties.$backfill).toBe(true);
+  });
+
+  it('a PATCH rejected for its meta changes nothing', async () => {
+    const call = client(open.url);
+    const c = await call('POST', '/api/profiles', profileBody({ email: 'patch-atomic@example.com', first_name: 'Before' }));
+    const id = c.json.data.id as string;
+    const bad = await call('PATCH', `/api/profiles/${id}`, { data: { type: 'profile', id, attributes: { first_name: 'After' }, meta: { patch_properties: { append: 'x' } } } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors[0].source).toEqual({ pointer: '/data/meta/patch_properties/append' });
+    const g = await call('GET', `/api/profiles/${id}`);
+    expect(g.json.data.attributes.first_name).toBe('Before');
   });
 });

@@ -7,7 +7,17 @@ import { collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFi
 import { eventResource, metricResource, profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import { Account, type EventRecord, type ProfileRecord } from '../state.js';
-import { hasIdentifier, isPlainObject, validateEventAttributes, validateProfileAttributes, type EventInput, type ProfileInput } from '../validate.js';
+import {
+  EVENT_PROFILE,
+  EVENT_PROFILE_SINGLE,
+  hasIdentifier,
+  isPlainObject,
+  validateEventAttributes,
+  validateProfileAttributes,
+  type EventInput,
+  type ProfileInput,
+  type ProfileSchemaOptions,
+} from '../validate.js';
 import { notFound, requireData } from './common.js';
 
 const MAX_BULK_EVENTS = 1000;
@@ -19,7 +29,7 @@ interface ProfileRef {
 }
 
 /** Validate `profile: {data: {type, id?, attributes}}` at `base`. */
-function readProfileRef(v: unknown, base: string, errors: ErrorInit[]): ProfileRef | null {
+function readProfileRef(v: unknown, base: string, errors: ErrorInit[], schema: ProfileSchemaOptions): ProfileRef | null {
   const data = isPlainObject(v) ? v.data : undefined;
   if (!isPlainObject(data)) {
     errors.push(invalid("'profile' must be {data: {type: 'profile', attributes}}.", base));
@@ -29,7 +39,7 @@ function readProfileRef(v: unknown, base: string, errors: ErrorInit[]): ProfileR
     errors.push(invalid("'type' must be 'profile'.", `${base}/data/type`));
     return null;
   }
-  const r = validateProfileAttributes(data.attributes ?? {}, `${base}/data/attributes`);
+  const r = validateProfileAttributes(data.attributes ?? {}, `${base}/data/attributes`, schema);
   if (!r.ok) {
     errors.push(...r.errors);
     return null;
@@ -70,7 +80,7 @@ function createEvent(ctx: RequestContext): Reply {
   let ref: ProfileRef | null = null;
   if (isPlainObject(attrs)) {
     if (attrs.profile === undefined) errors.push(invalid("'profile' is a required field.", '/data/attributes/profile'));
-    else ref = readProfileRef(attrs.profile, '/data/attributes/profile', errors);
+    else ref = readProfileRef(attrs.profile, '/data/attributes/profile', errors, EVENT_PROFILE_SINGLE);
   }
   if (errors.length > 0 || !ev || !ref) throw new ApiError(400, errors.length > 0 ? errors : [invalid('Invalid event.', '/data')]);
   const profile = resolveProfile(ctx.account, ref, now, '/data/attributes/profile/data/id');
@@ -108,7 +118,12 @@ function bulkCreate(ctx: RequestContext): Reply {
       errors.push(invalid("'attributes' must be an object.", `${base}/attributes`));
       continue;
     }
-    const ref = ea.profile === undefined ? (errors.push(invalid("'profile' is a required field.", `${base}/attributes/profile`)), null) : readProfileRef(ea.profile, `${base}/attributes/profile`, errors);
+    for (const k in ea) {
+      if (k !== 'profile' && k !== 'events' && k !== 'backfill') errors.push(invalid(`'${k}' is not a valid field for the resource 'event-bulk-create'.`, `${base}/attributes/${k}`));
+    }
+    const entryBackfill = ea.backfill;
+    if (entryBackfill !== undefined && entryBackfill !== null && typeof entryBackfill !== 'boolean') errors.push(invalid("'backfill' must be a boolean.", `${base}/attributes/backfill`));
+    const ref = ea.profile === undefined ? (errors.push(invalid("'profile' is a required field.", `${base}/attributes/profile`)), null) : readProfileRef(ea.profile, `${base}/attributes/profile`, errors, EVENT_PROFILE);
     const evs = isPlainObject(ea.events) ? ea.events.data : undefined;
     if (!Array.isArray(evs) || evs.length === 0) {
       errors.push(invalid("'events' must contain a non-empty 'data' array.", `${base}/attributes/events/data`));
@@ -125,6 +140,8 @@ function bulkCreate(ctx: RequestContext): Reply {
       }
       const ev = validateEventAttributes(item.attributes, `${eb}/attributes`, now, errors, false);
       if (!ev) continue;
+      // the entry's backfill is the default of its events (an event's own backfill wins)
+      if (entryBackfill === true && (item.attributes as Record<string, unknown>).backfill == null) ev.backfill = true;
       if (ref && ev.uniqueId !== undefined) {
         const k = `${idKey}\u0000${ev.metricName}\u0000${ev.uniqueId}`;
         if (seen.has(k)) {

@@ -5,16 +5,22 @@ import { QUERY_RULES } from '../params.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { Account, ProfileRecord } from '../state.js';
-import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, validateProfileAttributes, type ProfileInput } from '../validate.js';
+import { hasIdentifier, MAX_PROFILE_BYTES, PROFILE_CREATE, PROFILE_UPSERT, readPatchProperties, validateProfileAttributes, type ProfileInput, type ProfileSchemaOptions } from '../validate.js';
 import { notFound, requireData } from './common.js';
 import { profileExtras } from '../subscriptions.js';
 
 const IDENTIFIER_MESSAGE = 'A profile must have at least one of email, phone_number, external_id or anonymous_id.';
 
-function readProfile(ctx: RequestContext, opts: { requireIdentifier: boolean }): { data: Record<string, unknown>; input: ProfileInput } {
+function readProfile(
+  ctx: RequestContext,
+  opts: { requireIdentifier: boolean; schema: ProfileSchemaOptions; id: 'forbidden' | 'required' | 'optional' },
+): { data: Record<string, unknown>; input: ProfileInput } {
   const data = requireData(ctx.body, 'profile');
+  if (opts.id === 'forbidden' && data.id !== undefined) throw new ApiError(400, invalid("'id' is not allowed when creating a profile.", '/data/id'));
+  if (opts.id === 'required' && (typeof data.id !== 'string' || data.id === '')) throw new ApiError(400, invalid("'id' is a required field.", '/data/id'));
+  if (opts.id === 'optional' && data.id !== undefined && data.id !== null && typeof data.id !== 'string') throw new ApiError(400, invalid("'id' must be a string.", '/data/id'));
   if (data.attributes === undefined) throw new ApiError(400, invalid("'attributes' is a required field.", '/data/attributes'));
-  const r = validateProfileAttributes(data.attributes, '/data/attributes');
+  const r = validateProfileAttributes(data.attributes, '/data/attributes', opts.schema);
   if (!r.ok) throw new ApiError(400, r.errors);
   if (JSON.stringify(data).length > MAX_PROFILE_BYTES) throw new ApiError(400, invalid('Profile payload exceeds the 100 KB limit.', '/data'));
   if (opts.requireIdentifier && !hasIdentifier(r.value, data.id)) throw new ApiError(400, invalid(IDENTIFIER_MESSAGE, '/data/attributes'));
@@ -31,31 +37,6 @@ function getProfile(account: Account, id: string): ProfileRecord {
   const p = account.profilesById.get(id);
   if (!p) throw notFound('profile', id);
   return p;
-}
-
-function applyPatchProperties(p: ProfileRecord, meta: unknown): void {
-  if (!isPlainObject(meta) || meta.patch_properties === undefined) return;
-  const pp = meta.patch_properties;
-  if (!isPlainObject(pp)) throw new ApiError(400, invalid("'patch_properties' must be an object.", '/data/meta/patch_properties'));
-  const props = { ...p.properties };
-  const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? [...v] : v === undefined || v === null ? [] : [v]);
-  if (pp.append !== undefined) {
-    if (!isPlainObject(pp.append)) throw new ApiError(400, invalid("'append' must be an object.", '/data/meta/patch_properties/append'));
-    for (const [k, v] of Object.entries(pp.append)) props[k] = [...asArray(props[k]), ...(Array.isArray(v) ? v : [v])];
-  }
-  if (pp.unappend !== undefined) {
-    if (!isPlainObject(pp.unappend)) throw new ApiError(400, invalid("'unappend' must be an object.", '/data/meta/patch_properties/unappend'));
-    for (const [k, v] of Object.entries(pp.unappend)) {
-      const remove = new Set((Array.isArray(v) ? v : [v]).map((x) => JSON.stringify(x)));
-      props[k] = asArray(props[k]).filter((x) => !remove.has(JSON.stringify(x)));
-    }
-  }
-  if (pp.unset !== undefined) {
-    const keys = typeof pp.unset === 'string' ? [pp.unset] : Array.isArray(pp.unset) ? pp.unset : null;
-    if (!keys) throw new ApiError(400, invalid("'unset' must be a string or an array of strings.", '/data/meta/patch_properties/unset'));
-    for (const k of keys) delete props[String(k)];
-  }
-  p.properties = props;
 }
 
 const PROFILE_FILTERS = QUERY_RULES['GET /api/profiles'].filter!;
@@ -148,7 +129,7 @@ export const profileRoutes: RouteModule = [
     method: 'POST',
     path: '/api/profiles',
     handler(ctx) {
-      const { input } = readProfile(ctx, { requireIdentifier: true });
+      const { input } = readProfile(ctx, { requireIdentifier: true, schema: PROFILE_CREATE, id: 'forbidden' });
       const existing = ctx.account.conflictFor(undefined, input);
       if (existing) {
         throw new ApiError(409, {
@@ -170,7 +151,7 @@ export const profileRoutes: RouteModule = [
     method: 'PATCH',
     path: '/api/profiles/{id}',
     handler(ctx) {
-      const { data, input } = readProfile(ctx, { requireIdentifier: false });
+      const { data, input } = readProfile(ctx, { requireIdentifier: false, schema: PROFILE_CREATE, id: 'required' });
       if (data.id !== ctx.params.id) {
         throw new ApiError(409, { code: 'conflict', detail: "The 'id' in the body does not match the id in the URL.", source: { pointer: '/data/id' } });
       }
@@ -184,9 +165,10 @@ export const profileRoutes: RouteModule = [
           meta: { duplicate_profile_id: other.id },
         });
       }
+      const patch = readPatchProperties(data.meta);
       const now = ctx.now();
       ctx.account.applyProfile(p, input, { clearNulls: true, strictConflicts: true }, now);
-      applyPatchProperties(p, data.meta);
+      if (patch) p.properties = patch(p.properties);
       return one(ctx, p, 200);
     },
   },
@@ -194,9 +176,11 @@ export const profileRoutes: RouteModule = [
     method: 'POST',
     path: '/api/profile-import',
     handler(ctx) {
-      const { data, input } = readProfile(ctx, { requireIdentifier: true });
+      const { data, input } = readProfile(ctx, { requireIdentifier: true, schema: PROFILE_UPSERT, id: 'optional' });
       const id = typeof data.id === 'string' && data.id !== '' ? data.id : undefined;
+      const patch = readPatchProperties(data.meta);
       const { profile, created } = ctx.account.upsertProfile(input, { clearNulls: true, strictConflicts: true }, ctx.now(), id);
+      if (patch) profile.properties = patch(profile.properties);
       return one(ctx, profile, created ? 201 : 200);
     },
   },
