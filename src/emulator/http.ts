@@ -13,10 +13,13 @@ export interface ApiErrorObject {
   code: string;
   title: string;
   detail: string;
-  source?: ErrorSource;
+  source: ErrorSource;
   links: Record<string, string>;
   meta: Record<string, unknown>;
 }
+
+/** Where Klaviyo points errors that concern no particular member (auth, 404, 415, 5xx…): observed `/data/`. */
+export const DEFAULT_SOURCE: ErrorSource = { pointer: '/data/' };
 
 /** Input for one error object; `id`, `links`, `meta` get defaults. */
 export interface ErrorInit {
@@ -51,10 +54,10 @@ export function errorObject(status: number, init: ErrorInit): ApiErrorObject {
     code: init.code,
     title: init.title ?? DEFAULT_TITLES[init.code] ?? 'Error.',
     detail: init.detail,
+    source: init.source ?? { ...DEFAULT_SOURCE },
     links: init.links ?? {},
     meta: init.meta ?? {},
   };
-  if (init.source) out.source = init.source;
   return out;
 }
 

@@ -46,12 +46,12 @@ const emailUnsub = (email: string) => ({ type: 'profile', attributes: { email, s
 const manyProps = Object.fromEntries(Array.from({ length: 401 }, (_, i) => [`p${i}`, i]));
 
 const ROWS: Row[] = [
-  { rule: 'missing key', key: null, method: 'GET', path: '/api/lists', status: 401, code: 'not_authenticated', source: null },
-  { rule: 'site-id (public) key', key: 'AbC123', method: 'GET', path: '/api/lists', status: 403, code: 'permission_denied', source: null },
-  { rule: 'unknown key when apiKeys is set', server: 'keys', key: 'pk_unknown_0000000000000000000000000', method: 'GET', path: '/api/lists', status: 401, code: 'authentication_failed', source: null },
+  { rule: 'missing key', key: null, method: 'GET', path: '/api/lists', status: 401, code: 'not_authenticated', source: { pointer: '/data/' } },
+  { rule: 'site-id (public) key', key: 'AbC123', method: 'GET', path: '/api/lists', status: 403, code: 'permission_denied', source: { pointer: '/data/' } },
+  { rule: 'unknown key when apiKeys is set', server: 'keys', key: 'pk_unknown_0000000000000000000000000', method: 'GET', path: '/api/lists', status: 401, code: 'authentication_failed', source: { pointer: '/data/' } },
   { rule: 'missing revision', method: 'GET', path: '/api/lists', headers: { revision: undefined }, status: 400, code: 'invalid', source: { parameter: 'revision' } },
-  { rule: 'bad content type', method: 'POST', path: '/api/lists', body: 'name=x', headers: { 'content-type': 'text/plain' }, status: 415, code: 'unsupported_media_type', source: null },
-  { rule: 'body over 5 MB', method: 'POST', path: '/api/event-bulk-create-jobs', body: JSON.stringify({ pad: 'x'.repeat(5 * 1024 * 1024 + 1) }), status: 413, code: 'payload_too_large', source: null },
+  { rule: 'bad content type', method: 'POST', path: '/api/lists', body: 'name=x', headers: { 'content-type': 'text/plain' }, status: 415, code: 'unsupported_media_type', source: { pointer: '/data/' } },
+  { rule: 'body over 5 MB', method: 'POST', path: '/api/event-bulk-create-jobs', body: JSON.stringify({ pad: 'x'.repeat(5 * 1024 * 1024 + 1) }), status: 413, code: 'payload_too_large', source: { pointer: '/data/' } },
   { rule: 'wrong type', method: 'POST', path: '/api/lists', body: listBody({ name: 'x' }, 'profile'), status: 400, code: 'invalid', source: { pointer: '/data/type' } },
   { rule: 'missing required attribute', method: 'POST', path: '/api/lists', body: listBody({}), status: 400, code: 'invalid', source: { pointer: '/data/attributes/name' } },
   { rule: 'bad enum (opt_in_process)', method: 'POST', path: '/api/lists', body: listBody({ name: 'x', opt_in_process: 'triple' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/opt_in_process' } },
@@ -140,6 +140,17 @@ const ROWS: Row[] = [
     code: 'invalid',
     source: { pointer: '/data' },
   },
+  {
+    rule: 'unknown profile id added to a list (observed: 400 Invalid profile IDs)',
+    method: 'POST',
+    path: (ids) => `/api/lists/${ids.list}/relationships/profiles`,
+    body: { data: [{ type: 'profile', id: 'swdwdwdw' }] },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: '/data/' },
+    detail: "Invalid profile IDs: {'swdwdwdw'}",
+  },
+  { rule: 'unknown list (observed detail)', method: 'GET', path: '/api/lists/UHbQG', status: 404, code: 'not_found', source: { pointer: '/data/' }, detail: 'List UHbQG does not exist.' },
   // request bodies: what the operation's schema does not have, wrong types, missing required members
   { rule: 'missing data', method: 'POST', path: '/api/events', body: { type: 'event' }, status: 400, code: 'invalid', source: { pointer: '/data' } },
   { rule: 'bad revision format', method: 'GET', path: '/api/lists', headers: { revision: '2026-7-15' }, status: 400, code: 'invalid', source: { parameter: 'revision' } },
@@ -263,7 +274,9 @@ describe('bad requests: one per rule', () => {
     expect(err).toBeDefined();
     expect(err.status).toBe(row.status);
     expect(err.code).toBe(row.code);
-    if (row.source === null) expect(err.source).toBeUndefined();
+    // every error object carries all of Klaviyo's members
+    for (const e of r.json.errors) expect(Object.keys(e).sort()).toEqual(['code', 'detail', 'id', 'links', 'meta', 'source', 'status', 'title']);
+    if (row.source === null) expect(err.source).toEqual({ pointer: '/data/' });
     else expect(r.json.errors.map((e: { source?: Source }) => e.source)).toContainEqual(row.source);
     if (row.detail) expect(r.json.errors.map((e: { detail: string }) => e.detail)).toContain(row.detail);
     if (row.status === 429) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);

@@ -144,7 +144,7 @@ async function tour(): Promise<void> {
   await call('GET', `/api/lists/${lid}?additional-fields[list]=profile_count`);
   await call('GET', '/api/lists/nope00'); // 404
   await call('POST', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: pid }] });
-  await call('POST', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: '01NOPE0000000000000000000' }] }); // 404
+  await call('POST', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: '01NOPE0000000000000000000' }] }); // 400
   await call('GET', `/api/lists/${lid}/profiles?additional-fields[profile]=subscriptions&page[size]=1`);
   await call('GET', `/api/lists/${lid}/profiles?filter=${q('greater-or-equal(joined_group_at,2020-01-01T00:00:00Z)')}&sort=-joined_group_at&fields[profile]=email`);
   await call('GET', `/api/lists/${lid}/profiles?page[size]=101`); // 400

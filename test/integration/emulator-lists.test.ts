@@ -115,15 +115,17 @@ describe('lists', () => {
     expect(line.lists.map((l: { id: string }) => l.id)).toContain(list);
   });
 
-  it('adding to a list does not change consent; unknown profile ids → 404 with a pointer and nothing added', async () => {
+  it('adding to a list does not change consent; unknown profile ids → 400 Invalid profile IDs and nothing added', async () => {
     const list = (await call('POST', '/api/lists', listBody('NoConsent'))).json.data.id;
     const id = await newProfile('noconsent@example.com');
     await call('POST', `/api/lists/${list}/relationships/profiles`, { data: [{ type: 'profile', id }] });
     const m = await call('GET', `/api/lists/${list}/profiles?additional-fields[profile]=subscriptions`);
     expect(m.json.data[0].attributes.subscriptions.email.marketing).toMatchObject({ consent: 'NEVER_SUBSCRIBED', can_receive_email_marketing: false });
     const r = await call('POST', `/api/lists/${list}/relationships/profiles`, { data: [{ type: 'profile', id }, { type: 'profile', id: '01ZZZZZZZZZZZZZZZZZZZZZZZZ' }] });
-    expect(r.status).toBe(404);
-    expect(r.json.errors[0].source).toEqual({ pointer: '/data/1/id' });
+    expect(r.status).toBe(400);
+    expect(r.json.errors[0]).toMatchObject({ code: 'invalid', detail: "Invalid profile IDs: {'01ZZZZZZZZZZZZZZZZZZZZZZZZ'}", source: { pointer: '/data/' } });
+    const after = await call('GET', `/api/lists/${list}/relationships/profiles`);
+    expect(after.json.data.map((p: { id: string }) => p.id)).toEqual([id]);
     const missing = await call('GET', '/api/lists/XXXXXX/profiles');
     expect(missing.status).toBe(404);
   });

@@ -12,5 +12,7 @@ export function requireData(body: unknown, type: string): Record<string, unknown
 }
 
 export function notFound(what: string, id: string): ApiError {
-  return new ApiError(404, { code: 'not_found', detail: `A ${what} with id ${id} does not exist.` });
+  // observed wording for lists: "List UHbQG does not exist."
+  const detail = what === 'list' ? `List ${id} does not exist.` : `A ${what} with id ${id} does not exist.`;
+  return new ApiError(404, { code: 'not_found', detail });
 }

@@ -190,9 +190,10 @@ function readIds(ctx: RequestContext): string[] {
     else ids.push(d.id);
   });
   if (errors.length > 0) throw new ApiError(400, errors);
-  const missing = ids.findIndex((id) => !ctx.account.profilesById.has(id));
-  if (missing >= 0) {
-    throw new ApiError(404, { code: 'not_found', detail: `A profile with id ${ids[missing]} does not exist.`, source: { pointer: `/data/${missing}/id` } });
+  // observed: unknown ids → 400 `Invalid profile IDs: {'…'}` at `/data/` (nothing is changed)
+  const missing = [...new Set(ids.filter((id) => !ctx.account.profilesById.has(id)))];
+  if (missing.length > 0) {
+    throw new ApiError(400, invalid(`Invalid profile IDs: {${missing.map((id) => `'${id}'`).join(', ')}}`, '/data/'));
   }
   return ids;
 }
