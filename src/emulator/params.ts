@@ -6,7 +6,7 @@
  * from the spec fails a test. The server applies `checkQuery` to every `/api` request before its handler runs;
  * handlers take their filter tables from here (`QUERY_RULES[endpoint].filter`).
  */
-import type { EndpointKey } from '../core/endpoints.js';
+import { TIERS, type EndpointKey, type TierLimits } from '../core/endpoints.js';
 import { ApiError, invalidParam } from './http.js';
 import type { FilterOp } from './query.js';
 
@@ -270,4 +270,39 @@ export function checkQuery(rules: QueryRules, query: URLSearchParams): void {
       }
     }
   }
+}
+
+/** A stricter limit that a request also counts against when a query parameter asks for costly extra data. */
+export interface ExtraLimit {
+  /** Query parameter (`additional-fields[profile]`, `include`) and the value that triggers the limit. */
+  param: string;
+  value: string;
+  tier: TierLimits;
+}
+
+/**
+ * The extra limits stated in the operations' descriptions (revision 2026-07-15): `predictive_analytics` costs
+ * 10/s, 150/m on profiles and list members; `include=lists` / `include=segments` on one profile cost 1/s, 15/m.
+ */
+export const EXTRA_LIMITS: Readonly<Partial<Record<EndpointKey, readonly ExtraLimit[]>>> = {
+  'GET /api/profiles': [{ param: 'additional-fields[profile]', value: 'predictive_analytics', tier: TIERS.M }],
+  'GET /api/lists/{id}/profiles': [{ param: 'additional-fields[profile]', value: 'predictive_analytics', tier: TIERS.M }],
+  'GET /api/lists/{id}/relationships/profiles': [{ param: 'additional-fields[profile]', value: 'predictive_analytics', tier: TIERS.M }],
+  'GET /api/profiles/{id}': [
+    { param: 'include', value: 'lists', tier: TIERS.XS },
+    { param: 'include', value: 'segments', tier: TIERS.XS },
+  ],
+};
+
+/** The windows a request counts against: the endpoint's own, then each extra limit its query triggers. */
+export function limitKeys(endpoint: EndpointKey, tier: TierLimits, query: URLSearchParams): { key: string; tier: TierLimits }[] {
+  const out = [{ key: endpoint as string, tier }];
+  const extras = EXTRA_LIMITS[endpoint];
+  if (extras && query.size > 0) {
+    for (const x of extras) {
+      const raw = query.get(x.param);
+      if (raw !== null && values(raw).includes(x.value)) out.push({ key: `${endpoint} ${x.param}=${x.value}`, tier: x.tier });
+    }
+  }
+  return out;
 }

@@ -11,7 +11,7 @@ import { ENDPOINTS, type EndpointKey } from '../core/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { ApiError, errorObject, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
-import { checkQuery, QUERY_RULES } from './params.js';
+import { checkQuery, limitKeys, QUERY_RULES } from './params.js';
 import { processJobs } from './jobs.js';
 import { RateLimiter } from './rate-limit.js';
 import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteModule } from './router.js';
@@ -359,7 +359,7 @@ export class EmulatorServer implements EmulatorContext {
       if (this.#limiter && endpoint) {
         const tier = ENDPOINTS[endpoint];
         if (!tier) throw new Error(`Route ${m.template} has rate-limit key ${endpoint} that is not in ENDPOINTS`);
-        const d = this.#limiter.check(account.key, endpoint, tier, this.now());
+        const d = this.#limiter.checkAll(account.key, limitKeys(endpoint, tier, query), this.now());
         if (!d.allowed) {
           account.requests.throttled++;
           this.#requests.throttled++;

@@ -54,6 +54,46 @@ describe('rate limits', () => {
     }
   });
 
+  it('a throttled write changes nothing (the 429 is decided before the body is read)', async () => {
+    const emu = await startEmulator({ port: 0, now: frozen, limits: 0.01 }); // POST /api/profiles: 1 per second
+    try {
+      const call = client(emu.url);
+      expect((await call('POST', '/api/profiles', profileBody({ email: 'first@example.com' }))).status).toBe(201);
+      const t = await call('POST', '/api/profiles', profileBody({ email: 'second@example.com' }));
+      expect(t.status).toBe(429);
+      expect(emu.snapshot().profiles).toBe(1);
+    } finally {
+      await emu.close();
+    }
+  });
+
+  it('stricter extra limits: predictive_analytics (10/s, 150/m) and include=lists on one profile (1/s, 15/m) count as well', async () => {
+    const emu = await startEmulator({ port: 0, now: frozen });
+    try {
+      const call = client(emu.url);
+      for (let i = 0; i < 10; i++) {
+        const r = await call('GET', '/api/profiles?additional-fields[profile]=predictive_analytics');
+        expect(r.status).toBe(200);
+        expect(r.headers.get('ratelimit-limit')).toBe('150'); // headers describe the stricter window
+      }
+      const t = await call('GET', '/api/profiles?additional-fields[profile]=predictive_analytics');
+      expect(t.status).toBe(429);
+      expect(t.headers.get('retry-after')).toBe('1');
+      // the plain endpoint still has room (10 of its 75/s used) and reports its own window
+      const plain = await call('GET', '/api/profiles');
+      expect(plain.status).toBe(200);
+      expect(plain.headers.get('ratelimit-limit')).toBe('750');
+      expect(plain.headers.get('ratelimit-remaining')).toBe(String(750 - 11));
+      const id = (await call('POST', '/api/profiles', profileBody({ email: 'inc@example.com' }))).json.data.id as string;
+      expect((await call('GET', `/api/profiles/${id}?include=lists`)).status).toBe(200);
+      expect((await call('GET', `/api/profiles/${id}?include=lists`)).status).toBe(429);
+      expect((await call('GET', `/api/profiles/${id}?include=segments`)).status).toBe(200);
+      expect((await call('GET', `/api/profiles/${id}`)).status).toBe(200);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('a numeric factor multiplies the allowances; off disables limits', async () => {
     const fast = await startEmulator({ port: 0, limits: 2, now: frozen });
     const off = await startEmulator({ port: 0, limits: 'off', now: frozen });
