@@ -1,5 +1,6 @@
 /** Asynchronous processing of bulk profile import jobs: queued → processing → complete. */
 import { isoMicros } from './http.js';
+import { pickFields } from './query.js';
 import type { Account, ImportJobRecord } from './state.js';
 import { ApiError } from './http.js';
 import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, readPatchProperties, validateProfileAttributes } from './validate.js';
@@ -96,12 +97,12 @@ function processOne(account: Account, job: ImportJobRecord, i: number, now: numb
 }
 
 /** The job as a JSON:API resource. */
-export function jobResource(job: ImportJobRecord, baseUrl: string): Record<string, unknown> {
+export function jobResource(job: ImportJobRecord, baseUrl: string, fields: Set<string> | null = null): Record<string, unknown> {
   const self = `${baseUrl}/api/profile-bulk-import-jobs/${job.id}/`;
   return {
     type: 'profile-bulk-import-job',
     id: job.id,
-    attributes: {
+    attributes: pickFields({
       status: job.status,
       created_at: isoMicros(job.createdAt),
       total_count: job.totalCount,
@@ -110,7 +111,7 @@ export function jobResource(job: ImportJobRecord, baseUrl: string): Record<strin
       completed_at: job.completedAt === null ? null : isoMicros(job.completedAt),
       expires_at: job.expiresAt === null ? null : isoMicros(job.expiresAt),
       started_at: job.startedAt === null ? null : isoMicros(job.startedAt),
-    },
+    }, fields),
     relationships: {
       lists: {
         data: job.listIds.map((id) => ({ type: 'list', id })),

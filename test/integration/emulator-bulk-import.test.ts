@@ -60,6 +60,10 @@ describe('profile bulk import jobs', () => {
       type: 'import-error',
       attributes: { code: 'invalid', detail: 'Invalid email address', source: { pointer: '/data/attributes/profiles/data/30/attributes/email' }, original_payload: { email: 'broken-email', first_name: 'X' } },
     });
+    const sparse = await call('GET', `/api/profile-bulk-import-jobs/${id}/import-errors?fields[import-error]=source.pointer,code`);
+    expect(sparse.json.data[0].attributes).toEqual({ code: 'invalid', source: { pointer: '/data/attributes/profiles/data/30/attributes/email' } });
+    const job = await call('GET', `/api/profile-bulk-import-jobs/${id}?fields[profile-bulk-import-job]=status,failed_count`);
+    expect(job.json.data.attributes).toEqual({ status: 'complete', failed_count: 2 });
     const page2 = await call('GET', errs.json.links.next.slice(emu.url.length));
     expect(page2.json.data[0].attributes.source.pointer).toBe('/data/attributes/profiles/data/32/attributes/phone_number');
     expect(page2.json.links.next).toBeUndefined();

@@ -5,7 +5,7 @@
  */
 import { ApiError, invalid, invalidParam, type Reply } from '../http.js';
 import { jobResource } from '../jobs.js';
-import { collectionLinks, conditionValues, pageSize, parseFilter, readCursor, sparseFields } from '../query.js';
+import { collectionLinks, conditionValues, pageSize, parseFilter, pickFields, readCursor, sparseFields } from '../query.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { ImportJobRecord } from '../state.js';
@@ -70,7 +70,7 @@ function createJob(ctx: RequestContext): Reply {
   };
   ctx.account.jobs.set(job.id, job);
   ctx.emulator.enqueueJob(ctx.account, job);
-  const resource = jobResource(job, ctx.emulator.baseUrl);
+  const resource = jobResource(job, ctx.emulator.baseUrl, sparseFields(ctx.query, 'profile-bulk-import-job'));
   return { status: 202, body: { data: resource, links: resource.links } };
 }
 
@@ -84,7 +84,7 @@ function listJobs(ctx: RequestContext): Reply {
   if (sort === '-created_at') jobs = jobs.reverse();
   const page = jobs.slice(pos, pos + size);
   const base = ctx.emulator.baseUrl;
-  return { status: 200, body: { data: page.map((j) => jobResource(j, base)), links: collectionLinks(base, ctx.path, ctx.query, pos + size < jobs.length ? pos + size : null) } };
+  return { status: 200, body: { data: page.map((j) => jobResource(j, base, sparseFields(ctx.query, 'profile-bulk-import-job'))), links: collectionLinks(base, ctx.path, ctx.query, pos + size < jobs.length ? pos + size : null) } };
 }
 
 function jobProfiles(ctx: RequestContext, idsOnly: boolean): Reply {
@@ -111,7 +111,7 @@ export const bulkImportRoutes: RouteModule = [
     method: 'GET',
     path: '/api/profile-bulk-import-jobs/{job_id}',
     handler(ctx) {
-      const resource = jobResource(getJob(ctx, ctx.params.job_id!), ctx.emulator.baseUrl);
+      const resource = jobResource(getJob(ctx, ctx.params.job_id!), ctx.emulator.baseUrl, sparseFields(ctx.query, 'profile-bulk-import-job'));
       return { status: 200, body: { data: resource, links: resource.links } };
     },
   },
@@ -123,6 +123,7 @@ export const bulkImportRoutes: RouteModule = [
       const size = pageSize(ctx.query, 20, 100);
       const pos = readCursor(ctx.query);
       const page = job.errors.slice(pos, pos + size);
+      const fields = sparseFields(ctx.query, 'import-error');
       const base = ctx.emulator.baseUrl;
       return {
         status: 200,
@@ -130,7 +131,7 @@ export const bulkImportRoutes: RouteModule = [
           data: page.map((e) => ({
             type: 'import-error',
             id: e.id,
-            attributes: { code: e.code, title: e.title, detail: e.detail, source: e.source, original_payload: e.original_payload },
+            attributes: pickFields({ code: e.code, title: e.title, detail: e.detail, source: e.source, original_payload: e.original_payload }, fields),
           })),
           links: collectionLinks(base, ctx.path, ctx.query, pos + size < job.errors.length ? pos + size : null),
         },
