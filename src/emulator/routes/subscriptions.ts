@@ -25,6 +25,19 @@ const CHANNELS: Record<string, Record<string, ConsentChannel | 'ignored'>> = {
   push: { marketing: 'ignored', tokens: 'ignored' },
 };
 
+/** Subscribe has no `whatsapp.conversational` (only unsubscribe does); push takes an `anonymous_id` there. */
+const SUBSCRIBE_CHANNELS: Record<string, Record<string, ConsentChannel | 'ignored'>> = {
+  ...CHANNELS,
+  whatsapp: { marketing: 'ignored', transactional: 'ignored' },
+  push: { marketing: 'ignored', tokens: 'ignored', anonymous_id: 'ignored' },
+};
+
+/** Attributes of a profile item, per the request schemas. */
+const ITEM_ATTRIBUTES = {
+  subscribe: ['email', 'phone_number', 'subscriptions', 'age_gated_date_of_birth'],
+  unsubscribe: ['email', 'phone_number', 'subscriptions'],
+} as const;
+
 interface ChannelChange {
   channel: ConsentChannel;
   consentedAt: number | null;
@@ -57,7 +70,15 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
     return null;
   }
   const item: ProfileItem = { changes: [] };
+  if (o.kind === 'unsubscribe' && v.id !== undefined) errors.push(invalid("'id' is not allowed when unsubscribing; identify profiles by email or phone_number.", `${base}/id`));
   if (o.kind === 'subscribe' && typeof v.id === 'string' && v.id !== '') item.id = v.id;
+  for (const k in attrs) {
+    if (!(ITEM_ATTRIBUTES[o.kind] as readonly string[]).includes(k)) errors.push(invalid(`'${k}' is not a valid field for the resource 'profile'.`, `${base}/attributes/${k}`));
+  }
+  const dob = attrs.age_gated_date_of_birth;
+  if (o.kind === 'subscribe' && dob !== undefined && dob !== null && (typeof dob !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(dob) || Number.isNaN(Date.parse(dob)))) {
+    errors.push(invalid("'age_gated_date_of_birth' must be a date (YYYY-MM-DD).", `${base}/attributes/age_gated_date_of_birth`));
+  }
   const email = attrs.email;
   if (email !== undefined && email !== null) {
     if (typeof email !== 'string' || !isValidEmail(email.trim())) errors.push(invalid(EMAIL_DETAIL, `${base}/attributes/email`));
@@ -75,7 +96,7 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
   else {
     const wanted = o.kind === 'subscribe' ? 'SUBSCRIBED' : 'UNSUBSCRIBED';
     for (const ch in subs) {
-      const sub = CHANNELS[ch];
+      const sub = o.kind === 'subscribe' ? SUBSCRIBE_CHANNELS[ch] : CHANNELS[ch];
       const chv = subs[ch];
       if (!sub) {
         errors.push(invalid(`'${ch}' is not a valid subscription channel.`, `${sp}/${ch}`));
@@ -98,7 +119,7 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
           errors.push(invalid(`'${key}' is not a valid field for the '${ch}' channel.`, pp));
           continue;
         }
-        if (key === 'tokens') continue;
+        if (key === 'tokens' || key === 'anonymous_id') continue;
         const param = chv[key];
         if (!isPlainObject(param)) {
           errors.push(invalid(`'${key}' must be an object.`, pp));
@@ -137,6 +158,8 @@ function readJob(ctx: RequestContext, kind: JobOptions['kind']): { items: Profil
   const errors: ErrorInit[] = [];
   let historical = false;
   let customSource: string | null = null;
+  const jobAttributes = kind === 'subscribe' ? ['profiles', 'custom_source', 'historical_import'] : ['profiles'];
+  for (const k in attrs) if (!jobAttributes.includes(k)) errors.push(invalid(`'${k}' is not a valid field for the resource '${type}'.`, `/data/attributes/${k}`));
   if (kind === 'subscribe') {
     const h = attrs.historical_import;
     if (h !== undefined && h !== null && typeof h !== 'boolean') errors.push(invalid("'historical_import' must be a boolean.", '/data/attributes/historical_import'));
