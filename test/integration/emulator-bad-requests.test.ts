@@ -248,6 +248,8 @@ const ROWS: Row[] = [
     code: 'invalid',
     source: { pointer: '/data/attributes/custom_source' },
   },
+  { rule: 'a resource-object member the operation does not take (relationships on profile create)', method: 'POST', path: '/api/profiles', body: { data: { type: 'profile', attributes: { email: 'rel@example.com' }, relationships: { lists: { data: [] } } } }, status: 400, code: 'invalid', source: { pointer: '/data/relationships' } },
+  { rule: 'meta on an event', method: 'POST', path: '/api/events', body: { data: { ...eventBody({}, { email: 'e@example.com' }).data, meta: {} } }, status: 400, code: 'invalid', source: { pointer: '/data/meta' } },
   // query parameters: values outside the spec's enums/bounds, operators the spec does not list for a field
   { rule: 'fields[profile] with an unknown field', method: 'GET', path: '/api/profiles?fields[profile]=email,shoe_size', status: 400, code: 'invalid', source: { parameter: 'fields[profile]' } },
   { rule: 'fields[...] of a type the operation does not return', method: 'GET', path: '/api/profiles?fields[event]=datetime', status: 400, code: 'invalid', source: { parameter: 'fields[event]' } },

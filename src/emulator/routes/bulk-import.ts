@@ -21,7 +21,7 @@ function getJob(ctx: RequestContext, id: string): ImportJobRecord {
 }
 
 function createJob(ctx: RequestContext): Reply {
-  const data = requireData(ctx.body, 'profile-bulk-import-job');
+  const data = requireData(ctx.body, 'profile-bulk-import-job', ['relationships']);
   const attrs = data.attributes;
   if (!isPlainObject(attrs)) throw new ApiError(400, invalid("'attributes' is a required field.", '/data/attributes'));
   const profiles = isPlainObject(attrs.profiles) ? attrs.profiles.data : undefined;

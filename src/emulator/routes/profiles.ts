@@ -15,7 +15,7 @@ function readProfile(
   ctx: RequestContext,
   opts: { requireIdentifier: boolean; schema: ProfileSchemaOptions; id: 'forbidden' | 'required' | 'optional' },
 ): { data: Record<string, unknown>; input: ProfileInput } {
-  const data = requireData(ctx.body, 'profile');
+  const data = requireData(ctx.body, 'profile', opts.id === 'forbidden' ? ['id'] : ['id', 'meta']);
   if (opts.id === 'forbidden' && data.id !== undefined) throw new ApiError(400, invalid("'id' is not allowed when creating a profile.", '/data/id'));
   if (opts.id === 'required' && (typeof data.id !== 'string' || data.id === '')) throw new ApiError(400, invalid("'id' is a required field.", '/data/id'));
   if (opts.id === 'optional' && data.id !== undefined && data.id !== null && typeof data.id !== 'string') throw new ApiError(400, invalid("'id' must be a string.", '/data/id'));

@@ -152,7 +152,7 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
 function readJob(ctx: RequestContext, kind: JobOptions['kind']): { items: ProfileItem[]; list: GroupRecord | null; customSource: string | null; historical: boolean } {
   const type = kind === 'subscribe' ? 'profile-subscription-bulk-create-job' : 'profile-subscription-bulk-delete-job';
   const max = kind === 'subscribe' ? MAX_SUBSCRIBE_PROFILES : MAX_UNSUBSCRIBE_PROFILES;
-  const data = requireData(ctx.body, type);
+  const data = requireData(ctx.body, type, ['relationships']);
   const attrs = data.attributes;
   if (!isPlainObject(attrs)) throw new ApiError(400, invalid("'attributes' is a required field.", '/data/attributes'));
   const errors: ErrorInit[] = [];
