@@ -36,6 +36,10 @@ export function parseFilter(text: string | null, allowed: Record<string, readonl
     if (!ops || !ops.includes(c.op)) {
       throw new ApiError(400, invalidParam(`'${c.op}' is not a valid operator for '${c.field}' (or the field cannot be filtered).`, 'filter'));
     }
+    if ((c.op === 'any') !== Array.isArray(c.value)) {
+      const want = c.op === 'any' ? 'a list of values' : 'a single value';
+      throw new ApiError(400, invalidParam(`'${c.op}' on '${c.field}' takes ${want}.`, 'filter'));
+    }
   }
   return out;
 }

@@ -266,6 +266,8 @@ const ROWS: Row[] = [
   { rule: 'filter operator not allowed for the field (profiles created: gt/lt only)', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('greater-or-equal(created,2024-01-01T00:00:00Z)')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
   { rule: 'filter on a field the spec does not list (anonymous_id)', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('equals(anonymous_id,"a1")')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
   { rule: 'filter with a bad datetime', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('greater-than(updated,yesterday)')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
+  { rule: 'filter any() without a list', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('any(email,"a@x.com")')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
+  { rule: 'filter equals() with a list', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('equals(email,["a@x.com"])')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
   { rule: 'filter with bad syntax', method: 'GET', path: `/api/profiles?filter=${encodeURIComponent('equals(email,"a@x.com"')}`, status: 400, code: 'invalid', source: { parameter: 'filter' } },
   { rule: 'filter on an operation without filtering', method: 'GET', path: '/api/profile-bulk-import-jobs/X/import-errors?filter=equals(code,"invalid")', status: 400, code: 'invalid', source: { parameter: 'filter' } },
   { rule: 'throttled', server: 'throttle', method: 'POST', path: '/api/lists', body: listBody({ name: 'x' }), prime: 1, status: 429, code: 'throttled', source: { pointer: '/data' } },
