@@ -117,6 +117,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
   if (!resume?.resumed) await rm(rejectsPath, { force: true });
   const rejects = openRejects({ path: rejectsPath, format: rejectsFormat, append: resume?.resumed ?? false });
   const rejectedSeqs = previous.seqs;
+  // Transform and extract rejects name each record once per run, so they are counted, not remembered: a run
+  // rejecting millions of rows must not hold a key and a seq for each (~80 bytes per row, times V8's heap slack).
+  // Load rejects can repeat (several items of one group) and are deduplicated through the sets.
+  let onceRejects = 0;
+  const rejectedCount = (): number => rejectedSeqs.size + onceRejects;
 
   const tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
   let destination: Destination | undefined;
@@ -148,17 +153,21 @@ export async function run(options: RunOptions): Promise<RunReport> {
       if (r.stage === 'load' && r.code !== 'KLAVIYO_IMPORT_ERROR' && r.seq >= firstSeq) tracker.settled(r.seq);
       const key = rejectKey(r);
       if (previous.keys.has(key)) continue; // written by the interrupted run before this resume
-      previous.keys.add(key);
       fresh.push(r);
+      if (r.stage !== 'load' && r.seq >= 0 && !rejectedSeqs.has(r.seq)) {
+        onceRejects++;
+        continue;
+      }
+      previous.keys.add(key);
       rejectedSeqs.add(r.seq >= 0 ? r.seq : key); // an import error without a position counts on its own
     }
     if (fresh.length > 0) {
       rejectsTail = rejects.write(fresh);
       rejectsUnawaited += fresh.length;
     }
-    stats.rows.rejected = rejectedSeqs.size;
+    stats.rows.rejected = rejectedCount();
     const max = config.rejects.maxRejects;
-    if (max !== undefined && rejectedSeqs.size > max && !fatal) {
+    if (max !== undefined && rejectedCount() > max && !fatal) {
       fatal = new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`);
     }
   };
@@ -300,7 +309,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   }
 
   stats.rows.read = firstSeq + readThisRun;
-  stats.rows.rejected = rejectedSeqs.size;
+  stats.rows.rejected = rejectedCount();
   const done = outcome === 'completed' ? stats.rows.read : (tracker.safePosition()?.seq ?? -1) + 1;
   stats.rows.loaded = Math.max(0, done - stats.rows.rejected - stats.rows.skipped);
 
@@ -345,7 +354,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       byEndpoint: { ...stats.requests.byEndpoint },
     },
     jobs: { ...stats.jobs },
-    rejects: { file: displayPath(rejectsPath), count: rejectedSeqs.size },
+    rejects: { file: displayPath(rejectsPath), count: rejectedCount() },
     ...(checkpointLocation && !ephemeralDir ? { checkpoint: { file: displayPath(checkpointLocation), position: tracker.safePosition() } } : {}),
     ...(error ? { error } : {}),
   };
