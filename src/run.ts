@@ -114,7 +114,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
     : path.join(defaultDir, dryRun ? 'rejects.dry-run.ndjson' : 'rejects.ndjson');
   const rejectsFormat = config.rejects.format ?? (rejectsPath.endsWith('.csv') ? 'csv' : 'ndjson');
   const previous = resume?.resumed ? await readRejectKeys(rejectsPath, rejectsFormat) : { keys: new Set<string>(), seqs: new Set<number | string>() };
-  if (!resume?.resumed) await rm(rejectsPath, { force: true });
+  // a path that cannot be removed (its directory is a file…) fails the run when the first reject is written
+  if (!resume?.resumed) await rm(rejectsPath, { force: true }).catch(() => undefined);
   const rejects = openRejects({ path: rejectsPath, format: rejectsFormat, append: resume?.resumed ?? false });
   const rejectedSeqs = previous.seqs;
   // Transform and extract rejects name each record once per run, so they are counted, not remembered: a run
@@ -147,10 +148,29 @@ export async function run(options: RunOptions): Promise<RunReport> {
   // whose rows are mostly rejected cannot queue unbounded text in memory (5M rows, 80% rejected: OOM at 4 GB).
   let rejectsTail: Promise<void> | undefined;
   let rejectsUnawaited = 0;
+  // The checkpoint must not pass a rejected row before its reject is in the file (else a failed write loses it
+  // for good): each write holds its first row in the tracker until the write succeeded. A failed write fails the
+  // run (REJECTS_WRITE) and its hold is never released, so the next run re-reads those rows.
+  let rejectsError: EtlError | undefined;
+  const rejectsFailed = (err: unknown): void => {
+    rejectsError ??= isEtlError(err) ? err : new EtlError('REJECTS_WRITE', `Cannot write the rejects file: ${String(err)}`);
+    fatal ??= rejectsError;
+  };
   const onReject = (list: Reject[]): void => {
+    let hold: number | undefined;
+    for (const r of list) {
+      if (r.seq >= firstSeq && !SETTLED_BEFORE_REJECT.has(r.code) && (hold === undefined || r.seq < hold)) hold = r.seq;
+    }
+    if (hold !== undefined) {
+      try {
+        tracker.produced(hold);
+      } catch {
+        hold = undefined; // already behind the checkpoint position
+      }
+    }
     const fresh: Reject[] = [];
     for (const r of list) {
-      if (r.stage === 'load' && r.code !== 'KLAVIYO_IMPORT_ERROR' && r.seq >= firstSeq) tracker.settled(r.seq);
+      if (r.stage === 'load' && !SETTLED_BEFORE_REJECT.has(r.code) && r.seq >= firstSeq) tracker.settled(r.seq);
       const key = rejectKey(r);
       if (previous.keys.has(key)) continue; // written by the interrupted run before this resume
       fresh.push(r);
@@ -162,9 +182,20 @@ export async function run(options: RunOptions): Promise<RunReport> {
       rejectedSeqs.add(r.seq >= 0 ? r.seq : key); // an import error without a position counts on its own
     }
     if (fresh.length > 0) {
-      rejectsTail = rejects.write(fresh);
-      rejectsUnawaited += fresh.length;
-    }
+      try {
+        rejectsTail = rejects.write(fresh);
+        rejectsUnawaited += fresh.length;
+        const held = hold;
+        if (held !== undefined) {
+          void rejectsTail.then(() => {
+            if (rejects.error) rejectsFailed(rejects.error);
+            else tracker.settled(held);
+          });
+        }
+      } catch (err) {
+        rejectsFailed(err);
+      }
+    } else if (hold !== undefined) tracker.settled(hold);
     stats.rows.rejected = rejectedCount();
     const max = config.rejects.maxRejects;
     if (max !== undefined && rejectedCount() > max && !fatal) {
@@ -255,8 +286,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
     // skipping the await saves a promise and a microtask per row.
     const handle = (out: TransformOutput, closeBefore: number): Promise<void> | undefined => {
       for (const item of out.items) tracker.produced(item.first, item.last);
+      if (out.rejects.length > 0) onReject(out.rejects); // before closeBefore: the rows stay held until written
       tracker.closeBefore(closeBefore);
-      if (out.rejects.length > 0) onReject(out.rejects);
       if (out.skipped) stats.rows.skipped += out.skipped;
       if (out.items.length > 0) {
         countItems(stats, out.items);
@@ -305,7 +336,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (progressTimer) clearInterval(progressTimer);
     if (progressLogTimer) clearInterval(progressLogTimer);
     await reader?.close?.().catch(() => {});
-    await rejects.close();
+    await rejects.close().catch(rejectsFailed);
+  }
+  if (rejectsError && outcome !== 'failed') {
+    outcome = 'failed';
+    error = { code: rejectsError.code, message: redact(rejectsError.message) };
+    logger.error('run failed', { error });
   }
 
   stats.rows.read = firstSeq + readThisRun;
@@ -416,6 +452,12 @@ interface RejectKeyFields {
  * checkpoint has no source position (seq -1; the job's rows are not in the checkpoint), so for those the job
  * (`source`), the field and the original payload (`row`) tell them apart.
  */
+/**
+ * Load-stage reject codes of items Klaviyo already acknowledged (profile import jobs): the tracker settled them at
+ * the ack, and the checkpoint may be past them.
+ */
+const SETTLED_BEFORE_REJECT: ReadonlySet<string> = new Set(['KLAVIYO_IMPORT_ERROR', 'KLAVIYO_JOB_FAILED']);
+
 /** Rejects queued for the rejects file before the read loop waits for them to be written. */
 const REJECTS_BACKLOG = 1000;
 

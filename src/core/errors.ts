@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'LOCKED',
   'INTERRUPTED',
   'DESTINATION_WRITE',
+  'REJECTS_WRITE',
   'INTERNAL',
   // record problems (routed to the rejects file, never thrown out of a run)
   'CSV_RAGGED_ROW',

@@ -6,8 +6,8 @@
  *   `append: false`, leaves an older file from a previous run untouched until a new reject arrives, which then
  *   truncates it). Parent directories are created then.
  * - `write()` queues the batch and returns a promise resolved once it is written (await it for back-pressure;
- *   it never rejects, so not awaiting it is safe). A write failure is kept: the next `write()` throws it
- *   synchronously and `close()` rejects with it.
+ *   it never rejects, so not awaiting it is safe). A write failure (REJECTS_WRITE) is kept: `error` holds it, the
+ *   next `write()` throws it synchronously and `close()` rejects with it.
  * - `close()` resolves after everything queued is written, fsync'ed and the file closed.
  *
  * Messages pass through `redact` (an API key quoted in an error message never reaches the file); row data is
@@ -37,6 +37,8 @@ export interface RejectsWriter {
   readonly path: string;
   /** Rejects written (queued) so far. */
   readonly count: number;
+  /** The first write failure (code REJECTS_WRITE), once a write has failed. */
+  readonly error: EtlError | undefined;
   write(rejects: readonly Reject[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -100,6 +102,10 @@ class Rejects implements RejectsWriter {
     return this.#count;
   }
 
+  get error(): EtlError | undefined {
+    return this.#error;
+  }
+
   write(rejects: readonly Reject[]): Promise<void> {
     if (this.#error) throw this.#error;
     if (this.#closed) throw new EtlError('INTERNAL', `Rejects file ${this.path} is closed`);
@@ -158,7 +164,7 @@ class Rejects implements RejectsWriter {
   }
 
   #fail(error: unknown): void {
-    this.#error ??= new EtlError('INTERNAL', `Cannot write the rejects file ${this.path}: ${(error as Error).message}`, {
+    this.#error ??= new EtlError('REJECTS_WRITE', `Cannot write the rejects file ${this.path}: ${(error as Error).message}`, {
       cause: error,
       context: { file: this.path },
     });

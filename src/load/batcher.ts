@@ -20,6 +20,8 @@ export interface BatcherOptions<T> {
   sizeOf(entry: T): number;
   /** Entries with the same key never share a batch: a later one starts the next batch. */
   keyOf?(entry: T): string | undefined;
+  /** An entry whose key is already in the open batch (it starts the next batch). */
+  onDuplicateKey?(entry: T): void;
   /** Entries of different groups never share a batch (e.g. subscription list id). */
   groupOf?(entry: T): string;
   /** Send one batch. A rejection is a run error: later `add`/`close` calls throw it. */
@@ -74,10 +76,12 @@ export class Batcher<T> {
     }
     const key = this.#options.keyOf?.(entry);
     const group = this.#options.groupOf?.(entry);
+    const duplicate = key !== undefined && this.#keys.has(key);
+    if (duplicate) this.#options.onDuplicateKey?.(entry);
     const full =
       this.#batch.length >= this.#options.maxItems ||
       this.#options.envelopeBytes + this.#bytes + bytes > this.#options.maxBytes ||
-      (key !== undefined && this.#keys.has(key)) ||
+      duplicate ||
       (this.#batch.length > 0 && group !== this.#group);
     if (full) return this.#dispatch().then(() => this.#accept(entry, bytes, key, group));
     return this.#accept(entry, bytes, key, group);

@@ -78,6 +78,9 @@ export function eventDedupKey(payload: EventPayload): string | undefined {
   return key;
 }
 
+/** Duplicate events logged one by one; the rest are only counted. */
+const MAX_DUPLICATE_WARNINGS = 10;
+
 const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":';
 const ENTRY_EVENT = '}},"events":{"data":[{"type":"event","attributes":{"properties":';
 
@@ -117,6 +120,21 @@ export class KlaviyoEventLoader implements Loader {
       concurrency: config.concurrency,
       sizeOf: (entry) => Buffer.byteLength(entry.json),
       keyOf: (entry) => eventDedupKey(entry.item.payload as unknown as EventPayload),
+      onDuplicateKey: (entry) => {
+        // Klaviyo accepts the request and ignores this event: count it and say so (the first few individually)
+        const n = ++ctx.stats.items.duplicates;
+        if (n > MAX_DUPLICATE_WARNINGS) return;
+        const { first } = entry.item;
+        const event = (entry.item.payload as unknown as EventPayload).event;
+        ctx.logger.warn('duplicate event: Klaviyo will ignore it (same profile, metric and unique_id as an earlier event of this run)', {
+          source: first.source,
+          ...(first.line === undefined ? {} : { line: first.line }),
+          seq: first.seq,
+          metric: typeof event.metric === 'string' ? event.metric : event.metric.name,
+          unique_id: event.unique_id,
+          ...(n === MAX_DUPLICATE_WARNINGS ? { note: 'further duplicates are only counted (report: items.duplicates)' } : {}),
+        });
+      },
       send: async (entries) => {
         if (ctx.dryRun || !sender) {
           ctx.stats.plannedRequests++;

@@ -181,6 +181,14 @@ export class KlaviyoProfileLoader implements Loader {
       return;
     }
     if (status === 'cancelled' || status === 'failed') {
+      // Its rows were acknowledged when the job was created (the checkpoint may be past them): each goes to the
+      // rejects file, so none is counted as loaded or lost without a trace.
+      const message = `profile import job ${job.id} ended ${String(status)}; its profiles were not imported`;
+      this.#ctx.onReject(
+        job.positions?.map((pos) => itemReject(undefined, pos, 'KLAVIYO_JOB_FAILED', message)) ?? [
+          itemReject(undefined, { seq: -1, source: `klaviyo:profile-bulk-import-job/${job.id}` }, 'KLAVIYO_JOB_FAILED', message),
+        ],
+      );
       this.#jobs.delete(job.id);
       throw new EtlError('KLAVIYO_JOB_FAILED', `profile import job ${job.id} ended ${String(status)}`, {
         context: { component: 'loader', jobId: job.id },

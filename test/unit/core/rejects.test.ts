@@ -104,7 +104,8 @@ describe('rejects writer', () => {
     await writeFile(join(dir, 'file'), 'x');
     const writer = openRejects({ path: join(dir, 'file/rejects.ndjson'), format: 'ndjson' });
     void writer.write([REJECTS[0]!]);
-    await expect(writer.close()).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(writer.close()).rejects.toMatchObject({ code: 'REJECTS_WRITE' });
+    expect(writer.error?.code).toBe('REJECTS_WRITE');
     expect(() => writer.write([REJECTS[1]!])).toThrow(/rejects file/);
   });
 });
