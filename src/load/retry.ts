@@ -26,8 +26,19 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 500, capMs: 30_000, random: Math.random };
 
-/** Statuses retried with backoff. 429 is handled separately (Retry-After). */
+/**
+ * 5xx statuses that are NOT retried (the request can never succeed); every other 5xx is (500, 502, 503, 504, the
+ * CDN's 520-524 and 529…). 429 is handled separately (Retry-After).
+ */
+export const NON_RETRYABLE_5XX: ReadonlySet<number> = new Set([501, 505]);
+
+/** Statuses retried with backoff (the usual ones; {@link isRetryableStatus} is the rule). */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 524]);
+
+/** Whether a status is retried with backoff: any 5xx except 501 and 505. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 && status <= 599 && !NON_RETRYABLE_5XX.has(status);
+}
 
 /** Network failures (no response) that are retried. */
 export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
@@ -64,8 +75,9 @@ export function parseRetryAfter(value: number | string | undefined, now: number 
 /**
  * Delay in milliseconds before retrying, or `undefined` if the failure is not retryable.
  * - 429: at least `Retry-After` seconds (1 s when missing) plus up to 250 ms of jitter, never below the backoff floor.
- * - 500/502/503/504/524 and network errors: capped exponential backoff with full jitter,
- *   `random() * min(capMs, baseMs * 2^attempt)`.
+ * - any 5xx but 501/505, and network errors: capped exponential backoff with full jitter,
+ *   `random() * min(capMs, baseMs * 2^attempt)`; a 5xx that sends `Retry-After` waits at least that long (plus
+ *   up to 250 ms of jitter).
  * - any other status (every other 4xx, and 2xx/3xx): undefined.
  * The caller decides how many attempts it allows.
  */
@@ -77,7 +89,10 @@ export function retryDelay(input: RetryInput, policy: RetryPolicy = DEFAULT_RETR
     return Math.ceil(wait + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.status !== undefined) {
-    return RETRYABLE_STATUSES.has(input.status) ? Math.floor(policy.random() * ceiling) : undefined;
+    if (!isRetryableStatus(input.status)) return undefined;
+    const backoff = Math.floor(policy.random() * ceiling);
+    const after = parseRetryAfter(input.retryAfter);
+    return after === undefined || after <= backoff ? backoff : Math.ceil(after + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.errorCode !== undefined && RETRYABLE_ERROR_CODES.has(input.errorCode)) {
     return Math.floor(policy.random() * ceiling);

@@ -38,6 +38,21 @@ describe('retryDelay', () => {
     expect(jittered).toBeLessThanOrEqual(2250);
   });
 
+  it.each([520, 521, 522, 523, 529, 507])('retries any transient 5xx (%i, e.g. from the CDN in front of Klaviyo)', (status) => {
+    expect(retryDelay({ attempt: 0, status }, policy)).toBe(50);
+  });
+
+  it.each([501, 505])('does not retry %i (the request can never succeed)', (status) => {
+    expect(retryDelay({ attempt: 0, status }, policy)).toBeUndefined();
+  });
+
+  it('waits at least Retry-After on a 5xx that sends one (503 maintenance)', () => {
+    expect(retryDelay({ attempt: 0, status: 503, retryAfter: '4' }, policy)).toBeGreaterThanOrEqual(4000);
+    expect(retryDelay({ attempt: 0, status: 503, retryAfter: '4' }, maxRandom)).toBeLessThanOrEqual(4250);
+    // a Retry-After shorter than the backoff does not shorten it
+    expect(retryDelay({ attempt: 3, status: 503, retryAfter: '0' }, policy)).toBe(400);
+  });
+
   it('waits 1 s on a 429 without Retry-After', () => {
     expect(retryDelay({ attempt: 0, status: 429 }, { ...policy, random: () => 0 })).toBe(1000);
   });
