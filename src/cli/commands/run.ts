@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../run.js';
 import { formatSummary } from '../../report.js';
@@ -74,6 +75,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: 'Show live progress on stderr (default: when stderr is a terminal)',
       }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
+    // a bad value is a usage error, never a run that quietly reads nothing (0, -3) or everything (NaN)
+    if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0)) {
+      throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
+    }
+    const emulatorLimits = parseLimits(args.emulatorLimits);
     const controller = new AbortController();
     let signal: NodeJS.Signals | undefined;
     const onSignal = (name: NodeJS.Signals) => {
@@ -90,7 +96,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const report = await run({
         pipelineFile: args.pipeline,
         emulator: args.emulator
-          ? { limits: parseLimits(args.emulatorLimits), ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}) }
+          ? { limits: emulatorLimits, ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}) }
           : false,
         dryRun: args.dryRun,
         reportFile: args.report,
@@ -121,7 +127,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
 function parseLimits(value: string): 'klaviyo' | 'off' | number {
   if (value === 'klaviyo' || value === 'off') return value;
   const factor = Number(value);
-  if (!Number.isFinite(factor) || factor <= 0) throw new Error(`Expected --emulator-limits to be klaviyo, off or a positive number, got ${value}`);
+  if (!Number.isFinite(factor) || factor <= 0) throw new EtlError('USAGE', `Expected --emulator-limits to be klaviyo, off or a positive number, got ${value}`);
   return factor;
 }
 
