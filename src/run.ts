@@ -73,6 +73,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const pipelineFile = path.resolve(options.pipelineFile);
   const { config, source } = await loadPipelineFileOrThrow(pipelineFile, { env });
   const baseDir = source.dir;
+  if ((options.since !== undefined || options.until !== undefined) && config.source.type !== 'postgres') {
+    // never a run that quietly ignores its bounds and reads everything
+    throw new EtlError('USAGE', `--since/--until bound a cursor and apply to postgres sources, not to a ${config.source.type} source`);
+  }
   const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
   const defaultDir = stateDir ? path.resolve(stateDir, config.name) : path.join(baseDir, '.klaviyo-etl', config.name);
   const stats = newStats();

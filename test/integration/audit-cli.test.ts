@@ -45,4 +45,21 @@ describe('audit: run option values', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/error \[USAGE\]: .*--emulator-limits/);
   });
+
+  it('--since/--until on a CSV source is a usage error (exit 2), not a run that ignores them', async () => {
+    const result = await cli(['run', pipeline, '--dry-run', '--since', '2024-01-01']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/error \[USAGE\]: --since\/--until .*csv source/);
+  });
+
+  it('--emulator-seed naming a missing file, or without --emulator, is a usage error (exit 2)', async () => {
+    const missing = await cli(['run', pipeline, '--emulator', '--emulator-seed', path.join(tmp, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error \[USAGE\]: --emulator-seed: no such file/);
+    const seed = path.join(tmp, 'seed.json');
+    await writeFile(seed, '{}');
+    const alone = await cli(['run', pipeline, '--dry-run', '--emulator-seed', seed]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/--emulator-seed seeds the embedded emulator/);
+  });
 });

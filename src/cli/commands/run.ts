@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
@@ -80,6 +81,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
     }
     const emulatorLimits = parseLimits(args.emulatorLimits);
+    if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
+      throw new EtlError('USAGE', `--emulator-seed: no such file ${args.emulatorSeed}`);
+    }
+    if (args.emulatorSeed !== undefined && !args.emulator) {
+      throw new EtlError('USAGE', '--emulator-seed seeds the embedded emulator: use it with --emulator');
+    }
     const controller = new AbortController();
     let signal: NodeJS.Signals | undefined;
     const onSignal = (name: NodeJS.Signals) => {
