@@ -28,6 +28,12 @@ export interface BatcherOptions<T> {
   send(batch: T[]): Promise<void>;
   /** An entry larger than `maxItemBytes`: it is not batched. */
   onTooLarge(entry: T, bytes: number): void;
+  /**
+   * Send a non-empty open batch once its first entry has waited this long. A sparse source (most rows rejected or
+   * skipped, a slow query) must not hold a batch open indefinitely: until it is sent, the checkpoint cannot pass its
+   * first item and the runner keeps the position of every record read since. 0 disables. @default 2000
+   */
+  maxWaitMs?: number;
 }
 
 export class Batcher<T> {
@@ -40,6 +46,7 @@ export class Batcher<T> {
   readonly #inFlight = new Set<Promise<void>>();
   #error: unknown;
   #closed = false;
+  #lingerTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BatcherOptions<T>) {
     for (const name of ['maxItems', 'maxBytes', 'concurrency'] as const) {
@@ -89,6 +96,7 @@ export class Batcher<T> {
 
   #accept(entry: T, bytes: number, key: string | undefined, group: string | undefined): Promise<void> | undefined {
     this.#batch.push(entry);
+    if (this.#batch.length === 1) this.#armLinger();
     this.#bytes += bytes;
     this.#group = group;
     if (key !== undefined) this.#keys.add(key);
@@ -112,7 +120,24 @@ export class Batcher<T> {
     this.#throwIfFailed();
   }
 
+  #armLinger(): void {
+    const ms = this.#options.maxWaitMs ?? 2000;
+    if (ms <= 0 || this.#lingerTimer) return;
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      if (this.#closed || this.#error !== undefined || this.#batch.length === 0) return;
+      // Only when a slot is free: the timer must not make anyone wait; otherwise try again later.
+      if (this.#inFlight.size < this.#options.concurrency) void this.#dispatch().catch(() => undefined);
+      else this.#armLinger();
+    }, ms);
+    this.#lingerTimer.unref();
+  }
+
   async #dispatch(): Promise<void> {
+    if (this.#lingerTimer) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+    }
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
