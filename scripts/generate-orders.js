@@ -127,6 +127,9 @@ function* orderRows(rows, seed) {
   let produced = 0;
   let orderNo = 1001;
   let time = Date.UTC(2024, 0, 1, 8, 0, 0);
+  // Orders are ~10 minutes apart at most, closer for big files so the last one is still before 2026: Klaviyo refuses
+  // event times more than a year ahead, and a big file must not turn into a file of rejects. (2.5 rows per order.)
+  const maxStep = Math.min(600_000, Math.floor((2 * (Date.UTC(2026, 0, 1) - time)) / (rows / 2.5)));
   while (produced < rows) {
     const items = 1 + Math.floor(r() * 4);
     const first = pick(FIRST);
@@ -134,7 +137,7 @@ function* orderRows(rows, seed) {
     const place = pick(PLACES);
     const customer = Math.floor(r() * Math.max(50, rows / 3));
     const email = `${first.toLowerCase().normalize('NFD').replace(/[^a-z]/g, '')}.${customer}@example.com`;
-    time += Math.floor(r() * 600_000);
+    time += Math.floor(r() * maxStep);
     const d = new Date(time);
     const created = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} ${place[5]}`;
     const lines = [];
