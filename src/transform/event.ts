@@ -200,10 +200,18 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       g.items.push(item);
       if (itemEvents !== undefined) {
         // `{{_item}}`: the 1-based position of this row in its group, so line items with the same SKU stay distinct.
-        // A view of the row with `_item` on top (no copy of every column: this runs once per line item).
-        const withItem = Object.create(row) as Row;
-        withItem._item = g.items.length;
-        const id = run(itemUniqueId, 'group.itemEvents.unique_id', withItem, failures);
+        // `_item` is set on the row for the template and removed again (deleting the last-added property is cheap in
+        // V8; an `Object.create(row)` view made every row a prototype, which V8 handles slowly).
+        const own = Object.prototype.hasOwnProperty.call(row, '_item');
+        const saved = own ? row._item : undefined;
+        row._item = g.items.length;
+        let id: unknown;
+        try {
+          id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures);
+        } finally {
+          if (own) row._item = saved;
+          else delete row._item;
+        }
         const v = run(itemValue, 'group.itemEvents.value', row, failures);
         const extra = itemProps.size > 0 ? itemProps.run(row, failures) : undefined;
         g.itemEvents.push({
