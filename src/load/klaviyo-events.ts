@@ -85,19 +85,28 @@ const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":
 const ENTRY_EVENT = '}},"events":{"data":[{"type":"event","attributes":{"properties":';
 
 /** `JSON.stringify(eventEntry(payload))`, built without the intermediate objects (same text, same key order). */
-export function eventEntryJson(payload: EventPayload): string {
+export function eventEntryJson(payload: EventPayload, profileJson?: string): string {
   const event = payload.event;
   const metric = event.metric;
   const name = typeof metric === 'string' ? metric : metric.name;
-  let out = ENTRY_HEAD + JSON.stringify(payload.profile) + ENTRY_EVENT + JSON.stringify(event.properties ?? {});
+  let out = ENTRY_HEAD + (profileJson ?? JSON.stringify(payload.profile)) + ENTRY_EVENT + JSON.stringify(event.properties ?? {});
   for (const k in event) {
     if (k === 'metric' || k === 'properties') continue;
     const v = (event as Record<string, unknown>)[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    out += ',' + JSON.stringify(k) + ':' + JSON.stringify(v);
+    out += (KEY_JSON[k] ?? ',' + JSON.stringify(k) + ':') + JSON.stringify(v);
   }
   return out + ',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}]}}}';
 }
+
+/** `,"key":` of the event attributes every event has (saves a JSON.stringify per key per event). */
+const KEY_JSON: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, {
+  time: ',"time":',
+  value: ',"value":',
+  value_currency: ',"value_currency":',
+  unique_id: ',"unique_id":',
+  backfill: ',"backfill":',
+});
 
 /**
  * Loads event items through `POST /api/event-bulk-create-jobs`. Two events with the same profile + metric +
@@ -107,6 +116,8 @@ export function eventEntryJson(payload: EventPayload): string {
 export class KlaviyoEventLoader implements Loader {
   readonly #ctx: LoadContext;
   readonly #batcher: Batcher<Entry>;
+  #lastProfile: unknown;
+  #lastProfileJson = '';
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     this.#ctx = ctx;
@@ -152,7 +163,13 @@ export class KlaviyoEventLoader implements Loader {
 
   async write(items: LoadItem[]): Promise<void> {
     for (const item of items) {
-      const json = eventEntryJson(item.payload as unknown as EventPayload);
+      const payload = item.payload as unknown as EventPayload;
+      // the events of one group share their profile object: serialize it once
+      if (payload.profile !== this.#lastProfile) {
+        this.#lastProfile = payload.profile;
+        this.#lastProfileJson = JSON.stringify(payload.profile);
+      }
+      const json = eventEntryJson(payload, this.#lastProfileJson);
       const accepted = this.#batcher.tryAdd({ item, json });
       if (accepted) await accepted;
     }
