@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import v8 from 'node:v8';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
@@ -81,6 +82,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
     }
     const emulatorLimits = parseLimits(args.emulatorLimits);
+    limitHeapGrowth();
     if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
       throw new EtlError('USAGE', `--emulator-seed: no such file ${args.emulatorSeed}`);
     }
@@ -151,4 +153,18 @@ function formatEmulatorState(emulator: { url: string; state: unknown }): string 
   if (s.duplicateEventsIgnored) lines.push(`  duplicate events ignored  ${s.duplicateEventsIgnored}`);
   for (const list of s.lists ?? []) lines.push(`  list ${list.name} (${list.id}): ${list.members} members`);
   return lines.join('\n');
+}
+
+/** V8 heap growing factor of a run, in percent (the old space may grow to (1 + x/100) × the live heap before a full GC). */
+const HEAP_GROWING_PERCENT = 100;
+
+/**
+ * A run's live heap is small (in-flight batches: 35–50 MB) but allocates fast, and V8's default growing factor lets
+ * the old space reach ~4× the live heap before a full GC (peak RSS ~400 MB on a 1M-row CSV). A fixed factor of 2
+ * keeps it near 2× at no measurable CPU cost. Set in-process (V8 reads this flag at every GC), so no wrapper
+ * process; a value given by the user (NODE_OPTIONS / node flags) wins.
+ */
+function limitHeapGrowth(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /heap[-_]growing[-_]percent/.test(a));
+  if (!given) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
