@@ -45,11 +45,12 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-resume-kill-'));
   orders = await makeOrders(path.join(tmp, 'orders.csv'), { rows: ORDER_ROWS, seed: SEED, badAt: [0.3, 0.7] });
   customers = await makeCustomers(path.join(tmp, 'customers.csv'), { rows: CUSTOMER_ROWS, seed: SEED, updates: CUSTOMER_UPDATES });
-  // Paced by the client-side rate limits in the pipeline files (at most 5,000 events / 2,000 profiles a second), so
-  // a full run takes several seconds and ten kills at 0-900 ms after the run took its lock cannot finish the work
-  // early. Import jobs are first polled 1 s after submission, so most kills land while jobs are pending.
-  await writeFile(path.join(tmp, 'orders.yaml'), ordersPipeline({ name: 'kill-orders', path: 'orders.csv', eventsBatch: 250, burst: 20, steady: 1200 }));
-  await writeFile(path.join(tmp, 'customers.yaml'), customersPipeline({ name: 'kill-customers', path: 'customers.csv', profilesBatch: 500, burst: 4, steady: 240 }));
+  // Paced by the client-side rate limits in the pipeline files (at most 1,000 events / 500 profiles a second), so
+  // a full run takes tens of seconds and ten kills at 0-900 ms after the run took its lock (each run can also send
+  // one burst at once: 8 × 125 events, 2 × 250 profiles) cannot finish the work early, however fast the machine. Import jobs are first
+  // polled 1 s after submission, so most kills land while jobs are pending.
+  await writeFile(path.join(tmp, 'orders.yaml'), ordersPipeline({ name: 'kill-orders', path: 'orders.csv', eventsBatch: 125, burst: 8, steady: 480 }));
+  await writeFile(path.join(tmp, 'customers.yaml'), customersPipeline({ name: 'kill-customers', path: 'customers.csv', profilesBatch: 250, burst: 2, steady: 120 }));
   emulator = await startEmulator({ port: 0, limits: 'off', processingRate: 3000 });
 }, 60_000);
 

@@ -44,8 +44,9 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-resume-term-'));
   orders = await makeOrders(path.join(tmp, 'orders.csv'), { rows: 30_000, seed: SEED, badAt: [0.5] });
   customers = await makeCustomers(path.join(tmp, 'customers.csv'), { rows: 19_700, seed: SEED, updates: 300 });
-  await writeFile(path.join(tmp, 'orders.yaml'), ordersPipeline({ name: 'term-orders', path: 'orders.csv', eventsBatch: 250, burst: 20, steady: 1200 }));
-  await writeFile(path.join(tmp, 'customers.yaml'), customersPipeline({ name: 'term-customers', path: 'customers.csv', profilesBatch: 500, burst: 4, steady: 240 }));
+  await writeFile(path.join(tmp, 'orders.yaml'), ordersPipeline({ name: 'term-orders', path: 'orders.csv', eventsBatch: 125, burst: 8, steady: 480 }));
+  await writeFile(path.join(tmp, 'customers.yaml'), customersPipeline({ name: 'term-customers', path: 'customers.csv', profilesBatch: 250, burst: 2, steady: 120 }));
+  // Paced (≤1,000 events / 500 profiles a second) so five interrupts cannot finish the work early on a fast machine.
   emulator = await startEmulator({ port: 0, limits: 'off', processingRate: 3000 });
 }, 60_000);
 
