@@ -383,6 +383,62 @@ function fastIso(text: string): { wall: number; offset: number | undefined } | u
   return { wall, offset: sign * (hh * 60 + mm) };
 }
 
+/** Luxon tokens the fixed-format fast path reads (two-digit fields, four-digit year, numeric offsets). */
+const FAST_TOKENS: Readonly<Record<string, string>> = { yyyy: '(\\d{4})', MM: '(\\d{2})', dd: '(\\d{2})', HH: '(\\d{2})', mm: '(\\d{2})', ss: '(\\d{2})', ZZ: '([+-])(\\d{2}):(\\d{2})', ZZZ: '([+-])(\\d{2})(\\d{2})' };
+const FAST_FORMAT_RE = /^(?:yyyy|MM|dd|HH|mm|ss|ZZZ|ZZ|'T'|[-:/ ])+$/;
+
+/**
+ * A fast path for fixed-width numeric datetime formats with an offset (e.g. Shopify's `yyyy-MM-dd HH:mm:ss ZZZ`):
+ * returns the instant in ms, or undefined when the text does not have exactly that shape or is not a valid date, in
+ * which case Luxon decides (so a text the fast path accepts gets the same instant Luxon gives, and every other text
+ * the same answer as before). Undefined for formats it does not cover.
+ */
+function fixedOffsetFormat(format: string): ((text: string) => number | undefined) | undefined {
+  if (!FAST_FORMAT_RE.test(format)) return undefined;
+  const parts = format.match(/yyyy|MM|dd|HH|mm|ss|ZZZ|ZZ|'T'|[-:/ ]/g) ?? [];
+  const order: string[] = [];
+  let source = '^';
+  for (const part of parts) {
+    const token = FAST_TOKENS[part];
+    if (token !== undefined) {
+      if (order.includes(part)) return undefined;
+      order.push(part);
+      source += token;
+    } else source += part === "'T'" ? 'T' : part === '/' ? '\\/' : part;
+  }
+  if (order.includes('ZZZ') && order.includes('ZZ')) return undefined;
+  const zone = order.includes('ZZZ') ? 'ZZZ' : order.includes('ZZ') ? 'ZZ' : undefined;
+  if (zone === undefined || !['yyyy', 'MM', 'dd', 'HH', 'mm', 'ss'].every((t) => order.includes(t))) return undefined;
+  const re = new RegExp(`${source}$`);
+  // capture group index of each token (an offset takes three groups: sign, hours, minutes)
+  const at: Record<string, number> = {};
+  let group = 1;
+  for (const t of order) {
+    at[t] = group;
+    group += t === 'ZZ' || t === 'ZZZ' ? 3 : 1;
+  }
+  const [y, mo, d, h, mi, se, z] = [at.yyyy!, at.MM!, at.dd!, at.HH!, at.mm!, at.ss!, at[zone]!];
+  return (text) => {
+    const m = re.exec(text);
+    if (m === null) return undefined;
+    const year = +m[y]!;
+    const month = +m[mo]!;
+    const day = +m[d]!;
+    const hour = +m[h]!;
+    const minute = +m[mi]!;
+    const second = +m[se]!;
+    if (year < 100 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]! || hour > 23 || minute > 59 || second > 59) {
+      return undefined;
+    }
+    if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return undefined;
+    const offsetHours = +m[z + 1]!;
+    const offsetMinutes = +m[z + 2]!;
+    if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+    const offset = (m[z] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
+    return Date.UTC(year, month - 1, day, hour, minute, second) - offset * 60_000;
+  };
+}
+
 function isoSeconds(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
@@ -448,10 +504,15 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
   const expected = `the format ${JSON.stringify(format)}`;
   const parse = formatParser(format);
   if (formatHasOffset(format)) {
+    const fast = fixedOffsetFormat(format);
     return (value) => {
       if (value instanceof Date) return fromDate(value);
       const text = typeof value === 'number' ? String(value) : value;
       if (typeof text !== 'string') return invalid(value, expected);
+      if (fast !== undefined) {
+        const ms = fast(text);
+        if (ms !== undefined) return instant(ms, value);
+      }
       const dt = parse(text, { setZone: true });
       return dt.isValid ? instant(dt.toMillis(), value) : invalid(value, expected);
     };

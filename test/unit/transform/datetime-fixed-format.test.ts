@@ -1,0 +1,57 @@
+import { DateTime } from 'luxon';
+import { describe, expect, it } from 'vitest';
+import { compileField } from '../../../src/transform/field.js';
+
+/** What Luxon alone answers for a text in a format with an offset (the reference the fast path must match). */
+function luxon(text: string, format: string): string | undefined {
+  const dt = DateTime.fromFormat(text, format, { setZone: true, locale: 'en-US' });
+  return dt.isValid ? `${new Date(dt.toMillis()).toISOString().slice(0, 19)}Z` : undefined;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+describe('datetime fixed formats with an offset (fast path)', () => {
+  const formats = ['yyyy-MM-dd HH:mm:ss ZZZ', 'yyyy-MM-dd HH:mm:ss ZZ', "yyyy-MM-dd'T'HH:mm:ssZZ", 'dd/MM/yyyy HH:mm:ss ZZZ'];
+  for (const format of formats) {
+    it(`gives Luxon's answer for every text (${format})`, () => {
+      const field = compileField({ column: 't', type: 'datetime', format }, 'time');
+      let seed = 7;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      const texts: string[] = ['2024-02-29 12:00:00 +0000', '2023-02-29 12:00:00 +0000', '2024-04-31 10:00:00 -0500', ' 2024-01-01 00:00:00 +0000', '2024-01-01 00:00:00 +5', '0099-01-01 00:00:00 +0000'];
+      for (let i = 0; i < 3000; i++) {
+        const y = rnd(10) === 0 ? rnd(3000) : 1990 + rnd(40);
+        const mo = rnd(14);
+        const d = rnd(33);
+        const h = rnd(26);
+        const mi = rnd(62);
+        const s = rnd(62);
+        const sign = rnd(2) ? '+' : '-';
+        const oh = rnd(26);
+        const om = rnd(4) === 0 ? rnd(80) : [0, 30, 45][rnd(3)]!;
+        const zzz = `${sign}${pad(oh)}${pad(om)}`;
+        const zz = `${sign}${pad(oh)}:${pad(om)}`;
+        const date = format.startsWith('dd') ? `${pad(d)}/${pad(mo)}/${pad(y, 4)}` : `${pad(y, 4)}-${pad(mo)}-${pad(d)}`;
+        const time = `${pad(h)}:${pad(mi)}:${pad(s)}`;
+        const sep = format.includes("'T'") ? 'T' : ' ';
+        const zone = format.endsWith('ZZZ') ? zzz : zz;
+        texts.push(`${date}${sep}${time}${format.includes("'T'") ? '' : ' '}${zone}`);
+        texts.push(`${date}${sep}${time}${format.includes("'T'") ? '' : ' '}${format.endsWith('ZZZ') ? zz : zzz}`);
+      }
+      let matched = 0;
+      for (const text of texts) {
+        const expected = luxon(text.trim(), format); // the field trims its input
+        const result = field({ t: text });
+        if (expected === undefined) {
+          expect(result.ok, text).toBe(false);
+        } else {
+          matched++;
+          expect(result, text).toEqual({ ok: true, value: expected });
+        }
+      }
+      expect(matched).toBeGreaterThan(100);
+    });
+  }
+});
