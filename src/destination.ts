@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EtlError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
 import path from 'node:path';
@@ -72,7 +73,9 @@ export function createDestination(config: PipelineConfig, ctx: DestinationContex
         logger: ctx.logger,
         signal: ctx.signal,
         scale: ctx.rateScale,
-        redis: ctx.redisUrl ? { url: ctx.redisUrl } : undefined,
+        // Limits are per Klaviyo account: processes share them when they use the same key. The prefix names the
+        // account by a hash of the key (never the key itself).
+        redis: ctx.redisUrl ? { url: ctx.redisUrl, prefix: `klaviyo-etl:${accountTag(apiKey)}` } : undefined,
       },
     );
   }
@@ -185,4 +188,9 @@ export function createExportTransformer(config: ExportTransformConfig): Transfor
     flush: () => ({ items: [], rejects: [] }),
     held: () => undefined,
   };
+}
+
+/** A short, non-reversible tag of an API key, naming its account in shared (Redis) rate-limit keys. */
+function accountTag(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
 }

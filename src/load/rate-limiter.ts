@@ -72,6 +72,8 @@ export class RateLimiter {
   readonly #outstanding = new Map<string, { steady: number; burst: number }>();
   readonly #redisPrefix: string | undefined;
   #connection: Bottleneck.IORedisConnection | undefined;
+  /** Burst tokens not yet returned (cluster mode): close() waits for them. */
+  readonly #burstReturns = new Set<Promise<void>>();
   #closed = false;
 
   constructor(options: RateLimiterOptions = {}) {
@@ -148,9 +150,17 @@ export class RateLimiter {
     state.pausedUntil = Math.max(state.pausedUntil, Date.now() + ms);
   }
 
-  /** Clear timers and disconnect Redis clients. Outstanding tokens are returned (cluster mode) so none leak. */
+  /**
+   * Clear timers and disconnect Redis clients. Outstanding tokens are returned (cluster mode) so none leak: burst
+   * tokens when their window ends (close waits for that, at most one burst window, so another process cannot go
+   * over a burst window this one used), steady tokens at once (waiting a whole steady window at exit is too long; at
+   * worst another process goes over one steady window and waits out a 429's Retry-After).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#connection) {
+      while (this.#burstReturns.size > 0) await Promise.all([...this.#burstReturns]);
+    }
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
@@ -207,26 +217,35 @@ export class RateLimiter {
     const held = count;
     held.steady++;
     held.burst++;
-    this.#later(this.#burstWindowMs + this.#marginMs, async () => {
+    const returned = this.#later(this.#burstWindowMs + this.#marginMs, async () => {
       held.burst--;
       await state.burst.incrementReservoir(1);
     });
+    if (this.#connection) {
+      this.#burstReturns.add(returned);
+      void returned.finally(() => this.#burstReturns.delete(returned));
+    }
     this.#later(this.#steadyWindowMs + this.#marginMs, async () => {
       held.steady--;
       await state.limiter.incrementReservoir(1);
     });
   }
 
-  #later(ms: number, fn: () => Promise<unknown>): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (this.#closed) return;
-      fn().catch((error: unknown) =>
-        this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
-      );
-    }, ms);
-    // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
-    this.#timers.add(timer);
+  /** Run `fn` after `ms` (unless closed by then); the promise settles when it has run or was cancelled. */
+  #later(ms: number, fn: () => Promise<unknown>): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (this.#closed) return resolve();
+        fn()
+          .catch((error: unknown) =>
+            this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
+          )
+          .finally(() => resolve());
+      }, ms);
+      // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
+      this.#timers.add(timer);
+    });
   }
 }
 
