@@ -7,7 +7,8 @@ import { ROOT } from '../helpers/cli.js';
 /** The package as users import it (`klaviyo-etl` → the built dist/ through package.json `exports`), as in the README. */
 describe('library API through the package entry point', () => {
   it('validatePipelineFiles, run with an embedded emulator, pipelineStatus', async () => {
-    const lib = (await import('klaviyo-etl')) as typeof import('../../src/index.js');
+    const entry = 'klaviyo-etl'; // resolved at run time (the built package), not by the type checker
+    const lib = (await import(entry)) as typeof import('../../src/index.js');
     const pipeline = path.join(ROOT, 'pipelines/examples/customers-csv.yaml');
     expect(await lib.validatePipelineFiles([pipeline])).toEqual([]);
     const stateDir = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-lib-'));
