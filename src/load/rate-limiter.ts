@@ -15,7 +15,9 @@ import { silentLogger, type Logger } from '../core/logger.js';
  *   `burstWindowMs + marginMs` after each start. So at most `burst` requests start in any window of that length, and
  *   a burst may go out at once when the window allows it (even spacing would waste the margin on every request:
  *   100 requests at 10/s took 10.9 s instead of 9.9 s).
- * The margin absorbs network jitter between our send and the server's count.
+ * The margin absorbs network jitter between our send and the server's count. It starts small (20 ms: on a good
+ * network a burst-bound run reaches ~96% of the tier) and grows per endpoint key on every 429 the server answers
+ * (doubled, at least 250 ms, at most 1 s), so a jittery network costs a few 429s once, not a storm.
  */
 
 /** Steady-window facts read off a response (`RateLimit-Remaining`, `RateLimit-Reset`). */
@@ -31,7 +33,7 @@ export interface RateLimiterOptions {
   tiers?: Record<string, TierLimits>;
   /** Multiplies every allowance (e.g. the emulator's `--limits <factor>`). @default 1 */
   scale?: number;
-  /** Safety margin added to both windows, in ms. @default 100 */
+  /** Initial safety margin added to both windows, in ms; it grows per key on 429s. @default 20 */
   marginMs?: number;
   /** Length of the burst window in ms (tests shorten it). @default 1000 */
   burstWindowMs?: number;
@@ -48,7 +50,12 @@ export interface RateLimiterOptions {
 /** Tier used for an endpoint key that is neither in ENDPOINTS nor overridden. */
 const FALLBACK_TIER: TierLimits = TIERS.M;
 
+const MIN_MARGIN_AFTER_429_MS = 250;
+const MAX_MARGIN_MS = 1000;
+
 interface KeyState {
+  /** Safety margin of this key's windows (grows on 429s). */
+  marginMs: number;
   /** Steady window; chained into `burst`. */
   limiter: Bottleneck;
   /** Burst window. */
@@ -83,7 +90,7 @@ export class RateLimiter {
     }
     this.#scale = scale;
     this.#tiers = { ...(options.tiers ?? {}) };
-    this.#marginMs = options.marginMs ?? 100;
+    this.#marginMs = options.marginMs ?? 20;
     this.#burstWindowMs = options.burstWindowMs ?? 1000;
     this.#steadyWindowMs = options.steadyWindowMs ?? 60_000;
     this.#logger = options.logger ?? silentLogger;
@@ -141,13 +148,22 @@ export class RateLimiter {
     await state.limiter.incrementReservoir(-deficit);
     const resetMs = Math.min(this.#steadyWindowMs, Math.max(0, (resetSeconds ?? this.#steadyWindowMs / 1000) * 1000));
     this.#logger.debug('rate limiter lowered by server headers', { endpoint: key, remaining, deficit });
-    this.#later(resetMs + this.#marginMs, () => state.limiter.incrementReservoir(deficit));
+    this.#later(resetMs + state.marginMs, () => state.limiter.incrementReservoir(deficit));
   }
 
-  /** Stop starting requests for `key` for `ms` milliseconds (a 429's Retry-After). */
+  /**
+   * Stop starting requests for `key` for `ms` milliseconds (a 429's Retry-After), and widen the key's safety margin:
+   * the server counted more than we thought, so jitter is larger than the margin allowed for.
+   */
   pause(key: string, ms: number): void {
     const state = this.#state(key);
     state.pausedUntil = Math.max(state.pausedUntil, Date.now() + ms);
+    state.marginMs = Math.min(MAX_MARGIN_MS, Math.max(state.marginMs * 2, MIN_MARGIN_AFTER_429_MS));
+  }
+
+  /** The current safety margin of an endpoint key (ms). */
+  marginMs(key: string): number {
+    return this.#state(key).marginMs;
   }
 
   /**
@@ -206,7 +222,7 @@ export class RateLimiter {
     const limiter = make(limits.steady, id);
     // A job takes a steady token, then waits for a burst token.
     limiter.chain(burst);
-    state = { limiter, burst, limits, pausedUntil: 0 };
+    state = { limiter, burst, limits, pausedUntil: 0, marginMs: this.#marginMs };
     this.#keys.set(key, state);
     return state;
   }
@@ -217,7 +233,7 @@ export class RateLimiter {
     const held = count;
     held.steady++;
     held.burst++;
-    const returned = this.#later(this.#burstWindowMs + this.#marginMs, async () => {
+    const returned = this.#later(this.#burstWindowMs + state.marginMs, async () => {
       held.burst--;
       await state.burst.incrementReservoir(1);
     });
@@ -225,7 +241,7 @@ export class RateLimiter {
       this.#burstReturns.add(returned);
       void returned.finally(() => this.#burstReturns.delete(returned));
     }
-    this.#later(this.#steadyWindowMs + this.#marginMs, async () => {
+    this.#later(this.#steadyWindowMs + state.marginMs, async () => {
       held.steady--;
       await state.limiter.incrementReservoir(1);
     });

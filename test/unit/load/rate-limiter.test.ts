@@ -88,6 +88,19 @@ describe('RateLimiter', () => {
     expect(started - paused).toBeGreaterThanOrEqual(390);
   });
 
+  it('widens a key\'s safety margin on every 429 (doubled, at least 250 ms, at most 1 s), not other keys\'', () => {
+    const l = limiter({});
+    expect(l.marginMs(KEY)).toBe(20);
+    l.pause(KEY, 0);
+    expect(l.marginMs(KEY)).toBe(250);
+    l.pause(KEY, 0);
+    expect(l.marginMs(KEY)).toBe(500);
+    l.pause(KEY, 0);
+    l.pause(KEY, 0);
+    expect(l.marginMs(KEY)).toBe(1000);
+    expect(l.marginMs("GET /api/lists")).toBe(20);
+  });
+
   it('lowers its allowance when the server reports fewer remaining requests, until the window resets', async () => {
     const l = limiter({ tiers: { [KEY]: { burst: 100, steady: 100 } }, marginMs: 0 });
     await l.schedule(KEY, async () => undefined);
