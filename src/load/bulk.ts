@@ -186,6 +186,21 @@ export class BulkSender {
 }
 
 /** Join strings into the body: `prefix + entries joined by ',' + suffix`. */
+/**
+ * A batcher's `send`: through `sender`, or — in a dry run — count the request a real run would make and acknowledge
+ * its items (a dry run batches exactly like a real one).
+ */
+export function sendOrPlan(ctx: LoadContext, sender: BulkSender | undefined): (entries: Entry[]) => Promise<void> {
+  return async (entries) => {
+    if (ctx.dryRun || !sender) {
+      ctx.stats.plannedRequests++;
+      ctx.onAck(entries.map((e) => e.item));
+      return;
+    }
+    await sender.send(entries);
+  };
+}
+
 export function envelope(prefix: string, entries: Entry[], suffix: string): string {
   return prefix + entries.map((e) => e.json).join(',') + suffix;
 }

@@ -1,7 +1,7 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import type { LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
-import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry } from './bulk.js';
+import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from './http.js';
 import type { LoadContext, Loader } from './types.js';
 
@@ -146,14 +146,7 @@ export class KlaviyoEventLoader implements Loader {
           ...(n === MAX_DUPLICATE_WARNINGS ? { note: 'further duplicates are only counted (report: items.duplicates)' } : {}),
         });
       },
-      send: async (entries) => {
-        if (ctx.dryRun || !sender) {
-          ctx.stats.plannedRequests++;
-          ctx.onAck(entries.map((e) => e.item));
-          return;
-        }
-        await sender.send(entries);
-      },
+      send: sendOrPlan(ctx, sender),
       onTooLarge: (entry, bytes) =>
         ctx.onReject([
           itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `event is ${bytes} bytes serialized, more than one request may carry`),

@@ -2,7 +2,7 @@ import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
 import { Batcher } from './batcher.js';
-import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry } from './bulk.js';
+import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
 import type { CloseOptions, LoadContext, Loader } from './types.js';
 
@@ -76,14 +76,7 @@ export class KlaviyoProfileLoader implements Loader {
       maxItemBytes: MAX_PROFILE_BYTES,
       concurrency: config.concurrency,
       sizeOf: (entry) => Buffer.byteLength(entry.json),
-      send: async (entries) => {
-        if (ctx.dryRun || !sender) {
-          ctx.stats.plannedRequests++;
-          ctx.onAck(entries.map((e) => e.item));
-          return;
-        }
-        await sender.send(entries);
-      },
+      send: sendOrPlan(ctx, sender),
       onTooLarge: (entry, bytes) =>
         ctx.onReject([
           itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `profile is ${bytes} bytes serialized, Klaviyo accepts at most ${MAX_PROFILE_BYTES}`),
