@@ -48,6 +48,17 @@ export function failuresReject(record: SourceRecord, failures: FieldFailure[], p
 }
 
 /** A compiled map of output name → field; `run` fills `target` with present values and pushes failures. */
+/** Apply a compiled field (if any) to a row: its value, or undefined with the failure recorded under `name`. */
+export function runField(field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown {
+  if (field === undefined) return undefined;
+  const result = field(row);
+  if (!result.ok) {
+    failures.push({ field: name, code: result.code, message: result.message });
+    return undefined;
+  }
+  return result.value;
+}
+
 export interface CompiledMap {
   readonly size: number;
   /** Returns the object of present values, or undefined when none are present. */

@@ -2,10 +2,10 @@ import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { LoadItem, Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileMap, compileProfile, extractReject, failuresReject, rejectOf } from './common.js';
+import { compileMap, compileProfile, extractReject, failuresReject, rejectOf, runField } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileField, showValue } from './field.js';
-import type { CompiledField, Row } from './field.js';
+import type { Row } from './field.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*
@@ -90,15 +90,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
     const properties = compileMap(config.properties, 'properties.');
 
-    const run = (field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown => {
-      if (field === undefined) return undefined;
-      const result = field(row);
-      if (!result.ok) {
-        failures.push({ field: name, code: result.code, message: result.message });
-        return undefined;
-      }
-      return result.value;
-    };
+    const run = runField;
 
     const header = (row: Row, failures: FieldFailure[]): Header => {
       const h: Header = { profile: profile(row, failures) };

@@ -1,10 +1,9 @@
 import { SubscriptionTransform } from '../config/schema.js';
 import type { SubscriptionTransformConfig } from '../config/schema.js';
 import type { SourceRecord, TransformOutput } from '../core/record.js';
-import { extractReject, failuresReject } from './common.js';
+import { extractReject, failuresReject, runField } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileField } from './field.js';
-import type { CompiledField, Row } from './field.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*
@@ -65,15 +64,7 @@ export const subscriptionTransform: TransformDefinition<SubscriptionTransformCon
       .filter(Boolean)
       .join(', ');
 
-    const run = (field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown => {
-      if (field === undefined) return undefined;
-      const result = field(row);
-      if (!result.ok) {
-        failures.push({ field: name, code: result.code, message: result.message });
-        return undefined;
-      }
-      return result.value;
-    };
+    const run = runField;
 
     return {
       push(record: SourceRecord): TransformOutput {
