@@ -36,7 +36,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('emulator', {
         type: 'boolean',
         default: false,
-        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API',
+        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API (its checkpoint is temporary unless --state-dir is given: the emulator forgets everything when the run ends)',
       })
       .option('emulator-limits', {
         type: 'string',
@@ -62,8 +62,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'string',
         describe: 'Share rate limits with other processes (several pipelines on one Klaviyo account) through Redis; default $KLAVIYO_ETL_REDIS_URL',
       })
-      .option('since', { type: 'string', describe: 'Backfill: lower bound (inclusive) of the source cursor for this run' })
-      .option('until', { type: 'string', describe: 'Backfill: upper bound (exclusive) of the source cursor for this run' })
+      .option('since', { type: 'string', describe: 'Backfill (postgres sources): lower bound (inclusive) of the first cursor column for this run; the stored watermark does not move' })
+      .option('until', { type: 'string', describe: 'Backfill (postgres sources): upper bound (exclusive) of the first cursor column for this run' })
       .option('limit', { type: 'number', describe: 'Read at most N records (sample run)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the run report as JSON instead of a summary' })
       .option('log-level', {
