@@ -144,7 +144,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       position: tracker.safePosition(),
       pendingJobs: destination?.pendingJobs(),
       counters: stats,
-      rejects: { path: rejectsPath, count: rejects.count, bytes: 0 },
+      rejects: { path: rejectsPath, count: rejects.count },
     });
   };
 
@@ -364,7 +364,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         position: tracker.safePosition(),
         pendingJobs: destination?.pendingJobs() ?? [],
         counters: stats,
-        rejects: { path: rejectsPath, count: rejects.count, bytes: 0 },
+        rejects: { path: rejectsPath, count: rejects.count },
       });
     } catch (err) {
       outcome = 'failed';

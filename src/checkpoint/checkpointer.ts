@@ -37,7 +37,7 @@ export interface ResumeState {
   resumeJobs: string[];
   /** Counters of the unfinished run, as of its last checkpoint. */
   counters?: RunStats;
-  /** Rejects written by the unfinished run (truncate the rejects file to `bytes` and append). */
+  /** Rejects written by the unfinished run (the resumed run appends to the file, skipping rejects already in it). */
   rejects?: RejectsState;
   /** Source watermark of the last successful run (ExtractContext.watermark). */
   watermark?: unknown;

@@ -41,8 +41,6 @@ export const RejectsStateSchema = z.strictObject({
   path: z.string(),
   /** Rejected rows written so far. */
   count: z.number().int().min(0),
-  /** Byte length of the rejects file at that point. */
-  bytes: z.number().int().min(0),
 });
 export type RejectsState = z.output<typeof RejectsStateSchema>;
 

@@ -69,7 +69,7 @@ describe('Checkpointer', () => {
     expect(s1.startAfter).toBeUndefined();
     const stats = newStats();
     stats.rows.read = 42;
-    first.update({ position: pos(41), pendingJobs: ['job-1'], counters: stats, rejects: { path: 'r.ndjson', count: 1, bytes: 99 } });
+    first.update({ position: pos(41), pendingJobs: ['job-1'], counters: stats, rejects: { path: 'r.ndjson', count: 1 } });
     await first.flush();
     await first.finish('interrupted');
 
@@ -77,7 +77,7 @@ describe('Checkpointer', () => {
     const s2 = await second.start();
     expect(s2).toMatchObject({ runId: s1.runId, resumed: true, startAfter: pos(41), resumeJobs: ['job-1'] });
     expect(s2.counters?.rows.read).toBe(42);
-    expect(s2.rejects).toEqual({ path: 'r.ndjson', count: 1, bytes: 99 });
+    expect(s2.rejects).toEqual({ path: 'r.ndjson', count: 1 });
     await second.finish('succeeded', { watermark: { cursor: ['2026-01-02T00:00:00Z', 7] } });
 
     const stored = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));

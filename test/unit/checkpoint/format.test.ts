@@ -92,7 +92,7 @@ describe('checkpoint file format', () => {
     const cp = checkpoint({
       position: { seq: 41, source: 'orders.csv', line: 43, offset: 1234 },
       pendingJobs: ['job-1'],
-      rejects: { path: '/tmp/rejects.ndjson', count: 2, bytes: 300 },
+      rejects: { path: '/tmp/rejects.ndjson', count: 2 },
       watermark: { cursor: ['2026-01-01T00:00:00Z', 5] },
     });
     expect(parseCheckpoint(serializeCheckpoint(cp), 'x')).toEqual(cp);
