@@ -16,13 +16,29 @@ export interface Entry {
   json: string;
 }
 
-export interface BulkEndpoint {
+/** What the sender needs of an entry: its item (a loader may keep more, e.g. byte ranges of its serialization). */
+export interface ItemEntry {
+  item: LoadItem;
+}
+
+/** The entries an error pointer names, and the pointer's rest below the entry (`/attributes/...`). */
+export interface Located {
+  indexes: number[];
+  field: string;
+}
+
+export interface BulkEndpoint<E extends ItemEntry = Entry> {
   /** Endpoint key, e.g. `POST /api/event-bulk-create-jobs`. */
   key: string;
   /** JSON pointer of the entries array in the body, e.g. `/data/attributes/events-bulk-create/data`. */
   entriesPointer: string;
-  /** The request body text for these entries (the envelope around `entries.map(e => e.json)`). */
-  body(entries: Entry[]): string;
+  /** The request body for these entries (text, or UTF-8 bytes). */
+  body(entries: E[]): string | Uint8Array;
+  /**
+   * Which entries an error pointer names, when the body's array index is not the entry index (events of one profile
+   * share one JSON:API entry). @default `pointerIndex` (one body entry per item)
+   */
+  locate?(pointer: string | undefined, entries: E[]): Located | undefined;
 }
 
 /** Statuses whose errors may name individual entries; anything else is a request-level refusal. */
@@ -70,17 +86,17 @@ export function errorMessage(error: JsonApiError): string {
  * Send entries to a bulk endpoint with the partial-failure protocol. `onAccepted` gets each accepted sub-batch with
  * its (2xx) response. Run errors (5xx past retries, auth, request-level 4xx) are thrown naming the batch's range.
  */
-export class BulkSender {
+export class BulkSender<E extends ItemEntry = Entry> {
   readonly #client: KlaviyoClient;
-  readonly #endpoint: BulkEndpoint;
+  readonly #endpoint: BulkEndpoint<E>;
   readonly #ctx: LoadContext;
-  readonly #onAccepted: (entries: Entry[], response: KlaviyoResponse) => void;
+  readonly #onAccepted: (entries: E[], response: KlaviyoResponse) => void;
 
   constructor(
     client: KlaviyoClient,
-    endpoint: BulkEndpoint,
+    endpoint: BulkEndpoint<E>,
     ctx: LoadContext,
-    onAccepted: (entries: Entry[], response: KlaviyoResponse) => void,
+    onAccepted: (entries: E[], response: KlaviyoResponse) => void,
   ) {
     this.#client = client;
     this.#endpoint = endpoint;
@@ -88,7 +104,14 @@ export class BulkSender {
     this.#onAccepted = onAccepted;
   }
 
-  async send(entries: Entry[]): Promise<void> {
+  /** The entries `pointer` names (by the endpoint's `locate`, or one body entry per item). */
+  #locate(pointer: string | undefined, entries: E[]): Located | undefined {
+    if (this.#endpoint.locate) return this.#endpoint.locate(pointer, entries);
+    const mapped = pointerIndex(this.#endpoint.entriesPointer, pointer);
+    return mapped === undefined ? undefined : { indexes: [mapped.index], field: mapped.field };
+  }
+
+  async send(entries: E[]): Promise<void> {
     const first = await this.#post(entries);
     if (first.ok) return this.#onAccepted(entries, first);
     const bad = this.#badEntries(entries, first);
@@ -103,11 +126,11 @@ export class BulkSender {
   }
 
   /** `response` is the refusal of exactly these entries. */
-  async #bisect(entries: Entry[], response: KlaviyoResponse): Promise<void> {
+  async #bisect(entries: E[], response: KlaviyoResponse): Promise<void> {
     if (entries.length === 1) {
       const entry = entries[0]!;
       const errors = response.errors.length > 0 ? response.errors : [{ code: `http_${response.status}`, detail: 'refused without details' }];
-      const mapped = errors.map((e) => pointerIndex(this.#endpoint.entriesPointer, e.source?.pointer));
+      const mapped = errors.map((e) => this.#locate(e.source?.pointer, entries));
       const field = mapped.find((m) => m !== undefined)?.field;
       this.#ctx.onReject([
         itemReject(entry.item, entry.item.first, 'KLAVIYO_REJECTED', errors.map(errorMessage).join('; '), field || undefined),
@@ -126,7 +149,7 @@ export class BulkSender {
   }
 
   /** Entry index → its errors. Throws when the refusal is about the request, not its entries. */
-  #badEntries(entries: Entry[], response: KlaviyoResponse): Map<number, { field: string; error: JsonApiError }[]> {
+  #badEntries(entries: E[], response: KlaviyoResponse): Map<number, { field: string; error: JsonApiError }[]> {
     if (!ITEM_LEVEL_STATUSES.has(response.status)) {
       throw new EtlError(
         'KLAVIYO_REQUEST_REJECTED',
@@ -138,16 +161,19 @@ export class BulkSender {
     }
     const bad = new Map<number, { field: string; error: JsonApiError }[]>();
     for (const error of response.errors) {
-      const mapped = pointerIndex(this.#endpoint.entriesPointer, error.source?.pointer);
-      if (!mapped || mapped.index >= entries.length) continue;
-      const list = bad.get(mapped.index) ?? [];
-      list.push({ field: mapped.field, error });
-      bad.set(mapped.index, list);
+      const located = this.#locate(error.source?.pointer, entries);
+      if (!located) continue;
+      for (const index of located.indexes) {
+        if (index >= entries.length) continue;
+        const list = bad.get(index) ?? [];
+        list.push({ field: located.field, error });
+        bad.set(index, list);
+      }
     }
     return bad;
   }
 
-  #rejectMapped(entries: Entry[], bad: Map<number, { field: string; error: JsonApiError }[]>): void {
+  #rejectMapped(entries: E[], bad: Map<number, { field: string; error: JsonApiError }[]>): void {
     const rejects: Reject[] = [];
     for (const [index, errors] of [...bad].sort((a, b) => a[0] - b[0])) {
       const item = entries[index]!.item;
@@ -159,7 +185,7 @@ export class BulkSender {
     this.#ctx.onReject(rejects);
   }
 
-  async #post(entries: Entry[]): Promise<KlaviyoResponse> {
+  async #post(entries: E[]): Promise<KlaviyoResponse> {
     try {
       return await this.#client.request(this.#endpoint.key, { body: this.#endpoint.body(entries) });
     } catch (error) {
@@ -185,12 +211,11 @@ export class BulkSender {
   }
 }
 
-/** Join strings into the body: `prefix + entries joined by ',' + suffix`. */
 /**
  * A batcher's `send`: through `sender`, or — in a dry run — count the request a real run would make and acknowledge
  * its items (a dry run batches exactly like a real one).
  */
-export function sendOrPlan(ctx: LoadContext, sender: BulkSender | undefined): (entries: Entry[]) => Promise<void> {
+export function sendOrPlan<E extends ItemEntry>(ctx: LoadContext, sender: BulkSender<E> | undefined): (entries: E[]) => Promise<void> {
   return async (entries) => {
     if (ctx.dryRun || !sender) {
       ctx.stats.plannedRequests++;
@@ -201,6 +226,7 @@ export function sendOrPlan(ctx: LoadContext, sender: BulkSender | undefined): (e
   };
 }
 
+/** Join strings into the body: `prefix + entries joined by ',' + suffix`. */
 export function envelope(prefix: string, entries: Entry[], suffix: string): string {
   return prefix + entries.map((e) => e.json).join(',') + suffix;
 }

@@ -34,7 +34,7 @@ export interface KlaviyoRequest {
   /** Concrete path (`/api/profile-bulk-import-jobs/abc`) or a full `links.next` URL. @default the key's path */
   path?: string;
   query?: Record<string, string | number | undefined>;
-  /** JSON body; a string is sent as is. */
+  /** JSON body; a string or bytes (UTF-8 JSON) are sent as they are. */
   body?: unknown;
 }
 
@@ -103,7 +103,12 @@ export class KlaviyoClient {
   async request(endpointKey: string, request: KlaviyoRequest = {}): Promise<KlaviyoResponse> {
     const [method, template] = splitKey(endpointKey);
     const path = this.#resolvePath(request.path ?? template, request.query);
-    const body = request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    const body =
+      request.body === undefined
+        ? undefined
+        : typeof request.body === 'string' || request.body instanceof Uint8Array
+          ? request.body
+          : JSON.stringify(request.body);
     const requestInfo = { method, url: new URL(path, this.#baseUrl).toString() };
 
     for (let attempt = 0; ; attempt++) {
@@ -182,7 +187,7 @@ export class KlaviyoClient {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
 
-  async #send(method: string, path: string, body: string | undefined): Promise<RawResponse> {
+  async #send(method: string, path: string, body: string | Uint8Array | undefined): Promise<RawResponse> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = this.#signal ? AbortSignal.any([this.#signal, timeout]) : timeout;
     const url = new URL(path, this.#baseUrl);

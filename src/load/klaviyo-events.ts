@@ -1,7 +1,7 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import type { LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
-import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
+import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from './http.js';
 import type { LoadContext, Loader } from './types.js';
 
@@ -30,13 +30,16 @@ export const EVENTS_ENDPOINT_KEY = 'POST /api/event-bulk-create-jobs';
 const PREFIX = '{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[';
 const SUFFIX = ']}}}}';
 
-const ENDPOINT: BulkEndpoint = {
+const ENTRIES_POINTER = '/data/attributes/events-bulk-create/data';
+
+const ENDPOINT: BulkEndpoint<EventEntry> = {
   key: EVENTS_ENDPOINT_KEY,
-  entriesPointer: '/data/attributes/events-bulk-create/data',
-  body: (entries) => envelope(PREFIX, entries, SUFFIX),
+  entriesPointer: ENTRIES_POINTER,
+  body: (entries) => eventsBody(entries),
+  locate: (pointer, entries) => locateEvent(pointer, entries),
 };
 
-/** One `event-bulk-create` entry per event (so a pointer's index is the item's index in the request). */
+/** One `event-bulk-create` entry for one event (the JSON:API shape; the loader writes the same text as bytes). */
 export function eventEntry(payload: EventPayload): Record<string, unknown> {
   const { metric, properties, ...rest } = payload.event;
   const name = typeof metric === 'string' ? metric : metric.name;
@@ -62,15 +65,9 @@ export function eventEntry(payload: EventPayload): Record<string, unknown> {
 
 const IDENTIFIERS = ['id', 'email', 'phone_number', 'external_id', 'anonymous_id', '_kx'] as const;
 
-/** profile identifiers + metric + unique_id; undefined when the event has no unique_id (nothing to collide). */
-export function eventDedupKey(payload: EventPayload): string | undefined {
-  const uniqueId = payload.event.unique_id;
-  if (uniqueId === undefined || uniqueId === null) return undefined;
-  const profile = payload.profile;
-  const metric = payload.event.metric;
-  // Plain concatenation (this runs once per event): \u0000 cannot occur in the parts that matter.
-  let key = typeof metric === 'string' ? metric : metric.name;
-  key += '\u0000' + String(uniqueId);
+/** The identifiers of a profile as one string (emails lower-cased): the profile part of {@link eventDedupKey}. */
+function profileIdentity(profile: Record<string, unknown>): string {
+  let key = '';
   for (const k of IDENTIFIERS) {
     const v = profile[k];
     key += '\u0000' + (v === undefined || v === null ? '' : typeof v === 'string' ? (k === 'email' ? v.toLowerCase() : v) : JSON.stringify(v));
@@ -78,25 +75,66 @@ export function eventDedupKey(payload: EventPayload): string | undefined {
   return key;
 }
 
+/** profile identifiers + metric + unique_id; undefined when the event has no unique_id (nothing to collide). */
+export function eventDedupKey(payload: EventPayload): string | undefined {
+  const uniqueId = payload.event.unique_id;
+  if (uniqueId === undefined || uniqueId === null) return undefined;
+  const metric = payload.event.metric;
+  // Plain concatenation (this runs once per event): \u0000 cannot occur in the parts that matter.
+  return (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + profileIdentity(payload.profile);
+}
+
 /** Duplicate events logged one by one; the rest are only counted. */
 const MAX_DUPLICATE_WARNINGS = 10;
 
+/*
+ * The request body is built from bytes, not strings. Each event's JSON (`{"type":"event","attributes":{…}}`) and each
+ * profile's attributes JSON are written once, as UTF-8, into large shared buffers (a ByteArena: off the V8 heap, so
+ * the batches in flight cost the garbage collector nothing to keep); an entry keeps only the byte range. Consecutive
+ * events of the same profile (an order's `Placed Order` and its `Ordered Product` events) share one
+ * `event-bulk-create` entry, whose `events.data` lists them: the profile is sent, and resolved by Klaviyo, once.
+ */
 const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":';
-const ENTRY_EVENT = '}},"events":{"data":[{"type":"event","attributes":{"properties":';
+const ENTRY_MID = '}},"events":{"data":[';
+const ENTRY_TAIL = ']}}}';
+const EVENT_HEAD = '{"type":"event","attributes":{"properties":';
+const PREFIX_BYTES = Buffer.from(PREFIX);
+const SUFFIX_BYTES = Buffer.from(SUFFIX);
+const HEAD_BYTES = Buffer.from(ENTRY_HEAD);
+const MID_BYTES = Buffer.from(ENTRY_MID);
+const TAIL_BYTES = Buffer.from(ENTRY_TAIL);
+/** Bytes an entry adds around its profile: head, middle, tail and the separating comma. */
+const ENTRY_OVERHEAD = HEAD_BYTES.length + MID_BYTES.length + TAIL_BYTES.length + 1;
 
-/** `JSON.stringify(eventEntry(payload))`, built without the intermediate objects (same text, same key order). */
-export function eventEntryJson(payload: EventPayload, profileJson?: string): string {
+/** `{"type":"event","attributes":{…}}` of one event: properties first, then the other attributes, metric last. */
+export function eventJson(payload: EventPayload): string {
   const event = payload.event;
   const metric = event.metric;
   const name = typeof metric === 'string' ? metric : metric.name;
-  let out = ENTRY_HEAD + (profileJson ?? JSON.stringify(payload.profile)) + ENTRY_EVENT + JSON.stringify(event.properties ?? {});
+  let out = EVENT_HEAD + JSON.stringify(event.properties ?? {});
   for (const k in event) {
     if (k === 'metric' || k === 'properties') continue;
     const v = (event as Record<string, unknown>)[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
     out += (KEY_JSON[k] ?? ',' + JSON.stringify(k) + ':') + JSON.stringify(v);
   }
-  return out + ',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}]}}}';
+  return out + metricJson(name);
+}
+
+const METRIC_JSON = new Map<string, string>();
+/** `,"metric":{…}}}` closing an event, cached per metric name (a run has a handful). */
+function metricJson(name: string): string {
+  let json = METRIC_JSON.get(name);
+  if (json === undefined) {
+    json = ',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}';
+    if (METRIC_JSON.size < 1000) METRIC_JSON.set(name, json);
+  }
+  return json;
+}
+
+/** `JSON.stringify(eventEntry(payload))`, built without the intermediate objects (same text, same key order). */
+export function eventEntryJson(payload: EventPayload, profileJson?: string): string {
+  return ENTRY_HEAD + (profileJson ?? JSON.stringify(payload.profile)) + ENTRY_MID + eventJson(payload) + ENTRY_TAIL;
 }
 
 /** `,"key":` of the event attributes every event has (saves a JSON.stringify per key per event). */
@@ -108,6 +146,121 @@ const KEY_JSON: Readonly<Record<string, string>> = Object.assign(Object.create(n
   backfill: ',"backfill":',
 });
 
+/** Bytes in an arena chunk. */
+interface ByteRange {
+  chunk: Buffer;
+  start: number;
+  end: number;
+}
+
+/** A profile's attributes JSON, shared by the entries of its events. */
+interface ProfileBytes extends ByteRange {
+  /** Most bytes this profile adds to a body (head, attributes, middle, tail, comma). */
+  entryBytes: number;
+}
+
+/** One event: its item, its serialized event in an arena chunk, its profile's bytes and its dedup key. */
+export interface EventEntry extends ByteRange {
+  item: LoadItem;
+  profile: ProfileBytes;
+  key: string | undefined;
+}
+
+const ARENA_CHUNK = 1 << 20;
+
+/**
+ * Append-only UTF-8 storage in 1 MiB buffers. A chunk is freed by the garbage collector once no entry points into
+ * it, so memory follows the entries in flight. `append` leaves the written range in `chunk`/`start`/`end`.
+ */
+class ByteArena {
+  #buf = Buffer.allocUnsafeSlow(ARENA_CHUNK);
+  #pos = 0;
+  chunk: Buffer = this.#buf;
+  start = 0;
+  end = 0;
+
+  append(text: string): void {
+    // a UTF-16 unit is at most 3 UTF-8 bytes; only near the end of a chunk is the exact length worth computing
+    if (this.#pos + text.length * 3 > this.#buf.length) {
+      const bytes = Buffer.byteLength(text);
+      if (this.#pos + bytes > this.#buf.length) {
+        this.#buf = Buffer.allocUnsafeSlow(Math.max(ARENA_CHUNK, bytes));
+        this.#pos = 0;
+      }
+    }
+    const written = this.#buf.write(text, this.#pos);
+    this.chunk = this.#buf;
+    this.start = this.#pos;
+    this.end = this.#pos + written;
+    this.#pos = this.end;
+  }
+}
+
+/** Runs of consecutive entries sharing a profile: `[start index, length]` per JSON:API entry of the body. */
+function profileRuns(entries: readonly EventEntry[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < entries.length; i++) {
+    if (i > 0 && entries[i]!.profile === entries[i - 1]!.profile) runs[runs.length - 1]![1]++;
+    else runs.push([i, 1]);
+  }
+  return runs;
+}
+
+/** The request body: one `event-bulk-create` entry per run of events sharing a profile. */
+export function eventsBody(entries: readonly EventEntry[]): Buffer {
+  let size = PREFIX_BYTES.length + SUFFIX_BYTES.length;
+  let prev: ProfileBytes | undefined;
+  for (const e of entries) {
+    if (e.profile !== prev) {
+      if (prev !== undefined) size += TAIL_BYTES.length + 1;
+      size += HEAD_BYTES.length + (e.profile.end - e.profile.start) + MID_BYTES.length;
+      prev = e.profile;
+    } else size += 1;
+    size += e.end - e.start;
+  }
+  if (prev !== undefined) size += TAIL_BYTES.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = PREFIX_BYTES.copy(out, 0);
+  prev = undefined;
+  for (const e of entries) {
+    if (e.profile !== prev) {
+      if (prev !== undefined) {
+        at += TAIL_BYTES.copy(out, at);
+        out[at++] = 44; // ,
+      }
+      at += HEAD_BYTES.copy(out, at);
+      at += e.profile.chunk.copy(out, at, e.profile.start, e.profile.end);
+      at += MID_BYTES.copy(out, at);
+      prev = e.profile;
+    } else out[at++] = 44;
+    at += e.chunk.copy(out, at, e.start, e.end);
+  }
+  if (prev !== undefined) at += TAIL_BYTES.copy(out, at);
+  SUFFIX_BYTES.copy(out, at);
+  return out;
+}
+
+const EVENT_POINTER = /^\/attributes\/events\/data\/(\d+)(?:\/|$)/;
+
+/**
+ * The entries a pointer names in a body built by {@link eventsBody}: `…/data/{i}/attributes/events/data/{j}/…` is
+ * the j-th event of the i-th profile run; any other pointer into entry i (its profile, the entry itself) names every
+ * event of that run.
+ */
+export function locateEvent(pointer: string | undefined, entries: readonly EventEntry[]): Located | undefined {
+  const mapped = pointerIndex(ENTRIES_POINTER, pointer);
+  if (mapped === undefined) return undefined;
+  const run = profileRuns(entries)[mapped.index];
+  if (run === undefined) return undefined;
+  const [first, length] = run;
+  const event = EVENT_POINTER.exec(mapped.field);
+  if (event !== null) {
+    const j = Number(event[1]);
+    return j < length ? { indexes: [first + j], field: mapped.field } : undefined;
+  }
+  return { indexes: Array.from({ length }, (_, k) => first + k), field: mapped.field };
+}
+
 /**
  * Loads event items through `POST /api/event-bulk-create-jobs`. Two events with the same profile + metric +
  * unique_id never share a request (Klaviyo would refuse the whole request); the later one goes into the next
@@ -115,22 +268,26 @@ const KEY_JSON: Readonly<Record<string, string>> = Object.assign(Object.create(n
  */
 export class KlaviyoEventLoader implements Loader {
   readonly #ctx: LoadContext;
-  readonly #batcher: Batcher<Entry>;
+  readonly #batcher: Batcher<EventEntry>;
+  readonly #arena = new ByteArena();
   #lastProfile: unknown;
   #lastProfileJson = '';
+  #profileBytes: ProfileBytes | undefined;
+  #identity = '';
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     this.#ctx = ctx;
     const sender = client
-      ? new BulkSender(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
+      ? new BulkSender<EventEntry>(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
       : undefined;
-    this.#batcher = new Batcher<Entry>({
+    this.#batcher = new Batcher<EventEntry>({
       maxItems: config.batch.events,
       maxBytes: config.batch.maxBytes,
-      envelopeBytes: Buffer.byteLength(PREFIX + SUFFIX),
+      envelopeBytes: PREFIX_BYTES.length + SUFFIX_BYTES.length,
       concurrency: config.concurrency,
-      sizeOf: (entry) => Buffer.byteLength(entry.json),
-      keyOf: (entry) => eventDedupKey(entry.item.payload as unknown as EventPayload),
+      // an upper bound: the profile part is counted for every event, though consecutive events of a profile share it
+      sizeOf: (entry) => entry.end - entry.start + entry.profile.entryBytes,
+      keyOf: (entry) => entry.key,
       onDuplicateKey: (entry) => {
         // Klaviyo accepts the request and ignores this event: count it and say so (the first few individually)
         const n = ++ctx.stats.items.duplicates;
@@ -155,15 +312,37 @@ export class KlaviyoEventLoader implements Loader {
   }
 
   async write(items: LoadItem[]): Promise<void> {
+    const arena = this.#arena;
     for (const item of items) {
       const payload = item.payload as unknown as EventPayload;
-      // the events of one group share their profile object: serialize it once
-      if (payload.profile !== this.#lastProfile) {
+      // the events of one group share their profile object: serialize it once; an equal profile right after it
+      // (same customer on consecutive rows) shares its bytes too, so both events go into one entry
+      if (payload.profile !== this.#lastProfile || this.#profileBytes === undefined) {
         this.#lastProfile = payload.profile;
-        this.#lastProfileJson = JSON.stringify(payload.profile);
+        const json = JSON.stringify(payload.profile);
+        if (json !== this.#lastProfileJson || this.#profileBytes === undefined) {
+          this.#lastProfileJson = json;
+          arena.append(json);
+          this.#profileBytes = { chunk: arena.chunk, start: arena.start, end: arena.end, entryBytes: arena.end - arena.start + ENTRY_OVERHEAD };
+          this.#identity = profileIdentity(payload.profile);
+        }
       }
-      const json = eventEntryJson(payload, this.#lastProfileJson);
-      const accepted = this.#batcher.tryAdd({ item, json });
+      const event = payload.event;
+      arena.append(eventJson(payload));
+      const uniqueId = event.unique_id;
+      const metric = event.metric;
+      const entry: EventEntry = {
+        item,
+        chunk: arena.chunk,
+        start: arena.start,
+        end: arena.end,
+        profile: this.#profileBytes,
+        key:
+          uniqueId === undefined || uniqueId === null
+            ? undefined
+            : (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + this.#identity,
+      };
+      const accepted = this.#batcher.tryAdd(entry);
       if (accepted) await accepted;
     }
   }

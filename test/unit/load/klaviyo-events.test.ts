@@ -129,6 +129,57 @@ describe('event loader', () => {
     expect(stats.requests.retried).toBe(0);
   });
 
+  it('puts consecutive events of one profile into one entry, and maps pointers into it back to the right events', async () => {
+    // An order: one profile object shared by its group event and its item events (as the event transform makes them).
+    const order = (email: string, id: string, items: number): EventPayload[] => {
+      const profile = { email };
+      return [
+        { profile, event: { metric: 'Placed Order', properties: { OrderId: id }, unique_id: id } },
+        ...Array.from({ length: items }, (_, k) => ({ profile, event: { metric: 'Ordered Product', properties: { OrderId: id, k }, unique_id: `${id}-${k}` } })),
+      ];
+    };
+    // bad item value in order o-2 (its 2nd item event), bad profile in order o-3
+    const payloads = [...order('a@x.com', 'o-1', 2), ...order('b@x.com', 'o-2', 3), ...order('bad@x', 'o-3', 1), ...order('c@x.com', 'o-4', 1)];
+    server = await withServer((req) => {
+      const errors: unknown[] = [];
+      entriesOf(req).forEach((entry, i) => {
+        if (entry.attributes.profile.data.attributes.email === 'bad@x') {
+          errors.push({ code: 'invalid', detail: 'Invalid email address', source: { pointer: `/data/attributes/events-bulk-create/data/${i}/attributes/profile/data/attributes/email` } });
+        }
+        entry.attributes.events.data.forEach((ev, j) => {
+          if (ev.attributes.unique_id === 'o-2-1') {
+            errors.push({ code: 'invalid', detail: 'Bad value', source: { pointer: `/data/attributes/events-bulk-create/data/${i}/attributes/events/data/${j}/attributes/value` } });
+          }
+        });
+      });
+      return errors.length > 0 ? { status: 400, body: { errors } } : { status: 202 };
+    });
+    const { client, ctx, acked, rejects } = setup(server.url);
+    const items = makeItems('event', payloads);
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(items);
+    await loader.close();
+
+    // first request: 4 orders → 4 entries holding 3, 4, 2 and 2 events
+    const first = server.requests[0]!;
+    expect(entriesOf(first).map((e) => e.attributes.events.data.length)).toEqual([3, 4, 2, 2]);
+    expect(entriesOf(first).map((e) => e.attributes.profile.data.attributes.email)).toEqual(['a@x.com', 'b@x.com', 'bad@x', 'c@x.com']);
+    const validate = await specBodyValidator(EVENTS_ENDPOINT_KEY);
+    expect(validate(first.json)).toEqual([]);
+    // the item event o-2-1 (seq 5) alone, and both events of the bad profile (seq 7, 8) are rejected
+    expect(rejects.map((r) => r.seq).sort((a, b) => a - b)).toEqual([5, 7, 8]);
+    expect(rejects.find((r) => r.seq === 5)).toMatchObject({ code: 'KLAVIYO_REJECTED', message: 'invalid: Bad value', field: '/attributes/events/data/2/attributes/value' });
+    expect(rejects.find((r) => r.seq === 7)).toMatchObject({ message: 'invalid: Invalid email address', field: '/attributes/profile/data/attributes/email' });
+    expect(acked.map((i) => i.first.seq).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 6, 9, 10]);
+    // the resubmission keeps the surviving events of o-2 together under their profile
+    expect(server.requests).toHaveLength(2);
+    expect(entriesOf(server.requests[1]!).map((e) => e.attributes.events.data.map((ev) => ev.attributes.unique_id))).toEqual([
+      ['o-1', 'o-1-0', 'o-1-1'],
+      ['o-2', 'o-2-0', 'o-2-2'],
+      ['o-4', 'o-4-0'],
+    ]);
+  });
+
   it('5xx past the retry budget fails the run with KLAVIYO_UNAVAILABLE naming the batch source range', async () => {
     server = await withServer(() => ({ status: 503 }));
     const { client, ctx, acked } = setup(server.url, 1);
