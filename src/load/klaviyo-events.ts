@@ -167,6 +167,8 @@ export interface EventEntry extends ByteRange {
 }
 
 const ARENA_CHUNK = 1 << 20;
+/** The payload of the items the event loader hands back through onAck/onReject: their events were serialized. */
+const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /**
  * Append-only UTF-8 storage in 1 MiB buffers. A chunk is freed by the garbage collector once no entry points into
@@ -274,6 +276,8 @@ export class KlaviyoEventLoader implements Loader {
   #lastProfileJson = '';
   #profileBytes: ProfileBytes | undefined;
   #identity = '';
+  /** The item write() is adding (for the duplicate warning, which needs its payload). */
+  #adding: LoadItem | undefined;
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     this.#ctx = ctx;
@@ -293,7 +297,8 @@ export class KlaviyoEventLoader implements Loader {
         const n = ++ctx.stats.items.duplicates;
         if (n > MAX_DUPLICATE_WARNINGS) return;
         const { first } = entry.item;
-        const event = (entry.item.payload as unknown as EventPayload).event;
+        // entries keep no payload: this runs inside write(), for the item being added
+        const event = (this.#adding!.payload as unknown as EventPayload).event;
         ctx.logger.warn('duplicate event: Klaviyo will ignore it (same profile, metric and unique_id as an earlier event of this run)', {
           source: first.source,
           ...(first.line === undefined ? {} : { line: first.line }),
@@ -331,8 +336,10 @@ export class KlaviyoEventLoader implements Loader {
       arena.append(eventJson(payload));
       const uniqueId = event.unique_id;
       const metric = event.metric;
+      // The entry keeps the item without its payload (already serialized): a batch in flight then holds the
+      // positions and the source row (for a reject) of each event, and nothing else on the V8 heap.
       const entry: EventEntry = {
-        item,
+        item: { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, ...(item.row === undefined ? {} : { row: item.row }) },
         chunk: arena.chunk,
         start: arena.start,
         end: arena.end,
@@ -342,7 +349,9 @@ export class KlaviyoEventLoader implements Loader {
             ? undefined
             : (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + this.#identity,
       };
+      this.#adding = item;
       const accepted = this.#batcher.tryAdd(entry);
+      this.#adding = undefined;
       if (accepted) await accepted;
     }
   }
