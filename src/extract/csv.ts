@@ -1,26 +1,32 @@
 /**
- * CSV source: local files (glob/list, `.gz`), streamed through csv-parse.
+ * CSV source: local files (glob/list, `.gz`), parsed by our own incremental CSV parser ({@link CsvChunkParser}).
  *
- * How positions are computed: csv-parse is driven chunk by chunk through its parser engine (`Parser#api`, the
- * same engine its stream wraps, without the object-mode stream in between) and reports, for every record, the
- * byte offset where it ends (`info.bytes`). The reader keeps the bytes of the record being parsed, so each
- * record gets its exact start offset, its start line (line feeds counted by this module: csv-parse's own line
- * counter counts a CRLF inside a quoted field twice) and its raw text. Lines are counted by `\n` (LF and CRLF
- * files; classic-Mac CR-only files are parsed but all their records report line 1 + blank lines).
+ * How records are found: the parser works on the bytes of each chunk. It looks for the next record delimiter with
+ * `Buffer#indexOf` (LF; a CR just before it is part of the delimiter) and for the next quote character. A line without
+ * quote character is one record: it is decoded once (its raw text) and split by the delimiter with `String#split`.
+ * A line with a quote character goes through the state machine of csv-engine.ts, a physical line at a time, since a
+ * quoted field may hold line breaks. Only the unfinished last line of a chunk is kept for the next one (a line break
+ * is never inside a multi-byte character, so a chunk may end anywhere). Every record gets its exact start offset
+ * (byte offset in the decompressed file, blank lines and a UTF-8 BOM at offset 0 skipped), its start line (line
+ * breaks counted by this module; a CRLF inside a quoted field is one line) and its raw text (without its line break).
+ * The record delimiter is found as csv-parse does, from the first line break outside quotes: LF for LF and CRLF files
+ * (both may then be mixed), CR for classic-Mac files (lines are then counted by CR). Blank lines are skipped.
  *
  * Record errors never stop the run:
  * - ragged row (field count differs from the header) → `CSV_RAGGED_ROW` with the fields it had
  *   (unless `relaxColumnCount`; extra fields are then dropped, missing ones absent);
- * - a malformed quote (`CSV_PARSE_ERROR`) → one rejected record made of the physical line where the record
- *   starts; parsing resumes with a fresh parser on the next line;
- * - an unclosed quote (`CSV_UNCLOSED_QUOTE`): csv-parse can only notice it at the end of the file, everything
- *   after the opening quote being one field; it is reported as ONE rejected record spanning from the line of
- *   that record to the end of the file (raw text truncated to 64 KiB), and the reader goes on with the next file.
+ * - a malformed quote (`CSV_PARSE_ERROR`: a quote inside an unquoted field, or a closing quote followed by something
+ *   else than a delimiter or the end of the record) → one rejected record made of the physical line where the
+ *   record starts; parsing resumes on the next line;
+ * - an unclosed quote (`CSV_UNCLOSED_QUOTE`): everything after the opening quote is one field, so it can only be
+ *   noticed at the end of the file; it is reported as ONE rejected record spanning from the line of that record to
+ *   the end of the file (raw text truncated to 64 KiB), and the reader goes on with the next file.
+ * An error in the header record fails the file (`SOURCE_READ`).
  */
-import { Parser } from 'csv-parse';
 import { CsvSource, type CsvSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
+import { CsvSplitter, QuotedRecord, RECORD_DONE, RECORD_MORE } from './csv-engine.js';
 import { createFileReader, isGzipName, resolveFiles, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
 import type { ExtractorDefinition } from './types.js';
 
@@ -45,18 +51,11 @@ export interface CsvParseOptions {
 /** Longest raw text kept on a rejected record. */
 export const MAX_RAW_CHARS = 65_536;
 
-interface CsvInfo {
-  bytes: number;
-}
-interface CsvApi {
-  parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
-  info: CsvInfo;
-}
-interface CsvParseError extends Error {
-  code?: string;
-}
+const LF = 10;
+const CR = 13;
 
-const noop = (): void => {};
+/** A UTF-8 prefix this long decodes to more than {@link MAX_RAW_CHARS} characters (4 bytes at most per character). */
+const MAX_RAW_BYTES = 4 * MAX_RAW_CHARS + 16;
 
 /**
  * Incremental CSV parser with exact positions. Feed it decompressed chunks with {@link CsvChunkParser.push},
@@ -64,26 +63,36 @@ const noop = (): void => {};
  */
 export class CsvChunkParser {
   readonly #source: string;
-  readonly #encoding: BufferEncoding;
+  readonly #encoding: 'utf8' | 'latin1';
   readonly #relax: boolean;
   readonly #rawAll: boolean;
-  readonly #parserOptions: Record<string, unknown>;
+  readonly #splitter: CsvSplitter;
+  /** The quote character as bytes in the file's encoding, and its first byte. */
+  readonly #quoteBytes: Buffer;
+  readonly #quoteByte: number;
   #columns: readonly string[] | undefined;
   #makeRow: ((fields: string[]) => Record<string, unknown>) | undefined;
-  #api: CsvApi;
-  #info: CsvInfo;
-  /** Absolute offset of byte 0 of the current csv-parse engine. */
-  #base: number;
-  /** Retained bytes: every byte from the start of the record being parsed up to `#chunksEnd`. */
-  #chunks: Buffer[] = [];
-  #chunksStart: number;
-  #chunksEnd: number;
-  /** Where the next record starts (blank lines included) and the line there. */
-  #recStart: number;
+  /** Record delimiter byte: LF (LF and CRLF files) or CR (classic-Mac files); 0 until the first line break. */
+  #nl = 0;
+  /** Line break detection: the bytes seen so far end inside quotes / with a CR outside quotes. */
+  #detectInQuotes = false;
+  #detectCr = false;
+  /** Bytes received and not yet consumed (the start of an unfinished line), from absolute offset `#offset`. */
+  #partial: Buffer[] = [];
+  #offset: number;
+  /** Line at `#offset`. */
   #line: number;
+  #bomPending: boolean;
+  /** The record with a quoted line break being read, its position and the bytes of its lines read so far. */
+  #rec: QuotedRecord | undefined;
+  #recOffset = 0;
+  #recLine = 0;
+  #recText = '';
+  #recBytes: Buffer[] = [];
   #seq: number;
   #resume: ResumeAt | undefined;
-  #discarding = false;
+  /** The input is over, or the rest of it is discarded (after an unclosed quote). */
+  #done = false;
   #out: SourceRecord[] = [];
 
   constructor(
@@ -100,27 +109,30 @@ export class CsvChunkParser {
     this.#relax = options.relaxColumnCount ?? false;
     this.#rawAll = (options.raw ?? 'all') === 'all';
     this.#columns = options.header === undefined || options.header === true ? undefined : options.header;
+    const delimiter = options.delimiter ?? ',';
     const quote = options.quote ?? '"';
-    this.#parserOptions = {
-      delimiter: options.delimiter ?? ',',
-      quote,
-      escape: options.escape ?? quote,
-      encoding: this.#encoding,
-      bom: true,
-      columns: false,
-      relax_column_count: true,
-      skip_empty_lines: true,
-    };
+    const escape = options.escape ?? quote;
+    if (typeof delimiter !== 'string' || delimiter.length === 0 || /[\r\n]/.test(delimiter)) {
+      throw new EtlError('CONFIG_INVALID', `Expected \`delimiter\` to be a non-empty string without line breaks, got ${JSON.stringify(delimiter)}`);
+    }
+    for (const [name, value] of [
+      ['quote', quote],
+      ['escape', escape],
+    ] as const) {
+      if (typeof value !== 'string' || value.length !== 1 || value === '\r' || value === '\n') {
+        throw new EtlError('CONFIG_INVALID', `Expected \`${name}\` to be one character (not a line break), got ${JSON.stringify(value)}`);
+      }
+    }
+    this.#splitter = new CsvSplitter({ delimiter, quote, escape });
+    this.#quoteBytes = Buffer.from(quote, this.#encoding);
+    this.#quoteByte = this.#quoteBytes[0]!;
     const start = options.startOffset ?? 0;
-    this.#base = start;
-    this.#chunksStart = start;
-    this.#chunksEnd = start;
-    this.#recStart = start;
+    this.#offset = start;
+    this.#bomPending = start === 0;
     this.#line = options.startLine ?? 1;
     this.#seq = options.firstSeq ?? 0;
     this.#resume = options.resume;
     if (this.#resume) this.#seq = this.#resume.seq + 1;
-    [this.#api, this.#info] = this.#newEngine();
   }
 
   /** Column names (after the header record, or as given). */
@@ -134,200 +146,275 @@ export class CsvChunkParser {
   }
 
   push(chunk: Buffer): SourceRecord[] {
-    this.#out = [];
-    if (chunk.length === 0) return this.#out;
-    this.#chunks.push(chunk);
-    this.#chunksEnd += chunk.length;
-    if (this.#discarding) {
-      const lf = chunk.indexOf(10);
-      if (lf === -1) {
-        this.#dropBefore(this.#chunksEnd);
-        return this.#out;
+    const out: SourceRecord[] = (this.#out = []);
+    if (chunk.length === 0 || this.#done) return out;
+    if (this.#nl === 0) {
+      this.#nl = this.#detect(chunk);
+      if (this.#nl === 0) {
+        this.#partial.push(chunk);
+        return out;
       }
-      this.#discarding = false;
-      this.#restartAt(this.#chunksEnd - chunk.length + lf + 1, 1);
-      this.#run(chunk.subarray(lf + 1), false);
-      return this.#out;
+    } else if (this.#partial.length > 0 && chunk.indexOf(this.#nl) === -1) {
+      // Still no end for the unfinished line: nothing to parse yet.
+      this.#partial.push(chunk);
+      return out;
     }
-    this.#run(chunk, false);
-    return this.#out;
+    const partial = this.#partial;
+    this.#partial = [];
+    this.#scan(partial.length === 0 ? chunk : Buffer.concat([...partial, chunk]), false);
+    return out;
   }
 
   end(): SourceRecord[] {
-    this.#out = [];
-    if (!this.#discarding) this.#run(undefined, true);
-    return this.#out;
+    const out: SourceRecord[] = (this.#out = []);
+    if (this.#done) return out;
+    if (this.#nl === 0) this.#nl = this.#detectCr ? CR : LF;
+    const partial = this.#partial;
+    this.#partial = [];
+    this.#scan(partial.length === 1 ? partial[0]! : Buffer.concat(partial), true);
+    this.#done = true;
+    return out;
   }
 
-  #newEngine(): [CsvApi, CsvInfo] {
-    const parser = new Parser(this.#parserOptions as ConstructorParameters<typeof Parser>[0]) as unknown as { api?: CsvApi };
-    const api = parser.api;
-    if (!api || typeof api.parse !== 'function' || !api.info) {
-      throw new EtlError('INTERNAL', 'Unsupported csv-parse version: the parser engine (Parser#api) is not available');
+  /**
+   * The record delimiter, from the first line break outside quotes (as csv-parse does): LF for LF and CRLF files,
+   * CR when it is a CR not followed by LF; 0 while not known. Quotes are counted with the quote's first byte.
+   */
+  #detect(chunk: Buffer): number {
+    if (this.#detectCr) return chunk[0] === LF ? LF : CR;
+    const quote = this.#quoteByte;
+    let inQuotes = this.#detectInQuotes;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
+      if (c === quote) inQuotes = !inQuotes;
+      else if (!inQuotes) {
+        if (c === LF) return LF;
+        if (c === CR) {
+          if (i + 1 < chunk.length) return chunk[i + 1] === LF ? LF : CR;
+          this.#detectCr = true;
+        }
+      }
     }
-    return [api, api.info];
+    this.#detectInQuotes = inQuotes;
+    return 0;
   }
 
-  #run(buf: Buffer | undefined, end: boolean): void {
-    let err = this.#api.parse(buf !== undefined && buf.length === 0 ? undefined : buf, end, this.#onRecord, noop);
-    while (err !== undefined) {
-      const resync = this.#reject(err as CsvParseError, end);
-      if (resync < 0) return;
-      const rest = this.#slice(resync, this.#chunksEnd);
-      err = this.#api.parse(rest.length === 0 ? undefined : rest, end, this.#onRecord, noop);
-    }
+  #decode(buf: Buffer, start: number, end: number): string {
+    return buf.toString(this.#encoding, start, end);
   }
 
-  /** Start a fresh csv-parse engine at absolute offset `at`, `linesBefore` lines after the current record start. */
-  #restartAt(at: number, linesBefore: number): void {
-    this.#recStart = at;
-    this.#line += linesBefore;
-    this.#base = at;
-    this.#dropBefore(at);
-    [this.#api, this.#info] = this.#newEngine();
+  /**
+   * Parse the records of `buf` (the bytes from `#offset` on, starting at a line start); keep the unfinished last
+   * line for the next call unless `final`.
+   */
+  #scan(buf: Buffer, final: boolean): void {
+    const nl = this.#nl;
+    const lfMode = nl === LF;
+    let base = this.#offset;
+    let n = buf.length;
+    let p = 0;
+    let line = this.#line;
+    if (this.#bomPending && (n >= 3 || final)) {
+      this.#bomPending = false;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) p = 3;
+    }
+    /** Index of the next quote byte at or after p (-2: to look up, Infinity: none in buf). */
+    let quoteAt = -2;
+    for (;;) {
+      const rec = this.#rec;
+      if (rec === undefined) {
+        // Blank lines.
+        while (p < n) {
+          const c = buf[p];
+          if (c === nl) {
+            line++;
+            p++;
+          } else if (lfMode && c === CR && buf[p + 1] === LF) {
+            line++;
+            p += 2;
+          } else break;
+        }
+        if (p >= n) break;
+      }
+      const lf = buf.indexOf(nl, p);
+      if (lf === -1 && !final) break;
+      const stop = lf === -1 ? n : lf;
+      let e = stop;
+      if (lfMode && e > p && buf[e - 1] === CR) e--;
+      if (rec === undefined) {
+        if (quoteAt < p) {
+          quoteAt = this.#quoteBytes.length === 1 ? buf.indexOf(this.#quoteByte, p) : buf.indexOf(this.#quoteBytes, p);
+          if (quoteAt === -1) quoteAt = Infinity;
+        }
+        if (quoteAt >= stop) {
+          // A line without quote: one record.
+          this.#plain(buf, p, e, base + p, line);
+          if (lf === -1) {
+            p = n;
+            break;
+          }
+          p = lf + 1;
+          line++;
+          continue;
+        }
+      }
+      // A line of a record with a quote character.
+      const text = this.#decode(buf, p, e);
+      const term = lf === -1 ? '' : e < stop ? '\r\n' : lfMode ? '\n' : '\r';
+      let r = rec;
+      if (r === undefined) {
+        r = new QuotedRecord();
+        this.#recOffset = base + p;
+        this.#recLine = line;
+        this.#recText = text;
+      }
+      const result = this.#splitter.feed(r, text, term);
+      if (result === RECORD_MORE) {
+        if (lf === -1) {
+          this.#unclosed(buf.subarray(p, n));
+          p = n;
+          break;
+        }
+        this.#rec = r;
+        this.#recBytes.push(buf.subarray(p, lf + 1));
+        p = lf + 1;
+        line++;
+        continue;
+      }
+      const lines = this.#recBytes;
+      this.#rec = undefined;
+      this.#recBytes = [];
+      if (result === RECORD_DONE) {
+        const raw = lines.length === 0 ? text : this.#decodeRecord([...lines, buf.subarray(p, e)]);
+        this.#emit(r.fields, raw, this.#recOffset, this.#recLine);
+        if (lf === -1) {
+          p = n;
+          break;
+        }
+        p = lf + 1;
+        line++;
+        continue;
+      }
+      // A syntax error: the physical line where the record starts is rejected, parsing goes on at the next one.
+      this.#parseError(r.error, this.#recText, this.#recOffset, this.#recLine);
+      line = this.#recLine + 1;
+      if (lines.length > 0) {
+        // The error is on a later line of the record: parse again from its second line.
+        base = this.#recOffset + lines[0]!.length;
+        lines[0] = buf.subarray(p);
+        buf = Buffer.concat([...lines.slice(1), lines[0]]);
+        n = buf.length;
+        p = 0;
+        quoteAt = -2;
+        continue;
+      }
+      if (lf === -1) {
+        p = n;
+        break;
+      }
+      p = lf + 1;
+    }
+    this.#line = line;
+    this.#offset = base + p;
+    if (p < n && !this.#done) this.#partial.push(buf.subarray(p));
   }
 
-  #dropBefore(abs: number): void {
-    const chunks = this.#chunks;
-    while (chunks.length > 0 && this.#chunksStart + chunks[0]!.length <= abs) {
-      this.#chunksStart += chunks.shift()!.length;
-    }
+  /** A line without quote character: its fields are split by the delimiter. */
+  #plain(buf: Buffer, start: number, end: number, offset: number, line: number): void {
+    if (this.#resume !== undefined && this.#columns !== undefined && this.#skipped(offset, line)) return;
+    const raw = this.#decode(buf, start, end);
+    this.#emit(this.#splitter.plain(raw), raw, offset, line);
   }
 
-  /** Bytes [from, to) of the retained data (a view when inside one chunk). */
-  #slice(from: number, to: number): Buffer {
-    const first = this.#chunks[0];
-    if (first !== undefined && to - this.#chunksStart <= first.length) {
-      return first.subarray(from - this.#chunksStart, to - this.#chunksStart);
-    }
-    const parts: Buffer[] = [];
-    let pos = this.#chunksStart;
-    for (const c of this.#chunks) {
-      const cEnd = pos + c.length;
-      if (cEnd > from && pos < to) parts.push(c.subarray(Math.max(0, from - pos), Math.min(c.length, to - pos)));
-      pos = cEnd;
-      if (pos >= to) break;
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  /** The text of a record spanning several lines, from the bytes of its lines (the last one without its line break). */
+  #decodeRecord(lines: Buffer[]): string {
+    const buf = Buffer.concat(lines);
+    return this.#decode(buf, 0, buf.length);
   }
 
-  /** Skip leading blank lines (and a BOM at offset 0) of the span starting at `start` in `buf` (local offsets). */
-  #skipBlank(buf: Buffer, s: number, e: number, absStart: number): number {
-    if (absStart === 0 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
-    while (s < e) {
-      const c = buf[s];
-      if (c === 10) this.#line++;
-      else if (c !== 13) break;
-      s++;
-    }
-    return s;
+  /** Whether a record at this position comes at or before the resume position. */
+  #skipped(offset: number, line: number): boolean {
+    const resume = this.#resume!;
+    return resume.offset !== undefined ? offset <= resume.offset : line <= (resume.line ?? 0);
   }
 
-  readonly #onRecord = (fields: string[]): void => {
-    const end = this.#base + this.#info.bytes;
-    const recStart = this.#recStart;
-    let buf = this.#chunks[0];
-    let from = recStart - this.#chunksStart;
-    let e = end - this.#chunksStart;
-    if (buf === undefined || e > buf.length) {
-      buf = this.#slice(recStart, end);
-      from = 0;
-      e = buf.length;
-    }
-    const s = this.#skipBlank(buf, from, e, recStart);
-    const line = this.#line;
-    const offset = recStart + (s - from);
-    this.#line = line + countLf(buf, s, e);
-    this.#recStart = end;
-    this.#dropBefore(end);
-
+  #emit(fields: string[], raw: string, offset: number, line: number): void {
     const columns = this.#columns;
     if (columns === undefined) {
       this.#columns = fields;
       return;
     }
-    const resume = this.#resume;
-    if (resume !== undefined) {
-      if (resume.offset !== undefined ? offset <= resume.offset : line <= (resume.line ?? 0)) return;
+    if (this.#resume !== undefined) {
+      if (this.#skipped(offset, line)) return;
       this.#resume = undefined;
     }
     const n = columns.length;
     const m = fields.length;
-    let row: Record<string, unknown>;
+    const pos = { seq: this.#seq++, source: this.#source, line, offset };
     if (m === n) {
-      row = (this.#makeRow ??= rowFactory(columns))(fields);
-    } else {
-      row = {};
-      const k = m < n ? m : n;
-      for (let i = 0; i < k; i++) row[columns[i]!] = fields[i];
+      const row = (this.#makeRow ??= rowFactory(columns))(fields);
+      this.#out.push(this.#rawAll ? { pos, row, raw } : { pos, row });
+      return;
     }
-    const record: SourceRecord = {
-      pos: { seq: this.#seq++, source: this.#source, line, offset },
-      row,
-    };
-    const ragged = m !== n && !this.#relax;
-    if (this.#rawAll || ragged) record.raw = rawText(buf, s, e, this.#encoding);
-    if (ragged) {
-      record.error = { code: 'CSV_RAGGED_ROW', message: `Expected ${n} fields (header), got ${m}` };
+    const row: Record<string, unknown> = {};
+    const k = m < n ? m : n;
+    for (let i = 0; i < k; i++) row[columns[i]!] = fields[i];
+    if (this.#relax) {
+      this.#out.push(this.#rawAll ? { pos, row, raw } : { pos, row });
+      return;
     }
-    this.#out.push(record);
-  };
+    this.#out.push({ pos, row, raw, error: { code: 'CSV_RAGGED_ROW', message: `Expected ${n} fields (header), got ${m}` } });
+  }
 
-  /** Emit the record that failed to parse; returns the offset to resume parsing at, or -1. */
-  #reject(err: CsvParseError, end: boolean): number {
-    const recStart = this.#recStart;
-    const buf = this.#slice(recStart, this.#chunksEnd);
-    const s = this.#skipBlank(buf, 0, buf.length, recStart);
-    const line = this.#line;
-    const offset = recStart + s;
-    const unclosed = err.code === 'CSV_QUOTE_NOT_CLOSED';
-    const lf = unclosed ? -1 : buf.indexOf(10, s);
-    const e = lf === -1 ? buf.length : lf + 1;
-    const message = (err.message || String(err)).replace(/ (at|on) line \d+/g, '');
+  /** A rejected record (`row: {}`), or a SOURCE_READ error when it is the header record. */
+  #reject(code: 'CSV_PARSE_ERROR' | 'CSV_UNCLOSED_QUOTE', message: string, headerMessage: string, raw: string, offset: number, line: number): void {
     if (this.#columns === undefined) {
-      throw new EtlError('SOURCE_READ', `Cannot parse the CSV header of ${this.#source} (line ${line}): ${message}`, {
-        cause: err,
+      throw new EtlError('SOURCE_READ', `Cannot parse the CSV header of ${this.#source} (line ${line}): ${headerMessage}`, {
         context: { file: this.#source, line },
       });
     }
-    const resume = this.#resume;
-    const skipped = resume !== undefined && (resume.offset !== undefined ? offset <= resume.offset : line <= (resume.line ?? 0));
-    if (!skipped) {
-      if (resume !== undefined) this.#resume = undefined;
-      let raw = rawText(buf, s, e, this.#encoding);
-      if (raw.length > MAX_RAW_CHARS) raw = raw.slice(0, MAX_RAW_CHARS) + '…';
-      const lines = countLf(buf, s, e) + (lf === -1 && e > s && buf[e - 1] !== 10 ? 1 : 0);
-      this.#out.push({
-        pos: { seq: this.#seq++, source: this.#source, line, offset },
-        row: {},
-        raw,
-        error: unclosed
-          ? {
-              code: 'CSV_UNCLOSED_QUOTE',
-              message: `Unclosed quote: the record starting at line ${line} runs to the end of the file (${lines} line${lines === 1 ? '' : 's'}); the rest of the file cannot be parsed`,
-            }
-          : { code: 'CSV_PARSE_ERROR', message: `${message} (record starting at line ${line}; the line is skipped)` },
-      });
+    if (this.#resume !== undefined) {
+      if (this.#skipped(offset, line)) return;
+      this.#resume = undefined;
     }
-    if (unclosed) {
-      this.#line = line;
-      this.#dropBefore(this.#chunksEnd);
-      this.#recStart = this.#chunksEnd;
-      this.#discarding = true;
-      return -1;
-    }
-    if (lf === -1) {
-      // The bad line goes on beyond the bytes read so far: drop bytes until the next line feed.
-      this.#line = line;
-      this.#recStart = this.#chunksEnd;
-      this.#dropBefore(this.#chunksEnd);
-      if (end) return -1;
-      this.#discarding = true;
-      return -1;
-    }
-    this.#line = line;
-    this.#restartAt(recStart + e, 1);
-    return recStart + e;
+    if (raw.length > MAX_RAW_CHARS) raw = raw.slice(0, MAX_RAW_CHARS) + '…';
+    this.#out.push({ pos: { seq: this.#seq++, source: this.#source, line, offset }, row: {}, raw, error: { code, message } });
+  }
+
+  #parseError(message: string, firstLine: string, offset: number, line: number): void {
+    this.#reject('CSV_PARSE_ERROR', `${message} (record starting at line ${line}; the line is skipped)`, message, firstLine, offset, line);
+  }
+
+  /**
+   * The input ends inside a quoted field: one rejected record from the line of the record to the end of the input
+   * (`last`: its last line, without line break); the rest of the input is discarded.
+   */
+  #unclosed(last: Buffer): void {
+    const line = this.#recLine;
+    const parts = this.#recBytes;
+    const lines = parts.length + (last.length > 0 ? 1 : 0);
+    parts.push(last);
+    this.#rec = undefined;
+    this.#recBytes = [];
+    this.#done = true;
+    let size = 0;
+    let k = 0;
+    while (k < parts.length && size <= MAX_RAW_BYTES) size += parts[k++]!.length;
+    const buf = Buffer.concat(parts.slice(0, k));
+    let end = buf.length;
+    if (k === parts.length) {
+      // The whole text: without the line break that ends the input.
+      if (end > 0 && buf[end - 1] === LF) end--;
+      if (end > 0 && buf[end - 1] === CR) end--;
+    } else end = Math.min(end, MAX_RAW_BYTES);
+    this.#reject(
+      'CSV_UNCLOSED_QUOTE',
+      `Unclosed quote: the record starting at line ${line} runs to the end of the file (${lines} line${lines === 1 ? '' : 's'}); the rest of the file cannot be parsed`,
+      'Quote Not Closed: the input ends inside a quoted field',
+      this.#decode(buf, 0, end),
+      this.#recOffset,
+      line,
+    );
   }
 }
 
@@ -339,23 +426,6 @@ export class CsvChunkParser {
 function rowFactory(columns: readonly string[]): (fields: string[]) => Record<string, unknown> {
   const props = columns.map((c, i) => `${c === '__proto__' ? `[${JSON.stringify(c)}]` : JSON.stringify(c)}: f[${i}]`);
   return new Function('f', `return {${props.join(', ')}};`) as (fields: string[]) => Record<string, unknown>;
-}
-
-function countLf(buf: Buffer, s: number, e: number): number {
-  let n = 0;
-  let i = buf.indexOf(10, s);
-  while (i !== -1 && i < e) {
-    n++;
-    i = buf.indexOf(10, i + 1);
-  }
-  return n;
-}
-
-/** The record text without its trailing record delimiter. */
-function rawText(buf: Buffer, s: number, e: number, encoding: BufferEncoding): string {
-  if (e > s && buf[e - 1] === 10) e--;
-  if (e > s && buf[e - 1] === 13) e--;
-  return buf.toString(encoding, s, e);
 }
 
 /**
