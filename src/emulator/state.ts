@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
-import type { IdGenerator } from './ids.js';
+import type { IdGenerator, UlidBlock } from './ids.js';
 import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 export interface ProfileRecord {
@@ -46,19 +46,116 @@ export interface SubscriptionRecord {
   listSuppressions: { listId: string; reason: string; timestamp: number }[];
 }
 
-export interface EventRecord {
+/** An event as the state file stores it (and as `EventRecord#toJSON` writes it). */
+export interface SavedEvent {
   id: string;
   uuid: string;
   metricId: string;
   profileId: string;
   /** Epoch ms, truncated to the second. */
   time: number;
-  value?: number;
-  valueCurrency?: string;
-  uniqueId?: string;
   properties: Record<string, unknown>;
   backfill: boolean;
   received: number;
+  value?: number;
+  valueCurrency?: string;
+  uniqueId?: string;
+}
+
+/**
+ * One stored event. Kept small because accounts hold hundreds of thousands of them: the ULID is formatted and the
+ * uuid drawn when first read (then kept), the time is held in seconds, absent optional fields are `undefined`.
+ */
+export class EventRecord {
+  #idBlock: UlidBlock | null;
+  #idK: number;
+  #id: string | undefined;
+  #uuid: string | undefined;
+  /** Seconds since the epoch (event times are truncated to the second). */
+  #sec: number;
+  metricId: string;
+  profileId: string;
+  value: number | undefined;
+  valueCurrency: string | undefined;
+  uniqueId: string | undefined;
+  properties: Record<string, unknown>;
+  backfill: boolean;
+  /** When the emulator stored it (epoch ms). */
+  received: number;
+
+  constructor(
+    id: string | UlidBlock,
+    metricId: string,
+    profileId: string,
+    time: number,
+    properties: Record<string, unknown>,
+    backfill: boolean,
+    received: number,
+    value?: number,
+    valueCurrency?: string,
+    uniqueId?: string,
+  ) {
+    if (typeof id === 'string') {
+      this.#idBlock = null;
+      this.#idK = 0;
+      this.#id = id;
+    } else {
+      this.#idBlock = id;
+      this.#idK = id.size - 1;
+      this.#id = undefined;
+    }
+    this.#uuid = undefined;
+    this.#sec = time / 1000;
+    this.metricId = metricId;
+    this.profileId = profileId;
+    this.value = value;
+    this.valueCurrency = valueCurrency;
+    this.uniqueId = uniqueId;
+    this.properties = properties;
+    this.backfill = backfill;
+    this.received = received;
+  }
+
+  /** The event's ULID (monotonic in creation order). */
+  get id(): string {
+    if (this.#id === undefined) {
+      this.#id = this.#idBlock!.format(this.#idK);
+      this.#idBlock = null;
+    }
+    return this.#id;
+  }
+
+  get uuid(): string {
+    return (this.#uuid ??= randomUUID());
+  }
+
+  /** Epoch ms, truncated to the second. */
+  get time(): number {
+    return this.#sec * 1000;
+  }
+
+  toJSON(): SavedEvent {
+    const out: SavedEvent = {
+      id: this.id,
+      uuid: this.uuid,
+      metricId: this.metricId,
+      profileId: this.profileId,
+      time: this.time,
+      properties: this.properties,
+      backfill: this.backfill,
+      received: this.received,
+    };
+    if (this.value !== undefined) out.value = this.value;
+    if (this.valueCurrency !== undefined) out.valueCurrency = this.valueCurrency;
+    if (this.uniqueId !== undefined) out.uniqueId = this.uniqueId;
+    return out;
+  }
+
+  static fromJSON(e: SavedEvent): EventRecord {
+    const rec = new EventRecord(e.id, e.metricId, e.profileId, e.time, e.properties, e.backfill, e.received, e.value, e.valueCurrency, e.uniqueId);
+    rec.#uuid = e.uuid;
+    return rec;
+  }
 }
 
 export interface MetricRecord {
@@ -138,9 +235,14 @@ export class Account {
   readonly byPhone = new Map<string, ProfileRecord>();
   readonly byExternalId = new Map<string, ProfileRecord>();
   readonly byAnonymousId = new Map<string, ProfileRecord>();
+  /** Events in the order they were stored. */
   readonly events: EventRecord[] = [];
-  readonly eventsById = new Map<string, EventRecord>();
-  readonly eventKeys = new Set<string>();
+  /** id → event, built on the first lookup by id and maintained from then on. */
+  #eventsById: Map<string, EventRecord> | null = null;
+  /** Dedup index of events with a unique_id: unique_id → the event(s) holding it (one per profile + metric). */
+  readonly #byUniqueId = new Map<string, EventRecord | EventRecord[]>();
+  /** Dedup keys (`Account.eventKey`) of events without a unique_id. */
+  readonly #timeKeys = new Set<string>();
   readonly metricsByName = new Map<string, MetricRecord>();
   readonly metricsById = new Map<string, MetricRecord>();
   readonly lists = new Map<string, GroupRecord>();
@@ -301,37 +403,60 @@ export class Account {
   }
 
   /** Dedup key of an event: unique_id when present, else its second. */
-  static eventKey(profileId: string, metricName: string, e: { uniqueId?: string; time: number }): string {
+  static eventKey(profileId: string, metricName: string, e: { uniqueId?: string | undefined; time: number }): string {
     return e.uniqueId !== undefined ? `${profileId}\u0000${metricName}\u0000u${e.uniqueId}` : `${profileId}\u0000${metricName}\u0000t${e.time}`;
+  }
+
+  /** Events by id (the index is built on first use). */
+  get eventsById(): ReadonlyMap<string, EventRecord> {
+    if (this.#eventsById === null) {
+      const map = new Map<string, EventRecord>();
+      for (const e of this.events) map.set(e.id, e);
+      this.#eventsById = map;
+    }
+    return this.#eventsById;
+  }
+
+  /** The stored event with this profile, metric and unique_id, if any. */
+  #byKey(profileId: string, metricId: string, uniqueId: string): EventRecord | undefined {
+    const hit = this.#byUniqueId.get(uniqueId);
+    if (hit === undefined) return undefined;
+    if (!Array.isArray(hit)) return hit.profileId === profileId && hit.metricId === metricId ? hit : undefined;
+    for (const e of hit) if (e.profileId === profileId && e.metricId === metricId) return e;
+    return undefined;
+  }
+
+  #indexEvent(rec: EventRecord, metricName: string): void {
+    const uid = rec.uniqueId;
+    if (uid === undefined) {
+      this.#timeKeys.add(Account.eventKey(rec.profileId, metricName, rec));
+      return;
+    }
+    const hit = this.#byUniqueId.get(uid);
+    if (hit === undefined) this.#byUniqueId.set(uid, rec);
+    else if (Array.isArray(hit)) hit.push(rec);
+    else this.#byUniqueId.set(uid, [hit, rec]);
   }
 
   /** Record an event for a profile unless its dedup key was seen; returns false for a duplicate (counted). */
   addEvent(profile: ProfileRecord, e: EventInput, now: number): boolean {
-    const key = Account.eventKey(profile.id, e.metricName, e);
-    if (this.eventKeys.has(key)) {
+    const m = this.metric(e.metricName, now);
+    const uid = e.uniqueId;
+    if (uid !== undefined ? this.#byKey(profile.id, m.id, uid) !== undefined : this.#timeKeys.has(Account.eventKey(profile.id, m.name, e))) {
       this.duplicateEventsIgnored++;
       return false;
     }
-    this.eventKeys.add(key);
-    const m = this.metric(e.metricName, now);
     m.count++;
-    const rec: EventRecord = {
-      id: this.#ids.ulid(e.time),
-      uuid: randomUUID(),
-      metricId: m.id,
-      profileId: profile.id,
-      time: e.time,
-      properties: e.properties,
-      backfill: e.backfill,
-      received: now,
-    };
-    if (e.value !== undefined) rec.value = e.value;
-    if (e.valueCurrency !== undefined) rec.valueCurrency = e.valueCurrency;
-    if (e.uniqueId !== undefined) rec.uniqueId = e.uniqueId;
-    this.events.push(rec);
-    this.eventsById.set(rec.id, rec);
+    const rec = new EventRecord(this.#ids.reserve(e.time), m.id, profile.id, e.time, e.properties, e.backfill, now, e.value, e.valueCurrency, uid);
+    this.#store(rec, m.name);
     if (profile.lastEventDate === null || e.time > profile.lastEventDate) profile.lastEventDate = e.time;
     return true;
+  }
+
+  #store(rec: EventRecord, metricName: string): void {
+    this.events.push(rec);
+    this.#indexEvent(rec, metricName);
+    if (this.#eventsById !== null) this.#eventsById.set(rec.id, rec);
   }
 
   // ---- lists & segments --------------------------------------------------------------------------------------
@@ -402,8 +527,8 @@ export class Account {
     return {
       key: this.key,
       profiles: this.profileOrder,
-      events: this.events,
-      eventKeys: [...this.eventKeys],
+      events: this.events.map((e) => e.toJSON()),
+      eventKeys: this.events.map((e) => Account.eventKey(e.profileId, this.metricsById.get(e.metricId)?.name ?? '', e)),
       metrics: [...this.metricsByName.values()],
       lists: groups(this.lists),
       segments: groups(this.segments),
@@ -422,15 +547,12 @@ export class Account {
         if (v !== undefined) a.#index(field)!.set(Account.#indexKey(field, v), p);
       }
     }
-    for (const e of saved.events) {
-      a.events.push(e);
-      a.eventsById.set(e.id, e);
-    }
-    for (const k of saved.eventKeys) a.eventKeys.add(k);
     for (const m of saved.metrics) {
       a.metricsByName.set(m.name, m);
       a.metricsById.set(m.id, m);
     }
+    // the dedup index is rebuilt from the events (`eventKeys` holds exactly their keys)
+    for (const e of saved.events) a.#store(EventRecord.fromJSON(e), a.metricsById.get(e.metricId)?.name ?? '');
     for (const g of saved.lists) a.lists.set(g.id, { ...g, members: new Map(g.members) });
     for (const g of saved.segments) a.segments.set(g.id, { ...g, members: new Map(g.members) });
     for (const j of saved.jobs) a.jobs.set(j.id, j);
@@ -442,7 +564,8 @@ export class Account {
 export interface SavedAccount {
   key: string;
   profiles: ProfileRecord[];
-  events: EventRecord[];
+  events: SavedEvent[];
+  /** Dedup keys of the events (derived from them; kept in the file for readers of older versions). */
   eventKeys: string[];
   metrics: MetricRecord[];
   lists: (Omit<GroupRecord, 'members'> & { members: [string, number][] })[];
