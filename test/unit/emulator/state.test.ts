@@ -38,7 +38,7 @@ describe('Account events', () => {
     const p1 = a.createProfile({ strings: { email: 'a@example.com' } }, NOW);
     const p2 = a.createProfile({ strings: { email: 'b@example.com' } }, NOW);
     expect(a.addEvent(p1, event('Placed Order', 'o-1'), NOW)).toBe(true);
-    expect(a.addEvent(p1, event('Placed Order', 'o-1', T + 5000)), 'same key').toBe(false);
+    expect(a.addEvent(p1, event('Placed Order', 'o-1', T + 5000), NOW), 'same key').toBe(false);
     expect(a.addEvent(p2, event('Placed Order', 'o-1'), NOW), 'other profile').toBe(true);
     expect(a.addEvent(p1, event('Refunded', 'o-1'), NOW), 'other metric').toBe(true);
     expect(a.addEvent(p2, event('Refunded', 'o-1'), NOW), 'third holder of o-1').toBe(true);
