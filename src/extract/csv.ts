@@ -214,7 +214,8 @@ export class CsvChunkParser {
     let n = buf.length;
     let p = 0;
     let line = this.#line;
-    if (this.#bomPending && (n >= 3 || final)) {
+    if (this.#bomPending) {
+      // The first scan has a line break (or is the last one): it holds the whole BOM if there is one.
       this.#bomPending = false;
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) p = 3;
     }
