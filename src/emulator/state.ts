@@ -249,6 +249,8 @@ export class Account {
   readonly segments = new Map<string, GroupRecord>();
   readonly jobs = new Map<string, ImportJobRecord>();
   duplicateEventsIgnored = 0;
+  /** The metric of the last event (events of a request mostly share a few metrics). */
+  #lastMetric: MetricRecord | null = null;
   /** Request counters for this account. */
   readonly requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
   readonly #ids: IdGenerator;
@@ -391,6 +393,8 @@ export class Account {
   // ---- metrics & events --------------------------------------------------------------------------------------
 
   metric(name: string, now: number): MetricRecord {
+    const last = this.#lastMetric;
+    if (last !== null && last.name === name) return last;
     let m = this.metricsByName.get(name);
     if (!m) {
       let id = this.#ids.shortId();
@@ -399,6 +403,7 @@ export class Account {
       this.metricsByName.set(name, m);
       this.metricsById.set(id, m);
     }
+    this.#lastMetric = m;
     return m;
   }
 

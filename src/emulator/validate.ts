@@ -12,6 +12,12 @@ export const MIN_EVENT_TIME = Date.UTC(1990, 0, 1);
 export const PHONE_DETAIL = 'Invalid phone number format (Example of a valid format: +12345678901)';
 export const EMAIL_DETAIL = 'Invalid email address';
 
+/**
+ * Where a payload sits in the request body: a JSON pointer, or an object that renders one when an error needs it
+ * (bulk requests validate thousands of items and build no pointer string for the valid ones).
+ */
+export type Pointer = string | { toString(): string };
+
 /** Plain string attributes of a profile. */
 export const PROFILE_STRING_FIELDS = [
   'email',
@@ -80,6 +86,18 @@ function tooLong(s: string): boolean {
   return s.length > MAX_STRING_BYTES / 4 && Buffer.byteLength(s, 'utf8') > MAX_STRING_BYTES;
 }
 
+/** Whether a string longer than 100 KB sits anywhere inside `value` (the same walk as `findLongString`, no paths). */
+export function hasLongString(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return tooLong(value);
+  if (depth > 20 || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (hasLongString(value[i], depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) if (hasLongString((value as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
 /** Find a string anywhere inside `value` longer than 100 KB; returns the JSON pointer suffix or null. */
 export function findLongString(value: unknown, path: string, depth = 0): string | null {
   if (typeof value === 'string') return tooLong(value) ? path : null;
@@ -104,28 +122,27 @@ export function findLongString(value: unknown, path: string, depth = 0): string 
  */
 export function validateProfileAttributes(
   attrs: unknown,
-  base: string,
+  base: Pointer,
   schema: ProfileSchemaOptions = PROFILE_UPSERT,
 ): { ok: true; value: ProfileInput } | { ok: false; errors: ErrorInit[] } {
-  if (!isPlainObject(attrs)) return { ok: false, errors: [invalid('Attributes must be an object.', base)] };
+  if (!isPlainObject(attrs)) return { ok: false, errors: [invalid('Attributes must be an object.', `${base}`)] };
   const errors: ErrorInit[] = [];
   const value: ProfileInput = { strings: {} };
   for (const key in attrs) {
     const v = attrs[key];
-    const pointer = `${base}/${key}`;
     if (key === 'anonymous_id' && !schema.anonymousId) {
-      errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, pointer));
+      errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, `${base}/${key}`));
     } else if (STRING_FIELD_SET.has(key)) {
       if (v === null) {
         value.strings[key as ProfileStringField] = null;
         continue;
       }
       if (typeof v !== 'string') {
-        errors.push(invalid(`'${key}' must be a string.`, pointer));
+        errors.push(invalid(`'${key}' must be a string.`, `${base}/${key}`));
         continue;
       }
       if (tooLong(v)) {
-        errors.push(invalid(`'${key}' must be at most 100 KB.`, pointer));
+        errors.push(invalid(`'${key}' must be at most 100 KB.`, `${base}/${key}`));
         continue;
       }
       let s = v;
@@ -136,7 +153,7 @@ export function validateProfileAttributes(
           continue;
         }
         if (!isValidEmail(s)) {
-          errors.push(invalid(EMAIL_DETAIL, pointer));
+          errors.push(invalid(EMAIL_DETAIL, `${base}/${key}`));
           continue;
         }
       } else if (key === 'phone_number') {
@@ -146,41 +163,41 @@ export function validateProfileAttributes(
           continue;
         }
         if (!isValidPhone(s)) {
-          errors.push(invalid(PHONE_DETAIL, pointer));
+          errors.push(invalid(PHONE_DETAIL, `${base}/${key}`));
           continue;
         }
       }
       value.strings[key as ProfileStringField] = s;
     } else if (key === 'properties') {
       if (v === null) value.properties = null;
-      else if (!isPlainObject(v)) errors.push(invalid("'properties' must be an object.", pointer));
+      else if (!isPlainObject(v)) errors.push(invalid("'properties' must be an object.", `${base}/${key}`));
       else {
-        const long = findLongString(v, pointer);
+        const long = hasLongString(v) ? findLongString(v, `${base}/${key}`) : null;
         if (long) errors.push(invalid('Strings must be at most 100 KB.', long));
         else value.properties = v;
       }
     } else if (key === 'location') {
       if (v === null) value.location = null;
-      else if (!isPlainObject(v)) errors.push(invalid("'location' must be an object.", pointer));
+      else if (!isPlainObject(v)) errors.push(invalid("'location' must be an object.", `${base}/${key}`));
       else {
         for (const lk in v) {
-          if (!LOCATION_FIELDS.has(lk)) errors.push(invalid(`'${lk}' is not a valid field for 'location'.`, `${pointer}/${lk}`));
+          if (!LOCATION_FIELDS.has(lk)) errors.push(invalid(`'${lk}' is not a valid field for 'location'.`, `${base}/${key}/${lk}`));
           else {
             const lv = v[lk];
             const numeric = lk === 'latitude' || lk === 'longitude';
             if (lv !== null && typeof lv !== 'string' && !(numeric && typeof lv === 'number')) {
-              errors.push(invalid(`'${lk}' must be a ${numeric ? 'number or string' : 'string'}.`, `${pointer}/${lk}`));
+              errors.push(invalid(`'${lk}' must be a ${numeric ? 'number or string' : 'string'}.`, `${base}/${key}/${lk}`));
             }
           }
         }
         value.location = v;
       }
     } else if (key === '_kx' && schema.kx) {
-      if (v !== null && typeof v !== 'string') errors.push(invalid(`'_kx' must be a string.`, pointer));
+      if (v !== null && typeof v !== 'string') errors.push(invalid(`'_kx' must be a string.`, `${base}/${key}`));
     } else if (key === 'meta' && schema.meta) {
-      if (v !== null && !isPlainObject(v)) errors.push(invalid(`'meta' must be an object.`, pointer));
+      if (v !== null && !isPlainObject(v)) errors.push(invalid(`'meta' must be an object.`, `${base}/${key}`));
     } else {
-      errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, pointer));
+      errors.push(invalid(`'${key}' is not a valid field for the resource 'profile'.`, `${base}/${key}`));
     }
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value };
@@ -210,6 +227,20 @@ function badMetricKey(attrs: Record<string, unknown>): string | null {
   return null;
 }
 
+/** The last time string parsed (the events of one order share their time): its text and epoch ms (NaN = invalid). */
+let lastTimeText = '';
+let lastTimeMs = NaN;
+
+/** An ISO 8601 date or datetime as epoch ms (no zone = UTC); NaN when it is not one. */
+function parseIsoTime(t: unknown): number {
+  if (typeof t !== 'string') return NaN;
+  if (t === lastTimeText) return lastTimeMs;
+  const ms = ISO_RE.test(t) ? Date.parse(t.length === 10 ? t + 'T00:00:00Z' : /[zZ]|[+-]\d{2}:?\d{2}$/.test(t.slice(10)) ? t : t + 'Z') : NaN;
+  lastTimeText = t;
+  lastTimeMs = ms;
+  return ms;
+}
+
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 const EVENT_FIELDS = new Set(['properties', 'time', 'value', 'value_currency', 'unique_id', 'backfill', 'metric', 'profile']);
 
@@ -219,13 +250,13 @@ const EVENT_FIELDS = new Set(['properties', 'time', 'value', 'value_currency', '
  */
 export function validateEventAttributes(
   attrs: unknown,
-  base: string,
+  base: Pointer,
   now: number,
   errors: ErrorInit[],
   allowProfile: boolean,
 ): EventInput | null {
   if (!isPlainObject(attrs)) {
-    errors.push(invalid('Attributes must be an object.', base));
+    errors.push(invalid('Attributes must be an object.', `${base}`));
     return null;
   }
   const before = errors.length;
@@ -259,15 +290,14 @@ export function validateEventAttributes(
     if (n > MAX_EVENT_PROPERTIES) {
       errors.push(invalid(`Event properties must not exceed ${MAX_EVENT_PROPERTIES} properties.`, `${base}/properties`));
     } else {
-      const long = findLongString(props, `${base}/properties`);
-      if (long) errors.push(invalid('Strings must be at most 100 KB.', long));
+      if (hasLongString(props)) errors.push(invalid('Strings must be at most 100 KB.', findLongString(props, `${base}/properties`)!));
     }
   }
   // time
   let time = Math.floor(now / 1000) * 1000;
   const t = attrs.time;
   if (t !== undefined && t !== null) {
-    const ms = typeof t === 'string' && ISO_RE.test(t) ? Date.parse(t.length === 10 ? t + 'T00:00:00Z' : /[zZ]|[+-]\d{2}:?\d{2}$/.test(t.slice(10)) ? t : t + 'Z') : NaN;
+    const ms = parseIsoTime(t);
     if (Number.isNaN(ms)) errors.push(invalid(`'time' must be a valid ISO 8601 datetime.`, `${base}/time`));
     else if (ms <= MIN_EVENT_TIME) errors.push(invalid(`'time' must be after 1990-01-01.`, `${base}/time`));
     else if (ms > now + 365 * 86_400_000) errors.push(invalid(`'time' must not be more than 1 year in the future.`, `${base}/time`));

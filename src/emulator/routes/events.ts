@@ -15,6 +15,7 @@ import {
   validateEventAttributes,
   validateProfileAttributes,
   type EventInput,
+  type Pointer,
   type ProfileInput,
   type ProfileSchemaOptions,
 } from '../validate.js';
@@ -29,24 +30,25 @@ interface ProfileRef {
 }
 
 /** Validate `profile: {data: {type, id?, attributes}}` at `base`. */
-function readProfileRef(v: unknown, base: string, errors: ErrorInit[], schema: ProfileSchemaOptions): ProfileRef | null {
+function readProfileRef(v: unknown, base: Pointer, errors: ErrorInit[], schema: ProfileSchemaOptions): ProfileRef | null {
   const data = isPlainObject(v) ? v.data : undefined;
   if (!isPlainObject(data)) {
-    errors.push(invalid("'profile' must be {data: {type: 'profile', attributes}}.", base));
+    errors.push(invalid("'profile' must be {data: {type: 'profile', attributes}}.", `${base}`));
     return null;
   }
   if (data.type !== 'profile') {
     errors.push(invalid("'type' must be 'profile'.", `${base}/data/type`));
     return null;
   }
-  const r = validateProfileAttributes(data.attributes ?? {}, `${base}/data/attributes`, schema);
+  const attrsAt = { toString: () => `${base}/data/attributes` };
+  const r = validateProfileAttributes(data.attributes ?? {}, attrsAt, schema);
   if (!r.ok) {
     errors.push(...r.errors);
     return null;
   }
   const id = typeof data.id === 'string' && data.id !== '' ? data.id : undefined;
   if (!hasIdentifier(r.value, id)) {
-    errors.push(invalid('A profile identifier is required (email, phone_number, external_id, anonymous_id or id).', `${base}/data/attributes`));
+    errors.push(invalid('A profile identifier is required (email, phone_number, external_id, anonymous_id or id).', `${attrsAt}`));
     return null;
   }
   return id === undefined ? { input: r.value } : { id, input: r.value };
@@ -71,6 +73,62 @@ function identityKey(account: Account, ref: ProfileRef): string {
   return s.email ? `e:${s.email.toLowerCase()}` : s.phone_number ? `p:${s.phone_number}` : s.external_id ? `x:${s.external_id}` : `a:${s.anonymous_id}`;
 }
 
+/**
+ * Whether two parsed JSON values are identical, key order included (then validating one is validating the other).
+ * Gives up (false) on deep or large values: it only serves to skip re-validating repeated small profiles.
+ */
+function sameJson(a: unknown, b: unknown, depth = 0): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || depth > 4) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length || a.length > 20) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i], depth + 1)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ob = b as Record<string, unknown>;
+  let n = 0;
+  const bKeys = Object.keys(ob);
+  for (const k in a) {
+    if (n >= bKeys.length || bKeys[n] !== k || n > 40) return false;
+    if (!sameJson((a as Record<string, unknown>)[k], ob[k], depth + 1)) return false;
+    n++;
+  }
+  return n === bKeys.length;
+}
+
+/** (identity, metric, unique_id) triples seen in one request, chained by unique_id: no key string per event. */
+class SeenUniqueIds {
+  readonly #head = new Map<string, number>();
+  readonly #identity: string[] = [];
+  readonly #metric: string[] = [];
+  readonly #next: number[] = [];
+
+  /** True when the triple was added before; otherwise adds it. */
+  check(identity: string, metric: string, uniqueId: string): boolean {
+    const head = this.#head.get(uniqueId);
+    for (let k = head ?? -1; k >= 0; k = this.#next[k]!) {
+      if (this.#identity[k] === identity && this.#metric[k] === metric) return true;
+    }
+    this.#head.set(uniqueId, this.#identity.length);
+    this.#identity.push(identity);
+    this.#metric.push(metric);
+    this.#next.push(head ?? -1);
+    return false;
+  }
+}
+
+const BULK_ROOT = '/data/attributes/events-bulk-create/data';
+
+/** Pointer of an event's attributes in a bulk request, rendered only for errors. */
+class BulkEventPointer {
+  entry = 0;
+  event = 0;
+  toString(): string {
+    return `${BULK_ROOT}/${this.entry}/attributes/events/data/${this.event}/attributes`;
+  }
+}
+
 function createEvent(ctx: RequestContext): Reply {
   const data = requireData(ctx.body, 'event');
   const attrs = data.attributes;
@@ -91,7 +149,7 @@ function createEvent(ctx: RequestContext): Reply {
 function bulkCreate(ctx: RequestContext): Reply {
   const data = requireData(ctx.body, 'event-bulk-create-job');
   const attrs = data.attributes;
-  const root = '/data/attributes/events-bulk-create/data';
+  const root = BULK_ROOT;
   const entries = isPlainObject(attrs) && isPlainObject(attrs['events-bulk-create']) ? attrs['events-bulk-create'].data : undefined;
   if (!Array.isArray(entries)) throw new ApiError(400, invalid("'events-bulk-create' must contain a 'data' array.", root));
   if (entries.length === 0) throw new ApiError(400, invalid('At least one event is required.', root));
@@ -105,59 +163,78 @@ function bulkCreate(ctx: RequestContext): Reply {
   const account = ctx.account;
   const errors: ErrorInit[] = [];
   const parsed: { ref: ProfileRef; events: EventInput[] }[] = [];
-  const seen = new Set<string>();
+  const seen = new SeenUniqueIds();
+  const at = new BulkEventPointer();
+  // consecutive entries usually repeat the same profile: its validation and identity are reused
+  let prevProfile: unknown = undefined;
+  let prevRef: ProfileRef | null = null;
+  let prevIdKey = '';
   for (let i = 0; i < entries.length; i++) {
-    const base = `${root}/${i}`;
     const entry = entries[i];
     if (!isPlainObject(entry) || entry.type !== 'event-bulk-create') {
-      errors.push(invalid("Each item must be {type: 'event-bulk-create', attributes}.", isPlainObject(entry) ? `${base}/type` : base));
+      errors.push(invalid("Each item must be {type: 'event-bulk-create', attributes}.", isPlainObject(entry) ? `${root}/${i}/type` : `${root}/${i}`));
       continue;
     }
     const ea = entry.attributes;
     if (!isPlainObject(ea)) {
-      errors.push(invalid("'attributes' must be an object.", `${base}/attributes`));
+      errors.push(invalid("'attributes' must be an object.", `${root}/${i}/attributes`));
       continue;
     }
     for (const k in ea) {
-      if (k !== 'profile' && k !== 'events' && k !== 'backfill') errors.push(invalid(`'${k}' is not a valid field for the resource 'event-bulk-create'.`, `${base}/attributes/${k}`));
+      if (k !== 'profile' && k !== 'events' && k !== 'backfill') errors.push(invalid(`'${k}' is not a valid field for the resource 'event-bulk-create'.`, `${root}/${i}/attributes/${k}`));
     }
     const entryBackfill = ea.backfill;
-    if (entryBackfill !== undefined && entryBackfill !== null && typeof entryBackfill !== 'boolean') errors.push(invalid("'backfill' must be a boolean.", `${base}/attributes/backfill`));
-    const ref = ea.profile === undefined ? (errors.push(invalid("'profile' is a required field.", `${base}/attributes/profile`)), null) : readProfileRef(ea.profile, `${base}/attributes/profile`, errors, EVENT_PROFILE);
+    if (entryBackfill !== undefined && entryBackfill !== null && typeof entryBackfill !== 'boolean') errors.push(invalid("'backfill' must be a boolean.", `${root}/${i}/attributes/backfill`));
+    let ref: ProfileRef | null;
+    let idKey: string;
+    if (ea.profile === undefined) {
+      errors.push(invalid("'profile' is a required field.", `${root}/${i}/attributes/profile`));
+      ref = null;
+      idKey = '';
+    } else if (prevRef !== null && sameJson(ea.profile, prevProfile)) {
+      ref = prevRef;
+      idKey = prevIdKey;
+    } else {
+      ref = readProfileRef(ea.profile, { toString: () => `${root}/${i}/attributes/profile` }, errors, EVENT_PROFILE);
+      idKey = ref ? identityKey(account, ref) : '';
+      prevProfile = ea.profile;
+      prevRef = ref;
+      prevIdKey = idKey;
+    }
     const evs = isPlainObject(ea.events) ? ea.events.data : undefined;
     if (!Array.isArray(evs) || evs.length === 0) {
-      errors.push(invalid("'events' must contain a non-empty 'data' array.", `${base}/attributes/events/data`));
+      errors.push(invalid("'events' must contain a non-empty 'data' array.", `${root}/${i}/attributes/events/data`));
       continue;
     }
-    const idKey = ref ? identityKey(account, ref) : '';
     const out: EventInput[] = [];
+    at.entry = i;
     for (let j = 0; j < evs.length; j++) {
-      const eb = `${base}/attributes/events/data/${j}`;
       const item = evs[j];
       if (!isPlainObject(item) || item.type !== 'event') {
-        errors.push(invalid("'type' must be 'event'.", `${eb}/type`));
+        errors.push(invalid("'type' must be 'event'.", `${root}/${i}/attributes/events/data/${j}/type`));
         continue;
       }
-      const ev = validateEventAttributes(item.attributes, `${eb}/attributes`, now, errors, false);
+      at.event = j;
+      const ev = validateEventAttributes(item.attributes, at, now, errors, false);
       if (!ev) continue;
       // the entry's backfill is the default of its events (an event's own backfill wins)
       if (entryBackfill === true && (item.attributes as Record<string, unknown>).backfill == null) ev.backfill = true;
-      if (ref && ev.uniqueId !== undefined) {
-        const k = `${idKey}\u0000${ev.metricName}\u0000${ev.uniqueId}`;
-        if (seen.has(k)) {
-          errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${eb}/attributes/unique_id`));
-          continue;
-        }
-        seen.add(k);
+      if (ref && ev.uniqueId !== undefined && seen.check(idKey, ev.metricName, ev.uniqueId)) {
+        errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
+        continue;
       }
       out.push(ev);
     }
     if (ref) parsed.push({ ref, events: out });
   }
   if (errors.length > 0) throw new ApiError(400, errors);
+  let lastRef: ProfileRef | null = null;
+  let profile: ProfileRecord | null = null;
   for (let i = 0; i < parsed.length; i++) {
     const { ref, events } = parsed[i]!;
-    const profile = resolveProfile(account, ref, now, `${root}/${i}/attributes/profile/data/id`);
+    // the same profile input as the entry just before: applying it again would change nothing
+    if (ref !== lastRef || profile === null) profile = resolveProfile(account, ref, now, `${root}/${i}/attributes/profile/data/id`);
+    lastRef = ref;
     for (const ev of events) account.addEvent(profile, ev, now);
   }
   return { status: 202 };
