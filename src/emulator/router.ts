@@ -78,6 +78,11 @@ export interface RouteDefinition {
   /** Rate-limit key (a key of ENDPOINTS); default `"METHOD path"`; `null` = not rate limited. */
   endpoint?: EndpointKey | null;
   handler(ctx: RequestContext): Reply | undefined | Promise<Reply | undefined>;
+  /**
+   * Parse the (decompressed) request body; must return what `JSON.parse` of its UTF-8 text returns, or throw that
+   * SyntaxError. @default `parseJson` (src/emulator/json-body.ts)
+   */
+  parseBody?(body: Buffer): unknown;
 }
 
 export type RouteModule = readonly RouteDefinition[];

@@ -11,6 +11,7 @@ import { ENDPOINTS, type EndpointKey } from '../core/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { ApiError, errorObject, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
+import { parseJson } from './json-body.js';
 import { checkQuery, limitKeys, QUERY_RULES } from './params.js';
 import { processJobs } from './jobs.js';
 import { RateLimiter } from './rate-limit.js';
@@ -90,6 +91,8 @@ export class EmulatorServer implements EmulatorContext {
   readonly #held = new Set<ServerResponse>();
   readonly #sockets = new Set<Socket>();
   readonly #jobQueue: { account: Account; job: ImportJobRecord }[] = [];
+  /** Reused buffer that request bodies arriving in several chunks are gathered in (no allocation per request). */
+  #scratch = Buffer.alloc(0);
   #server: Server | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastTick = 0;
@@ -309,7 +312,7 @@ export class EmulatorServer implements EmulatorContext {
         ctx.account = ctx.accountOrNull = this.accounts.get(id) ?? new Account(id, this.#ids);
       }
       try {
-        ctx.body = await this.#readBody(req, false);
+        ctx.body = await this.#readBody(req, false, m.def.parseBody);
         const reply = await m.def.handler(ctx);
         if (reply) this.#send(res, reply);
       } catch (err) {
@@ -379,7 +382,7 @@ export class EmulatorServer implements EmulatorContext {
         }
       }
       // 6. body
-      ctx.body = await this.#readBody(req, true);
+      ctx.body = await this.#readBody(req, true, m.def.parseBody);
       const reply = await m.def.handler(ctx);
       if (reply) this.#send(res, { ...reply, headers: { ...rlHeaders, ...reply.headers } });
     } catch (err) {
@@ -423,7 +426,15 @@ export class EmulatorServer implements EmulatorContext {
     }
   }
 
-  async #readBody(req: IncomingMessage, strict: boolean): Promise<unknown> {
+  /** `chunks` copied one after the other into the scratch buffer (valid until the next call). */
+  #gather(chunks: Buffer[], size: number): Buffer {
+    if (this.#scratch.length < size) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));
+    let at = 0;
+    for (const c of chunks) at += c.copy(this.#scratch, at);
+    return this.#scratch.subarray(0, size);
+  }
+
+  async #readBody(req: IncomingMessage, strict: boolean, parse: (body: Buffer) => unknown = parseJson): Promise<unknown> {
     const len = req.headers['content-length'];
     const hasBody = (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody) {
@@ -452,7 +463,8 @@ export class EmulatorServer implements EmulatorContext {
       else chunks.push(chunk);
     }
     if (over) throw tooLarge();
-    let buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    // from here on synchronous: the chunks are gathered in the reused scratch buffer, which is free again on return
+    let buf = chunks.length === 1 ? chunks[0]! : this.#gather(chunks, size);
     if (encoding === 'gzip') {
       try {
         buf = gunzipSync(buf, { maxOutputLength: MAX_BODY + 1 });
@@ -463,7 +475,7 @@ export class EmulatorServer implements EmulatorContext {
     }
     if (buf.length === 0) return undefined;
     try {
-      return JSON.parse(buf.toString('utf8')) as unknown;
+      return parse(buf);
     } catch (e) {
       throw new ApiError(400, { code: 'parse_error', title: 'Parse error.', detail: `JSON parse error - ${(e as Error).message}` });
     }

@@ -4,6 +4,7 @@
  */
 import { ApiError, invalid, invalidParam, type ErrorInit, type Reply } from '../http.js';
 import { collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, conditionValues } from '../query.js';
+import { envelopeParser } from '../json-body.js';
 import { eventResource, metricResource, profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import { Account, type EventRecord, type ProfileRecord } from '../state.js';
@@ -313,7 +314,7 @@ function includes(ctx: RequestContext, events: EventRecord[]): unknown[] | null 
 
 export const eventRoutes: RouteModule = [
   { method: 'POST', path: '/api/events', handler: createEvent },
-  { method: 'POST', path: '/api/event-bulk-create-jobs', handler: bulkCreate },
+  { method: 'POST', path: '/api/event-bulk-create-jobs', handler: bulkCreate, parseBody: envelopeParser('event-bulk-create-job', 'events-bulk-create', 'event-bulk-create') },
   { method: 'GET', path: '/api/events', handler: listEvents },
   {
     method: 'GET',

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { envelopeParser, parsePieces } from '../../../src/emulator/json-body.js';
+
+const parse = envelopeParser('event-bulk-create-job', 'events-bulk-create', 'event-bulk-create');
+const PREFIX = Buffer.from('{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[');
+const CUT = Buffer.from(',{"type":"event-bulk-create",');
+
+function entry(i: number, properties: Record<string, unknown> = {}) {
+  return {
+    type: 'event-bulk-create',
+    attributes: {
+      profile: { data: { type: 'profile', attributes: { email: `p${i % 97}@example.com` } } },
+      events: { data: [{ type: 'event', attributes: { properties: { i, ...properties }, unique_id: `u-${i}`, metric: { data: { type: 'metric', attributes: { name: 'M' } } } } }] },
+    },
+  };
+}
+
+function body(n: number, edit: (entries: ReturnType<typeof entry>[]) => void = () => {}) {
+  const entries = Array.from({ length: n }, (_, i) => entry(i));
+  edit(entries);
+  return { data: { type: 'event-bulk-create-job', attributes: { 'events-bulk-create': { data: entries } } } };
+}
+
+/** The parser's result must be exactly JSON.parse's (or the same SyntaxError). */
+function expectSameAsJsonParse(text: string) {
+  let expected: unknown;
+  let error: string | null = null;
+  try {
+    expected = JSON.parse(text);
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  if (error !== null) expect(() => parse(Buffer.from(text))).toThrow(error);
+  else expect(parse(Buffer.from(text))).toEqual(expected);
+}
+
+describe('envelopeParser', () => {
+  it('parses a large compact bulk body in pieces to exactly what JSON.parse gives', () => {
+    const text = JSON.stringify(body(1000));
+    expect(text.length).toBeGreaterThan(200_000);
+    const items = parsePieces(Buffer.from(text), PREFIX, CUT);
+    expect(items).toHaveLength(1000);
+    expectSameAsJsonParse(text);
+  });
+
+  it('the cut sequence nested inside an item or inside a string does not change the result', () => {
+    const nested = body(1000, (es) => {
+      for (let i = 10; i < 1000; i += 37) (es[i]!.attributes.events.data[0]!.attributes.properties as Record<string, unknown>).x = [1, { type: 'event-bulk-create', attributes: {} }];
+    });
+    expectSameAsJsonParse(JSON.stringify(nested));
+    const inString = body(1000, (es) => {
+      for (let i = 5; i < 1000; i += 11) (es[i]!.attributes.events.data[0]!.attributes.properties as Record<string, unknown>).note = ',{"type":"event-bulk-create","attributes":{}}';
+    });
+    expectSameAsJsonParse(JSON.stringify(inString));
+  });
+
+  it('falls back to one JSON.parse for other layouts, and gives its syntax errors for invalid bodies', () => {
+    const b = body(1000);
+    const text = JSON.stringify(b);
+    expect(parsePieces(Buffer.from(JSON.stringify(b, null, 1)), PREFIX, CUT)).toBeNull();
+    expectSameAsJsonParse(JSON.stringify(b, null, 1));
+    expectSameAsJsonParse(text + '\n');
+    expectSameAsJsonParse(text.slice(0, 300_000)); // truncated
+    expectSameAsJsonParse(text.slice(0, -1)); // one closing brace missing
+    const doubleComma = text.replace(/,\{"type":"event-bulk-create",/g, (m, at: number) => (at > 100_000 && at < 101_000 ? `,${m}` : m));
+    expect(doubleComma).not.toBe(text);
+    expect(parsePieces(Buffer.from(doubleComma), PREFIX, CUT)).toBeNull();
+    expectSameAsJsonParse(doubleComma);
+    expectSameAsJsonParse(text.replace('"data":[{', '"data":[,{'));
+    expectSameAsJsonParse(text.replace('}]}}}}', '},]}}}}'));
+  });
+
+  it('UTF-8 bodies decode piecewise to the same text', () => {
+    const text = JSON.stringify(body(1000, (es) => es.forEach((e, i) => ((e.attributes.events.data[0]!.attributes.properties as Record<string, unknown>).name = `Zoë ${i} 🚀 ☃`))));
+    expect(parsePieces(Buffer.from(text), PREFIX, CUT)).toHaveLength(1000);
+    expectSameAsJsonParse(text);
+  });
+});
