@@ -83,12 +83,13 @@ export class CsvChunkParser {
   /** Line at `#offset`. */
   #line: number;
   #bomPending: boolean;
-  /** The record with a quoted line break being read, its position and the bytes of its lines read so far. */
+  /** The record with a quoted line break being read (its lines so far: `#recBytes`). */
   #rec: QuotedRecord | undefined;
+  #recBytes: Buffer[] = [];
+  /** The last record with a quote character: where it starts, and the text of its first line. */
   #recOffset = 0;
   #recLine = 0;
-  #recText = '';
-  #recBytes: Buffer[] = [];
+  #recFirstLine = '';
   #seq: number;
   #resume: ResumeAt | undefined;
   /** The input is over, or the rest of it is discarded (after an unclosed quote). */
@@ -233,6 +234,8 @@ export class CsvChunkParser {
           } else if (lfMode && c === CR && buf[p + 1] === LF) {
             line++;
             p += 2;
+          } else if (lfMode && c === CR && final && p + 1 === n) {
+            p++; // the file ends with half a CRLF
           } else break;
         }
         if (p >= n) break;
@@ -267,7 +270,7 @@ export class CsvChunkParser {
         r = new QuotedRecord();
         this.#recOffset = base + p;
         this.#recLine = line;
-        this.#recText = text;
+        this.#recFirstLine = text;
       }
       const result = this.#splitter.feed(r, text, term);
       if (result === RECORD_MORE) {
@@ -297,13 +300,12 @@ export class CsvChunkParser {
         continue;
       }
       // A syntax error: the physical line where the record starts is rejected, parsing goes on at the next one.
-      this.#parseError(r.error, this.#recText, this.#recOffset, this.#recLine);
+      this.#parseError(r.error, this.#recFirstLine, this.#recOffset, this.#recLine);
       line = this.#recLine + 1;
       if (lines.length > 0) {
         // The error is on a later line of the record: parse again from its second line.
         base = this.#recOffset + lines[0]!.length;
-        lines[0] = buf.subarray(p);
-        buf = Buffer.concat([...lines.slice(1), lines[0]]);
+        buf = Buffer.concat([...lines.slice(1), buf.subarray(p)]);
         n = buf.length;
         p = 0;
         quoteAt = -2;

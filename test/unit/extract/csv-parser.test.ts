@@ -309,6 +309,13 @@ describe('CsvChunkParser', () => {
     ]);
   });
 
+  it('a file ending with half a CRLF: the lone CR is a line break, not a record', () => {
+    for (const chunk of [0, 1]) {
+      expect(parse('a,b\r\n1,2\r\n\r', {}, chunk).map((r) => [r.row, r.raw])).toEqual([[{ a: '1', b: '2' }, '1,2']]);
+      expect(parse('a,b\r\n1,2\r', {}, chunk).map((r) => [r.row, r.raw])).toEqual([[{ a: '1', b: '2' }, '1,2']]);
+    }
+  });
+
   it('parse error on a later line of a multi-line record: the first line is rejected, parsing goes on from the second', () => {
     const text = 'id,note\n1,"one\n2,two"x\n3,three\n';
     for (const chunk of [0, 1, 5]) {
