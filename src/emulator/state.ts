@@ -8,6 +8,23 @@ import { ApiError, isoMicros, type ErrorInit } from './http.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
 import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
+/**
+ * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): an array while short,
+ * then a map keyed by unique_id or, for events without one, by time. Held under a symbol so state files (JSON) do not
+ * carry it; it is rebuilt from the events on load.
+ */
+export const PROFILE_EVENTS: unique symbol = Symbol('profile events');
+type ProfileEventMap = Map<string | number, EventRecord | EventRecord[]>;
+const SMALL_EVENT_INDEX = 16;
+
+function addToEventMap(map: ProfileEventMap, rec: EventRecord): void {
+  const key = rec.uniqueId ?? rec.time;
+  const hit = map.get(key);
+  if (hit === undefined) map.set(key, rec);
+  else if (Array.isArray(hit)) hit.push(rec);
+  else map.set(key, [hit, rec]);
+}
+
 export interface ProfileRecord {
   id: string;
   strings: Partial<Record<ProfileStringField, string>>;
@@ -18,6 +35,8 @@ export interface ProfileRecord {
   lastEventDate: number | null;
   /** Consent per channel, set by the subscription endpoints (absent = never subscribed anywhere). */
   subscriptions?: SubscriptionRecord;
+  /** Its events, for dedup (see PROFILE_EVENTS). */
+  [PROFILE_EVENTS]?: EventRecord[] | ProfileEventMap;
 }
 
 /** Klaviyo's consent states. */
@@ -239,10 +258,6 @@ export class Account {
   readonly events: EventRecord[] = [];
   /** id → event, built on the first lookup by id and maintained from then on. */
   #eventsById: Map<string, EventRecord> | null = null;
-  /** Dedup index of events with a unique_id: unique_id → the event(s) holding it (one per profile + metric). */
-  readonly #byUniqueId = new Map<string, EventRecord | EventRecord[]>();
-  /** Dedup keys (`Account.eventKey`) of events without a unique_id. */
-  readonly #timeKeys = new Set<string>();
   readonly metricsByName = new Map<string, MetricRecord>();
   readonly metricsById = new Map<string, MetricRecord>();
   readonly lists = new Map<string, GroupRecord>();
@@ -422,45 +437,53 @@ export class Account {
     return this.#eventsById;
   }
 
-  /** The stored event with this profile, metric and unique_id, if any. */
-  #byKey(profileId: string, metricId: string, uniqueId: string): EventRecord | undefined {
-    const hit = this.#byUniqueId.get(uniqueId);
-    if (hit === undefined) return undefined;
-    if (!Array.isArray(hit)) return hit.profileId === profileId && hit.metricId === metricId ? hit : undefined;
-    for (const e of hit) if (e.profileId === profileId && e.metricId === metricId) return e;
-    return undefined;
+  /** Whether `profile` already has an event of metric `metricId` with this unique_id (else: this time, no unique_id). */
+  static #hasEvent(profile: ProfileRecord, metricId: string, uniqueId: string | undefined, time: number): boolean {
+    const index = profile[PROFILE_EVENTS];
+    if (index === undefined) return false;
+    if (Array.isArray(index)) {
+      for (const e of index) if (e.uniqueId === uniqueId && e.metricId === metricId && (uniqueId !== undefined || e.time === time)) return true;
+      return false;
+    }
+    const hit = index.get(uniqueId ?? time);
+    if (hit === undefined) return false;
+    if (!Array.isArray(hit)) return hit.metricId === metricId && hit.uniqueId === uniqueId;
+    for (const e of hit) if (e.metricId === metricId && e.uniqueId === uniqueId) return true;
+    return false;
   }
 
-  #indexEvent(rec: EventRecord, metricName: string): void {
-    const uid = rec.uniqueId;
-    if (uid === undefined) {
-      this.#timeKeys.add(Account.eventKey(rec.profileId, metricName, rec));
-      return;
+  static #indexEvent(profile: ProfileRecord, rec: EventRecord): void {
+    const index = profile[PROFILE_EVENTS];
+    if (index === undefined) profile[PROFILE_EVENTS] = [rec];
+    else if (!Array.isArray(index)) addToEventMap(index, rec);
+    else if (index.length < SMALL_EVENT_INDEX) index.push(rec);
+    else {
+      const map: ProfileEventMap = new Map();
+      for (const e of index) addToEventMap(map, e);
+      addToEventMap(map, rec);
+      profile[PROFILE_EVENTS] = map;
     }
-    const hit = this.#byUniqueId.get(uid);
-    if (hit === undefined) this.#byUniqueId.set(uid, rec);
-    else if (Array.isArray(hit)) hit.push(rec);
-    else this.#byUniqueId.set(uid, [hit, rec]);
   }
 
   /** Record an event for a profile unless its dedup key was seen; returns false for a duplicate (counted). */
   addEvent(profile: ProfileRecord, e: EventInput, now: number): boolean {
     const m = this.metric(e.metricName, now);
     const uid = e.uniqueId;
-    if (uid !== undefined ? this.#byKey(profile.id, m.id, uid) !== undefined : this.#timeKeys.has(Account.eventKey(profile.id, m.name, e))) {
+    if (Account.#hasEvent(profile, m.id, uid, e.time)) {
       this.duplicateEventsIgnored++;
       return false;
     }
     m.count++;
     const rec = new EventRecord(this.#ids.reserve(e.time), m.id, profile.id, e.time, e.properties, e.backfill, now, e.value, e.valueCurrency, uid);
-    this.#store(rec, m.name);
+    this.#store(profile, rec);
     if (profile.lastEventDate === null || e.time > profile.lastEventDate) profile.lastEventDate = e.time;
     return true;
   }
 
-  #store(rec: EventRecord, metricName: string): void {
+  #store(profile: ProfileRecord | undefined, rec: EventRecord): void {
     this.events.push(rec);
-    this.#indexEvent(rec, metricName);
+    // an event of an unknown profile (only possible in a hand-edited state file) can never be matched again
+    if (profile !== undefined) Account.#indexEvent(profile, rec);
     if (this.#eventsById !== null) this.#eventsById.set(rec.id, rec);
   }
 
@@ -557,7 +580,7 @@ export class Account {
       a.metricsById.set(m.id, m);
     }
     // the dedup index is rebuilt from the events (`eventKeys` holds exactly their keys)
-    for (const e of saved.events) a.#store(EventRecord.fromJSON(e), a.metricsById.get(e.metricId)?.name ?? '');
+    for (const e of saved.events) a.#store(a.profilesById.get(e.profileId), EventRecord.fromJSON(e));
     for (const g of saved.lists) a.lists.set(g.id, { ...g, members: new Map(g.members) });
     for (const g of saved.segments) a.segments.set(g.id, { ...g, members: new Map(g.members) });
     for (const j of saved.jobs) a.jobs.set(j.id, j);

@@ -53,6 +53,26 @@ describe('Account events', () => {
     expect(p1.lastEventDate).toBe(T + 1000);
   });
 
+  it('dedups the same way once a profile has many events', () => {
+    const a = account();
+    const p = a.createProfile({ strings: { email: 'many@example.com' } }, NOW);
+    const q = a.createProfile({ strings: { email: 'other@example.com' } }, NOW);
+    for (const metric of ['A', 'B']) for (let i = 0; i < 40; i++) expect(a.addEvent(p, event(metric, `u${i}`), NOW)).toBe(true);
+    for (let i = 0; i < 40; i++) expect(a.addEvent(p, event('C', undefined, T + i * 1000), NOW)).toBe(true);
+    expect(a.addEvent(q, event('A', 'u1'), NOW), 'other profile').toBe(true);
+    for (const metric of ['A', 'B']) for (let i = 0; i < 40; i += 7) expect(a.addEvent(p, event(metric, `u${i}`, T + 9000), NOW)).toBe(false);
+    expect(a.addEvent(p, event('C', undefined, T + 39_000), NOW)).toBe(false);
+    expect(a.addEvent(p, event('C', 'u3'), NOW), 'a unique_id under a third metric').toBe(true);
+    expect(a.addEvent(p, event('A', undefined, T), NOW), 'no unique_id: A at T is new').toBe(true);
+    expect(a.addEvent(p, event('A', undefined, T), NOW)).toBe(false);
+    const b = Account.fromJSON(JSON.parse(JSON.stringify(a.toJSON())) as ReturnType<Account['toJSON']>, new IdGenerator());
+    const p2 = b.profilesById.get(p.id)!;
+    expect(b.addEvent(p2, event('B', 'u39'), NOW)).toBe(false);
+    expect(b.addEvent(p2, event('C', undefined, T + 5000), NOW)).toBe(false);
+    expect(b.addEvent(p2, event('B', 'u40'), NOW)).toBe(true);
+    expect(b.events).toHaveLength(a.events.length + 1);
+  });
+
   it('ids sort in creation order; the id index is built on first lookup and kept current', () => {
     const a = account();
     const p = a.createProfile({ strings: { email: 'a@example.com' } }, NOW);
