@@ -74,9 +74,10 @@ export class CsvChunkParser {
   #makeRow: ((fields: string[]) => Record<string, unknown>) | undefined;
   /** Record delimiter byte: LF (LF and CRLF files) or CR (classic-Mac files); 0 until the first line break. */
   #nl = 0;
-  /** Line break detection: the bytes seen so far end inside quotes / with a CR outside quotes. */
+  /** Line break detection: the bytes seen so far end inside quotes / with a CR outside quotes / with that many bytes of a quote. */
   #detectInQuotes = false;
   #detectCr = false;
+  #detectMatched = 0;
   /** Bytes received and not yet consumed (the start of an unfinished line), from absolute offset `#offset`. */
   #partial: Buffer[] = [];
   #offset: number;
@@ -179,16 +180,26 @@ export class CsvChunkParser {
 
   /**
    * The record delimiter, from the first line break outside quotes (as csv-parse does): LF for LF and CRLF files,
-   * CR when it is a CR not followed by LF; 0 while not known. Quotes are counted with the quote's first byte.
+   * CR when it is a CR not followed by LF; 0 while not known. A quote character of several bytes (UTF-8) is matched
+   * byte by byte, also across chunks (UTF-8 is self-synchronizing: a match is always that character).
    */
   #detect(chunk: Buffer): number {
     if (this.#detectCr) return chunk[0] === LF ? LF : CR;
-    const quote = this.#quoteByte;
+    const quote = this.#quoteBytes;
+    const k = quote.length;
+    let matched = this.#detectMatched;
     let inQuotes = this.#detectInQuotes;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i];
-      if (c === quote) inQuotes = !inQuotes;
-      else if (!inQuotes) {
+      if (c === quote[matched]) {
+        if (++matched === k) {
+          inQuotes = !inQuotes;
+          matched = 0;
+        }
+        continue;
+      }
+      matched = c === quote[0] ? 1 : 0;
+      if (!inQuotes) {
         if (c === LF) return LF;
         if (c === CR) {
           if (i + 1 < chunk.length) return chunk[i + 1] === LF ? LF : CR;
@@ -196,6 +207,7 @@ export class CsvChunkParser {
         }
       }
     }
+    this.#detectMatched = matched;
     this.#detectInQuotes = inQuotes;
     return 0;
   }

@@ -300,6 +300,13 @@ describe('CsvChunkParser', () => {
     ]);
   });
 
+  it('line break detection: a CR inside a quoted header field (a two-byte quote, a delimiter of the same lead byte)', () => {
+    for (const chunk of [0, 1]) {
+      const records = parse('x§«a\rb«\n1§2\n', { delimiter: '§', quote: '«' }, chunk);
+      expect(records.map((r) => [r.row, r.pos.line])).toEqual([[{ x: '1', 'a\rb': '2' }, 2]]);
+    }
+  });
+
   it('LF and CRLF lines may be mixed in one file', () => {
     const records = parse('id,name\r\n1,Ann\n2,"B\r\nb"\r\n3,Cy');
     expect(records.map((r) => [r.row.name, r.pos.line, r.raw])).toEqual([
