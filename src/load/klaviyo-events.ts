@@ -3,6 +3,7 @@ import type { LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from './http.js';
+import { JsonBytesWriter } from './json-bytes.js';
 import type { LoadContext, Loader } from './types.js';
 
 /** The payload of an event LoadItem (Klaviyo wire names). */
@@ -89,15 +90,17 @@ const MAX_DUPLICATE_WARNINGS = 10;
 
 /*
  * The request body is built from bytes, not strings. Each event's JSON (`{"type":"event","attributes":{…}}`) and each
- * profile's attributes JSON are written once, as UTF-8, into large shared buffers (a ByteArena: off the V8 heap, so
- * the batches in flight cost the garbage collector nothing to keep); an entry keeps only the byte range. Consecutive
+ * profile's attributes JSON are written once, straight into UTF-8 (JsonBytesWriter: no intermediate strings), into
+ * large shared buffers (off the V8 heap, so the batches in flight cost the garbage collector nothing to keep); an
+ * entry keeps only the byte range. Consecutive
  * events of the same profile (an order's `Placed Order` and its `Ordered Product` events) share one
  * `event-bulk-create` entry, whose `events.data` lists them: the profile is sent, and resolved by Klaviyo, once.
  */
 const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":';
 const ENTRY_MID = '}},"events":{"data":[';
 const ENTRY_TAIL = ']}}}';
-const EVENT_HEAD = '{"type":"event","attributes":{"properties":';
+const EVENT_HEAD_BYTES = Buffer.from('{"type":"event","attributes":{"properties":');
+const EMPTY_OBJECT = Buffer.from('{}');
 const PREFIX_BYTES = Buffer.from(PREFIX);
 const SUFFIX_BYTES = Buffer.from(SUFFIX);
 const HEAD_BYTES = Buffer.from(ENTRY_HEAD);
@@ -106,47 +109,49 @@ const TAIL_BYTES = Buffer.from(ENTRY_TAIL);
 /** Bytes an entry adds around its profile: head, middle, tail and the separating comma. */
 const ENTRY_OVERHEAD = HEAD_BYTES.length + MID_BYTES.length + TAIL_BYTES.length + 1;
 
-/** `{"type":"event","attributes":{…}}` of one event: properties first, then the other attributes, metric last. */
-export function eventJson(payload: EventPayload): string {
+/** `,"key":` of the event attributes every event has, encoded once. */
+const KEY_BYTES = new Map<string, Buffer>(['time', 'value', 'value_currency', 'unique_id', 'backfill'].map((k) => [k, Buffer.from(`,"${k}":`)]));
+/** `,"metric":{…}}}` closing an event, per metric name (a run has a handful). */
+const METRIC_BYTES = new Map<string, Buffer>();
+
+/**
+ * Write one event, `{"type":"event","attributes":{…}}` (properties first, then the other attributes in their order,
+ * metric last), into `w` as one value.
+ */
+export function writeEvent(w: JsonBytesWriter, payload: EventPayload): void {
   const event = payload.event;
   const metric = event.metric;
   const name = typeof metric === 'string' ? metric : metric.name;
-  let out = EVENT_HEAD + JSON.stringify(event.properties ?? {});
+  w.begin();
+  w.bytes(EVENT_HEAD_BYTES);
+  if (!w.value(event.properties ?? {})) w.bytes(EMPTY_OBJECT);
   for (const k in event) {
     if (k === 'metric' || k === 'properties') continue;
     const v = (event as Record<string, unknown>)[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    out += (KEY_JSON[k] ?? ',' + JSON.stringify(k) + ':') + JSON.stringify(v);
+    const mark = w.pos - w.start;
+    let key = KEY_BYTES.get(k);
+    if (key === undefined) key = Buffer.from(',' + JSON.stringify(k) + ':');
+    w.bytes(key);
+    if (!w.value(v)) w.pos = w.start + mark; // a toJSON() that returned undefined: no such attribute
   }
-  return out + metricJson(name);
-}
-
-const METRIC_JSON = new Map<string, string>();
-/** `,"metric":{…}}}` closing an event, cached per metric name (a run has a handful). */
-function metricJson(name: string): string {
-  let json = METRIC_JSON.get(name);
-  if (json === undefined) {
-    json = ',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}';
-    if (METRIC_JSON.size < 1000) METRIC_JSON.set(name, json);
+  let tail = METRIC_BYTES.get(name);
+  if (tail === undefined) {
+    tail = Buffer.from(',"metric":{"data":{"type":"metric","attributes":{"name":' + JSON.stringify(name) + '}}}}}');
+    if (METRIC_BYTES.size < 1000) METRIC_BYTES.set(name, tail);
   }
-  return json;
+  w.bytes(tail);
 }
 
-/** `JSON.stringify(eventEntry(payload))`, built without the intermediate objects (same text, same key order). */
-export function eventEntryJson(payload: EventPayload, profileJson?: string): string {
-  return ENTRY_HEAD + (profileJson ?? JSON.stringify(payload.profile)) + ENTRY_MID + eventJson(payload) + ENTRY_TAIL;
+/** `JSON.stringify(eventEntry(payload))`: one entry holding one event (the loader writes the same bytes). */
+export function eventEntryJson(payload: EventPayload): string {
+  const w = new JsonBytesWriter(4096);
+  writeEvent(w, payload);
+  const event = w.chunk.toString('utf8', w.start, w.pos);
+  return ENTRY_HEAD + JSON.stringify(payload.profile) + ENTRY_MID + event + ENTRY_TAIL;
 }
 
-/** `,"key":` of the event attributes every event has (saves a JSON.stringify per key per event). */
-const KEY_JSON: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, {
-  time: ',"time":',
-  value: ',"value":',
-  value_currency: ',"value_currency":',
-  unique_id: ',"unique_id":',
-  backfill: ',"backfill":',
-});
-
-/** Bytes in an arena chunk. */
+/** Bytes in a writer chunk. */
 interface ByteRange {
   chunk: Buffer;
   start: number;
@@ -159,44 +164,15 @@ interface ProfileBytes extends ByteRange {
   entryBytes: number;
 }
 
-/** One event: its item, its serialized event in an arena chunk, its profile's bytes and its dedup key. */
+/** One event: its item, its serialized event in a writer chunk, its profile's bytes and its dedup key. */
 export interface EventEntry extends ByteRange {
   item: LoadItem;
   profile: ProfileBytes;
   key: string | undefined;
 }
 
-const ARENA_CHUNK = 1 << 20;
 /** The payload of the items the event loader hands back through onAck/onReject: their events were serialized. */
 const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
-
-/**
- * Append-only UTF-8 storage in 1 MiB buffers. A chunk is freed by the garbage collector once no entry points into
- * it, so memory follows the entries in flight. `append` leaves the written range in `chunk`/`start`/`end`.
- */
-class ByteArena {
-  #buf = Buffer.allocUnsafeSlow(ARENA_CHUNK);
-  #pos = 0;
-  chunk: Buffer = this.#buf;
-  start = 0;
-  end = 0;
-
-  append(text: string): void {
-    // a UTF-16 unit is at most 3 UTF-8 bytes; only near the end of a chunk is the exact length worth computing
-    if (this.#pos + text.length * 3 > this.#buf.length) {
-      const bytes = Buffer.byteLength(text);
-      if (this.#pos + bytes > this.#buf.length) {
-        this.#buf = Buffer.allocUnsafeSlow(Math.max(ARENA_CHUNK, bytes));
-        this.#pos = 0;
-      }
-    }
-    const written = this.#buf.write(text, this.#pos);
-    this.chunk = this.#buf;
-    this.start = this.#pos;
-    this.end = this.#pos + written;
-    this.#pos = this.end;
-  }
-}
 
 /** Runs of consecutive entries sharing a profile: `[start index, length]` per JSON:API entry of the body. */
 function profileRuns(entries: readonly EventEntry[]): [number, number][] {
@@ -271,9 +247,8 @@ export function locateEvent(pointer: string | undefined, entries: readonly Event
 export class KlaviyoEventLoader implements Loader {
   readonly #ctx: LoadContext;
   readonly #batcher: Batcher<EventEntry>;
-  readonly #arena = new ByteArena();
+  readonly #writer = new JsonBytesWriter();
   #lastProfile: unknown;
-  #lastProfileJson = '';
   #profileBytes: ProfileBytes | undefined;
   #identity = '';
   /** The item write() is adding (for the duplicate warning, which needs its payload). */
@@ -317,33 +292,36 @@ export class KlaviyoEventLoader implements Loader {
   }
 
   async write(items: LoadItem[]): Promise<void> {
-    const arena = this.#arena;
+    const w = this.#writer;
     for (const item of items) {
       const payload = item.payload as unknown as EventPayload;
       // the events of one group share their profile object: serialize it once; an equal profile right after it
       // (same customer on consecutive rows) shares its bytes too, so both events go into one entry
       if (payload.profile !== this.#lastProfile || this.#profileBytes === undefined) {
         this.#lastProfile = payload.profile;
-        const json = JSON.stringify(payload.profile);
-        if (json !== this.#lastProfileJson || this.#profileBytes === undefined) {
-          this.#lastProfileJson = json;
-          arena.append(json);
-          this.#profileBytes = { chunk: arena.chunk, start: arena.start, end: arena.end, entryBytes: arena.end - arena.start + ENTRY_OVERHEAD };
+        w.begin();
+        w.value(payload.profile);
+        const last = this.#profileBytes;
+        const length = w.pos - w.start;
+        if (last !== undefined && last.end - last.start === length && w.chunk.compare(last.chunk, last.start, last.end, w.start, w.pos) === 0) {
+          w.pos = w.start; // the same bytes as the previous profile's: keep those
+        } else {
+          this.#profileBytes = { chunk: w.chunk, start: w.start, end: w.pos, entryBytes: length + ENTRY_OVERHEAD };
           this.#identity = profileIdentity(payload.profile);
         }
       }
       const event = payload.event;
-      arena.append(eventJson(payload));
+      writeEvent(w, payload);
       const uniqueId = event.unique_id;
       const metric = event.metric;
       // The entry keeps the item without its payload (already serialized): a batch in flight then holds the
       // positions and the source row (for a reject) of each event, and nothing else on the V8 heap.
       const entry: EventEntry = {
         item: { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, ...(item.row === undefined ? {} : { row: item.row }) },
-        chunk: arena.chunk,
-        start: arena.start,
-        end: arena.end,
-        profile: this.#profileBytes,
+        chunk: w.chunk,
+        start: w.start,
+        end: w.pos,
+        profile: this.#profileBytes!,
         key:
           uniqueId === undefined || uniqueId === null
             ? undefined
