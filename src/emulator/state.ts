@@ -9,7 +9,7 @@ import type { IdGenerator, UlidBlock } from './ids.js';
 import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 /**
- * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): an array while short,
+ * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): the event, an array while few,
  * then a map keyed by unique_id or, for events without one, by time. Held under a symbol so state files (JSON) do not
  * carry it; it is rebuilt from the events on load.
  */
@@ -36,7 +36,7 @@ export interface ProfileRecord {
   /** Consent per channel, set by the subscription endpoints (absent = never subscribed anywhere). */
   subscriptions?: SubscriptionRecord;
   /** Its events, for dedup (see PROFILE_EVENTS). */
-  [PROFILE_EVENTS]?: EventRecord[] | ProfileEventMap;
+  [PROFILE_EVENTS]?: EventRecord | EventRecord[] | ProfileEventMap;
 }
 
 /** Klaviyo's consent states. */
@@ -287,14 +287,11 @@ export class Account {
   /** Distinct profiles matching the input's identifiers, by priority email, phone, external_id, anonymous_id. */
   matchProfiles(p: ProfileInput): ProfileRecord[] {
     const out: ProfileRecord[] = [];
-    const add = (r: ProfileRecord | undefined) => {
-      if (r && !out.includes(r)) out.push(r);
-    };
     const s = p.strings;
-    if (s.email) add(this.byEmail.get(s.email.toLowerCase()));
-    if (s.phone_number) add(this.byPhone.get(s.phone_number));
-    if (s.external_id) add(this.byExternalId.get(s.external_id));
-    if (s.anonymous_id) add(this.byAnonymousId.get(s.anonymous_id));
+    if (s.email) addMatch(out, this.byEmail.get(s.email.toLowerCase()));
+    if (s.phone_number) addMatch(out, this.byPhone.get(s.phone_number));
+    if (s.external_id) addMatch(out, this.byExternalId.get(s.external_id));
+    if (s.anonymous_id) addMatch(out, this.byAnonymousId.get(s.anonymous_id));
     return out;
   }
 
@@ -441,6 +438,7 @@ export class Account {
   static #hasEvent(profile: ProfileRecord, metricId: string, uniqueId: string | undefined, time: number): boolean {
     const index = profile[PROFILE_EVENTS];
     if (index === undefined) return false;
+    if (index instanceof EventRecord) return index.uniqueId === uniqueId && index.metricId === metricId && (uniqueId !== undefined || index.time === time);
     if (Array.isArray(index)) {
       for (const e of index) if (e.uniqueId === uniqueId && e.metricId === metricId && (uniqueId !== undefined || e.time === time)) return true;
       return false;
@@ -454,7 +452,8 @@ export class Account {
 
   static #indexEvent(profile: ProfileRecord, rec: EventRecord): void {
     const index = profile[PROFILE_EVENTS];
-    if (index === undefined) profile[PROFILE_EVENTS] = [rec];
+    if (index === undefined) profile[PROFILE_EVENTS] = rec;
+    else if (index instanceof EventRecord) profile[PROFILE_EVENTS] = [index, rec];
     else if (!Array.isArray(index)) addToEventMap(index, rec);
     else if (index.length < SMALL_EVENT_INDEX) index.push(rec);
     else {
@@ -600,6 +599,10 @@ export interface SavedAccount {
   segments: (Omit<GroupRecord, 'members'> & { members: [string, number][] })[];
   jobs: ImportJobRecord[];
   duplicateEventsIgnored: number;
+}
+
+function addMatch(out: ProfileRecord[], r: ProfileRecord | undefined): void {
+  if (r && !out.includes(r)) out.push(r);
 }
 
 function duplicate(id: string): ApiError {

@@ -241,6 +241,19 @@ function parseIsoTime(t: unknown): number {
   return ms;
 }
 
+/** The last currency code checked and its upper-case form (events of a feed share their currency). */
+let lastCurrency: string | null = null;
+let lastCurrencyUpper = '';
+
+/** A 3-letter currency code in upper case, or null when `cur` is not one. */
+function currencyCode(cur: string): string | null {
+  if (cur === lastCurrency) return lastCurrencyUpper;
+  if (!/^[A-Za-z]{3}$/.test(cur)) return null;
+  lastCurrency = cur;
+  lastCurrencyUpper = cur.toUpperCase();
+  return lastCurrencyUpper;
+}
+
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 const EVENT_FIELDS = new Set(['properties', 'time', 'value', 'value_currency', 'unique_id', 'backfill', 'metric', 'profile']);
 
@@ -309,7 +322,8 @@ export function validateEventAttributes(
     errors.push(invalid(`'value' must be a number.`, `${base}/value`));
   }
   const cur = attrs.value_currency;
-  if (cur !== undefined && cur !== null && (typeof cur !== 'string' || !/^[A-Za-z]{3}$/.test(cur))) {
+  const currency = typeof cur === 'string' ? currencyCode(cur) : null;
+  if (cur !== undefined && cur !== null && currency === null) {
     errors.push(invalid(`'value_currency' must be a 3-letter ISO 4217 currency code.`, `${base}/value_currency`));
   }
   const uid = attrs.unique_id;
@@ -320,11 +334,16 @@ export function validateEventAttributes(
     errors.push(invalid(`'backfill' must be a boolean.`, `${base}/backfill`));
   }
   if (errors.length > before) return null;
-  const out: EventInput = { metricName, properties: props as Record<string, unknown>, time, backfill: backfill === true };
-  if (typeof value === 'number') out.value = value;
-  if (typeof cur === 'string') out.valueCurrency = cur.toUpperCase();
-  if (typeof uid === 'string' && uid !== '') out.uniqueId = uid;
-  return out;
+  // one literal with every field: all events share one shape
+  return {
+    metricName,
+    properties: props as Record<string, unknown>,
+    time,
+    backfill: backfill === true,
+    value: typeof value === 'number' ? value : undefined,
+    valueCurrency: currency ?? undefined,
+    uniqueId: typeof uid === 'string' && uid !== '' ? uid : undefined,
+  };
 }
 
 /**

@@ -75,27 +75,21 @@ function identityKey(account: Account, ref: ProfileRef): string {
 }
 
 /**
- * Whether two parsed JSON values are identical, key order included (then validating one is validating the other).
- * Gives up (false) on deep or large values: it only serves to skip re-validating repeated small profiles.
+ * Whether two `profile` members of bulk entries are the same JSON with only strings, numbers, booleans or null as
+ * attribute values: then validating one is validating the other (key order is irrelevant there). Nested attribute
+ * objects (properties, location) are not compared: such profiles are validated each time.
  */
-function sameJson(a: unknown, b: unknown, depth = 0): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || depth > 4) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length || a.length > 20) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i], depth + 1)) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ob = b as Record<string, unknown>;
+function sameProfile(a: unknown, b: unknown, depth = 0): boolean {
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
   let n = 0;
-  const bKeys = Object.keys(ob);
   for (const k in a) {
-    if (n >= bKeys.length || bKeys[n] !== k || n > 40) return false;
-    if (!sameJson((a as Record<string, unknown>)[k], ob[k], depth + 1)) return false;
+    const x = a[k];
+    // depth 0: {data}, 1: {type, id, attributes}, 2: the attributes
+    if (x !== b[k] && (depth >= 2 || !sameProfile(x, b[k], depth + 1))) return false;
     n++;
   }
-  return n === bKeys.length;
+  for (const _ in b) n--;
+  return n === 0;
 }
 
 /** (identity, metric, unique_id) triples seen in one request, chained by unique_id: no key string per event. */
@@ -163,7 +157,10 @@ function bulkCreate(ctx: RequestContext): Reply {
   const now = ctx.now();
   const account = ctx.account;
   const errors: ErrorInit[] = [];
-  const parsed: { ref: ProfileRef; events: EventInput[] }[] = [];
+  // the valid events in order, with their entry's profile and entry index
+  const events: EventInput[] = [];
+  const refs: ProfileRef[] = [];
+  const entryOf: number[] = [];
   const seen = new SeenUniqueIds();
   const at = new BulkEventPointer();
   // consecutive entries usually repeat the same profile: its validation and identity are reused
@@ -192,7 +189,7 @@ function bulkCreate(ctx: RequestContext): Reply {
       errors.push(invalid("'profile' is a required field.", `${root}/${i}/attributes/profile`));
       ref = null;
       idKey = '';
-    } else if (prevRef !== null && sameJson(ea.profile, prevProfile)) {
+    } else if (prevRef !== null && sameProfile(ea.profile, prevProfile)) {
       ref = prevRef;
       idKey = prevIdKey;
     } else {
@@ -207,7 +204,6 @@ function bulkCreate(ctx: RequestContext): Reply {
       errors.push(invalid("'events' must contain a non-empty 'data' array.", `${root}/${i}/attributes/events/data`));
       continue;
     }
-    const out: EventInput[] = [];
     at.entry = i;
     for (let j = 0; j < evs.length; j++) {
       const item = evs[j];
@@ -224,19 +220,23 @@ function bulkCreate(ctx: RequestContext): Reply {
         errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
         continue;
       }
-      out.push(ev);
+      if (ref) {
+        events.push(ev);
+        refs.push(ref);
+        entryOf.push(i);
+      }
     }
-    if (ref) parsed.push({ ref, events: out });
   }
   if (errors.length > 0) throw new ApiError(400, errors);
+  // every entry has events here; its profile is resolved before them. Consecutive entries with the same profile
+  // share one ProfileRef: applying the same input again right after would change nothing.
   let lastRef: ProfileRef | null = null;
   let profile: ProfileRecord | null = null;
-  for (let i = 0; i < parsed.length; i++) {
-    const { ref, events } = parsed[i]!;
-    // the same profile input as the entry just before: applying it again would change nothing
-    if (ref !== lastRef || profile === null) profile = resolveProfile(account, ref, now, `${root}/${i}/attributes/profile/data/id`);
+  for (let k = 0; k < events.length; k++) {
+    const ref = refs[k]!;
+    if (ref !== lastRef || profile === null) profile = resolveProfile(account, ref, now, `${root}/${entryOf[k]!}/attributes/profile/data/id`);
     lastRef = ref;
-    for (const ev of events) account.addEvent(profile, ev, now);
+    account.addEvent(profile, events[k]!, now);
   }
   return { status: 202 };
 }
