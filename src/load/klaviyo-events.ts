@@ -317,7 +317,7 @@ export class KlaviyoEventLoader implements Loader {
       // The entry keeps the item without its payload (already serialized): a batch in flight then holds the
       // positions and the source row (for a reject) of each event, and nothing else on the V8 heap.
       const entry: EventEntry = {
-        item: { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, ...(item.row === undefined ? {} : { row: item.row }) },
+        item: item.row === undefined ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last } : { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, row: item.row },
         chunk: w.chunk,
         start: w.start,
         end: w.pos,
