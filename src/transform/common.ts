@@ -1,8 +1,8 @@
 import type { FieldInput } from '../config/field.js';
 import type { ProfileMappingConfig } from '../config/schema.js';
 import type { Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileField } from './field.js';
-import type { CompileFieldOptions, CompiledField, FieldErrorCode, Row } from './field.js';
+import { compileValueField, FieldFail } from './field.js';
+import type { CompileFieldOptions, CompiledField, FieldErrorCode, Row, ValueField } from './field.js';
 
 /** One field that failed on one row. */
 export interface FieldFailure {
@@ -47,7 +47,6 @@ export function failuresReject(record: SourceRecord, failures: FieldFailure[], p
   return rejectOf(record, 'transform', first.code, message, first.field);
 }
 
-/** A compiled map of output name → field; `run` fills `target` with present values and pushes failures. */
 /** Apply a compiled field (if any) to a row: its value, or undefined with the failure recorded under `name`. */
 export function runField(field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown {
   if (field === undefined) return undefined;
@@ -59,6 +58,18 @@ export function runField(field: CompiledField | undefined, name: string, row: Ro
   return result.value;
 }
 
+/** Like {@link runField} for a {@link ValueField}; `item` as the field's `itemColumn`. */
+export function runValue(field: ValueField | undefined, name: string, row: Row, failures: FieldFailure[], item?: number): unknown {
+  if (field === undefined) return undefined;
+  const value = field(row, item);
+  if (value instanceof FieldFail) {
+    failures.push({ field: name, code: value.code, message: value.message });
+    return undefined;
+  }
+  return value;
+}
+
+/** A compiled map of output name → field. */
 export interface CompiledMap {
   readonly size: number;
   /** Returns the object of present values, or undefined when none are present. */
@@ -73,19 +84,20 @@ export function compileMap(
   const entries = Object.entries(map ?? {}).filter((entry): entry is [string, FieldInput] => entry[1] !== undefined);
   const keys = entries.map(([key]) => key);
   const names = keys.map((key) => prefix + key);
-  const fields: CompiledField[] = entries.map(([key, spec], i) => compileField(spec, names[i], optionsFor(key)));
+  const fields: ValueField[] = entries.map(([key, spec], i) => compileValueField(spec, names[i], optionsFor(key)));
   const count = fields.length;
   return {
     size: count,
     run(row, failures) {
       let out: Record<string, unknown> | undefined;
       for (let i = 0; i < count; i++) {
-        const result = fields[i](row);
-        if (!result.ok) {
-          failures.push({ field: names[i], code: result.code, message: result.message });
-        } else if (result.value !== undefined) {
+        const value = fields[i](row);
+        if (value === undefined) continue;
+        if (value instanceof FieldFail) {
+          failures.push({ field: names[i], code: value.code, message: value.message });
+        } else {
           if (out === undefined) out = {};
-          out[keys[i]] = result.value;
+          out[keys[i]] = value;
         }
       }
       return out;
@@ -137,12 +149,8 @@ export function compileProfile(mapping: ProfileMappingConfig, prefix = ''): Comp
       const props = properties.run(row, failures);
       if (props !== undefined) attrs.properties = props;
     }
-    if (
-      !failures.some((f, i) => i >= before && identifierNames.has(f.field)) &&
-      attrs.email === undefined &&
-      attrs.phone_number === undefined &&
-      attrs.external_id === undefined
-    ) {
+    if (attrs.email === undefined && attrs.phone_number === undefined && attrs.external_id === undefined) {
+      for (let i = before; i < failures.length; i++) if (identifierNames.has(failures[i].field)) return attrs;
       failures.push({
         field: `${prefix}${identifiersConfigured.split(', ')[0] || 'email'}`,
         code: 'MISSING_IDENTIFIER',

@@ -2,9 +2,9 @@ import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { LoadItem, Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileMap, compileProfile, extractReject, failuresReject, rejectOf, runField } from './common.js';
+import { compileMap, compileProfile, extractReject, failuresReject, rejectOf, runValue } from './common.js';
 import type { FieldFailure } from './common.js';
-import { compileField, showValue } from './field.js';
+import { compileValueField, showValue } from './field.js';
 import type { Row } from './field.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
@@ -84,13 +84,13 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const metric = config.metric;
     const backfill = config.backfill === true;
     const profile = compileProfile(config.profile, 'profile.');
-    const uniqueId = config.unique_id === undefined ? undefined : compileField(config.unique_id, 'unique_id', { required: true });
-    const time = config.time === undefined ? undefined : compileField(timeSpec(config.time), 'time');
-    const value = config.value === undefined ? undefined : compileField(config.value, 'value', { defaultType: 'number' });
-    const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
+    const uniqueId = config.unique_id === undefined ? undefined : compileValueField(config.unique_id, 'unique_id', { required: true });
+    const time = config.time === undefined ? undefined : compileValueField(timeSpec(config.time), 'time');
+    const value = config.value === undefined ? undefined : compileValueField(config.value, 'value', { defaultType: 'number' });
+    const currency = config.value_currency === undefined ? undefined : compileValueField(config.value_currency, 'value_currency');
     const properties = compileMap(config.properties, 'properties.');
 
-    const run = runField;
+    const run = runValue;
 
     const header = (row: Row, failures: FieldFailure[]): Header => {
       const h: Header = { profile: profile(row, failures) };
@@ -151,11 +151,11 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const itemUniqueId =
       itemEvents === undefined
         ? undefined
-        : compileField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true });
+        : compileValueField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true });
     const itemValue =
       itemEvents?.value === undefined
         ? undefined
-        : compileField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
+        : compileValueField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
     const itemProps = compileMap(itemEvents?.properties, 'group.itemEvents.properties.');
 
     const keyOf = (row: Row): string => {

@@ -58,11 +58,38 @@ export type FieldResult = { ok: true; value: unknown } | { ok: false; code: Fiel
 /** A compiled field: row → value (`undefined` = no value) or error. */
 export type CompiledField = (row: Row) => FieldResult;
 
+/**
+ * The failure a {@link ValueField} returns in place of a value (also a `FieldResult` with `ok: false`). Compiled
+ * fields never produce an instance of this class as a value, so `instanceof FieldFail` tells failures apart.
+ */
+export class FieldFail {
+  readonly ok: false;
+  readonly code: FieldErrorCode;
+  readonly message: string;
+  constructor(code: FieldErrorCode, message: string) {
+    this.ok = false;
+    this.code = code;
+    this.message = message;
+  }
+}
+
+/**
+ * A compiled field for the transforms' own use: row → the value itself (`undefined` = no value) or a
+ * {@link FieldFail}, so a row costs no result object. `item` is what the column named by
+ * {@link CompileFieldOptions.itemColumn} reads (a grouped event's line-item position).
+ */
+export type ValueField = (row: Row, item?: number) => unknown;
+
 export interface CompileFieldOptions {
   /** Type used when the spec's type is `string` (the default), e.g. `email` for a profile's email. */
   defaultType?: FieldType;
   /** Force the value to be required (e.g. an event's `unique_id`). */
   required?: boolean;
+  /**
+   * A column name (`_item`) read from the `item` argument of a {@link ValueField} instead of the row, in columns,
+   * templates and paths starting with it (`_item.x` is then read as the flat key only, as `_item` is not an object).
+   */
+  itemColumn?: string;
 }
 
 const ABSENT: FieldResult = Object.freeze({ ok: true as const, value: undefined });
@@ -81,7 +108,6 @@ const ISO_OFFSET_RE = /T\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?(?:Z|[+-]\d{2}(
 const MIN_MS = -62_167_219_200_000; // 0000-01-01T00:00:00Z
 const MAX_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 
-const ok = (value: unknown): FieldResult => ({ ok: true, value });
 
 /** Show a bad value in a message: quoted, shortened. */
 export function showValue(value: unknown): string {
@@ -117,9 +143,14 @@ function configError(name: string, message: string): EtlError {
 
 // ---------------------------------------------------------------- readers
 
-function compileColumn(column: string): (row: Row) => unknown {
+type Reader = (row: Row, item?: number) => unknown;
+
+function compileColumn(column: string, itemColumn?: string): Reader {
+  if (column === itemColumn) return (_row, item) => item;
   if (!column.includes('.')) return (row) => row[column];
   const path = column.split('.');
+  // `_item` holds a number: a path through it reads nothing (only the flat key `_item.x` can give a value)
+  if (path[0] === itemColumn) return (row) => row[column];
   return (row) => {
     const direct = row[column];
     if (direct !== undefined) return direct;
@@ -134,6 +165,10 @@ function compileColumn(column: string): (row: Row) => unknown {
 
 /** Compile `{{Column}}` templates into literal/column parts. */
 export function compileTemplate(template: string): (row: Row) => string {
+  return compileTemplateReader(template) as (row: Row) => string;
+}
+
+function compileTemplateReader(template: string, itemColumn?: string): (row: Row, item?: number) => string {
   const literals: string[] = [];
   const columns: string[] = [];
   const re = /\{\{\s*(.+?)\s*\}\}/g;
@@ -145,13 +180,13 @@ export function compileTemplate(template: string): (row: Row) => string {
   }
   const tail = template.slice(last);
   if (columns.length === 0) return () => tail;
-  const readers = columns.map(compileColumn);
+  const readers = columns.map((column) => compileColumn(column, itemColumn));
   const count = readers.length;
-  return (row) => {
+  return (row, item) => {
     let out = '';
     let anyValue = false;
     for (let i = 0; i < count; i++) {
-      const text = toText(readers[i](row)).trim();
+      const text = toText(readers[i](row, item)).trim();
       if (text !== '') anyValue = true;
       out += literals[i] + text;
     }
@@ -161,7 +196,8 @@ export function compileTemplate(template: string): (row: Row) => string {
 
 // ---------------------------------------------------------------- coercers (value is non-empty here)
 
-type Coerce = (value: unknown) => FieldResult;
+/** value (non-empty) → coerced value or FieldFail. */
+type Coerce = (value: unknown) => unknown;
 
 interface CoerceSpec {
   name: string;
@@ -173,12 +209,12 @@ interface CoerceSpec {
   falseValues?: string[];
 }
 
-function fail(code: FieldErrorCode, message: string): FieldResult {
-  return { ok: false, code, message };
+function fail(code: FieldErrorCode, message: string): FieldFail {
+  return new FieldFail(code, message);
 }
 
 function coerceString(): Coerce {
-  return (value) => ok(typeof value === 'string' ? value : toText(value));
+  return (value) => (typeof value === 'string' ? value : toText(value));
 }
 
 function coerceNumber(name: string): Coerce {
@@ -187,12 +223,12 @@ function coerceNumber(name: string): Coerce {
     if (typeof value === 'string') {
       if (NUMBER_RE.test(value)) {
         const n = Number(value);
-        if (Number.isFinite(n)) return ok(n);
+        if (Number.isFinite(n)) return n;
       }
       return bad(value);
     }
-    if (typeof value === 'number') return Number.isFinite(value) ? ok(value) : bad(value);
-    if (typeof value === 'bigint') return ok(Number(value));
+    if (typeof value === 'number') return Number.isFinite(value) ? value : bad(value);
+    if (typeof value === 'bigint') return Number(value);
     return bad(value);
   };
 }
@@ -203,14 +239,14 @@ function coerceInteger(name: string): Coerce {
     if (typeof value === 'string') {
       if (INTEGER_RE.test(value)) {
         const n = Number(value);
-        if (Number.isSafeInteger(n)) return ok(n);
+        if (Number.isSafeInteger(n)) return n;
       }
       return bad(value);
     }
-    if (typeof value === 'number') return Number.isSafeInteger(value) ? ok(value) : bad(value);
+    if (typeof value === 'number') return Number.isSafeInteger(value) ? value : bad(value);
     if (typeof value === 'bigint') {
       const n = Number(value);
-      return Number.isSafeInteger(n) ? ok(n) : bad(value);
+      return Number.isSafeInteger(n) ? n : bad(value);
     }
     return bad(value);
   };
@@ -225,15 +261,15 @@ function coerceBoolean(name: string, trueValues: string[], falseValues: string[]
       `${name}: ${showValue(value)} is not a boolean (true: ${[...truthy].join('/')}; false: ${[...falsy].join('/')})`,
     );
   return (value) => {
-    if (typeof value === 'boolean') return ok(value);
+    if (typeof value === 'boolean') return value;
     if (typeof value === 'string') {
       const key = value.toLowerCase();
-      if (truthy.has(key)) return ok(true);
-      if (falsy.has(key)) return ok(false);
+      if (truthy.has(key)) return true;
+      if (falsy.has(key)) return false;
       return bad(value);
     }
-    if (value === 1) return ok(true);
-    if (value === 0) return ok(false);
+    if (value === 1) return true;
+    if (value === 0) return false;
     return bad(value);
   };
 }
@@ -242,14 +278,14 @@ function coerceJson(name: string): Coerce {
   return (value) => {
     if (typeof value === 'string') {
       try {
-        return ok(JSON.parse(value));
+        return JSON.parse(value);
       } catch {
         return fail('INVALID_VALUE', `${name}: ${showValue(value)} is not valid JSON`);
       }
     }
-    if (value instanceof Date) return ok(value.toISOString());
-    if (typeof value === 'bigint') return ok(Number(value));
-    return ok(value);
+    if (value instanceof Date) return value.toISOString();
+    if (typeof value === 'bigint') return Number(value);
+    return value;
   };
 }
 
@@ -257,7 +293,7 @@ function coerceEmail(name: string): Coerce {
   return (value) => {
     if (typeof value === 'string') {
       const email = value.toLowerCase();
-      if (email.length <= 254 && EMAIL_RE.test(email) && email.indexOf('@') <= 64) return ok(email);
+      if (email.length <= 254 && EMAIL_RE.test(email) && email.indexOf('@') <= 64) return email;
     }
     return fail('INVALID_EMAIL', `${name}: ${showValue(value)} is not a valid email address`);
   };
@@ -284,7 +320,7 @@ function coercePhone(name: string, region: string | undefined): Coerce {
         `${name}: ${showValue(value)} is not a valid phone number${international ? '' : ` for region ${country}`}`,
       );
     }
-    return ok(parsed.number);
+    return parsed.number;
   };
 }
 
@@ -451,13 +487,13 @@ function coerceDatetime(spec: CoerceSpec): Coerce {
     fail('INVALID_DATE', `${name}: ${showValue(value)} does not match ${expected}`);
   const gap = (value: unknown) =>
     fail('INVALID_DATE', `${name}: ${showValue(value)} does not exist in time zone ${zone} (daylight-saving gap)`);
-  const instant = (ms: number, value: unknown): FieldResult =>
+  const instant = (ms: number, value: unknown): unknown =>
     Number.isFinite(ms) && ms >= MIN_MS && ms <= MAX_MS
-      ? ok(isoSeconds(ms))
+      ? isoSeconds(ms)
       : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
   const fromDate = (value: Date) => instant(value.getTime(), value);
   const toZone = zone === undefined ? undefined : zoneConverter(zone);
-  const fromWall = (wall: DateTime, value: unknown): FieldResult => {
+  const fromWall = (wall: DateTime, value: unknown): unknown => {
     const ms = (toZone as (wallMs: number) => number | undefined)(wall.toMillis());
     return ms === undefined ? gap(value) : instant(ms, value);
   };
@@ -539,12 +575,12 @@ function coerceDate(spec: CoerceSpec): Coerce {
   checkZone(name, zone);
   const invalid = (value: unknown, expected: string) =>
     fail('INVALID_DATE', `${name}: ${showValue(value)} does not match ${expected}`);
-  const out = (dt: DateTime, value: unknown): FieldResult => {
+  const out = (dt: DateTime, value: unknown): unknown => {
     if (!dt.isValid) return fail('INVALID_DATE', `${name}: ${showValue(value)} is not a valid date`);
     const date = dt.toISODate();
-    return date !== null && date.length === 10 ? ok(date) : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
+    return date !== null && date.length === 10 ? date : fail('INVALID_DATE', `${name}: ${showValue(value)} is out of range`);
   };
-  const fromDate = (value: Date): FieldResult => {
+  const fromDate = (value: Date): unknown => {
     if (Number.isNaN(value.getTime())) return fail('INVALID_DATE', `${name}: invalid Date object`);
     if (zone !== undefined) return out(DateTime.fromJSDate(value, { zone }), value);
     const localMidnight =
@@ -569,7 +605,7 @@ function coerceDate(spec: CoerceSpec): Coerce {
       if (value instanceof Date) return fromDate(value);
       if (typeof value !== 'string') return invalid(value, expected);
       if (ISO_DATE_ONLY_RE.test(value)) {
-        return DateTime.fromISO(value, { zone: 'UTC' }).isValid ? ok(value) : invalid(value, expected);
+        return DateTime.fromISO(value, { zone: 'UTC' }).isValid ? value : invalid(value, expected);
       }
       const text = value.replace(ISO_SPACE_RE, '$1T');
       let dt = DateTime.fromISO(text, { zone: 'UTC', setZone: true });
@@ -627,6 +663,19 @@ function compileCoerce(spec: CoerceSpec): Coerce {
  * can never work (unknown zone, datetime format without offset and no zone, a default that fails its own type).
  */
 export function compileField(spec: FieldInput, name: string, options: CompileFieldOptions = {}): CompiledField {
+  const field = compileValueField(spec, name, options);
+  return (row) => {
+    const value = field(row);
+    if (value instanceof FieldFail) return value;
+    return value === undefined ? ABSENT : { ok: true, value };
+  };
+}
+
+/**
+ * Compile a field mapping into a {@link ValueField} (the value itself, or a {@link FieldFail}). Same rules and
+ * configuration errors as {@link compileField}.
+ */
+export function compileValueField(spec: FieldInput, name: string, options: CompileFieldOptions = {}): ValueField {
   const obj = typeof spec === 'string' ? { column: spec } : spec;
   const sources = [obj.column !== undefined, obj.template !== undefined, obj.value !== undefined].filter(Boolean).length;
   if (sources !== 1) throw configError(name, 'exactly one of `column`, `template`, `value` must be given');
@@ -638,6 +687,7 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
   const uppercase = obj.uppercase ?? false;
   const required = (obj.required ?? false) || (options.required ?? false);
   const emptyList = obj.empty === undefined ? undefined : new Set(obj.empty.map((e) => e.trim().toLowerCase()));
+  const itemColumn = options.itemColumn;
 
   const coerce = compileCoerce({
     name,
@@ -660,12 +710,13 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
     return text;
   };
 
-  let onEmpty: FieldResult = ABSENT;
+  /** What an empty field gives: undefined (no value), the coerced default, or a MISSING_REQUIRED failure. */
+  let onEmpty: unknown;
   const fallback = normalize(obj.default);
   if (fallback !== undefined) {
     const result = coerce(fallback);
-    if (!result.ok) throw configError(name, `default ${showValue(obj.default)}: ${result.message}`);
-    onEmpty = Object.freeze(result);
+    if (result instanceof FieldFail) throw configError(name, `default ${showValue(obj.default)}: ${result.message}`);
+    onEmpty = result;
   } else if (required) {
     onEmpty = Object.freeze(fail('MISSING_REQUIRED', `${name}: a value is required but the field is empty`));
   }
@@ -673,17 +724,21 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
   if (obj.value !== undefined) {
     const constant = normalize(obj.value);
     const result = constant === undefined ? onEmpty : coerce(constant);
-    if (!result.ok && result.code !== 'MISSING_REQUIRED') throw configError(name, `value ${showValue(obj.value)}: ${result.message}`);
-    const frozen = Object.freeze(result);
-    return () => frozen;
+    if (result instanceof FieldFail && result.code !== 'MISSING_REQUIRED') {
+      throw configError(name, `value ${showValue(obj.value)}: ${result.message}`);
+    }
+    if (result instanceof FieldFail) Object.freeze(result);
+    return () => result;
   }
 
-  const read = obj.column !== undefined ? compileColumn(obj.column) : compileTemplate(obj.template as string);
-  const coerceFor = type === 'phone' && obj.regionColumn !== undefined ? phoneByRowRegion(name, obj.regionColumn, coerce) : undefined;
-  return (row) => {
-    const raw = read(row);
+  const read: Reader =
+    obj.column !== undefined ? compileColumn(obj.column, itemColumn) : compileTemplateReader(obj.template as string, itemColumn);
+  const coerceFor =
+    type === 'phone' && obj.regionColumn !== undefined ? phoneByRowRegion(name, obj.regionColumn, coerce, itemColumn) : undefined;
+  return (row, item) => {
+    const raw = read(row, item);
     if (raw === undefined || raw === null) return onEmpty;
-    const c = coerceFor === undefined ? coerce : coerceFor(row);
+    const c = coerceFor === undefined ? coerce : coerceFor(row, item);
     if (typeof raw === 'string') {
       let text = trim ? raw.trim() : raw;
       if (text === '' || (emptyList !== undefined && emptyList.has(text.trim().toLowerCase()))) return onEmpty;
@@ -699,11 +754,16 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
  * Phone coercion whose region comes from a column of the row (e.g. a billing country), falling back to the field's
  * `region` (already compiled into `fallback`) when that column is empty or not a two-letter code.
  */
-function phoneByRowRegion(name: string, column: string, fallback: Coerce): (row: Row) => Coerce {
-  const readRegion = compileColumn(column);
+function phoneByRowRegion(
+  name: string,
+  column: string,
+  fallback: Coerce,
+  itemColumn: string | undefined,
+): (row: Row, item?: number) => Coerce {
+  const readRegion = compileColumn(column, itemColumn);
   const byRegion = new Map<string, Coerce>();
-  return (row) => {
-    const region = toText(readRegion(row)).trim().toUpperCase();
+  return (row, item) => {
+    const region = toText(readRegion(row, item)).trim().toUpperCase();
     if (!/^[A-Z]{2}$/.test(region)) return fallback;
     let c = byRegion.get(region);
     if (c === undefined) {

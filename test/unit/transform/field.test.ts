@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileField } from '../../../src/transform/field.js';
+import { compileField, compileValueField, FieldFail } from '../../../src/transform/field.js';
 import type { FieldInput } from '../../../src/config/field.js';
 import { EtlError } from '../../../src/core/errors.js';
 import { DateTime } from 'luxon';
@@ -301,3 +301,49 @@ describe('datetime', () => {
   });
 });
 
+
+describe('compileValueField (the transforms’ value-returning form)', () => {
+  it('gives the value itself, undefined for no value, and a FieldFail equal to compileField’s failure', () => {
+    const specs: FieldInput[] = [
+      'c',
+      { column: 'c', type: 'number' },
+      { column: 'c', type: 'integer', default: '0' },
+      { column: 'c', type: 'email', required: true },
+      { column: 'c', type: 'datetime', format: 'yyyy-MM-dd HH:mm:ss ZZZ' },
+      { template: 'x-{{c}}', uppercase: true },
+      { value: 7, type: 'number' },
+      { column: 'c', type: 'json' },
+    ];
+    const inputs = ['', ' 12 ', 'abc', '1.5', 'A@Example.com', '2024-03-05 14:22:10 -0500', '{"a":1}', 'null', undefined, null, 3];
+    for (const spec of specs) {
+      const field = compileField(spec, 'f');
+      const valueField = compileValueField(spec, 'f');
+      for (const input of inputs) {
+        const expected = field({ c: input });
+        const got = valueField({ c: input });
+        if (expected.ok) {
+          expect(got instanceof FieldFail, `${JSON.stringify(spec)} ${String(input)}`).toBe(false);
+          expect(got).toEqual(expected.value);
+        } else {
+          expect(got).toBeInstanceOf(FieldFail);
+          expect(got).toEqual(expected);
+        }
+      }
+    }
+  });
+
+  it('itemColumn reads the item argument in columns, templates and region columns; a path through it reads only the flat key', () => {
+    const options = { itemColumn: '_item' };
+    expect(compileValueField('_item', 'f', options)({ _item: 'column' }, 3)).toBe('3');
+    expect(compileValueField({ template: 'o-{{ _item }}-{{_item.x}}' }, 'f', options)({ _item: 'column', '_item.x': 'flat' }, 2)).toBe(
+      'o-2-flat',
+    );
+    expect(compileValueField({ template: '{{_item.x}}' }, 'f', options)({ _item: { x: 'nested' } }, 2)).toBe(undefined);
+    // without the option `_item` is an ordinary column
+    expect(compileValueField('_item', 'f')({ _item: 'column' }, 3)).toBe('column');
+    expect(compileValueField({ template: '{{_item.x}}' }, 'f')({ _item: { x: 'nested' } }, 2)).toBe('nested');
+    // a region column named `_item` reads the position (never a region), so the field's `region` applies
+    const phone = compileValueField({ column: 'p', type: 'phone', region: 'US', regionColumn: '_item' }, 'f', options);
+    expect(phone({ p: '(213) 555-0100', _item: 'GB' }, 1)).toBe('+12135550100');
+  });
+});
