@@ -9,15 +9,20 @@ import { silentLogger, type Logger } from '../core/logger.js';
  *
  * Klaviyo counts requests in fixed windows (burst: 1 s, steady: 60 s) whose alignment we cannot see, so the limiter
  * enforces the stricter sliding-window form of both, which holds for any alignment:
- * - steady: a bottleneck `reservoir` of `steady` tokens; a request takes one when it starts and the token is given
- *   back `steadyWindowMs + marginMs` later. So at most `steady` requests start in any window of that length.
- * - burst: a second bottleneck chained behind the first, with a reservoir of `burst` tokens given back
- *   `burstWindowMs + marginMs` after each start. So at most `burst` requests start in any window of that length, and
- *   a burst may go out at once when the window allows it (even spacing would waste the margin on every request:
- *   100 requests at 10/s took 10.9 s instead of 9.9 s).
- * The margin absorbs network jitter between our send and the server's count. It starts small (20 ms: on a good
- * network a burst-bound run reaches ~96% of the tier) and grows per endpoint key on every 429 the server answers
- * (doubled, at least 250 ms, at most 1 s), so a jittery network costs a few 429s once, not a storm.
+ * - steady: a bottleneck `reservoir` of `steady` tokens; a request takes one when it starts and gives it back one
+ *   window after it was counted (see below). So at most `steady` requests are counted in any window of that length.
+ * - burst: a second bottleneck chained behind the first, with a reservoir of `burst` tokens returned the same way. A
+ *   burst may go out at once when the window allows it (even spacing would waste time on every request: 100 requests
+ *   at 10/s took 10.9 s instead of 9.9 s).
+ *
+ * When does the server count a request? Somewhere between the moment we start sending it and the moment its response
+ * arrives; a busy server may parse a request's headers late. So a token comes back one window plus `marginMs`
+ * (5 ms, timer and clock granularity) after the request **ended** (answered or failed): the next request that takes
+ * it is counted at least one window after this one, whatever the delays. A request still unanswered 250 ms after it
+ * started gives its tokens back one window + 250 ms after its start, so slow responses do not starve the pipeline.
+ * (Returning tokens one window + 20 ms after the start instead gave 429s on a busy emulator, whose count can come
+ * later than 20 ms after the send.) Every 429 the server still answers widens the key's margin (doubled, at least
+ * 250 ms, at most 1 s): another client uses the same account, or the server counts differently.
  */
 
 /** Steady-window facts read off a response (`RateLimit-Remaining`, `RateLimit-Reset`). */
@@ -33,7 +38,7 @@ export interface RateLimiterOptions {
   tiers?: Record<string, TierLimits>;
   /** Multiplies every allowance (e.g. the emulator's `--limits <factor>`). @default 1 */
   scale?: number;
-  /** Initial safety margin added to both windows, in ms; it grows per key on 429s. @default 20 */
+  /** Initial safety margin added to both windows after a request ended, in ms; it grows per key on 429s. @default 5 */
   marginMs?: number;
   /** Length of the burst window in ms (tests shorten it). @default 1000 */
   burstWindowMs?: number;
@@ -51,6 +56,8 @@ export interface RateLimiterOptions {
 const FALLBACK_TIER: TierLimits = TIERS.M;
 
 const MIN_MARGIN_AFTER_429_MS = 250;
+/** A request unanswered this long after its start returns its tokens one window + this after its start. */
+const LATE_RESPONSE_MS = 250;
 const MAX_MARGIN_MS = 1000;
 
 interface KeyState {
@@ -90,7 +97,7 @@ export class RateLimiter {
     }
     this.#scale = scale;
     this.#tiers = { ...(options.tiers ?? {}) };
-    this.#marginMs = options.marginMs ?? 20;
+    this.#marginMs = options.marginMs ?? 5;
     this.#burstWindowMs = options.burstWindowMs ?? 1000;
     this.#steadyWindowMs = options.steadyWindowMs ?? 60_000;
     this.#logger = options.logger ?? silentLogger;
@@ -127,8 +134,12 @@ export class RateLimiter {
           await state.burst.incrementReservoir(1);
           return PAUSED;
         }
-        this.#holdToken(key, state);
-        return { value: await fn() };
+        const ended = this.#holdToken(key, state);
+        try {
+          return { value: await fn() };
+        } finally {
+          ended();
+        }
       });
       if (result !== PAUSED) return result.value;
     }
@@ -227,41 +238,68 @@ export class RateLimiter {
     return state;
   }
 
-  #holdToken(key: string, state: KeyState): void {
+  /**
+   * Take a request's tokens: each comes back one window + margin after the request ended (call the returned function
+   * then), or one window + LATE_RESPONSE_MS after its start if that is sooner.
+   */
+  #holdToken(key: string, state: KeyState): () => void {
     let count = this.#outstanding.get(key);
     if (!count) this.#outstanding.set(key, (count = { steady: 0, burst: 0 }));
     const held = count;
     held.steady++;
     held.burst++;
-    const returned = this.#later(this.#burstWindowMs + state.marginMs, async () => {
+    const burst = this.#later(this.#burstWindowMs + LATE_RESPONSE_MS, async () => {
       held.burst--;
       await state.burst.incrementReservoir(1);
     });
     if (this.#connection) {
-      this.#burstReturns.add(returned);
-      void returned.finally(() => this.#burstReturns.delete(returned));
+      this.#burstReturns.add(burst.done);
+      void burst.done.finally(() => this.#burstReturns.delete(burst.done));
     }
-    this.#later(this.#steadyWindowMs + state.marginMs, async () => {
+    const steady = this.#later(this.#steadyWindowMs + LATE_RESPONSE_MS, async () => {
       held.steady--;
       await state.limiter.incrementReservoir(1);
     });
+    return () => {
+      const now = Date.now();
+      burst.sooner(now + this.#burstWindowMs + state.marginMs);
+      steady.sooner(now + this.#steadyWindowMs + state.marginMs);
+    };
   }
 
-  /** Run `fn` after `ms` (unless closed by then); the promise settles when it has run or was cancelled. */
-  #later(ms: number, fn: () => Promise<unknown>): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+  /**
+   * Run `fn` after `ms` (unless closed by then). `done` settles when it has run or was cancelled; `sooner(at)` moves
+   * the run earlier, to the epoch-ms time `at` (never later).
+   */
+  #later(ms: number, fn: () => Promise<unknown>): { done: Promise<void>; sooner(at: number): void } {
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    let due = Date.now() + ms;
+    let fired = false;
+    const fire = (): void => {
+      fired = true;
+      this.#timers.delete(timer);
+      if (this.#closed) return resolve();
+      fn()
+        .catch((error: unknown) =>
+          this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
+        )
+        .finally(() => resolve());
+    };
+    // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
+    let timer = setTimeout(fire, ms);
+    this.#timers.add(timer);
+    return {
+      done,
+      sooner: (at) => {
+        if (fired || this.#closed || at >= due) return;
+        due = at;
+        clearTimeout(timer);
         this.#timers.delete(timer);
-        if (this.#closed) return resolve();
-        fn()
-          .catch((error: unknown) =>
-            this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
-          )
-          .finally(() => resolve());
-      }, ms);
-      // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
-      this.#timers.add(timer);
-    });
+        timer = setTimeout(fire, Math.max(0, at - Date.now()));
+        this.#timers.add(timer);
+      },
+    };
   }
 }
 

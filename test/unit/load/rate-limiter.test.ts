@@ -90,7 +90,7 @@ describe('RateLimiter', () => {
 
   it('widens a key\'s safety margin on every 429 (doubled, at least 250 ms, at most 1 s), not other keys\'', () => {
     const l = limiter({});
-    expect(l.marginMs(KEY)).toBe(20);
+    expect(l.marginMs(KEY)).toBe(5);
     l.pause(KEY, 0);
     expect(l.marginMs(KEY)).toBe(250);
     l.pause(KEY, 0);
@@ -98,7 +98,31 @@ describe('RateLimiter', () => {
     l.pause(KEY, 0);
     l.pause(KEY, 0);
     expect(l.marginMs(KEY)).toBe(1000);
-    expect(l.marginMs("GET /api/lists")).toBe(20);
+    expect(l.marginMs("GET /api/lists")).toBe(5);
+  });
+
+  it('gives a token back one window after its request ended, or window + 250 ms after a start left unanswered', async () => {
+    const window = 300;
+    const l = limiter({ tiers: { [KEY]: { burst: 1, steady: 100 } }, burstWindowMs: window, marginMs: 0 });
+    // answered after 150 ms: the next request waits for the answer + one window, not the start + one window
+    const t0 = Date.now();
+    let answered = 0;
+    await l.schedule(KEY, async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      answered = Date.now();
+    });
+    const second = await l.schedule(KEY, async () => Date.now());
+    expect(answered - t0).toBeGreaterThanOrEqual(145);
+    expect(second - answered).toBeGreaterThanOrEqual(window - 5);
+    // unanswered for 2 s: its token still comes back one window + 250 ms after its start
+    const start3 = Date.now();
+    const third = l.schedule(KEY, () => new Promise<number>((r) => setTimeout(() => r(Date.now()), 2000)));
+    // (the third request waits for the second's token first)
+    const fourth = await l.schedule(KEY, async () => Date.now());
+    const thirdStarted = (await third) - 2000;
+    expect(fourth - thirdStarted).toBeGreaterThanOrEqual(window + 250 - 10);
+    expect(fourth - thirdStarted).toBeLessThan(2000); // did not wait for the answer
+    expect(thirdStarted - start3).toBeGreaterThanOrEqual(0);
   });
 
   it('lowers its allowance when the server reports fewer remaining requests, until the window resets', async () => {
