@@ -15,7 +15,7 @@ export async function run(ctx) {
   const bare = await bareCsvParse(file);
   ctx.log(`bare csv-parse: ${bare.rowsPerSecond} rows/s`);
 
-  const emu = await startEmulatorProcess({ limits: 'off', maxOldSpaceMb: 8192 });
+  const emu = await startEmulatorProcess({ limits: 'off', maxOldSpaceMb: 8192, warmUp: true });
   let cli;
   let state;
   try {
