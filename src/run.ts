@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setImmediate as nextLoopTurn } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { EtlError, isEtlError, redact } from './core/errors.js';
 import { silentLogger, type Logger } from './core/logger.js';
@@ -313,6 +314,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
         rejectsUnawaited = 0;
         await rejectsTail;
       }
+      // A chunk of the source is hundreds of records parsed at once, and awaiting already-settled promises never
+      // leaves the microtask queue: let the event loop run now and then, so responses, acks, rate-limiter timers and
+      // signals are handled within a few milliseconds rather than once per chunk.
+      if ((readThisRun & (YIELD_EVERY - 1)) === 0) await nextLoopTurn();
       if (options.signal?.aborted) break;
     }
     if (options.signal?.aborted) {
@@ -464,6 +469,8 @@ const SETTLED_BEFORE_REJECT: ReadonlySet<string> = new Set(['KLAVIYO_IMPORT_ERRO
 
 /** Rejects queued for the rejects file before the read loop waits for them to be written. */
 const REJECTS_BACKLOG = 1000;
+/** Records between two turns of the event loop in the read loop (a power of two). */
+const YIELD_EVERY = 256;
 
 function rejectKey(r: RejectKeyFields): string {
   const seq = Number(r.seq);
