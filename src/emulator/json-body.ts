@@ -4,21 +4,20 @@
  * pieces of about 32 KB instead of as one string: a string of several hundred KB is a fresh large-object
  * allocation for V8 (page faults, about as costly per byte as the parse itself), pieces are ordinary young objects.
  *
- * The result is always exactly what `JSON.parse` gives for the whole text, or the body is parsed whole:
- * - the pieces are used only when the body is the compact serialization of the envelope: it starts with the exact
+ * The result is always exactly what `JSON.parse` gives for the whole text:
+ * - pieces are used only when the body is the compact serialization of the envelope: it starts with the exact
  *   prefix `{"data":{"type":"<type>","attributes":{"<member>":{"data":[` and ends with `]}}}}`;
- * - pieces are cut just before an item that starts `,{"type":"<item>",`. In valid JSON that byte sequence never
- *   lies inside a string (the quotes would be escaped), but it can lie inside an item (nested deeper): then the
- *   piece before the cut has unclosed brackets and does not parse;
- * - every piece must parse as `[` + piece + `]` to a non-empty array, i.e. it is a comma-separated list of
- *   complete values. The body is
- *   then prefix + piece₁ + `,` + piece₂ … + suffix: valid JSON whose array holds the pieces' values in order.
- * Anything else (other layout, whitespace, a piece that does not parse, an invalid body) → `JSON.parse` of the
+ * - pieces are cut at the `,` before an item that starts `{"type":"<item>",` (in valid JSON that byte sequence
+ *   never lies inside a string; it may lie inside an item, nested deeper, and then the piece does not parse);
+ * - every piece must parse as `[` + piece + `]` to a non-empty array, i.e. be a comma-separated list of complete
+ *   values. The body is exactly prefix + piece₁ + `,` + piece₂ + … + pieceₙ + suffix, so it is valid JSON and its
+ *   array holds the pieces' values in order.
+ * Anything else (another layout, whitespace, a piece that does not parse, an invalid body) → `JSON.parse` of the
  * whole text, which also gives the exact syntax error.
  */
 import { isAscii } from 'node:buffer';
 
-/** Bodies below this size are parsed whole (one piece). */
+/** Size of a piece; bodies under two pieces are parsed whole. */
 const PIECE_BYTES = 32 * 1024;
 const SUFFIX = Buffer.from(']}}}}');
 

@@ -428,7 +428,7 @@ export class EmulatorServer implements EmulatorContext {
 
   /** `chunks` copied one after the other into the scratch buffer (valid until the next call). */
   #gather(chunks: Buffer[], size: number): Buffer {
-    if (this.#scratch.length < size) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));
+    if (this.#scratch.length < size) this.#scratch = Buffer.allocUnsafe(Math.max(size, Math.min(2 * this.#scratch.length, MAX_BODY)));
     let at = 0;
     for (const c of chunks) at += c.copy(this.#scratch, at);
     return this.#scratch.subarray(0, size);

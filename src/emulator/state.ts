@@ -9,9 +9,9 @@ import type { IdGenerator, UlidBlock } from './ids.js';
 import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 /**
- * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): the event, an array while few,
- * then a map keyed by unique_id or, for events without one, by time. Held under a symbol so state files (JSON) do not
- * carry it; it is rebuilt from the events on load.
+ * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): the event itself, an
+ * array while there are few, then a map keyed by unique_id or, for events without one, by time. Held under a symbol
+ * so state files (JSON) do not carry it; it is rebuilt from the events on load.
  */
 export const PROFILE_EVENTS: unique symbol = Symbol('profile events');
 type ProfileEventMap = Map<string | number, EventRecord | EventRecord[]>;
