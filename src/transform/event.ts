@@ -46,21 +46,15 @@ interface Header {
   properties?: Record<string, unknown>;
 }
 
-interface GroupRow {
-  record: SourceRecord;
-  failures: FieldFailure[];
-}
-
+/** The group being built (one at a time); its rows, items and item events are in the transformer's scratch arrays. */
 interface OpenGroup {
   key: string;
-  rows: GroupRow[];
+  first: SourceRecord;
   header: Header;
   failed: boolean;
   sum: number;
   hasValue: boolean;
   firstValue: unknown;
-  items: Record<string, unknown>[];
-  itemEvents: { uniqueId?: string; value?: unknown; properties: Record<string, unknown> }[];
 }
 
 function timeSpec(spec: FieldInput): FieldInput {
@@ -91,8 +85,10 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const properties = compileMap(config.properties, 'properties.');
 
     const run = runValue;
+    /** Failures of the row being transformed (emptied per row; copied only when a row fails). */
+    const failures: FieldFailure[] = [];
 
-    const header = (row: Row, failures: FieldFailure[]): Header => {
+    const header = (row: Row): Header => {
       const h: Header = { profile: profile(row, failures) };
       const id = run(uniqueId, 'unique_id', row, failures);
       if (id !== undefined) h.uniqueId = typeof id === 'string' ? id : String(id);
@@ -129,8 +125,8 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       return {
         push(record) {
           if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
-          const failures: FieldFailure[] = [];
-          const h = header(record.row, failures);
+          if (failures.length !== 0) failures.length = 0;
+          const h = header(record.row);
           const v = run(value, 'value', record.row, failures);
           if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
           const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
@@ -151,7 +147,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const itemUniqueId =
       itemEvents === undefined
         ? undefined
-        : compileValueField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true });
+        : compileValueField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true, itemColumn: '_item' });
     const itemValue =
       itemEvents?.value === undefined
         ? undefined
@@ -171,14 +167,27 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     };
 
     let open: OpenGroup | undefined;
+    // The open group's rows, in scratch arrays reused from group to group (finish() reads them before the next
+    // start()): records and their failures (undefined for a row without), items, and item event payloads (from
+    // index 1; finish() puts the group event at 0 and copies the exact-size output array out).
+    let rowCount = 0;
+    let itemCount = 0;
+    const groupRecords: SourceRecord[] = [];
+    const groupFailures: (FieldFailure[] | undefined)[] = [];
+    const groupItems: Record<string, unknown>[] = [];
+    const groupOut: LoadItem[] = [];
+    const groupPayloads: Record<string, unknown>[] = [];
 
+    /** Add a row to the open group; the first row's failures also hold the header's (start() evaluated it). */
     const addRow = (g: OpenGroup, record: SourceRecord, first: boolean): void => {
-      const failures: FieldFailure[] = [];
+      const index = rowCount++;
+      groupRecords[index] = record;
       if (record.error !== undefined) {
-        g.rows.push({ record, failures });
+        groupFailures[index] = undefined;
         g.failed = true;
         return;
       }
+      if (!first && failures.length !== 0) failures.length = 0;
       const row = record.row;
       if (value !== undefined && (first || valueMode === 'sum')) {
         const v = run(value, 'value', row, failures);
@@ -189,94 +198,81 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
         }
       }
       const item = items.run(row, failures) ?? {};
-      g.items.push(item);
+      groupItems[itemCount++] = item;
       if (itemEvents !== undefined) {
-        // `{{_item}}`: the 1-based position of this row in its group, so line items with the same SKU stay distinct.
-        // `_item` is set on the row for the template and removed again (deleting the last-added property is cheap in
-        // V8; an `Object.create(row)` view made every row a prototype, which V8 handles slowly).
-        const own = Object.prototype.hasOwnProperty.call(row, '_item');
-        const saved = own ? row._item : undefined;
-        row._item = g.items.length;
-        let id: unknown;
-        try {
-          id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures);
-        } finally {
-          if (own) row._item = saved;
-          else delete row._item;
-        }
+        // `{{_item}}`: the 1-based position of this row's item in its group, so line items with the same SKU stay
+        // distinct. Only the unique_id reads it (as its `itemColumn`); the row is not touched.
+        const id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures, itemCount);
         const v = run(itemValue, 'group.itemEvents.value', row, failures);
         const extra = itemProps.size > 0 ? itemProps.run(row, failures) : undefined;
-        g.itemEvents.push({
-          uniqueId: id === undefined ? undefined : String(id),
-          value: v,
-          properties: extra === undefined ? { ...item } : { ...item, ...extra },
-        });
+        const props = extra === undefined ? { ...item } : { ...item, ...extra };
+        groupPayloads[itemCount] = eventOf(g.header, itemEvents.metric, props, v, id === undefined ? undefined : String(id));
       }
-      if (failures.length > 0) g.failed = true;
-      g.rows.push({ record, failures });
+      if (failures.length > 0) {
+        groupFailures[index] = failures.slice();
+        g.failed = true;
+      } else groupFailures[index] = undefined;
     };
 
     const start = (record: SourceRecord, key: string): OpenGroup => {
-      const failures: FieldFailure[] = [];
-      const h = header(record.row, failures);
-      const g: OpenGroup = {
-        key,
-        rows: [],
-        header: h,
-        failed: false,
-        sum: 0,
-        hasValue: false,
-        firstValue: undefined,
-        items: [],
-        itemEvents: [],
-      };
+      if (failures.length !== 0) failures.length = 0;
+      rowCount = 0;
+      itemCount = 0;
+      const h = header(record.row);
+      const g: OpenGroup = { key, first: record, header: h, failed: false, sum: 0, hasValue: false, firstValue: undefined };
       addRow(g, record, true);
-      if (failures.length > 0) {
-        g.rows[0].failures.unshift(...failures);
-        g.failed = true;
-      }
       return g;
     };
 
     const rejectGroup = (g: OpenGroup): Reject[] => {
-      const bad = g.rows.find((r) => r.record.error !== undefined || r.failures.length > 0) as GroupRow;
-      const badError = bad.record.error;
-      const code = badError !== undefined ? badError.code : bad.failures[0].code;
+      let badIndex = 0;
+      while (groupRecords[badIndex].error === undefined && groupFailures[badIndex] === undefined) badIndex++;
+      const bad = groupRecords[badIndex];
+      const badFailures = groupFailures[badIndex];
+      const badError = bad.error;
+      const code = badError !== undefined ? badError.code : (badFailures as FieldFailure[])[0].code;
       const reason =
         badError !== undefined
           ? `${badError.message} [${badError.code}]`
-          : bad.failures.map((f) => `${f.message} [${f.code}]`).join('; ');
-      const title = `group ${showValue(g.key.replaceAll('\u001f', ', '))} (${g.rows.length} rows) rejected`;
-      return g.rows.map(({ record, failures }) => {
-        if (record.error !== undefined) return extractReject(record);
-        if (failures.length > 0) return failuresReject(record, failures, `${title}: `);
-        return rejectOf(record, 'transform', code, `${title} because ${where(bad.record)} failed: ${reason}`, bad.failures[0]?.field);
-      });
+          : (badFailures as FieldFailure[]).map((f) => `${f.message} [${f.code}]`).join('; ');
+      const title = `group ${showValue(g.key.replaceAll('\u001f', ', '))} (${rowCount} rows) rejected`;
+      const rejects: Reject[] = [];
+      for (let i = 0; i < rowCount; i++) {
+        const record = groupRecords[i];
+        const rowFailures = groupFailures[i];
+        if (record.error !== undefined) rejects.push(extractReject(record));
+        else if (rowFailures !== undefined) rejects.push(failuresReject(record, rowFailures, `${title}: `));
+        else rejects.push(rejectOf(record, 'transform', code, `${title} because ${where(bad)} failed: ${reason}`, badFailures?.[0]?.field));
+      }
+      return rejects;
     };
 
     const finish = (g: OpenGroup): TransformOutput => {
       if (g.failed) return { items: [], rejects: rejectGroup(g) };
-      const first = g.rows[0].record;
-      const last = g.rows[g.rows.length - 1].record;
+      const first = g.first.pos;
+      const last = groupRecords[rowCount - 1].pos;
+      const row = g.first.row;
       const h = g.header;
       let v: unknown;
       if (valueMode === 'first') v = g.firstValue;
       else if (g.hasValue) v = Math.round(g.sum * 1e6) / 1e6;
-      const props = { ...h.properties, [itemsProperty]: g.items };
-      const out: LoadItem[] = [
-        { kind: 'event', payload: eventOf(h, metric, props, v, h.uniqueId), first: first.pos, last: last.pos, row: first.row },
-      ];
+      const groupItemsOut = groupItems.slice(0, itemCount);
+      let props: Record<string, unknown>;
+      if (h.properties === undefined) props = { [itemsProperty]: groupItemsOut };
+      else if (itemsProperty === '__proto__') props = { ...h.properties, [itemsProperty]: groupItemsOut };
+      else {
+        // the header's properties object belongs to this group: adding the key is what the spread did
+        props = h.properties;
+        props[itemsProperty] = groupItemsOut;
+      }
+      groupOut[0] = { kind: 'event', payload: eventOf(h, metric, props, v, h.uniqueId), first, last, row };
+      let count = 1;
       if (itemEvents !== undefined) {
-        for (const e of g.itemEvents) {
-          out.push({
-            kind: 'event',
-            payload: eventOf(h, itemEvents.metric, e.properties, e.value, e.uniqueId),
-            first: first.pos,
-            last: last.pos,
-            row: first.row,
-          });
+        for (let i = 1; i <= itemCount; i++) {
+          groupOut[count++] = { kind: 'event', payload: groupPayloads[i], first, last, row };
         }
       }
+      const out = groupOut.slice(0, count);
       return { items: out, rejects: [] };
     };
 
@@ -323,7 +319,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
         return close() ?? { items: [], rejects: [] };
       },
       held() {
-        return open?.rows[0].record.pos.seq;
+        return open?.first.pos.seq;
       },
     };
   },

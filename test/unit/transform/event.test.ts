@@ -164,6 +164,46 @@ describe('event transform: grouping', () => {
     expect(out.rejects[0].row).toBe(rows[1]);
   });
 
+  it('{{_item}} in itemEvents.unique_id is the line item position; the rows are not touched and their own _item column reads as usual', () => {
+    const rows = shopify.map((r, i) => (i === 2 ? { ...r, _item: 'own' } : { ...r }));
+    const before = rows.map((r) => JSON.stringify(r));
+    const t = createTransformer(
+      shopifyConfig({}, {
+        items: { SKU: 'Lineitem sku', Col: '_item' },
+        itemEvents: { metric: 'Ordered Product', unique_id: { template: '{{Name}}-{{ _item }}' }, properties: { Tmpl: { template: '{{_item}}' } } },
+      }),
+      { now },
+    );
+    const out = runAll(t, rows.map((row, i) => rec(i, row)));
+    expect(out.rejects).toEqual([]);
+    const products = out.items.filter((i) => (i.payload.event as { metric: string }).metric === 'Ordered Product');
+    expect(products.map((p) => (p.payload.event as { unique_id: string }).unique_id)).toEqual([
+      '#1001-1', '#1002-1', '#1002-2', '#1002-3', '#1003-1', '#1003-2',
+    ]);
+    // only the unique_id reads the position: the items and other item event fields read the row's own column
+    expect(products[2].payload.event).toMatchObject({ properties: { SKU: 'CAP-1', Col: 'own', Tmpl: 'own' } });
+    expect(products[1].payload.event).toMatchObject({ properties: { SKU: 'TEE-M' } });
+    expect('Col' in (products[1].payload.event as { properties: object }).properties).toBe(false);
+    expect(rows.map((r) => JSON.stringify(r))).toEqual(before);
+    expect(rows.filter((r) => Object.hasOwn(r, '_item'))).toHaveLength(1);
+  });
+
+  it('a failing header and a failing item on the first row are reported together, header first', () => {
+    const rows = shopify.map((r) => ({ ...r }));
+    rows[1].Email = 'nope';
+    rows[1]['Lineitem quantity'] = 'x';
+    const t = createTransformer(shopifyConfig(), { now });
+    const out = runAll(t, rows.map((row, i) => rec(i, row)));
+    expect(out.rejects.map((r) => [r.seq, r.code, r.field])).toEqual([
+      [1, 'INVALID_EMAIL', 'profile.email'],
+      [2, 'INVALID_EMAIL', 'profile.email'],
+      [3, 'INVALID_EMAIL', 'profile.email'],
+    ]);
+    expect(out.rejects[0].message).toMatch(/^group "#1002" \(3 rows\) rejected: profile\.email: .* \[INVALID_EMAIL\]; group\.items\.Quantity: .* \[INVALID_INTEGER\]$/);
+    expect(out.rejects[1].message).toContain('because line 3 failed: profile.email');
+    expect(out.items).toHaveLength(2 + 3);
+  });
+
   it('empty order-level columns on later rows are not rejects; a bad first row rejects the group', () => {
     const rows = shopify.map((r) => ({ ...r }));
     rows[4].Email = 'not-an-email';
