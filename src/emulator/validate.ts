@@ -255,7 +255,22 @@ function currencyCode(cur: string): string | null {
 }
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-const EVENT_FIELDS = new Set(['properties', 'time', 'value', 'value_currency', 'unique_id', 'backfill', 'metric', 'profile']);
+/** The attributes of an event: properties, time, value, value_currency, unique_id, backfill, metric, profile. */
+function isEventField(k: string): boolean {
+  switch (k) {
+    case 'properties':
+    case 'time':
+    case 'value':
+    case 'value_currency':
+    case 'unique_id':
+    case 'backfill':
+    case 'metric':
+    case 'profile':
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * Validate event attributes at `base`. `needProfile` is false for bulk entries (the profile sits on the entry).
@@ -274,7 +289,7 @@ export function validateEventAttributes(
   }
   const before = errors.length;
   for (const k in attrs) {
-    if (!EVENT_FIELDS.has(k) || (k === 'profile' && !allowProfile)) {
+    if (!isEventField(k) || (k === 'profile' && !allowProfile)) {
       errors.push(invalid(`'${k}' is not a valid field for the resource 'event'.`, `${base}/${k}`));
     }
   }
@@ -298,12 +313,17 @@ export function validateEventAttributes(
   if (props === undefined) errors.push(invalid("'properties' is a required field.", `${base}/properties`));
   else if (!isPlainObject(props)) errors.push(invalid("'properties' must be an object.", `${base}/properties`));
   else {
+    // one walk: the number of properties, and whether a string anywhere inside is over 100 KB
     let n = 0;
-    for (const _ in props) n++;
+    let long = false;
+    for (const k in props) {
+      n++;
+      if (!long && hasLongString(props[k], 1)) long = true;
+    }
     if (n > MAX_EVENT_PROPERTIES) {
       errors.push(invalid(`Event properties must not exceed ${MAX_EVENT_PROPERTIES} properties.`, `${base}/properties`));
-    } else {
-      if (hasLongString(props)) errors.push(invalid('Strings must be at most 100 KB.', findLongString(props, `${base}/properties`)!));
+    } else if (long) {
+      errors.push(invalid('Strings must be at most 100 KB.', findLongString(props, `${base}/properties`)!));
     }
   }
   // time
