@@ -72,8 +72,38 @@ export function runValue(field: ValueField | undefined, name: string, row: Row, 
 /** A compiled map of output name → field. */
 export interface CompiledMap {
   readonly size: number;
+  /** Output names, in the map's order (the index of a value in `evaluate`'s array). */
+  readonly keys: readonly string[];
   /** Returns the object of present values, or undefined when none are present. */
   run(row: Row, failures: FieldFailure[]): Record<string, unknown> | undefined;
+  /**
+   * Evaluate every field, in order, into `values[0..size)` (undefined for no value or a failure; failures pushed as
+   * run() pushes them). `item` is passed to the fields (see `itemColumn`).
+   */
+  evaluate(row: Row, failures: FieldFailure[], values: unknown[], item?: number): void;
+  /** The object run() returns for these evaluated values. */
+  build(values: readonly unknown[]): Record<string, unknown> | undefined;
+}
+
+/**
+ * Maps and merged objects are built by functions generated per map (`new Function`, as the CSV row factory is): one
+ * object literal when every value is present (the usual row), else the same property assignments in the same order
+ * as a loop would make. Keys appear only as JSON string literals. A map with a `__proto__` key (an assignment, not a
+ * literal property, decides what that does) uses the plain loops instead.
+ */
+function generated(keys: readonly string[]): boolean {
+  return !keys.includes('__proto__');
+}
+
+const vars = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+
+/** Source of a body returning the object of the present values among `names` (for `keys`), or undefined. */
+function buildSource(keys: readonly string[], names: readonly string[]): string {
+  if (keys.length === 0) return 'return undefined;';
+  const all = names.map((v) => `${v} !== undefined`).join(' && ');
+  const literal = keys.map((k, i) => `${JSON.stringify(k)}: ${names[i]}`).join(', ');
+  const steps = keys.map((k, i) => `if (${names[i]} !== undefined) { if (o === undefined) o = {}; o[${JSON.stringify(k)}] = ${names[i]}; }`);
+  return `if (${all}) return { ${literal} };\nlet o;\n${steps.join('\n')}\nreturn o;`;
 }
 
 export function compileMap(
@@ -86,23 +116,98 @@ export function compileMap(
   const names = keys.map((key) => prefix + key);
   const fields: ValueField[] = entries.map(([key, spec], i) => compileValueField(spec, names[i], optionsFor(key)));
   const count = fields.length;
+  if (generated(keys)) {
+    const v = vars('v', count);
+    const evaluate = v
+      .map(
+        (x, i) =>
+          `let ${x} = f${i}(row, item);\nif (${x} instanceof FieldFail) { failures.push({ field: names[${i}], code: ${x}.code, message: ${x}.message }); ${x} = undefined; }`,
+      )
+      .join('\n');
+    const source = [
+      ...v.map((_, i) => `const f${i} = fields[${i}];`),
+      `function make(${v.join(', ')}) {\n${buildSource(keys, v)}\n}`,
+      'return {',
+      `  run(row, failures) {\n${evaluate.replaceAll('(row, item)', '(row)')}\nreturn make(${v.join(', ')});\n},`,
+      `  evaluate(row, failures, values, item) {\n${evaluate}\n${v.map((x, i) => `values[${i}] = ${x};`).join(' ')}\n},`,
+      `  build(values) {\nreturn make(${v.map((_, i) => `values[${i}]`).join(', ')});\n},`,
+      '};',
+    ].join('\n');
+    const made = new Function('fields', 'names', 'FieldFail', source)(fields, names, FieldFail) as Omit<CompiledMap, 'size' | 'keys'>;
+    return { size: count, keys, run: made.run, evaluate: made.evaluate, build: made.build };
+  }
+  const build = (values: readonly unknown[]): Record<string, unknown> | undefined => {
+    let out: Record<string, unknown> | undefined;
+    for (let i = 0; i < count; i++) {
+      if (values[i] === undefined) continue;
+      if (out === undefined) out = {};
+      out[keys[i]] = values[i];
+    }
+    return out;
+  };
+  const evaluate = (row: Row, failures: FieldFailure[], values: unknown[], item?: number): void => {
+    for (let i = 0; i < count; i++) {
+      const value = fields[i](row, item);
+      if (value instanceof FieldFail) {
+        failures.push({ field: names[i], code: value.code, message: value.message });
+        values[i] = undefined;
+      } else values[i] = value;
+    }
+  };
   return {
     size: count,
+    keys,
     run(row, failures) {
-      let out: Record<string, unknown> | undefined;
-      for (let i = 0; i < count; i++) {
-        const value = fields[i](row);
-        if (value === undefined) continue;
-        if (value instanceof FieldFail) {
-          failures.push({ field: names[i], code: value.code, message: value.message });
-        } else {
-          if (out === undefined) out = {};
-          out[keys[i]] = value;
-        }
-      }
-      return out;
+      const values: unknown[] = [];
+      evaluate(row, failures, values);
+      return build(values);
     },
+    evaluate,
+    build,
   };
+}
+
+/**
+ * `{ ...(a.build(va) ?? {}), ...b.build(vb) }` (a's present keys in order, then b's other present keys; b's value
+ * wins for a key both have) without building the two objects first.
+ */
+export function compileMerge(a: CompiledMap, b: CompiledMap): (va: readonly unknown[], vb: readonly unknown[]) => Record<string, unknown> {
+  if (!generated(a.keys) || !generated(b.keys)) return (va, vb) => ({ ...a.build(va), ...b.build(vb) });
+  const av = vars('a', a.size);
+  const bv = vars('b', b.size);
+  const inA = new Map(a.keys.map((k, i) => [k, i]));
+  const inB = new Map(b.keys.map((k, i) => [k, i]));
+  const bOnly = b.keys.map((k, j) => [k, j] as const).filter(([k]) => !inA.has(k));
+  const key = JSON.stringify;
+  const all = [...av, ...bv].map((x) => `${x} !== undefined`).join(' && ') || 'true';
+  const literal = [
+    ...a.keys.map((k, i) => `${key(k)}: ${inB.has(k) ? `b${inB.get(k)}` : `a${i}`}`),
+    ...bOnly.map(([k, j]) => `${key(k)}: b${j}`),
+  ].join(', ');
+  const steps = [
+    ...a.keys.map((k, i) => {
+      const j = inB.get(k);
+      const value = j === undefined ? `a${i}` : `(b${j} !== undefined ? b${j} : a${i})`;
+      return `if (a${i} !== undefined) o[${key(k)}] = ${value};`;
+    }),
+    ...b.keys.map((k, j) => {
+      const i = inA.get(k);
+      return i === undefined
+        ? `if (b${j} !== undefined) o[${key(k)}] = b${j};`
+        : `if (a${i} === undefined && b${j} !== undefined) o[${key(k)}] = b${j};`;
+    }),
+  ];
+  const source = [
+    'return function merge(va, vb) {',
+    ...av.map((x, i) => `const ${x} = va[${i}];`),
+    ...bv.map((x, j) => `const ${x} = vb[${j}];`),
+    `if (${all}) return { ${literal} };`,
+    'const o = {};',
+    ...steps,
+    'return o;',
+    '};',
+  ].join('\n');
+  return new Function(source)() as (va: readonly unknown[], vb: readonly unknown[]) => Record<string, unknown>;
 }
 
 const PROFILE_KEYS = [

@@ -2,7 +2,7 @@ import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { LoadItem, Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileMap, compileProfile, extractReject, failuresReject, rejectOf, runValue } from './common.js';
+import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runValue } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileValueField, showValue } from './field.js';
 import type { Row } from './field.js';
@@ -153,6 +153,10 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
         ? undefined
         : compileValueField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
     const itemProps = compileMap(itemEvents?.properties, 'group.itemEvents.properties.');
+    /** An item event's properties: the item's fields, then `itemEvents.properties` (which win). */
+    const itemEventProperties = compileMerge(items, itemProps);
+    const itemValues: unknown[] = [];
+    const extraValues: unknown[] = [];
 
     const keyOf = (row: Row): string => {
       let key = '';
@@ -197,15 +201,15 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
           if (first) g.firstValue = v;
         }
       }
-      const item = items.run(row, failures) ?? {};
-      groupItems[itemCount++] = item;
+      items.evaluate(row, failures, itemValues);
+      groupItems[itemCount++] = items.build(itemValues) ?? {};
       if (itemEvents !== undefined) {
         // `{{_item}}`: the 1-based position of this row's item in its group, so line items with the same SKU stay
         // distinct. Only the unique_id reads it (as its `itemColumn`); the row is not touched.
         const id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures, itemCount);
         const v = run(itemValue, 'group.itemEvents.value', row, failures);
-        const extra = itemProps.size > 0 ? itemProps.run(row, failures) : undefined;
-        const props = extra === undefined ? { ...item } : { ...item, ...extra };
+        itemProps.evaluate(row, failures, extraValues);
+        const props = itemEventProperties(itemValues, extraValues);
         groupPayloads[itemCount] = eventOf(g.header, itemEvents.metric, props, v, id === undefined ? undefined : String(id));
       }
       if (failures.length > 0) {
