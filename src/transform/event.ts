@@ -111,6 +111,14 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     };
 
     const eventOf = (h: Header, metricName: string, props: Record<string, unknown>, v: unknown, id: string | undefined) => {
+      const { time: t, currency: c } = h;
+      if (t !== undefined && v !== undefined && c !== undefined && id !== undefined) {
+        // every attribute present (the usual event): one literal, same keys in the same order as below
+        const event = backfill
+          ? { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id, backfill: true }
+          : { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id };
+        return { profile: h.profile, event };
+      }
       const event: Record<string, unknown> = { metric: metricName, properties: props };
       if (h.time !== undefined) event.time = h.time;
       if (v !== undefined) event.value = v;
