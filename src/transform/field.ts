@@ -419,64 +419,123 @@ function fastIso(text: string): { wall: number; offset: number | undefined } | u
   return { wall, offset: sign * (hh * 60 + mm) };
 }
 
+/** What the fixed-format fast path expects at a position: an ASCII digit, `+` or `-`, else that char code. */
+const DIGIT = -1;
+const SIGN = -2;
 /** Luxon tokens the fixed-format fast path reads (two-digit fields, four-digit year, numeric offsets). */
-const FAST_TOKENS: Readonly<Record<string, string>> = { yyyy: '(\\d{4})', MM: '(\\d{2})', dd: '(\\d{2})', HH: '(\\d{2})', mm: '(\\d{2})', ss: '(\\d{2})', ZZ: '([+-])(\\d{2}):(\\d{2})', ZZZ: '([+-])(\\d{2})(\\d{2})' };
+const FAST_TOKENS: Readonly<Record<string, readonly number[]>> = {
+  yyyy: [DIGIT, DIGIT, DIGIT, DIGIT],
+  MM: [DIGIT, DIGIT],
+  dd: [DIGIT, DIGIT],
+  HH: [DIGIT, DIGIT],
+  mm: [DIGIT, DIGIT],
+  ss: [DIGIT, DIGIT],
+  ZZ: [SIGN, DIGIT, DIGIT, 0x3a, DIGIT, DIGIT],
+  ZZZ: [SIGN, DIGIT, DIGIT, DIGIT, DIGIT],
+};
 const FAST_FORMAT_RE = /^(?:yyyy|MM|dd|HH|mm|ss|ZZZ|ZZ|'T'|[-:/ ])+$/;
+
+/** The number written by the two ASCII digits at `at`. */
+const twoDigits = (text: string, at: number): number => (text.charCodeAt(at) - 48) * 10 + text.charCodeAt(at + 1) - 48;
 
 /**
  * A fast path for fixed-width numeric datetime formats with an offset (e.g. Shopify's `yyyy-MM-dd HH:mm:ss ZZZ`):
  * returns the instant in ms, or undefined when the text does not have exactly that shape or is not a valid date, in
  * which case Luxon decides (so a text the fast path accepts gets the same instant Luxon gives, and every other text
- * the same answer as before). Undefined for formats it does not cover.
+ * the same answer as before). Undefined for formats it does not cover. The text is checked position by position
+ * (every field has a fixed width), so nothing is allocated.
  */
 function fixedOffsetFormat(format: string): ((text: string) => number | undefined) | undefined {
   if (!FAST_FORMAT_RE.test(format)) return undefined;
   const parts = format.match(/yyyy|MM|dd|HH|mm|ss|ZZZ|ZZ|'T'|[-:/ ]/g) ?? [];
-  const order: string[] = [];
-  let source = '^';
+  const expected: number[] = [];
+  const at: Record<string, number> = {};
   for (const part of parts) {
     const token = FAST_TOKENS[part];
     if (token !== undefined) {
-      if (order.includes(part)) return undefined;
-      order.push(part);
-      source += token;
-    } else source += part === "'T'" ? 'T' : part === '/' ? '\\/' : part;
+      if (at[part] !== undefined) return undefined;
+      at[part] = expected.length;
+      expected.push(...token);
+    } else expected.push((part === "'T'" ? 'T' : part).charCodeAt(0));
   }
-  if (order.includes('ZZZ') && order.includes('ZZ')) return undefined;
-  const zone = order.includes('ZZZ') ? 'ZZZ' : order.includes('ZZ') ? 'ZZ' : undefined;
-  if (zone === undefined || !['yyyy', 'MM', 'dd', 'HH', 'mm', 'ss'].every((t) => order.includes(t))) return undefined;
-  const re = new RegExp(`${source}$`);
-  // capture group index of each token (an offset takes three groups: sign, hours, minutes)
-  const at: Record<string, number> = {};
-  let group = 1;
-  for (const t of order) {
-    at[t] = group;
-    group += t === 'ZZ' || t === 'ZZZ' ? 3 : 1;
-  }
-  const [y, mo, d, h, mi, se, z] = [at.yyyy!, at.MM!, at.dd!, at.HH!, at.mm!, at.ss!, at[zone]!];
+  if (at.ZZZ !== undefined && at.ZZ !== undefined) return undefined;
+  const z = at.ZZZ ?? at.ZZ;
+  if (z === undefined || !['yyyy', 'MM', 'dd', 'HH', 'mm', 'ss'].every((t) => at[t] !== undefined)) return undefined;
+  const zm = at.ZZZ !== undefined ? z + 3 : z + 4; // offset minutes (after `hh` or `hh:`)
+  const [y, mo, d, h, mi, se] = [at.yyyy!, at.MM!, at.dd!, at.HH!, at.mm!, at.ss!];
+  const length = expected.length;
   return (text) => {
-    const m = re.exec(text);
-    if (m === null) return undefined;
-    const year = +m[y]!;
-    const month = +m[mo]!;
-    const day = +m[d]!;
-    const hour = +m[h]!;
-    const minute = +m[mi]!;
-    const second = +m[se]!;
+    if (text.length !== length) return undefined;
+    for (let i = 0; i < length; i++) {
+      const c = text.charCodeAt(i);
+      const e = expected[i]!;
+      if (e === DIGIT) {
+        if (c < 48 || c > 57) return undefined;
+      } else if (e === SIGN) {
+        if (c !== 43 && c !== 45) return undefined;
+      } else if (c !== e) return undefined;
+    }
+    const year = twoDigits(text, y) * 100 + twoDigits(text, y + 2);
+    const month = twoDigits(text, mo);
+    const day = twoDigits(text, d);
+    const hour = twoDigits(text, h);
+    const minute = twoDigits(text, mi);
+    const second = twoDigits(text, se);
     if (year < 100 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]! || hour > 23 || minute > 59 || second > 59) {
       return undefined;
     }
     if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return undefined;
-    const offsetHours = +m[z + 1]!;
-    const offsetMinutes = +m[z + 2]!;
+    const offsetHours = twoDigits(text, z + 1);
+    const offsetMinutes = twoDigits(text, zm);
     if (offsetHours > 23 || offsetMinutes > 59) return undefined;
-    const offset = (m[z] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
+    const offset = (text.charCodeAt(z) === 45 ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
     return Date.UTC(year, month - 1, day, hour, minute, second) - offset * 60_000;
   };
 }
 
+/**
+ * `YYYY-MM-DDTHH:mm:ssZ` of an instant in [MIN_MS, MAX_MS] (years 0000–9999), milliseconds truncated: what
+ * `toISOString().slice(0, 19) + 'Z'` gives, computed from the day number (civil-from-days) into one flat string.
+ */
 function isoSeconds(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const seconds = Math.floor(ms / 1000);
+  let days = Math.floor(seconds / 86_400);
+  let rest = seconds - days * 86_400;
+  const hour = Math.floor(rest / 3600);
+  rest -= hour * 3600;
+  const minute = Math.floor(rest / 60);
+  const second = rest - minute * 60;
+  days += 719_468; // days from 0000-03-01
+  const era = Math.floor(days / 146_097);
+  const dayOfEra = days - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const mp = Math.floor((5 * dayOfYear + 2) / 153); // month from March
+  const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  return String.fromCharCode(
+    48 + Math.floor(year / 1000),
+    48 + (Math.floor(year / 100) % 10),
+    48 + (Math.floor(year / 10) % 10),
+    48 + (year % 10),
+    45,
+    48 + Math.floor(month / 10),
+    48 + (month % 10),
+    45,
+    48 + Math.floor(day / 10),
+    48 + (day % 10),
+    84,
+    48 + Math.floor(hour / 10),
+    48 + (hour % 10),
+    58,
+    48 + Math.floor(minute / 10),
+    48 + (minute % 10),
+    58,
+    48 + Math.floor(second / 10),
+    48 + (second % 10),
+    90,
+  );
 }
 
 function coerceDatetime(spec: CoerceSpec): Coerce {
