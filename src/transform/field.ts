@@ -217,10 +217,41 @@ function coerceString(): Coerce {
   return (value) => (typeof value === 'string' ? value : toText(value));
 }
 
+const POWERS_OF_TEN = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * A plain decimal (`[+-]digits[.digits]`, `[+-].digits`, at most 15 digits; no dot when `integer`), read from its
+ * char codes; undefined for any other text (the regex path then decides). Exactly `Number(text)`: the digits make an
+ * integer below 2^53 and dividing it by a power of ten of at most 10^15 is correctly rounded, as Number() is.
+ */
+function plainDecimal(text: string, integer: boolean): number | undefined {
+  const length = text.length;
+  let c = text.charCodeAt(0);
+  const negative = c === 45;
+  let i = negative || c === 43 ? 1 : 0;
+  let digits = 0;
+  let fraction = -1; // digits after the dot, -1 before one
+  let m = 0;
+  for (; i < length; i++) {
+    c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      m = m * 10 + (c - 48);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (c === 46 && fraction < 0 && !integer) fraction = 0;
+    else return undefined;
+  }
+  if (digits === 0 || digits > 15) return undefined;
+  const n = fraction > 0 ? m / POWERS_OF_TEN[fraction]! : m;
+  return negative ? -n : n;
+}
+
 function coerceNumber(name: string): Coerce {
   const bad = (value: unknown) => fail('INVALID_NUMBER', `${name}: ${showValue(value)} is not a number`);
   return (value) => {
     if (typeof value === 'string') {
+      const plain = plainDecimal(value, false);
+      if (plain !== undefined) return plain;
       if (NUMBER_RE.test(value)) {
         const n = Number(value);
         if (Number.isFinite(n)) return n;
@@ -237,6 +268,8 @@ function coerceInteger(name: string): Coerce {
   const bad = (value: unknown) => fail('INVALID_INTEGER', `${name}: ${showValue(value)} is not an integer`);
   return (value) => {
     if (typeof value === 'string') {
+      const plain = plainDecimal(value, true);
+      if (plain !== undefined) return plain;
       if (INTEGER_RE.test(value)) {
         const n = Number(value);
         if (Number.isSafeInteger(n)) return n;

@@ -84,6 +84,36 @@ describe('number / integer', () => {
   it.each(['12abc', '1,234', 'abc', '1.2.3', 'Infinity', 'NaN', '0x10', '--1'])('number rejects %j', (input) => {
     expect(code({ column: 'c', type: 'number' }, input)).toBe('INVALID_NUMBER');
   });
+  it('number and integer give exactly Number(text) under the documented rules, for random decimal texts', () => {
+    const numberRe = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+    const integerRe = /^[+-]?\d+$/;
+    const number = compileField({ column: 'c', type: 'number' }, 'f');
+    const integer = compileField({ column: 'c', type: 'integer' }, 'f');
+    let seed = 9;
+    const rnd = (n: number) => {
+      seed = (seed * 16807) % 2147483647;
+      return seed % n;
+    };
+    const texts = ['0', '-0', '+0', '-0.0', '5.', '.5', '.', '+', '-', '+.', '0.1', '0.3', '123456789012345', '1234567890123456', '9007199254740993', '0.000000000000001', '00012', '1.2.3', '1e3'];
+    for (let i = 0; i < 50_000; i++) {
+      let t = ['', '', '', '-', '+'][rnd(5)];
+      for (let j = rnd(12); j > 0; j--) t += String(rnd(10));
+      if (rnd(3) > 0) t += '.';
+      for (let j = rnd(12); j > 0; j--) t += String(rnd(10));
+      if (rnd(20) === 0) t += ['e5', 'x', ',5', '.1'][rnd(4)];
+      texts.push(t);
+    }
+    for (const t of texts) {
+      if (t.trim() === '') continue;
+      const n = Number(t);
+      const r = number({ c: t });
+      if (numberRe.test(t) && Number.isFinite(n)) expect(r.ok && Object.is(r.value, n), t).toBe(true);
+      else expect(r, t).toMatchObject({ ok: false, code: 'INVALID_NUMBER' });
+      const ri = integer({ c: t });
+      if (integerRe.test(t) && Number.isSafeInteger(n)) expect(ri.ok && Object.is(ri.value, n), t).toBe(true);
+      else expect(ri, t).toMatchObject({ ok: false, code: 'INVALID_INTEGER' });
+    }
+  });
   it('number passes JS numbers and bigints, rejects booleans', () => {
     expect(value({ column: 'c', type: 'number' }, 2.5)).toBe(2.5);
     expect(value({ column: 'c', type: 'number' }, 10n)).toBe(10);
