@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3Sdk } from '../extract/s3-client.js';
 import { EtlError } from '../core/errors.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
@@ -289,7 +284,7 @@ export class S3CheckpointStore implements CheckpointStore {
     }
     try {
       const res = await this.#client.send(
-        new PutObjectCommand({
+        new (s3Sdk().PutObjectCommand)({
           Bucket: this.#bucket,
           Key: this.#key,
           Body: body,
@@ -312,7 +307,7 @@ export class S3CheckpointStore implements CheckpointStore {
       const current = await this.#head(this.#key);
       if (current !== null && current !== this.#etag) throw this.#conflict();
     }
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key }));
+    await this.#client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: this.#key }));
     this.#etag = null;
   }
 
@@ -336,7 +331,7 @@ export class S3CheckpointStore implements CheckpointStore {
       }
       try {
         await this.#client.send(
-          new PutObjectCommand({
+          new (s3Sdk().PutObjectCommand)({
             Bucket: this.#bucket,
             Key: this.#lockKey,
             Body: JSON.stringify(info) + '\n',
@@ -370,7 +365,7 @@ export class S3CheckpointStore implements CheckpointStore {
         released = true;
         const current = await this.#get(this.#lockKey);
         if (current && parseLockInfo(current.text)?.token === info.token) {
-          await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#lockKey }));
+          await this.#client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: this.#lockKey }));
         }
       },
     };
@@ -385,7 +380,7 @@ export class S3CheckpointStore implements CheckpointStore {
 
   async #head(key: string): Promise<string | null> {
     try {
-      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const res = await this.#client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.#bucket, Key: key }));
       return res.ETag ?? null;
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -395,7 +390,7 @@ export class S3CheckpointStore implements CheckpointStore {
 
   async #get(key: string): Promise<{ text: string; etag: string; lastModified?: Date } | undefined> {
     try {
-      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const res = await this.#client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.#bucket, Key: key }));
       const text = (await res.Body?.transformToString('utf8')) ?? '';
       return { text, etag: res.ETag ?? '', lastModified: res.LastModified };
     } catch (error) {
@@ -440,7 +435,7 @@ export function createCheckpointStore(config: PipelineConfig['checkpoint'], ctx:
     const url = `s3://${bucket}/${prefix ? `${prefix}/` : ''}${ctx.pipelineName}`;
     const client =
       ctx.s3Client ??
-      new S3Client({
+      new (s3Sdk().S3Client)({
         region: config.region ?? ctx.env?.AWS_REGION ?? ctx.env?.AWS_DEFAULT_REGION ?? 'us-east-1',
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
         forcePathStyle: config.forcePathStyle,

@@ -1,11 +1,15 @@
-import pg from 'pg';
-import Cursor from 'pg-cursor';
+import type * as pg from 'pg';
+import type Cursor from 'pg-cursor';
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { PostgresSource, type PostgresSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
+import { lazyModule } from '../core/lazy.js';
+
+const pgLib = lazyModule<typeof pg>('pg');
+const CursorClass = lazyModule<typeof Cursor>('pg-cursor');
 
 /*
  * PostgreSQL source: one server-side cursor (pg-cursor) read `batchSize` rows at a time, so memory stays flat
@@ -66,7 +70,7 @@ type Parser = (text: string) => unknown;
  * strings unless `numeric: number`; timestamps become ISO strings at full precision; dates stay `YYYY-MM-DD`.
  */
 export function postgresTypes(numeric: 'string' | 'number'): pg.CustomTypesConfig {
-  const builtin = pg.types.getTypeParser as (oid: number, format: 'text' | 'binary') => Parser;
+  const builtin = pgLib().types.getTypeParser as (oid: number, format: 'text' | 'binary') => Parser;
   const textArray = builtin(OID.textArray, 'text');
   const deep = (value: unknown, f: (s: string) => unknown): unknown =>
     Array.isArray(value) ? value.map((v) => deep(v, f)) : value === null ? null : f(value as string);
@@ -131,7 +135,7 @@ export function quoteQualifiedName(name: string): string {
   if (parts.length === 0 || parts.length > 3 || parts.some((p) => p === '')) {
     throw new EtlError('CONFIG_INVALID', `Expected a table name like \`table\` or \`schema.table\`, got ${JSON.stringify(name)}`);
   }
-  return parts.map((p) => pg.escapeIdentifier(p)).join('.');
+  return parts.map((p) => pgLib().escapeIdentifier(p)).join('.');
 }
 
 /** A connection URL with its password replaced by `***` (for logs and errors). */
@@ -190,7 +194,7 @@ export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<Extrac
     throw new EtlError('CONFIG_INVALID', 'Expected exactly one of `table` or `query` in a postgres source');
   }
   if (config.columns && !config.table) throw new EtlError('CONFIG_INVALID', '`columns` applies only with `table`');
-  const q = pg.escapeIdentifier;
+  const q = pgLib().escapeIdentifier;
   let inner: string;
   if (config.table !== undefined) {
     const cols = config.columns ? config.columns.map(q).join(', ') : '*';
@@ -313,7 +317,7 @@ class PostgresSourceReader implements PostgresReader {
   async *records(): AsyncGenerator<SourceRecord> {
     const { logger, signal } = this.#ctx;
     const cursorCols = this.#config.cursor ?? [];
-    const client = new pg.Client(this.#clientConfig());
+    const client = new (pgLib().Client)(this.#clientConfig());
     this.#client = client;
     client.on('error', (err) => logger.warn('postgres connection error', { error: err.message }));
     try {
@@ -328,7 +332,7 @@ class PostgresSourceReader implements PostgresReader {
       startAfter: this.#ctx.startAfter?.cursor,
       boundedRun: this.boundedRun,
     });
-    const cursor = client.query(new Cursor(this.#plan.sql, this.#plan.values, { types: postgresTypes(this.#config.numeric) }));
+    const cursor = client.query(new (CursorClass())(this.#plan.sql, this.#plan.values, { types: postgresTypes(this.#config.numeric) }));
     this.#cursor = cursor;
     let seq = this.#plan.firstSeq;
     let timestampCursor: boolean[] | undefined;

@@ -1,4 +1,9 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import type * as s3 from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { lazyModule } from '../core/lazy.js';
+
+/** The AWS S3 SDK, loaded when a pipeline first uses S3 (shared by the S3 source, destination and checkpoint store). */
+export const s3Sdk = lazyModule<typeof s3>('@aws-sdk/client-s3');
 
 /** Options for {@link createS3Client}. */
 export interface S3ClientOptions {
@@ -26,7 +31,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  return new S3Client({
+  return new (s3Sdk().S3Client)({
     region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     forcePathStyle: options.forcePathStyle ?? false,

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { S3Source, type S3SourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
@@ -6,7 +6,7 @@ import type { SourceRecord } from '../core/record.js';
 import { csvParseOptions, parseCsvChunks } from './csv.js';
 import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
 import { ndjsonParser } from './ndjson.js';
-import { createS3Client } from './s3-client.js';
+import { createS3Client, s3Sdk } from './s3-client.js';
 import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
 
 /*
@@ -180,7 +180,7 @@ class S3SourceReader implements S3Reader {
       let page;
       try {
         page = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: this.#pageSize, ContinuationToken: token }),
+          new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: this.#pageSize, ContinuationToken: token }),
           { abortSignal: this.#ctx.signal },
         );
       } catch (error) {
@@ -288,7 +288,7 @@ class S3SourceReader implements S3Reader {
     let body: Readable;
     let gzip = isGzipName(obj.key);
     try {
-      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#config.bucket, Key: obj.key, IfMatch: `"${obj.etag}"` }), {
+      const res = await this.#client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.#config.bucket, Key: obj.key, IfMatch: `"${obj.etag}"` }), {
         abortSignal: this.#ctx.signal,
       });
       body = res.Body as Readable;

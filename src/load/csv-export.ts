@@ -17,11 +17,14 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } f
 import { dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type * as libStorage from '@aws-sdk/lib-storage';
 import { stringify } from 'csv-stringify/sync';
 import { EtlError } from '../core/errors.js';
+import { lazyModule } from '../core/lazy.js';
 import type { LoadItem } from '../core/record.js';
 import type { LoadContext, Loader } from './types.js';
+
+const libStorageSdk = lazyModule<typeof libStorage>('@aws-sdk/lib-storage');
 
 /** Options of {@link ExportFile.open}. */
 export interface ExportFileOptions {
@@ -320,7 +323,7 @@ class ExportRowLoader implements ExportLoader {
     }
     await file.close();
     try {
-      const upload = new Upload({
+      const upload = new (libStorageSdk().Upload)({
         client: target.client,
         params: {
           Bucket: target.bucket,

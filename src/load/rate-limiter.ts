@@ -1,8 +1,11 @@
 import Bottleneck from 'bottleneck';
-import { Redis } from 'ioredis';
+import type * as ioredis from 'ioredis';
 import { ENDPOINTS, TIERS, type TierLimits } from '../core/endpoints.js';
 import { EtlError } from '../core/errors.js';
+import { lazyModule } from '../core/lazy.js';
 import { silentLogger, type Logger } from '../core/logger.js';
+
+const ioredisLib = lazyModule<typeof ioredis>('ioredis');
 
 /**
  * Client-side pacing of Klaviyo requests, one bottleneck limiter per endpoint key (`'POST /api/event-bulk-create-jobs'`).
@@ -103,6 +106,7 @@ export class RateLimiter {
     this.#logger = options.logger ?? silentLogger;
     if (options.redis) {
       this.#redisPrefix = options.redis.prefix ?? 'klaviyo-etl';
+      const { Redis } = ioredisLib();
       const client = new Redis(options.redis.url, { lazyConnect: false, maxRetriesPerRequest: 3 });
       this.#connection = new Bottleneck.IORedisConnection({ client, Redis } as ConstructorParameters<
         typeof Bottleneck.IORedisConnection
