@@ -6,7 +6,7 @@ import { setImmediate as nextLoopTurn } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { EtlError, isEtlError, redact } from './core/errors.js';
 import { silentLogger, type Logger } from './core/logger.js';
-import type { LoadItem, Reject, SourcePosition, TransformOutput } from './core/record.js';
+import type { LoadItem, Reject, SourcePosition, SourceRecord, TransformOutput } from './core/record.js';
 import { newStats, type RunStats } from './core/stats.js';
 import { loadPipelineFileOrThrow } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
@@ -302,23 +302,28 @@ export async function run(options: RunOptions): Promise<RunReport> {
       return undefined;
     };
     let lastSeq = firstSeq - 1;
-    for await (const record of reader.records()) {
-      readThisRun++;
-      stats.rows.read = firstSeq + readThisRun;
-      tracker.read(record.pos);
-      lastSeq = record.pos.seq;
-      const out = transformer.push(record);
-      const pending = handle(out, transformer.held() ?? record.pos.seq + 1);
-      if (pending) await pending;
-      if (rejectsUnawaited >= REJECTS_BACKLOG && rejectsTail) {
-        rejectsUnawaited = 0;
-        await rejectsTail;
+    // Records arrive in the arrays the source parses them in (a chunk of a file), when the source offers them.
+    const batches = reader.batches ? reader.batches() : oneByOne(reader.records());
+    read: for await (const batch of batches) {
+      for (let i = 0; i < batch.length; i++) {
+        const record = batch[i]!;
+        readThisRun++;
+        stats.rows.read = firstSeq + readThisRun;
+        tracker.read(record.pos);
+        lastSeq = record.pos.seq;
+        const out = transformer.push(record);
+        const pending = handle(out, transformer.held() ?? record.pos.seq + 1);
+        if (pending) await pending;
+        if (rejectsUnawaited >= REJECTS_BACKLOG && rejectsTail) {
+          rejectsUnawaited = 0;
+          await rejectsTail;
+        }
+        // A chunk of the source is hundreds of records parsed at once, and awaiting already-settled promises never
+        // leaves the microtask queue: let the event loop run now and then, so responses, acks, rate-limiter timers
+        // and signals are handled within a few milliseconds rather than once per chunk.
+        if ((readThisRun & (YIELD_EVERY - 1)) === 0) await nextLoopTurn();
+        if (options.signal?.aborted) break read;
       }
-      // A chunk of the source is hundreds of records parsed at once, and awaiting already-settled promises never
-      // leaves the microtask queue: let the event loop run now and then, so responses, acks, rate-limiter timers and
-      // signals are handled within a few milliseconds rather than once per chunk.
-      if ((readThisRun & (YIELD_EVERY - 1)) === 0) await nextLoopTurn();
-      if (options.signal?.aborted) break;
     }
     if (options.signal?.aborted) {
       outcome = 'interrupted'; // an open group stays unsent: the checkpoint stops before it
@@ -469,6 +474,11 @@ const SETTLED_BEFORE_REJECT: ReadonlySet<string> = new Set(['KLAVIYO_IMPORT_ERRO
 
 /** Rejects queued for the rejects file before the read loop waits for them to be written. */
 const REJECTS_BACKLOG = 1000;
+
+/** Records one at a time as one-record batches (sources without `batches()`). */
+async function* oneByOne(records: AsyncIterable<SourceRecord>): AsyncGenerator<SourceRecord[]> {
+  for await (const record of records) yield [record];
+}
 /** Records between two turns of the event loop in the read loop (a power of two). */
 const YIELD_EVERY = 256;
 

@@ -205,7 +205,7 @@ export function createFileReader(options: FileReaderOptions): SourceReader {
     else ctx.logger.warn('ignoring a watermark that is not a file list', { component });
   }
 
-  async function* records(): AsyncGenerator<SourceRecord> {
+  async function* batches(): AsyncGenerator<SourceRecord[]> {
     const files = await resolveFiles(options.patterns, ctx.baseDir);
     const startAfter: SourcePosition | undefined = ctx.startAfter;
     let resumeIndex = -1;
@@ -257,15 +257,16 @@ export function createFileReader(options: FileReaderOptions): SourceReader {
           decodedChunks(createReadStream(file.path, { highWaterMark: 64 * 1024 }), { gzip: file.gzip });
         for await (const batch of parse({ chunks, source: file.source, firstSeq: nextSeq, resume, startOffset, startLine, reopen })) {
           if (ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'Source read interrupted', { context: { component } });
-          for (let i = 0; i < batch.length; i++) {
-            if (limit !== undefined && emitted >= limit) {
-              complete = false;
-              break;
-            }
-            const record = batch[i]!;
-            nextSeq = record.pos.seq + 1;
-            emitted++;
-            yield record;
+          if (batch.length === 0) continue;
+          let out = batch;
+          if (limit !== undefined && emitted + batch.length > limit) {
+            out = batch.slice(0, Math.max(0, limit - emitted));
+            complete = false;
+          }
+          if (out.length > 0) {
+            nextSeq = out[out.length - 1]!.pos.seq + 1;
+            emitted += out.length;
+            yield out;
           }
           if (!complete) break;
         }
@@ -283,8 +284,13 @@ export function createFileReader(options: FileReaderOptions): SourceReader {
     }
   }
 
+  async function* records(): AsyncGenerator<SourceRecord> {
+    for await (const batch of batches()) yield* batch;
+  }
+
   return {
     records,
+    batches,
     watermark: (): FilesWatermark => ({ files: done.slice() }),
   };
 }

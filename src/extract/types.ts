@@ -27,6 +27,11 @@ export interface ExtractContext {
 /** A running source. */
 export interface SourceReader {
   records(): AsyncIterable<SourceRecord>;
+  /**
+   * The same records as `records()`, in the arrays the source produces them in (a parsed chunk of a file). Optional: the
+   * runner uses it when present, which saves a promise and an iterator result per record.
+   */
+  batches?(): AsyncIterable<SourceRecord[]>;
   /** Incremental state to store after a successful run (e.g. files done, high-water cursor). */
   watermark?(): unknown;
   close?(): Promise<void>;
