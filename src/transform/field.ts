@@ -163,6 +163,21 @@ function compileColumn(column: string, itemColumn?: string): Reader {
   };
 }
 
+/**
+ * Per-row functions are generated (`new Function`, as the CSV row factory is) so that each reads its columns as
+ * named properties (one row shape: a monomorphic load) and its options are constants. Column names and literals
+ * appear in the source only as JSON string literals; a dotted column is read by a compiled closure (`env`).
+ */
+function columnExpression(column: string, itemColumn: string | undefined, env: unknown[]): string {
+  if (column === itemColumn) return 'item';
+  if (!column.includes('.') || column.split('.')[0] === itemColumn) return `row[${JSON.stringify(column)}]`;
+  env.push(compileColumn(column, itemColumn));
+  return `e${env.length - 1}(row, item)`;
+}
+
+/** Source binding `e0…` to the closures in `env` (so the generated calls have constant targets). */
+const envBindings = (env: readonly unknown[]): string => env.map((_, i) => `const e${i} = env[${i}];`).join('\n');
+
 /** Compile `{{Column}}` templates into literal/column parts. */
 export function compileTemplate(template: string): (row: Row) => string {
   return compileTemplateReader(template) as (row: Row) => string;
@@ -180,18 +195,17 @@ function compileTemplateReader(template: string, itemColumn?: string): (row: Row
   }
   const tail = template.slice(last);
   if (columns.length === 0) return () => tail;
-  const readers = columns.map((column) => compileColumn(column, itemColumn));
-  const count = readers.length;
-  return (row, item) => {
-    let out = '';
-    let anyValue = false;
-    for (let i = 0; i < count; i++) {
-      const text = toText(readers[i](row, item)).trim();
-      if (text !== '') anyValue = true;
-      out += literals[i] + text;
-    }
-    return anyValue ? out + tail : '';
-  };
+  // each column's trimmed text; empty when every one is empty, else literal + text … + tail
+  const env: unknown[] = [];
+  const texts = columns.map((column, i) => `const t${i} = toText(${columnExpression(column, itemColumn, env)}).trim();`);
+  const joined = [...literals.flatMap((literal, i) => [JSON.stringify(literal), `t${i}`]), JSON.stringify(tail)].join(' + ');
+  const source = `${envBindings(env)}
+return function template(row, item) {
+${texts.join('\n')}
+if (${columns.map((_, i) => `t${i} === ''`).join(' && ')}) return '';
+return ${joined};
+};`;
+  return new Function('env', 'toText', source)(env, toText) as (row: Row, item?: number) => string;
 }
 
 // ---------------------------------------------------------------- coercers (value is non-empty here)
@@ -823,23 +837,29 @@ export function compileValueField(spec: FieldInput, name: string, options: Compi
     return () => result;
   }
 
-  const read: Reader =
-    obj.column !== undefined ? compileColumn(obj.column, itemColumn) : compileTemplateReader(obj.template as string, itemColumn);
   const coerceFor =
     type === 'phone' && obj.regionColumn !== undefined ? phoneByRowRegion(name, obj.regionColumn, coerce, itemColumn) : undefined;
-  return (row, item) => {
-    const raw = read(row, item);
-    if (raw === undefined || raw === null) return onEmpty;
-    const c = coerceFor === undefined ? coerce : coerceFor(row, item);
-    if (typeof raw === 'string') {
-      let text = trim ? raw.trim() : raw;
-      if (text === '' || (emptyList !== undefined && emptyList.has(text.trim().toLowerCase()))) return onEmpty;
-      if (lowercase) text = text.toLowerCase();
-      else if (uppercase) text = text.toUpperCase();
-      return c(text);
-    }
-    return c(raw);
-  };
+  // raw → empty (onEmpty) / trimmed, empty-list, case-mapped text → coerced; a string field's text is its value
+  const env: unknown[] = [];
+  const read =
+    obj.column !== undefined
+      ? columnExpression(obj.column, itemColumn, env)
+      : (env.push(compileTemplateReader(obj.template as string, itemColumn)), `e${env.length - 1}(row, item)`);
+  const c = coerceFor === undefined ? 'coerce' : 'c';
+  const source = `${envBindings(env)}
+return function field(row, item) {
+const raw = ${read};
+if (raw === undefined || raw === null) return onEmpty;
+${coerceFor === undefined ? '' : 'const c = coerceFor(row, item);'}
+if (typeof raw === 'string') {
+let text = ${trim ? 'raw.trim()' : 'raw'};
+if (text === ''${emptyList === undefined ? '' : ' || emptyList.has(text.trim().toLowerCase())'}) return onEmpty;
+${lowercase ? 'text = text.toLowerCase();' : uppercase ? 'text = text.toUpperCase();' : ''}
+return ${type === 'string' ? 'text' : `${c}(text)`};
+}
+return ${c}(raw);
+};`;
+  return new Function('env', 'onEmpty', 'coerce', 'coerceFor', 'emptyList', source)(env, onEmpty, coerce, coerceFor, emptyList) as ValueField;
 }
 
 /**

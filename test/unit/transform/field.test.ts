@@ -40,6 +40,25 @@ describe('field reading', () => {
     expect(run({ template: 'constant' }, {})).toEqual({ ok: true, value: 'constant' });
   });
 
+  it('any column name and template text is read literally (quotes, backslashes, newlines, ${…}, numeric names)', () => {
+    const names = ['a"b', "it's", 'back\\slash', 'line\nbreak', '${x}', '`tick`', '*/', '\u2028', '0', '12', 'constructor', ' spaced '];
+    for (const column of names) {
+      const row = { [column]: ` v-${column}-end ` };
+      expect(run(column, row), column).toEqual({ ok: true, value: `v-${column}-end` });
+      expect(run({ column, lowercase: true }, row), column).toEqual({ ok: true, value: `v-${column}-end`.toLowerCase() });
+      if (/[\n\u2028}]|^ | $/.test(column)) continue; // a placeholder is one line, its name trimmed, without }
+      expect(run({ template: `<${column}>{{${column}}}\\{{${column}}}"'\`\${x}` }, row), column).toEqual({
+        ok: true,
+        value: `<${column}>v-${column}-end\\v-${column}-end"'\`\${x}`,
+      });
+    }
+    expect(run('missing', { other: 'x' })).toEqual({ ok: true, value: undefined });
+    expect(run({ template: '{{a}}-{{b}}' }, { a: 1, b: new Date('2024-01-02T03:04:05Z') })).toEqual({
+      ok: true,
+      value: '1-2024-01-02T03:04:05.000Z',
+    });
+  });
+
   it('constant value', () => {
     expect(run({ value: 'web' }, {})).toEqual({ ok: true, value: 'web' });
     expect(run({ value: 3, type: 'number' }, {})).toEqual({ ok: true, value: 3 });
