@@ -164,11 +164,10 @@ interface ProfileBytes extends ByteRange {
   entryBytes: number;
 }
 
-/** One event: its item, its serialized event in a writer chunk, its profile's bytes and its dedup key. */
+/** One event: its item, its serialized event in a writer chunk and its profile's bytes. */
 export interface EventEntry extends ByteRange {
   item: LoadItem;
   profile: ProfileBytes;
-  key: string | undefined;
 }
 
 /** The payload of the items the event loader hands back through onAck/onReject: their events were serialized. */
@@ -251,8 +250,9 @@ export class KlaviyoEventLoader implements Loader {
   #lastProfile: unknown;
   #profileBytes: ProfileBytes | undefined;
   #identity = '';
-  /** The item write() is adding (for the duplicate warning, which needs its payload). */
+  /** The item write() is adding (for the duplicate warning, which needs its payload), and its dedup key. */
   #adding: LoadItem | undefined;
+  #addingKey: string | undefined;
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     this.#ctx = ctx;
@@ -266,7 +266,8 @@ export class KlaviyoEventLoader implements Loader {
       concurrency: config.concurrency,
       // an upper bound: the profile part is counted for every event, though consecutive events of a profile share it
       sizeOf: (entry) => entry.end - entry.start + entry.profile.entryBytes,
-      keyOf: (entry) => entry.key,
+      // the key of the entry being added (computed in write(); entries do not keep it while they are in flight)
+      keyOf: () => this.#addingKey,
       onDuplicateKey: (entry) => {
         // Klaviyo accepts the request and ignores this event: count it and say so (the first few individually)
         const n = ++ctx.stats.items.duplicates;
@@ -322,14 +323,15 @@ export class KlaviyoEventLoader implements Loader {
         start: w.start,
         end: w.pos,
         profile: this.#profileBytes!,
-        key:
-          uniqueId === undefined || uniqueId === null
-            ? undefined
-            : (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + this.#identity,
       };
       this.#adding = item;
+      this.#addingKey =
+        uniqueId === undefined || uniqueId === null
+          ? undefined
+          : (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + this.#identity;
       const accepted = this.#batcher.tryAdd(entry);
       this.#adding = undefined;
+      this.#addingKey = undefined;
       if (accepted) await accepted;
     }
   }
