@@ -62,6 +62,11 @@ export interface LoadItem<P = Record<string, unknown>> {
   last: SourcePosition;
   /** The original row(s), kept only so load-stage rejects can show them. */
   row?: Record<string, unknown>;
+  /**
+   * The source text of the (first) record, when the source keeps it (CSV, NDJSON). A loader may keep this instead of
+   * `row` for its rejects: one string costs the garbage collector far less than a row object and its field strings.
+   */
+  raw?: string;
 }
 
 /** What a transform gives back for each record pushed into it. */

@@ -55,6 +55,7 @@ export function itemReject(item: LoadItem | undefined, pos: SourcePosition, code
     seq: pos.seq,
     ...(field === undefined ? {} : { field }),
     ...(item?.row === undefined ? {} : { row: item.row }),
+    ...(item?.raw === undefined ? {} : { raw: item.raw }),
   };
 }
 

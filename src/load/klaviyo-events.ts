@@ -316,9 +316,15 @@ export class KlaviyoEventLoader implements Loader {
       const uniqueId = event.unique_id;
       const metric = event.metric;
       // The entry keeps the item without its payload (already serialized): a batch in flight then holds the
-      // positions and the source row (for a reject) of each event, and nothing else on the V8 heap.
+      // positions and the source record (for a reject) of each event, and nothing else on the V8 heap. The record is
+      // its source text when the source keeps it (one string), else its row.
       const entry: EventEntry = {
-        item: item.row === undefined ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last } : { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, row: item.row },
+        item:
+          item.raw !== undefined
+            ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, raw: item.raw }
+            : item.row !== undefined
+              ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, row: item.row }
+              : { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last },
         chunk: w.chunk,
         start: w.start,
         end: w.pos,

@@ -138,7 +138,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
           const v = run(value, 'value', record.row, failures);
           if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
           const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
-          return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row }], rejects: [] };
+          return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row, raw: record.raw }], rejects: [] };
         },
         flush: () => ({ items: [], rejects: [] }),
         held: () => undefined,
@@ -264,6 +264,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       const first = g.first.pos;
       const last = groupRecords[rowCount - 1].pos;
       const row = g.first.row;
+      const raw = g.first.raw;
       const h = g.header;
       let v: unknown;
       if (valueMode === 'first') v = g.firstValue;
@@ -277,11 +278,11 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
         props = h.properties;
         props[itemsProperty] = groupItemsOut;
       }
-      groupOut[0] = { kind: 'event', payload: eventOf(h, metric, props, v, h.uniqueId), first, last, row };
+      groupOut[0] = { kind: 'event', payload: eventOf(h, metric, props, v, h.uniqueId), first, last, row, raw };
       let count = 1;
       if (itemEvents !== undefined) {
         for (let i = 1; i <= itemCount; i++) {
-          groupOut[count++] = { kind: 'event', payload: groupPayloads[i], first, last, row };
+          groupOut[count++] = { kind: 'event', payload: groupPayloads[i], first, last, row, raw };
         }
       }
       const out = groupOut.slice(0, count);

@@ -182,6 +182,23 @@ describe('event loader', () => {
     ]);
   });
 
+  it('a rejected event carries its source text (raw) when the item has one, instead of the row', async () => {
+    server = await withServer((req) =>
+      emailsOf(req).some((e) => e.startsWith('bad'))
+        ? { status: 400, body: { errors: [{ code: 'invalid', detail: 'Invalid email address', source: { pointer: '/data/attributes/events-bulk-create/data/1/attributes/profile/data/attributes/email' } }] } }
+        : { status: 202 },
+    );
+    const { client, ctx, rejects, acked } = setup(server.url);
+    const items = makeItems('event', [event('a@x.com', 'o-1'), event('bad@x', 'o-2')]).map((item, i) => ({ ...item, raw: `line ${i},text` }));
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(items);
+    await loader.close();
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]).toMatchObject({ seq: 1, code: 'KLAVIYO_REJECTED', raw: 'line 1,text' });
+    expect(rejects[0]!.row).toBeUndefined();
+    expect(acked.map((i) => i.first.seq)).toEqual([0]);
+  });
+
   it('5xx past the retry budget fails the run with KLAVIYO_UNAVAILABLE naming the batch source range', async () => {
     server = await withServer(() => ({ status: 503 }));
     const { client, ctx, acked } = setup(server.url, 1);
