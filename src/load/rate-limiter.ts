@@ -20,7 +20,7 @@ const ioredisLib = lazyModule<typeof ioredis>('ioredis');
  *
  * When does the server count a request? Somewhere between the moment we start sending it and the moment its response
  * arrives; a busy server may parse a request's headers late. So a token comes back one window plus `marginMs`
- * (5 ms, timer and clock granularity) after the request **ended** (answered or failed): the next request that takes
+ * (2 ms, timer and clock granularity) after the request **ended** (answered or failed): the next request that takes
  * it is counted at least one window after this one, whatever the delays. A request still unanswered 250 ms after it
  * started gives its tokens back one window + 250 ms after its start, so slow responses do not starve the pipeline.
  * (Returning tokens one window + 20 ms after the start instead gave 429s on a busy emulator, whose count can come
@@ -41,7 +41,7 @@ export interface RateLimiterOptions {
   tiers?: Record<string, TierLimits>;
   /** Multiplies every allowance (e.g. the emulator's `--limits <factor>`). @default 1 */
   scale?: number;
-  /** Initial safety margin added to both windows after a request ended, in ms; it grows per key on 429s. @default 5 */
+  /** Initial safety margin added to both windows after a request ended, in ms; it grows per key on 429s. @default 2 */
   marginMs?: number;
   /** Length of the burst window in ms (tests shorten it). @default 1000 */
   burstWindowMs?: number;
@@ -100,7 +100,7 @@ export class RateLimiter {
     }
     this.#scale = scale;
     this.#tiers = { ...(options.tiers ?? {}) };
-    this.#marginMs = options.marginMs ?? 5;
+    this.#marginMs = options.marginMs ?? 2;
     this.#burstWindowMs = options.burstWindowMs ?? 1000;
     this.#steadyWindowMs = options.steadyWindowMs ?? 60_000;
     this.#logger = options.logger ?? silentLogger;

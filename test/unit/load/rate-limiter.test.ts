@@ -90,7 +90,7 @@ describe('RateLimiter', () => {
 
   it('widens a key\'s safety margin on every 429 (doubled, at least 250 ms, at most 1 s), not other keys\'', () => {
     const l = limiter({});
-    expect(l.marginMs(KEY)).toBe(5);
+    expect(l.marginMs(KEY)).toBe(2);
     l.pause(KEY, 0);
     expect(l.marginMs(KEY)).toBe(250);
     l.pause(KEY, 0);
@@ -98,7 +98,7 @@ describe('RateLimiter', () => {
     l.pause(KEY, 0);
     l.pause(KEY, 0);
     expect(l.marginMs(KEY)).toBe(1000);
-    expect(l.marginMs("GET /api/lists")).toBe(5);
+    expect(l.marginMs("GET /api/lists")).toBe(2);
   });
 
   it('gives a token back one window after its request ended, or window + 250 ms after a start left unanswered', async () => {
