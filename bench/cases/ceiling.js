@@ -22,7 +22,7 @@ async function one(ctx, { label, kind, rows, factor, endpoint }) {
   const yaml = kind === 'event' ? signupEventsPipeline(name, file, { destination: limits }) : customersPipeline(name, file, { destination: limits });
   const pipeline = await writePipeline(name, yaml);
   const apiKey = `${API_KEY}${label}`.replace(/[^A-Za-z0-9_]/g, '_');
-  const emu = await startEmulatorProcess({ limits: factor, processingRate: 200_000, warmUp: true });
+  const emu = await startEmulatorProcess({ limits: factor, processingRate: 200_000, warmUp: kind === 'event' });
   try {
     ctx.log(`${label}: ${rows} ${kind}s at limits × ${factor}`);
     const watch = watchEndpoint(emu, apiKey, endpoint);
