@@ -215,75 +215,27 @@ export function leastTimeMs(n, { burst, steady }) {
   return n > 0 ? t[n - 1] : 0;
 }
 
-/** The shopify orders pipeline (the example's transform) with an absolute source path. */
+/**
+ * An example pipeline of `pipelines/examples/` with its own name, an absolute source path and extra destination lines:
+ * the bench runs exactly the example's transform. The examples end with `destination:\n  type: klaviyo\n`.
+ */
+function fromExample(example, name, csvFile, destination) {
+  const text = readFileSync(path.join(ROOT, 'pipelines', 'examples', example), 'utf8');
+  const out = text
+    .replace(/^name: .*$/m, `name: ${name}`)
+    .replace(/^(  path: ).*$/m, `$1${JSON.stringify(csvFile)}`);
+  if (out === text || !out.endsWith('destination:\n  type: klaviyo\n')) throw new Error(`unexpected shape of pipelines/examples/${example}`);
+  return out + destination;
+}
+
+/** The shopify-orders-backfill example pipeline with an absolute source path. */
 export function ordersPipeline(name, csvFile, { destination = '' } = {}) {
-  return `version: 1
-name: ${name}
-source:
-  type: csv
-  path: ${JSON.stringify(csvFile)}
-transform:
-  type: event
-  metric: Placed Order
-  backfill: true
-  unique_id: { template: "order-{{Name}}" }
-  time: { column: Created at, type: datetime, format: "yyyy-MM-dd HH:mm:ss ZZZ" }
-  value: { column: Total, type: number }
-  value_currency: { column: Currency, uppercase: true }
-  profile:
-    email: { column: Email, type: email }
-  properties:
-    OrderId: Name
-    FinancialStatus: Financial Status
-    DiscountCode: Discount Code
-    Subtotal: { column: Subtotal, type: number }
-    Shipping: { column: Shipping, type: number }
-    Taxes: { column: Taxes, type: number }
-  group:
-    by: Name
-    value: sum
-    itemsProperty: Items
-    items:
-      ProductName: Lineitem name
-      SKU: Lineitem sku
-      Quantity: { column: Lineitem quantity, type: integer }
-      ItemPrice: { column: Lineitem price, type: number }
-    itemEvents:
-      metric: Ordered Product
-      unique_id: { template: "order-{{Name}}-{{_item}}-{{Lineitem sku}}" }
-      value: { column: Lineitem price, type: number }
-      properties:
-        OrderId: Name
-destination:
-  type: klaviyo
-${destination}`;
+  return fromExample('shopify-orders-backfill.yaml', name, csvFile, destination);
 }
 
 /** The customers-csv example pipeline with an absolute source path. */
 export function customersPipeline(name, csvFile, { destination = '' } = {}) {
-  return `version: 1
-name: ${name}
-source:
-  type: csv
-  path: ${JSON.stringify(csvFile)}
-transform:
-  type: profile
-  profile:
-    email: { column: email, type: email }
-    phone_number: { column: phone, type: phone, region: US, regionColumn: country }
-    first_name: first_name
-    last_name: last_name
-    organization: company
-    location:
-      city: city
-      country: country
-      zip: zip
-    properties:
-      loyalty_tier: loyalty_tier
-      signup_date: { column: signup_date, type: date, format: MM/dd/yyyy }
-destination:
-  type: klaviyo
-${destination}`;
+  return fromExample('customers-csv.yaml', name, csvFile, destination);
 }
 
 /** Customers CSV → one event per row (exactly one event per input row: the ceiling, SDK and fault cases). */
