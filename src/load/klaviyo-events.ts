@@ -76,13 +76,18 @@ function profileIdentity(profile: Record<string, unknown>): string {
   return key;
 }
 
+/** metric + unique_id + the profile's identity; undefined when the event has no unique_id (nothing to collide). */
+function dedupKey(event: EventPayload['event'], identity: string): string | undefined {
+  const uniqueId = event.unique_id;
+  if (uniqueId === undefined || uniqueId === null) return undefined;
+  const metric = event.metric;
+  // Plain concatenation (this runs once per event): \u0000 cannot occur in the parts that matter.
+  return (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + identity;
+}
+
 /** profile identifiers + metric + unique_id; undefined when the event has no unique_id (nothing to collide). */
 export function eventDedupKey(payload: EventPayload): string | undefined {
-  const uniqueId = payload.event.unique_id;
-  if (uniqueId === undefined || uniqueId === null) return undefined;
-  const metric = payload.event.metric;
-  // Plain concatenation (this runs once per event): \u0000 cannot occur in the parts that matter.
-  return (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + profileIdentity(payload.profile);
+  return dedupKey(payload.event, profileIdentity(payload.profile));
 }
 
 /** Duplicate events logged one by one; the rest are only counted. */
@@ -92,9 +97,9 @@ const MAX_DUPLICATE_WARNINGS = 10;
  * The request body is built from bytes, not strings. Each event's JSON (`{"type":"event","attributes":{…}}`) and each
  * profile's attributes JSON are written once, straight into UTF-8 (JsonBytesWriter: no intermediate strings), into
  * large shared buffers (off the V8 heap, so the batches in flight cost the garbage collector nothing to keep); an
- * entry keeps only the byte range. Consecutive
- * events of the same profile (an order's `Placed Order` and its `Ordered Product` events) share one
- * `event-bulk-create` entry, whose `events.data` lists them: the profile is sent, and resolved by Klaviyo, once.
+ * entry keeps only the byte range. Consecutive events of the same profile (an order's `Placed Order` and its
+ * `Ordered Product` events) share one `event-bulk-create` entry, whose `events.data` lists them: the profile is sent,
+ * and resolved by Klaviyo, once.
  */
 const ENTRY_HEAD = '{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":';
 const ENTRY_MID = '}},"events":{"data":[';
@@ -118,7 +123,7 @@ const METRIC_BYTES = new Map<string, Buffer>();
  * Write one event, `{"type":"event","attributes":{…}}` (properties first, then the other attributes in their order,
  * metric last), into `w` as one value.
  */
-export function writeEvent(w: JsonBytesWriter, payload: EventPayload): void {
+function writeEvent(w: JsonBytesWriter, payload: EventPayload): void {
   const event = payload.event;
   const metric = event.metric;
   const name = typeof metric === 'string' ? metric : metric.name;
@@ -141,14 +146,6 @@ export function writeEvent(w: JsonBytesWriter, payload: EventPayload): void {
     if (METRIC_BYTES.size < 1000) METRIC_BYTES.set(name, tail);
   }
   w.bytes(tail);
-}
-
-/** `JSON.stringify(eventEntry(payload))`: one entry holding one event (the loader writes the same bytes). */
-export function eventEntryJson(payload: EventPayload): string {
-  const w = new JsonBytesWriter(4096);
-  writeEvent(w, payload);
-  const event = w.chunk.toString('utf8', w.start, w.pos);
-  return ENTRY_HEAD + JSON.stringify(payload.profile) + ENTRY_MID + event + ENTRY_TAIL;
 }
 
 /** Bytes in a writer chunk. */
@@ -184,7 +181,7 @@ function profileRuns(entries: readonly EventEntry[]): [number, number][] {
 }
 
 /** The request body: one `event-bulk-create` entry per run of events sharing a profile. */
-export function eventsBody(entries: readonly EventEntry[]): Buffer {
+function eventsBody(entries: readonly EventEntry[]): Buffer {
   let size = PREFIX_BYTES.length + SUFFIX_BYTES.length;
   let prev: ProfileBytes | undefined;
   for (const e of entries) {
@@ -224,7 +221,7 @@ const EVENT_POINTER = /^\/attributes\/events\/data\/(\d+)(?:\/|$)/;
  * the j-th event of the i-th profile run; any other pointer into entry i (its profile, the entry itself) names every
  * event of that run.
  */
-export function locateEvent(pointer: string | undefined, entries: readonly EventEntry[]): Located | undefined {
+function locateEvent(pointer: string | undefined, entries: readonly EventEntry[]): Located | undefined {
   const mapped = pointerIndex(ENTRIES_POINTER, pointer);
   if (mapped === undefined) return undefined;
   const run = profileRuns(entries)[mapped.index];
@@ -311,10 +308,7 @@ export class KlaviyoEventLoader implements Loader {
           this.#identity = profileIdentity(payload.profile);
         }
       }
-      const event = payload.event;
       writeEvent(w, payload);
-      const uniqueId = event.unique_id;
-      const metric = event.metric;
       // The entry keeps the item without its payload (already serialized): a batch in flight then holds the
       // positions and the source record (for a reject) of each event, and nothing else on the V8 heap. The record is
       // its source text when the source keeps it (one string), else its row.
@@ -331,10 +325,7 @@ export class KlaviyoEventLoader implements Loader {
         profile: this.#profileBytes!,
       };
       this.#adding = item;
-      this.#addingKey =
-        uniqueId === undefined || uniqueId === null
-          ? undefined
-          : (typeof metric === 'string' ? metric : metric.name) + '\u0000' + String(uniqueId) + this.#identity;
+      this.#addingKey = dedupKey(payload.event, this.#identity);
       const accepted = this.#batcher.tryAdd(entry);
       this.#adding = undefined;
       this.#addingKey = undefined;
