@@ -96,6 +96,11 @@ export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Work done right after the response is handed to the socket, before the next request is read (an accepted
+   * request's effects, as Klaviyo queues them): the client hears back sooner, and every later request sees them.
+   */
+  after?: () => void;
 }
 
 /** Klaviyo's datetime style: `2022-11-08T00:00:00+00:00` (seconds; milliseconds dropped). */

@@ -314,7 +314,7 @@ export class EmulatorServer implements EmulatorContext {
       try {
         ctx.body = await this.#readBody(req, false, m.def.parseBody);
         const reply = await m.def.handler(ctx);
-        if (reply) this.#send(res, reply);
+        if (reply) this.#reply(res, reply);
       } catch (err) {
         this.#sendError(res, err, {});
       }
@@ -384,7 +384,7 @@ export class EmulatorServer implements EmulatorContext {
       // 6. body
       ctx.body = await this.#readBody(req, true, m.def.parseBody);
       const reply = await m.def.handler(ctx);
-      if (reply) this.#send(res, { ...reply, headers: { ...rlHeaders, ...reply.headers } });
+      if (reply) this.#reply(res, { ...reply, headers: { ...rlHeaders, ...reply.headers } });
     } catch (err) {
       this.#sendError(res, err, rlHeaders);
     }
@@ -478,6 +478,20 @@ export class EmulatorServer implements EmulatorContext {
       return parse(buf);
     } catch (e) {
       throw new ApiError(400, { code: 'parse_error', title: 'Parse error.', detail: `JSON parse error - ${(e as Error).message}` });
+    }
+  }
+
+  /**
+   * Send a handler's reply, then do its `after` work. The response is already written then, so a failure there (an
+   * emulator bug: validation let through what cannot be applied) is printed to stderr rather than answered.
+   */
+  #reply(res: ServerResponse, reply: Reply): void {
+    this.#send(res, reply);
+    if (!reply.after) return;
+    try {
+      reply.after();
+    } catch (err) {
+      console.error(`emulator: applying an accepted ${res.req.method} ${res.req.url} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
   }
 

@@ -141,6 +141,29 @@ describe('POST /api/event-bulk-create-jobs', () => {
     expect(after.duplicateEventsIgnored).toBe(before.duplicateEventsIgnored + 2);
   });
 
+  it('a profile id that does not exist rejects the whole request before any event is stored', async () => {
+    const before = emu.snapshot();
+    const body = bulkEventsBody([
+      { profile: { email: 'first-entry@example.com' }, events: [{ unique_id: 'id-1' }] },
+      { profile: { email: 'second-entry@example.com' }, events: [{ unique_id: 'id-2' }] },
+    ]);
+    const entries = (body.data.attributes['events-bulk-create'].data as { attributes: { profile: { data: Record<string, unknown> } } }[]);
+    entries[1]!.attributes.profile.data.id = '01NOSUCHPROFILE0000000000';
+    const r = await call('POST', '/api/event-bulk-create-jobs', body);
+    expect(r.status).toBe(400);
+    expect(r.json.errors).toEqual([expect.objectContaining({ detail: 'A profile with id 01NOSUCHPROFILE0000000000 does not exist.', source: { pointer: '/data/attributes/events-bulk-create/data/1/attributes/profile/data/id' } })]);
+    const after = emu.snapshot();
+    expect([after.events, after.profiles]).toEqual([before.events, before.profiles]);
+  });
+
+  it('the events of an accepted request are seen by the very next request', async () => {
+    const events = Array.from({ length: 1000 }, (_, i) => ({ unique_id: `next-${i}` }));
+    const profiles = Array.from({ length: 10 }, (_, p) => ({ profile: { email: `next${p}@example.com` }, events: events.slice(p * 100, p * 100 + 100), metric: 'Seen Next' }));
+    expect((await call('POST', '/api/event-bulk-create-jobs', bulkEventsBody(profiles))).status).toBe(202);
+    const state = await call('GET', '/_emulator/state');
+    expect(state.json.eventsByMetric['Seen Next']).toBe(1000);
+  });
+
   it('more than 1,000 events → 400', async () => {
     const events = Array.from({ length: 1001 }, (_, i) => ({ unique_id: `m-${i}` }));
     const r = await call('POST', '/api/event-bulk-create-jobs', bulkEventsBody([{ profile: { email: 'many@example.com' }, events }]));

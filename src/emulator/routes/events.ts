@@ -55,10 +55,18 @@ function readProfileRef(v: unknown, base: Pointer, errors: ErrorInit[], schema: 
   return id === undefined ? { input: r.value } : { id, input: r.value };
 }
 
-function resolveProfile(account: Account, ref: ProfileRef, now: number, pointer: string): ProfileRecord {
+/** Whether a profile named by `id` exists (a reference without an id always does); else an error at `pointer`. */
+function profileExists(account: Account, ref: ProfileRef, pointer: string, errors: ErrorInit[]): boolean {
+  if (ref.id === undefined || account.profilesById.has(ref.id)) return true;
+  errors.push(invalid(`A profile with id ${ref.id} does not exist.`, pointer));
+  return false;
+}
+
+/** The profile of a validated reference (see {@link profileExists}; the emulator never deletes a profile). */
+function resolveProfile(account: Account, ref: ProfileRef, now: number): ProfileRecord {
   if (ref.id) {
     const p = account.profilesById.get(ref.id);
-    if (!p) throw new ApiError(400, invalid(`A profile with id ${ref.id} does not exist.`, pointer));
+    if (!p) throw new Error(`profile ${ref.id} vanished after validation`);
     account.applyProfile(p, ref.input, LENIENT, now);
     return p;
   }
@@ -135,10 +143,12 @@ function createEvent(ctx: RequestContext): Reply {
     if (attrs.profile === undefined) errors.push(invalid("'profile' is a required field.", '/data/attributes/profile'));
     else ref = readProfileRef(attrs.profile, '/data/attributes/profile', errors, EVENT_PROFILE_SINGLE);
   }
+  if (ref && !profileExists(ctx.account, ref, '/data/attributes/profile/data/id', errors)) ref = null;
   if (errors.length > 0 || !ev || !ref) throw new ApiError(400, errors.length > 0 ? errors : [invalid('Invalid event.', '/data')]);
-  const profile = resolveProfile(ctx.account, ref, now, '/data/attributes/profile/data/id');
-  ctx.account.addEvent(profile, ev, now);
-  return { status: 202 };
+  const account = ctx.account;
+  const [event, profileRef] = [ev, ref];
+  // stored once the 202 is on its way, as for bulk jobs
+  return { status: 202, after: () => account.addEvent(resolveProfile(account, profileRef, now), event, now) };
 }
 
 function bulkCreate(ctx: RequestContext): Reply {
@@ -194,6 +204,7 @@ function bulkCreate(ctx: RequestContext): Reply {
       idKey = prevIdKey;
     } else {
       ref = readProfileRef(ea.profile, { toString: () => `${root}/${i}/attributes/profile` }, errors, EVENT_PROFILE);
+      if (ref && !profileExists(account, ref, `${root}/${i}/attributes/profile/data/id`, errors)) ref = null;
       idKey = ref ? identityKey(account, ref) : '';
       prevProfile = ea.profile;
       prevRef = ref;
@@ -228,17 +239,20 @@ function bulkCreate(ctx: RequestContext): Reply {
     }
   }
   if (errors.length > 0) throw new ApiError(400, errors);
-  // every entry has events here; its profile is resolved before them. Consecutive entries with the same profile
-  // share one ProfileRef: applying the same input again right after would change nothing.
-  let lastRef: ProfileRef | null = null;
-  let profile: ProfileRecord | null = null;
-  for (let k = 0; k < events.length; k++) {
-    const ref = refs[k]!;
-    if (ref !== lastRef || profile === null) profile = resolveProfile(account, ref, now, `${root}/${entryOf[k]!}/attributes/profile/data/id`);
-    lastRef = ref;
-    account.addEvent(profile, events[k]!, now);
-  }
-  return { status: 202 };
+  // Accepted: like Klaviyo's job queue, the events are stored once the 202 is on its way (every later request sees
+  // them). Every entry has events here; its profile is resolved before them. Consecutive entries with the same
+  // profile share one ProfileRef: applying the same input again right after would change nothing.
+  const apply = (): void => {
+    let lastRef: ProfileRef | null = null;
+    let profile: ProfileRecord | null = null;
+    for (let k = 0; k < events.length; k++) {
+      const ref = refs[k]!;
+      if (ref !== lastRef || profile === null) profile = resolveProfile(account, ref, now);
+      lastRef = ref;
+      account.addEvent(profile, events[k]!, now);
+    }
+  };
+  return { status: 202, after: apply };
 }
 
 const EVENT_FILTERS = {
