@@ -69,6 +69,13 @@ describe('RateLimiter', () => {
     expect(maxInFixedWindows(arrivals, 2000)).toBeGreaterThanOrEqual(4);
   });
 
+  it('starts waiting requests in the order they were scheduled', async () => {
+    const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 100 } }, burstWindowMs: 50, marginMs: 0 });
+    const started: number[] = [];
+    await Promise.all(Array.from({ length: 7 }, (_, i) => l.schedule(KEY, async () => void started.push(i))));
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
   it('keeps separate allowances per endpoint key', async () => {
     const l = limiter({ tiers: { A: { burst: 100, steady: 1 }, B: { burst: 100, steady: 1 } }, steadyWindowMs: 60_000 });
     const started: string[] = [];
