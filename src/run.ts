@@ -302,6 +302,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       return undefined;
     };
     let lastSeq = firstSeq - 1;
+    let yieldAt = performance.now() + YIELD_AFTER_MS;
     // Records arrive in the arrays the source parses them in (a chunk of a file), when the source offers them.
     const batches = reader.batches ? reader.batches() : oneByOne(reader.records());
     read: for await (const batch of batches) {
@@ -320,8 +321,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
         }
         // A chunk of the source is hundreds of records parsed at once, and awaiting already-settled promises never
         // leaves the microtask queue: let the event loop run now and then, so responses, acks, rate-limiter timers
-        // and signals are handled within a few milliseconds rather than once per chunk.
-        if ((readThisRun & (YIELD_EVERY - 1)) === 0) await nextLoopTurn();
+        // and signals are handled within a few milliseconds rather than once per chunk. By time, not by count: while
+        // V8 has not optimized the code yet (the first second of a run), a record costs several times what it costs
+        // later, and a count of records would leave responses waiting for 10–20 ms.
+        if ((readThisRun & (YIELD_CHECK_EVERY - 1)) === 0 && performance.now() >= yieldAt) {
+          await nextLoopTurn();
+          yieldAt = performance.now() + YIELD_AFTER_MS;
+        }
         if (options.signal?.aborted) break read;
       }
     }
@@ -479,8 +485,10 @@ const REJECTS_BACKLOG = 1000;
 async function* oneByOne(records: AsyncIterable<SourceRecord>): AsyncGenerator<SourceRecord[]> {
   for await (const record of records) yield [record];
 }
-/** Records between two turns of the event loop in the read loop (a power of two). */
-const YIELD_EVERY = 256;
+/** The read loop looks at the clock every this many records (a power of two)… */
+const YIELD_CHECK_EVERY = 32;
+/** …and lets the event loop run when this much time passed since it last did. */
+const YIELD_AFTER_MS = 2;
 
 function rejectKey(r: RejectKeyFields): string {
   const seq = Number(r.seq);
