@@ -6,6 +6,12 @@ import type { RunStats } from '../core/stats.js';
 import { CHECKPOINT_VERSION, type Checkpoint, type CheckpointStatus, type RejectsState } from './format.js';
 import type { CheckpointStore, Lock } from './store.js';
 
+/**
+ * Progress writes are checked against the checkpoint schema at most this often (the first and the final write of a
+ * run always are): a bug that puts an invalid position or counter into the checkpoint fails the run within a second.
+ */
+const VALIDATE_EVERY_MS = 1000;
+
 export interface CheckpointerOptions {
   store: CheckpointStore;
   /** Pipeline name (stored in the file). */
@@ -64,6 +70,8 @@ export class Checkpointer {
   readonly #options: CheckpointerOptions;
   readonly #logger: Logger;
   readonly #every: number;
+  /** When a progress write was last checked against the checkpoint schema (epoch ms). */
+  #validatedAt = 0;
   #lock: Lock | undefined;
   #state: Checkpoint | undefined;
   #dirty = false;
@@ -184,6 +192,7 @@ export class Checkpointer {
       }
     }
     await this.#store.write(this.#state!);
+    this.#validatedAt = this.#clock();
     return result;
   }
 
@@ -263,8 +272,12 @@ export class Checkpointer {
     state.updatedAt = this.#now();
     // Snapshot so later updates do not change what this write sends.
     const snapshot: Checkpoint = { ...state, pendingJobs: [...state.pendingJobs] };
+    // schema-checked at most once per VALIDATE_EVERY_MS (the first and the final write always are)
+    const now = this.#clock();
+    const validate = now - this.#validatedAt >= VALIDATE_EVERY_MS;
+    if (validate) this.#validatedAt = now;
     this.#inFlight = this.#store
-      .write(snapshot)
+      .write(snapshot, { validate })
       .catch((error: unknown) => {
         this.#error ??= error;
         this.#logger.error('checkpoint write failed', {
@@ -294,5 +307,9 @@ export class Checkpointer {
 
   #now(): string {
     return (this.#options.now?.() ?? new Date()).toISOString();
+  }
+
+  #clock(): number {
+    return this.#options.now?.().getTime() ?? Date.now();
   }
 }

@@ -5,7 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { s3Sdk } from '../extract/s3-client.js';
 import { EtlError } from '../core/errors.js';
 import type { PipelineConfig } from '../config/schema.js';
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
+import { parseCheckpoint, serializeCheckpoint, type Checkpoint, type SerializeOptions } from './format.js';
 import { describeLock, isStale, newLockInfo, parseLockInfo, type Lock, type LockEnvironment, type LockInfo } from './lock.js';
 
 export type { Lock, LockInfo, LockEnvironment } from './lock.js';
@@ -16,8 +16,11 @@ export interface CheckpointStore {
   readonly location: string;
   /** The stored checkpoint, or undefined when there is none. Throws CHECKPOINT_CORRUPT on an unreadable one. */
   read(): Promise<Checkpoint | undefined>;
-  /** Replace the checkpoint atomically: a reader sees the old or the new one, never a mix. */
-  write(cp: Checkpoint): Promise<void>;
+  /**
+   * Replace the checkpoint atomically: a reader sees the old or the new one, never a mix. `options.validate: false`
+   * skips the schema check of the serialized checkpoint (see serializeCheckpoint).
+   */
+  write(cp: Checkpoint, options?: SerializeOptions): Promise<void>;
   /** Remove the checkpoint (not the lock). */
   clear(): Promise<void>;
   /** Take the pipeline's run lock, or throw LOCKED naming the holder. */
@@ -87,8 +90,8 @@ export class LocalCheckpointStore implements CheckpointStore {
     return parseCheckpoint(text, this.#file);
   }
 
-  async write(cp: Checkpoint): Promise<void> {
-    const text = serializeCheckpoint(cp);
+  async write(cp: Checkpoint, options?: SerializeOptions): Promise<void> {
+    const text = serializeCheckpoint(cp, options);
     await mkdir(this.#dir, { recursive: true });
     const temp = join(this.#dir, `${CHECKPOINT_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
@@ -275,8 +278,8 @@ export class S3CheckpointStore implements CheckpointStore {
     return got ? parseCheckpoint(got.text, this.location) : undefined;
   }
 
-  async write(cp: Checkpoint): Promise<void> {
-    const body = serializeCheckpoint(cp);
+  async write(cp: Checkpoint, options?: SerializeOptions): Promise<void> {
+    const body = serializeCheckpoint(cp, options);
     const expected = this.#etag === undefined ? await this.#head(this.#key) : this.#etag;
     if (this.#options.verifyWithHead !== false) {
       const current = await this.#head(this.#key);

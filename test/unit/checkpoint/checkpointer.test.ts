@@ -62,6 +62,31 @@ class ManualStore implements CheckpointStore {
 }
 
 describe('Checkpointer', () => {
+  it('schema-checks the first and the final write, and at most one progress write per second', async () => {
+    let clock = Date.UTC(2026, 0, 1);
+    const checked: (boolean | undefined)[] = [];
+    const inner = new LocalCheckpointStore(dir);
+    const store: CheckpointStore = {
+      location: inner.location,
+      read: () => inner.read(),
+      clear: () => inner.clear(),
+      lock: () => inner.lock(),
+      write: (cp, options) => {
+        checked.push(options?.validate ?? true);
+        return inner.write(cp, options);
+      },
+    };
+    const c = new Checkpointer({ store, pipeline: 'orders', configHash: HASH_A, now: () => new Date(clock) });
+    await c.start();
+    for (const [seq, later] of [[1, 0], [2, 500], [3, 600], [4, 10]] as const) {
+      clock += later;
+      c.update({ position: pos(seq) });
+      await c.flush();
+    }
+    await c.finish('succeeded');
+    expect(checked).toEqual([true, false, false, true, false, true]);
+  });
+
   it('starts a new run, writes running, and resumes it after an interruption', async () => {
     const first = make();
     const s1 = await first.start();

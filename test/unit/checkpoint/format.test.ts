@@ -109,6 +109,12 @@ describe('checkpoint file format', () => {
     expect(redactCredentials('redis://:secret@127.0.0.1:6379')).toBe('redis://:***@127.0.0.1:6379');
   });
 
+  it('refuses to serialize an invalid checkpoint unless told not to check it', () => {
+    const bad = checkpoint({ position: { seq: -1, source: 'orders.csv' } });
+    expect(() => serializeCheckpoint(bad)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(JSON.parse(serializeCheckpoint(bad, { validate: false })).position).toEqual({ seq: -1, source: 'orders.csv' });
+  });
+
   it('stores bigint cursor values as strings', () => {
     const text = serializeCheckpoint(checkpoint({ position: { seq: 1, source: 'pg', cursor: { id: 2n ** 70n } } }));
     expect(parseCheckpoint(text, 'x').position?.cursor).toEqual({ id: (2n ** 70n).toString() });
