@@ -8,18 +8,17 @@ import { silentLogger, type Logger } from '../core/logger.js';
 const ioredisLib = lazyModule<typeof ioredis>('ioredis');
 
 /**
- * Client-side pacing of Klaviyo requests, one bottleneck limiter per endpoint key (`'POST /api/event-bulk-create-jobs'`).
+ * Client-side pacing of Klaviyo requests, two reservoirs per endpoint key (`'POST /api/event-bulk-create-jobs'`).
  *
  * Klaviyo counts requests in fixed windows (burst: 1 s, steady: 60 s) whose alignment we cannot see, so the limiter
  * enforces the stricter sliding-window form of both, which holds for any alignment:
- * - steady: a bottleneck `reservoir` of `steady` tokens; a request takes one when it starts and gives it back one
- *   window after it was counted (see below). So at most `steady` requests are counted in any window of that length.
- * - burst: a second bottleneck chained behind the first, with a reservoir of `burst` tokens returned the same way. A
- *   burst may go out at once when the window allows it (even spacing would waste time on every request: 100 requests
- *   at 10/s took 10.9 s instead of 9.9 s).
- * Bottleneck is used only when the allowance is shared through Redis. Within one process the same two reservoirs are
- * plain counters with a FIFO queue ({@link LocalWindows}): a returned token starts the next request at once, where
- * bottleneck's asynchronous hand-off took ~3.5 ms (the next request of a window waited that much longer).
+ * - steady: a reservoir of `steady` tokens; a request takes one when it starts and gives it back one window after it
+ *   was counted (see below). So at most `steady` requests are counted in any window of that length.
+ * - burst: a reservoir of `burst` tokens returned the same way. A burst may go out at once when the window allows it
+ *   (even spacing would waste time on every request: 100 requests at 10/s took 10.9 s instead of 9.9 s).
+ * Within one process the reservoirs are plain counters with a FIFO queue ({@link LocalWindows}): a returned token
+ * starts the next request at once. Shared through Redis they are two chained bottleneck reservoirs
+ * ({@link BottleneckWindows}), whose asynchronous hand-off takes ~3.5 ms.
  *
  * When does the server count a request? Somewhere between the moment we start sending it and the moment its response
  * arrives; a busy server may parse a request's headers late. So a token comes back one window plus `marginMs`

@@ -146,7 +146,8 @@ function createEvent(ctx: RequestContext): Reply {
   if (ref && !profileExists(ctx.account, ref, '/data/attributes/profile/data/id', errors)) ref = null;
   if (errors.length > 0 || !ev || !ref) throw new ApiError(400, errors.length > 0 ? errors : [invalid('Invalid event.', '/data')]);
   const account = ctx.account;
-  const [event, profileRef] = [ev, ref];
+  const event = ev;
+  const profileRef = ref;
   // stored once the 202 is on its way, as for bulk jobs
   return { status: 202, after: () => account.addEvent(resolveProfile(account, profileRef, now), event, now) };
 }

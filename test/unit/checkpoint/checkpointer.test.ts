@@ -64,7 +64,7 @@ class ManualStore implements CheckpointStore {
 describe('Checkpointer', () => {
   it('schema-checks the first and the final write, and at most one progress write per second', async () => {
     let clock = Date.UTC(2026, 0, 1);
-    const checked: (boolean | undefined)[] = [];
+    const checked: boolean[] = [];
     const inner = new LocalCheckpointStore(dir);
     const store: CheckpointStore = {
       location: inner.location,
