@@ -18,7 +18,8 @@ const ioredisLib = lazyModule<typeof ioredis>('ioredis');
  *   (even spacing would waste time on every request: 100 requests at 10/s took 10.9 s instead of 9.9 s).
  * Within one process the reservoirs are plain counters with a FIFO queue ({@link LocalWindows}): a returned token
  * starts the next request at once. Shared through Redis they are two chained bottleneck reservoirs
- * ({@link BottleneckWindows}), whose asynchronous hand-off takes ~3.5 ms.
+ * ({@link BottleneckWindows}), whose asynchronous hand-off takes ~3.5 ms. Tokens on their way back wait in a min-heap of
+ * due times per reservoir with one timer ({@link TokenReturns}), not a timer per request.
  *
  * When does the server count a request? Somewhere between the moment we start sending it and the moment its response
  * arrives; a busy server may parse a request's headers late. So a token comes back one window plus `marginMs`
@@ -163,12 +164,108 @@ class LocalWindows implements Windows {
   }
 }
 
+/**
+ * Tokens of one reservoir waiting to be given back: a min-heap of due times (epoch ms) and one timer, for the earliest.
+ * A steady token is out for a whole minute, so at ~140 requests/s (limits lifted) ~8,400 are waiting at once; as a
+ * timer and closures per request they held ~1 KB each, a live heap that grew for the first minute of every run.
+ */
+class TokenReturns {
+  readonly #due: number[] = [];
+  readonly #give: (n: number) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+
+  /** `give(n)`: n tokens are due (called from a timer). */
+  constructor(give: (n: number) => void) {
+    this.#give = give;
+  }
+
+  /** Tokens waiting. */
+  get size(): number {
+    return this.#due.length;
+  }
+
+  /** The earliest due time, or Infinity. */
+  get next(): number {
+    return this.#due.length > 0 ? this.#due[0]! : Infinity;
+  }
+
+  /** Give one token back at the epoch-ms time `at`. */
+  add(at: number): void {
+    heapPush(this.#due, at);
+    if (at < this.#timerAt) this.#arm(at);
+  }
+
+  /** Drop every waiting token and the timer; returns how many were waiting. */
+  clear(): number {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const n = this.#due.length;
+    this.#due.length = 0;
+    return n;
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    // Not unref'd: when every request waits for a token, this timer is what keeps the process alive.
+    this.#timer = setTimeout(this.#fire, Math.max(0, at - Date.now()));
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = Date.now();
+    let n = 0;
+    while (this.#due.length > 0 && this.#due[0]! <= now) {
+      heapPop(this.#due);
+      n++;
+    }
+    if (this.#due.length > 0) this.#arm(this.#due[0]!);
+    if (n > 0) this.#give(n);
+  };
+}
+
+function heapPush(heap: number[], value: number): void {
+  let i = heap.length;
+  heap.push(value);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]! <= value) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = value;
+}
+
+function heapPop(heap: number[]): void {
+  const last = heap.pop()!;
+  const n = heap.length;
+  if (n === 0) return;
+  let i = 0;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1]! < heap[child]!) child++;
+    if (heap[child]! >= last) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+}
+
 interface KeyState {
   /** Safety margin of this key's windows (grows on 429s). */
   marginMs: number;
   windows: Windows;
   limits: TierLimits;
   pausedUntil: number;
+  /** Burst and steady tokens taken and not yet due back. */
+  burstReturns: TokenReturns;
+  steadyReturns: TokenReturns;
+  /** Tokens taken and not yet given back (the two queues, plus requests still open). */
+  held: { steady: number; burst: number };
 }
 
 export class RateLimiter {
@@ -180,12 +277,12 @@ export class RateLimiter {
   readonly #logger: Logger;
   readonly #keys = new Map<string, KeyState>();
   readonly #timers = new Set<NodeJS.Timeout>();
-  /** Steady and burst tokens taken and not yet given back, per key (returned on close in cluster mode). */
-  readonly #outstanding = new Map<string, { steady: number; burst: number }>();
   readonly #redisPrefix: string | undefined;
   #connection: Bottleneck.IORedisConnection | undefined;
-  /** Burst tokens not yet returned (cluster mode): close() waits for them. */
-  readonly #burstReturns = new Set<Promise<void>>();
+  /** Requests started and not yet ended (nor past their start-based return): close() waits for them in cluster mode. */
+  #open = 0;
+  /** Token returns in progress (Redis round trips): close() waits for them. */
+  readonly #giving = new Set<Promise<unknown>>();
   #closed = false;
 
   constructor(options: RateLimiterOptions = {}) {
@@ -283,16 +380,26 @@ export class RateLimiter {
   async close(): Promise<void> {
     if (this.#closed) return;
     if (this.#connection) {
-      while (this.#burstReturns.size > 0) await Promise.all([...this.#burstReturns]);
+      for (;;) {
+        let next = Infinity;
+        for (const state of this.#keys.values()) next = Math.min(next, state.burstReturns.next);
+        if (next === Infinity && this.#open === 0) break;
+        await sleep(next === Infinity ? 10 : Math.max(1, next - Date.now() + 1));
+      }
+      await Promise.all([...this.#giving]);
     }
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    for (const state of this.#keys.values()) {
+      state.burstReturns.clear();
+      state.steadyReturns.clear();
+    }
     if (this.#connection) {
-      for (const [key, count] of this.#outstanding) {
-        const state = this.#keys.get(key);
-        if (state && count.steady > 0) await state.windows.addSteady(count.steady).catch(() => undefined);
-        if (state && count.burst > 0) await state.windows.addBurst(count.burst).catch(() => undefined);
+      for (const state of this.#keys.values()) {
+        const { steady, burst } = state.held;
+        if (steady > 0) await state.windows.addSteady(steady).catch(() => undefined);
+        if (burst > 0) await state.windows.addBurst(burst).catch(() => undefined);
       }
     }
     await Promise.all([...this.#keys.values()].map((s) => s.windows.disconnect()));
@@ -325,9 +432,32 @@ export class RateLimiter {
       const id = `${this.#redisPrefix}:${key}:${limits.burst}/${limits.steady}`;
       windows = new BottleneckWindows(make(limits.steady, id), make(limits.burst, `${id}:burst`));
     } else windows = new LocalWindows(limits);
-    state = { windows, limits, pausedUntil: 0, marginMs: this.#marginMs };
+    const held = { steady: 0, burst: 0 };
+    state = {
+      windows,
+      limits,
+      pausedUntil: 0,
+      marginMs: this.#marginMs,
+      held,
+      burstReturns: new TokenReturns((n) => {
+        held.burst -= n;
+        this.#give(windows.addBurst(n));
+      }),
+      steadyReturns: new TokenReturns((n) => {
+        held.steady -= n;
+        this.#give(windows.addSteady(n));
+      }),
+    };
     this.#keys.set(key, state);
     return state;
+  }
+
+  #give(returned: Promise<unknown>): void {
+    const tracked = returned.catch((error: unknown) =>
+      this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
+    );
+    this.#giving.add(tracked);
+    void tracked.finally(() => this.#giving.delete(tracked));
   }
 
   /**
@@ -335,63 +465,39 @@ export class RateLimiter {
    * then), or one window + LATE_RESPONSE_MS after its start if that is sooner.
    */
   #holdToken(key: string, state: KeyState): () => void {
-    let count = this.#outstanding.get(key);
-    if (!count) this.#outstanding.set(key, (count = { steady: 0, burst: 0 }));
-    const held = count;
-    held.steady++;
-    held.burst++;
-    const burst = this.#later(this.#burstWindowMs + LATE_RESPONSE_MS, async () => {
-      held.burst--;
-      await state.windows.addBurst(1);
-    });
-    if (this.#connection) {
-      this.#burstReturns.add(burst.done);
-      void burst.done.finally(() => this.#burstReturns.delete(burst.done));
-    }
-    const steady = this.#later(this.#steadyWindowMs + LATE_RESPONSE_MS, async () => {
-      held.steady--;
-      await state.windows.addSteady(1);
-    });
+    const start = Date.now();
+    state.held.steady++;
+    state.held.burst++;
+    this.#open++;
+    let ended = false;
+    // Still unanswered when the burst token's start-based time comes: both tokens go back on their start-based times.
+    const late = setTimeout(() => {
+      this.#timers.delete(late);
+      ended = true;
+      this.#open--;
+      state.burstReturns.add(start + this.#burstWindowMs + LATE_RESPONSE_MS);
+      state.steadyReturns.add(start + this.#steadyWindowMs + LATE_RESPONSE_MS);
+    }, this.#burstWindowMs + LATE_RESPONSE_MS);
+    this.#timers.add(late);
     return () => {
-      const now = Date.now();
-      burst.sooner(now + this.#burstWindowMs + state.marginMs);
-      steady.sooner(now + this.#steadyWindowMs + state.marginMs);
+      if (ended || this.#closed) return;
+      ended = true;
+      this.#open--;
+      clearTimeout(late);
+      this.#timers.delete(late);
+      const end = Date.now() + state.marginMs;
+      state.burstReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#burstWindowMs);
+      state.steadyReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#steadyWindowMs);
     };
   }
 
-  /**
-   * Run `fn` after `ms` (unless closed by then). `done` settles when it has run or was cancelled; `sooner(at)` moves
-   * the run earlier, to the epoch-ms time `at` (never later).
-   */
-  #later(ms: number, fn: () => Promise<unknown>): { done: Promise<void>; sooner(at: number): void } {
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
-    let due = Date.now() + ms;
-    let fired = false;
-    const fire = (): void => {
-      fired = true;
+  /** Run `fn` after `ms` (unless closed by then). */
+  #later(ms: number, fn: () => Promise<unknown>): void {
+    const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      if (this.#closed) return resolve();
-      fn()
-        .catch((error: unknown) =>
-          this.#logger.error('rate limiter error', { error: error instanceof Error ? error.message : String(error) }),
-        )
-        .finally(() => resolve());
-    };
-    // Not unref'd: when every request waits for a token, this timer is what keeps the process alive. close() clears it.
-    let timer = setTimeout(fire, ms);
+      if (!this.#closed) this.#give(fn());
+    }, ms);
     this.#timers.add(timer);
-    return {
-      done,
-      sooner: (at) => {
-        if (fired || this.#closed || at >= due) return;
-        due = at;
-        clearTimeout(timer);
-        this.#timers.delete(timer);
-        timer = setTimeout(fire, Math.max(0, at - Date.now()));
-        this.#timers.add(timer);
-      },
-    };
   }
 }
 

@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../../src/load/rate-limiter.js';
 import { withServer, type TestServer } from './helpers.js';
@@ -129,6 +131,35 @@ describe('RateLimiter', () => {
     const thirdStarted = (await third) - 2000;
     expect(fourth - thirdStarted).toBeGreaterThanOrEqual(window + 250 - 10);
     expect(fourth - thirdStarted).toBeLessThan(2000); // did not wait for the answer
+  });
+
+  it('gives tokens back in due order when a later-ended request is due first', async () => {
+    const window = 2000;
+    const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 100 } }, burstWindowMs: window, marginMs: 0 });
+    const t0 = Date.now();
+    // slow: answered after 1,000 ms, so its token is due at its start + 250 ms + one window (~t0 + 2,250)
+    const slow = l.schedule(KEY, () => new Promise((r) => setTimeout(r, 1000)));
+    // quick, started 600 ms later and ended first: due at its end + one window (~t0 + 2,700)
+    await new Promise((r) => setTimeout(r, 600));
+    await l.schedule(KEY, () => new Promise((r) => setTimeout(r, 100)));
+    await slow;
+    const third = await l.schedule(KEY, async () => Date.now());
+    expect(third - t0).toBeGreaterThanOrEqual(window + 250 - 10);
+    expect(third - t0).toBeLessThan(window + 700 - 100); // the slow request's token, not the quick one's
+  });
+
+  it('keeps the tokens waiting out a steady window compact: no timer or closure per request', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const l = limiter({ tiers: { [KEY]: { burst: 1e9, steady: 1e9 } } });
+    await l.schedule(KEY, async () => undefined);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 20_000; i++) await l.schedule(KEY, async () => undefined);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    // 20,000 tokens are out for the next minute: ~16 bytes each now, ~1 KB each as a timer and closures per request
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
   });
 
   it('lowers its allowance when the server reports fewer remaining requests, until the window resets', async () => {
