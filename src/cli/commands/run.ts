@@ -159,11 +159,10 @@ function formatEmulatorState(emulator: { url: string; state: unknown }): string 
 const HEAP_GROWING_PERCENT = 75;
 
 /**
- * A run's live heap is small (in-flight batches: 35–50 MB) but allocates fast, and V8's default growing factor lets
- * the old space reach ~4× the live heap before a full GC (peak RSS ~400 MB on a 1M-row CSV). A fixed factor of 1.75
- * keeps it near that (the peak RSS of a 5M-row run, 201 MB at a factor of 2, was 183–189 MB; see docs/performance.md).
- * Set in-process (V8 reads this flag at every GC), so no wrapper process; a value given by the user (NODE_OPTIONS /
- * node flags) wins.
+ * A run's live heap is small (in-flight batches: ~21–30 MB after a full GC) but allocates fast, and V8's default
+ * growing factor lets the old space reach ~4× the live heap before a full GC (peak RSS ~400 MB on a 1M-row CSV). A
+ * fixed factor of 1.75 keeps it near that (see docs/performance.md, section 4). Set in-process (V8 reads this flag
+ * at every GC), so no wrapper process; a value given by the user (NODE_OPTIONS / node flags) wins.
  */
 function limitHeapGrowth(): void {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /heap[-_]growing[-_]percent/.test(a));
