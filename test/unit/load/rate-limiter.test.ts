@@ -137,15 +137,15 @@ describe('RateLimiter', () => {
     const window = 2000;
     const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 100 } }, burstWindowMs: window, marginMs: 0 });
     const t0 = Date.now();
-    // slow: answered after 1,000 ms, so its token is due at its start + 250 ms + one window (~t0 + 2,250)
-    const slow = l.schedule(KEY, () => new Promise((r) => setTimeout(r, 1000)));
-    // quick, started 600 ms later and ended first: due at its end + one window (~t0 + 2,700)
-    await new Promise((r) => setTimeout(r, 600));
+    // slow: answered after 1,900 ms, so its token is due at its start + 250 ms + one window (~t0 + 2,250)
+    const slow = l.schedule(KEY, () => new Promise((r) => setTimeout(r, 1900)));
+    // quick, started 1,500 ms later and ended first (~t0 + 1,600): due at its end + one window (~t0 + 3,600)
+    await new Promise((r) => setTimeout(r, 1500));
     await l.schedule(KEY, () => new Promise((r) => setTimeout(r, 100)));
     await slow;
     const third = await l.schedule(KEY, async () => Date.now());
     expect(third - t0).toBeGreaterThanOrEqual(window + 250 - 10);
-    expect(third - t0).toBeLessThan(window + 700 - 100); // the slow request's token, not the quick one's
+    expect(third - t0).toBeLessThan(window + 1600 - 300); // the slow request's token, not the quick one's
   });
 
   it('keeps the tokens waiting out a steady window compact: no timer or closure per request', async () => {
