@@ -180,11 +180,6 @@ class TokenReturns {
     this.#give = give;
   }
 
-  /** Tokens waiting. */
-  get size(): number {
-    return this.#due.length;
-  }
-
   /** The earliest due time, or Infinity. */
   get next(): number {
     return this.#due.length > 0 ? this.#due[0]! : Infinity;
@@ -196,14 +191,12 @@ class TokenReturns {
     if (at < this.#timerAt) this.#arm(at);
   }
 
-  /** Drop every waiting token and the timer; returns how many were waiting. */
-  clear(): number {
+  /** Drop every waiting token and the timer. */
+  clear(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const n = this.#due.length;
     this.#due.length = 0;
-    return n;
   }
 
   #arm(at: number): void {
@@ -330,7 +323,7 @@ export class RateLimiter {
         await state.windows.addBurst(1);
         continue;
       }
-      const ended = this.#holdToken(key, state);
+      const ended = this.#holdToken(state);
       try {
         return await fn();
       } finally {
@@ -464,7 +457,7 @@ export class RateLimiter {
    * Take a request's tokens: each comes back one window + margin after the request ended (call the returned function
    * then), or one window + LATE_RESPONSE_MS after its start if that is sooner.
    */
-  #holdToken(key: string, state: KeyState): () => void {
+  #holdToken(state: KeyState): () => void {
     const start = Date.now();
     state.held.steady++;
     state.held.burst++;
