@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { LoadItem, LoadKind, Reject, SourcePosition } from './core/record.js';
 import type { RunStats } from './core/stats.js';
 import type { ExportTransformConfig, PipelineConfig } from './config/schema.js';
-import { createS3Client } from './extract/s3-client.js';
+import { createS3Client } from './s3/client.js';
 import { connectKlaviyo, createKlaviyoLoader, type KlaviyoConnection } from './load/index.js';
 import { createExportLoader, type ExportLoader, type ExportTarget } from './load/csv-export.js';
 import type { Loader, CloseOptions } from './load/types.js';

@@ -19,7 +19,7 @@ export { EtlError, ERROR_CODES, isEtlError, type ErrorCode } from './core/errors
 export { jsonLogger, silentLogger, type Logger } from './core/logger.js';
 export type { LoadItem, Reject, SourcePosition, SourceRecord } from './core/record.js';
 export type { RunStats } from './core/stats.js';
-export { ENDPOINTS, TIERS, DEFAULT_REVISION } from './core/endpoints.js';
+export { ENDPOINTS, TIERS, DEFAULT_REVISION } from './klaviyo/endpoints.js';
 export { createTransformer } from './transform/registry.js';
 export { getExtractor } from './extract/registry.js';
 export { connectKlaviyo, createKlaviyoLoader, KlaviyoClient, RateLimiter, retryDelay } from './load/index.js';

@@ -6,7 +6,7 @@
 // span from the first to the last arrival of the bulk endpoint's requests, and the least time is that of the same
 // number of requests under the tier's sliding form (request k no earlier than k-burst + 1 s and k-steady + 60 s).
 // The end-to-end wall time (start-up, transform, profile job polling tail) is recorded alongside.
-import { ENDPOINTS } from '../../dist/core/endpoints.js';
+import { ENDPOINTS } from '../../dist/klaviyo/endpoints.js';
 import { API_KEY, ensureData, leastTimeMs, runCli, scaledLimits, signupEventsPipeline, customersPipeline, startEmulatorProcess, watchEndpoint, writePipeline } from '../lib.js';
 
 export const description = 'pacing efficiency at the rate-limit ceiling (events and profile bulk endpoints), 429 share';

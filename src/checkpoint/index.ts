@@ -19,7 +19,6 @@ export {
   LocalCheckpointStore,
   S3CheckpointStore,
   createCheckpointStore,
-  parseS3Url,
   type CheckpointStore,
   type CheckpointStoreContext,
   type LocalCheckpointStoreOptions,

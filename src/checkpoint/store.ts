@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { s3Sdk } from '../extract/s3-client.js';
+import { createS3Client, isS3ConditionFailed, isS3NotFound, parseS3Url, s3Sdk } from '../s3/client.js';
 import { EtlError } from '../core/errors.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint, type SerializeOptions } from './format.js';
@@ -239,13 +239,6 @@ export interface S3CheckpointStoreOptions {
   verifyWithHead?: boolean;
 }
 
-type S3Error = { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-const s3Status = (e: unknown): number | undefined => (e as S3Error | undefined)?.$metadata?.httpStatusCode;
-const s3Name = (e: unknown): string | undefined => (e as S3Error | undefined)?.name ?? (e as S3Error | undefined)?.Code;
-const isNotFound = (e: unknown): boolean => s3Status(e) === 404 || ['NoSuchKey', 'NotFound'].includes(s3Name(e) ?? '');
-const isConditionFailed = (e: unknown): boolean =>
-  s3Status(e) === 412 || s3Status(e) === 409 || ['PreconditionFailed', 'ConditionalRequestConflict'].includes(s3Name(e) ?? '');
-
 /**
  * Checkpoint as an S3 object, replaced with conditional writes: `If-None-Match: *` when there is none yet,
  * `If-Match: <etag of the version this run read or wrote>` afterwards. A write that finds another version
@@ -297,7 +290,7 @@ export class S3CheckpointStore implements CheckpointStore {
       );
       this.#etag = res.ETag ?? (await this.#head(this.#key));
     } catch (error) {
-      if (isConditionFailed(error)) {
+      if (isS3ConditionFailed(error)) {
         this.#etag = undefined;
         throw this.#conflict(error);
       }
@@ -343,7 +336,7 @@ export class S3CheckpointStore implements CheckpointStore {
           }),
         );
       } catch (error) {
-        if (isConditionFailed(error)) continue;
+        if (isS3ConditionFailed(error)) continue;
         throw error;
       }
       // Read back: with a store that ignores conditional writes, the last of two racing writers wins here.
@@ -386,7 +379,7 @@ export class S3CheckpointStore implements CheckpointStore {
       const res = await this.#client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.#bucket, Key: key }));
       return res.ETag ?? null;
     } catch (error) {
-      if (isNotFound(error)) return null;
+      if (isS3NotFound(error)) return null;
       throw error;
     }
   }
@@ -397,17 +390,10 @@ export class S3CheckpointStore implements CheckpointStore {
       const text = (await res.Body?.transformToString('utf8')) ?? '';
       return { text, etag: res.ETag ?? '', lastModified: res.LastModified };
     } catch (error) {
-      if (isNotFound(error)) return undefined;
+      if (isS3NotFound(error)) return undefined;
       throw error;
     }
   }
-}
-
-/** Split `s3://bucket/prefix/` into bucket and prefix (no leading or trailing slash). */
-export function parseS3Url(url: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!m) throw new EtlError('CONFIG_INVALID', `Expected an s3://bucket/prefix URL, got ${JSON.stringify(url)}`);
-  return { bucket: m[1]!, prefix: m[2]!.replace(/^\/+|\/+$/g, '') };
 }
 
 // ---------------------------------------------------------------- factory
@@ -437,14 +423,7 @@ export function createCheckpointStore(config: PipelineConfig['checkpoint'], ctx:
     const { bucket, prefix } = parseS3Url(config.url);
     const url = `s3://${bucket}/${prefix ? `${prefix}/` : ''}${ctx.pipelineName}`;
     const client =
-      ctx.s3Client ??
-      new (s3Sdk().S3Client)({
-        region: config.region ?? ctx.env?.AWS_REGION ?? ctx.env?.AWS_DEFAULT_REGION ?? 'us-east-1',
-        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-        forcePathStyle: config.forcePathStyle,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      ctx.s3Client ?? createS3Client({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, env: ctx.env });
     return new S3CheckpointStore({ url, client, ownsClient: !ctx.s3Client, lockEnv: ctx.lockEnv });
   }
   const dir = config.dir

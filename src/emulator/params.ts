@@ -6,7 +6,7 @@
  * from the spec fails a test. The server applies `checkQuery` to every `/api` request before its handler runs;
  * handlers take their filter tables from here (`QUERY_RULES[endpoint].filter`).
  */
-import { TIERS, type EndpointKey, type TierLimits } from '../core/endpoints.js';
+import { TIERS, type EndpointKey, type TierLimits } from '../klaviyo/endpoints.js';
 import { ApiError, invalidParam } from './http.js';
 import type { FilterOp } from './query.js';
 

@@ -3,7 +3,7 @@
  * window (60 s), aligned to the clock (window = floor(now / length)). A `factor` multiplies both allowances;
  * the windows keep their length. Throttled requests do not consume allowance.
  */
-import type { TierLimits } from '../core/endpoints.js';
+import type { TierLimits } from '../klaviyo/endpoints.js';
 
 export interface LimitDecision {
   allowed: boolean;

@@ -17,7 +17,7 @@
  * - `path` is a template; `{name}` segments become `ctx.params.name`. A trailing slash in the request is ignored.
  * - Routes whose path starts with `/api/` are Klaviyo routes: the server authenticates the key (→ `ctx.account`),
  *   checks the `revision` header, injects faults, applies rate limits keyed by `endpoint` (default
- *   `"METHOD path"`, which must then be a key of `ENDPOINTS` in src/core/endpoints.ts; set `endpoint: null` for no
+ *   `"METHOD path"`, which must then be a key of `ENDPOINTS` in src/klaviyo/endpoints.ts; set `endpoint: null` for no
  *   limit), checks content type and body size, and parses the JSON body (→ `ctx.body`) before calling `handler`.
  * - Other paths (`/_emulator/…`) are internal: no auth; `ctx.account` is the account chosen by `?key=` or the
  *   `Authorization` header, if any; `ctx.body` is parsed when present.
@@ -27,7 +27,7 @@
  *   server-wide things (base URL, job queue, all accounts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EndpointKey } from '../core/endpoints.js';
+import type { EndpointKey } from '../klaviyo/endpoints.js';
 import type { Reply } from './http.js';
 import type { Account, ImportJobRecord } from './state.js';
 

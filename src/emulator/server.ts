@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { ENDPOINTS, type EndpointKey } from '../core/endpoints.js';
+import { ENDPOINTS, type EndpointKey } from '../klaviyo/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { ApiError, errorObject, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';

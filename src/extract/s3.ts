@@ -6,7 +6,7 @@ import type { SourceRecord } from '../core/record.js';
 import { csvParseOptions, parseCsvChunks } from './csv.js';
 import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
 import { ndjsonParser } from './ndjson.js';
-import { createS3Client, s3Sdk } from './s3-client.js';
+import { createS3Client, s3Sdk } from '../s3/client.js';
 import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
 
 /*

@@ -1,7 +1,7 @@
 import { EtlError, isEtlError } from '../core/errors.js';
 import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
 import type { LoadContext } from './types.js';
-import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
+import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
 
 /**
  * What the three bulk loaders share: one serialized JSON:API entry per item, a request body made of an envelope

@@ -3,21 +3,21 @@ import { EtlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { LoadKind } from '../core/record.js';
 import type { RunStats } from '../core/stats.js';
-import { KlaviyoClient } from './http.js';
+import { KlaviyoClient } from '../klaviyo/client.js';
 import { KlaviyoEventLoader } from './klaviyo-events.js';
 import { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js';
 import { KlaviyoSubscriptionLoader } from './klaviyo-subscriptions.js';
-import { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
+import { RateLimiter, type RateLimiterOptions } from '../klaviyo/rate-limiter.js';
 import type { LoadContext, Loader } from './types.js';
 
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { describeRange, pointerIndex } from './bulk.js';
-export { KlaviyoClient, type JsonApiError, type KlaviyoClientOptions, type KlaviyoRequest, type KlaviyoResponse } from './http.js';
+export { KlaviyoClient, type JsonApiError, type KlaviyoClientOptions, type KlaviyoRequest, type KlaviyoResponse } from '../klaviyo/client.js';
 export { KlaviyoEventLoader, eventDedupKey, eventEntry, type EventPayload } from './klaviyo-events.js';
 export { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js';
 export { KlaviyoSubscriptionLoader, type SubscriptionPayload } from './klaviyo-subscriptions.js';
-export { RateLimiter, type RateLimitObservation, type RateLimiterOptions } from './rate-limiter.js';
-export { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryInput, type RetryPolicy } from './retry.js';
+export { RateLimiter, type RateLimitObservation, type RateLimiterOptions } from '../klaviyo/rate-limiter.js';
+export { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryInput, type RetryPolicy } from '../klaviyo/retry.js';
 
 /** The destination config as the loaders read it (the parsed `destination` of a pipeline). */
 export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'>;

@@ -2,7 +2,7 @@ import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import type { LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
-import type { KlaviyoClient } from './http.js';
+import type { KlaviyoClient } from '../klaviyo/client.js';
 import { JsonBytesWriter } from './json-bytes.js';
 import type { LoadContext, Loader } from './types.js';
 

@@ -3,7 +3,7 @@ import { EtlError } from '../core/errors.js';
 import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
-import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from './http.js';
+import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
 import type { CloseOptions, LoadContext, Loader } from './types.js';
 
 /** The parts of the destination config the profile loader reads. */

@@ -2,7 +2,7 @@ import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import type { LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
-import type { KlaviyoClient } from './http.js';
+import type { KlaviyoClient } from '../klaviyo/client.js';
 import type { LoadContext, Loader } from './types.js';
 
 /** The payload of a subscription LoadItem (as src/transform/subscription.ts makes it). */

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENDPOINTS } from '../../src/core/endpoints.js';
+import { ENDPOINTS } from '../../src/klaviyo/endpoints.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { loadSpecResponseValidator, type SpecResponseValidator } from '../helpers/openapi.js';
 import { bulkEventsBody, client, eventBody, KEY, profileBody, waitFor, type ApiResponse } from '../unit/emulator/client.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { createS3Client } from '../../src/extract/s3-client.js';
+import { createS3Client } from '../../src/s3/client.js';
 import { cli, spawnCli } from '../helpers/cli.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 

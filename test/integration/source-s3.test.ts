@@ -6,7 +6,7 @@ import { EtlError } from '../../src/core/errors.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { SourceRecord } from '../../src/core/record.js';
 import { createS3Reader, globToRegExp, s3Source, type S3Reader, type S3ReaderOptions } from '../../src/extract/s3.js';
-import { createS3Client } from '../../src/extract/s3-client.js';
+import { createS3Client } from '../../src/s3/client.js';
 import type { ExtractContext } from '../../src/extract/types.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ENDPOINTS } from '../../../src/core/endpoints.js';
+import { ENDPOINTS } from '../../../src/klaviyo/endpoints.js';
 import { checkQuery, QUERY_RULES, UNSUPPORTED_FILTERS, UNSUPPORTED_SORTS } from '../../../src/emulator/params.js';
 
 interface Param {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENDPOINTS } from '../../../src/core/endpoints.js';
+import { ENDPOINTS } from '../../../src/klaviyo/endpoints.js';
 import { FaultInjector, parseFaults } from '../../../src/emulator/faults.js';
 import { ApiError } from '../../../src/emulator/http.js';
 import { IdGenerator, ULID_PATTERN } from '../../../src/emulator/ids.js';

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { LoadItem, Reject } from '../../../src/core/record.js';
 import { newStats, type RunStats } from '../../../src/core/stats.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { KlaviyoClient } from '../../../src/load/http.js';
-import { RateLimiter } from '../../../src/load/rate-limiter.js';
+import { KlaviyoClient } from '../../../src/klaviyo/client.js';
+import { RateLimiter } from '../../../src/klaviyo/rate-limiter.js';
 import type { LoadContext } from '../../../src/load/types.js';
 
 export interface SeenRequest {

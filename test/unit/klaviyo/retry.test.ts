@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, retryDelay } from '../../../src/load/retry.js';
+import { parseRetryAfter, retryDelay } from '../../../src/klaviyo/retry.js';
 
 const policy = { baseMs: 100, capMs: 1000, random: () => 0.5 };
 const maxRandom = { ...policy, random: () => 0.999999 };

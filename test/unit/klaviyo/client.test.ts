@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EtlError } from '../../../src/core/errors.js';
-import { API_KEY, testClient, withServer, type TestServer } from './helpers.js';
+import { API_KEY, testClient, withServer, type TestServer } from '../load/helpers.js';
 
 const KEY = 'POST /api/event-bulk-create-jobs';
 
@@ -146,7 +146,7 @@ describe('KlaviyoClient', () => {
     server = await withServer(() => ({ status: 503 }));
     const controller = new AbortController();
     const { limiter, stats } = testClient(server.url);
-    const { KlaviyoClient } = await import('../../../src/load/http.js');
+    const { KlaviyoClient } = await import('../../../src/klaviyo/client.js');
     const c = new KlaviyoClient({ baseUrl: server.url, apiKey: API_KEY, limiter, stats, signal: controller.signal, retryPolicy: { baseMs: 10_000, capMs: 10_000, random: () => 1 } });
     cleanups.push(async () => {
       await c.close();

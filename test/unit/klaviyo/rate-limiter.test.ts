@@ -1,8 +1,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RateLimiter } from '../../../src/load/rate-limiter.js';
-import { withServer, type TestServer } from './helpers.js';
+import { RateLimiter } from '../../../src/klaviyo/rate-limiter.js';
+import { withServer, type TestServer } from '../load/helpers.js';
 
 const KEY = 'POST /api/event-bulk-create-jobs';
 

@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher } from 'undici';
-import { DEFAULT_REVISION } from '../core/endpoints.js';
+import { DEFAULT_REVISION } from './endpoints.js';
 import { EtlError, redact } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ENDPOINTS } from '../../../src/core/endpoints.js';
+import { ENDPOINTS } from '../../../src/klaviyo/endpoints.js';
 
 const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
 const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {

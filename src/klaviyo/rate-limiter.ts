@@ -1,6 +1,6 @@
 import Bottleneck from 'bottleneck';
 import type * as ioredis from 'ioredis';
-import { ENDPOINTS, TIERS, type TierLimits } from '../core/endpoints.js';
+import { ENDPOINTS, TIERS, type TierLimits } from './endpoints.js';
 import { EtlError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { silentLogger, type Logger } from '../core/logger.js';
