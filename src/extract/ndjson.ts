@@ -21,7 +21,9 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
   let resume = input.resume;
   let seq = resume ? resume.seq + 1 : input.firstSeq;
   let line = input.startLine ?? 1;
-  let carry: Buffer | undefined;
+  // The unfinished last line: the chunks it spans so far, joined once when its line feed arrives (joining them chunk
+  // by chunk copied a long line again for every chunk: quadratic time for lines of many MB).
+  let carry: Buffer[] = [];
   let carryStart = input.startOffset ?? 0;
   let chunkStart = carryStart;
   let out: SourceRecord[] = [];
@@ -68,8 +70,15 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
   };
 
   for await (const chunk of input.chunks) {
-    const buf = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
-    const bufStart = carry === undefined ? chunkStart : carryStart;
+    if (chunk.length === 0) continue;
+    if (carry.length > 0 && chunk.indexOf(10) === -1) {
+      // Still inside the unfinished line.
+      carry.push(chunk);
+      chunkStart += chunk.length;
+      continue;
+    }
+    const buf = carry.length === 0 ? chunk : Buffer.concat([...carry, chunk]);
+    const bufStart = carry.length === 0 ? chunkStart : carryStart;
     chunkStart += chunk.length;
     let s = 0;
     let lf = buf.indexOf(10, s);
@@ -79,15 +88,16 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
       s = lf + 1;
       lf = buf.indexOf(10, s);
     }
-    carry = s < buf.length ? buf.subarray(s) : undefined;
+    carry = s < buf.length ? [buf.subarray(s)] : [];
     carryStart = bufStart + s;
     if (out.length > 0) {
       yield out;
       out = [];
     }
   }
-  if (carry !== undefined) {
-    onLine(carry, 0, carry.length, carryStart);
+  if (carry.length > 0) {
+    const last = carry.length === 1 ? carry[0]! : Buffer.concat(carry);
+    onLine(last, 0, last.length, carryStart);
     if (out.length > 0) yield out;
   }
 }
