@@ -2,8 +2,8 @@
  * Query-parameter rules of every operation the emulator serves, as the spec (revision 2026-07-15) states them:
  * allowed `fields[type]` values, `additional-fields[type]` values, `include` values, filter fields and operators
  * (from each `filter` parameter's description), `sort` values and `page[size]` bounds.
- * test/unit/emulator/params.test.ts checks this table against ../shared/klaviyo-openapi/stable.json, so a drift
- * from the spec fails a test. The server applies `checkQuery` to every `/api` request before its handler runs;
+ * test/unit/emulator/params.test.ts checks this table against the official spec's copy in test/spec/klaviyo-openapi/,
+ * so a drift from the spec fails a test. The server applies `checkQuery` to every `/api` request before its handler runs;
  * handlers take their filter tables from here (`QUERY_RULES[endpoint].filter`).
  */
 import { TIERS, type EndpointKey, type TierLimits } from '../klaviyo/endpoints.js';

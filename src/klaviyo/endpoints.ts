@@ -1,8 +1,8 @@
 /**
  * The Klaviyo operations klaviyo-etl and its emulator use, with their rate-limit tiers as stated by the spec's
  * `x-klaviyo-ratelimit` (revision 2026-07-15). test/unit/klaviyo/endpoints.test.ts checks this table against
- * ../shared/klaviyo-openapi/stable.json. Endpoint keys are `METHOD /path/template`; the loader's limiter and the
- * emulator's windows are keyed by them, and pipeline files override tiers by the same keys.
+ * the official spec's copy in test/spec/klaviyo-openapi/. Endpoint keys are `METHOD /path/template`; the loader's
+ * limiter and the emulator's windows are keyed by them, and pipeline files override tiers by the same keys.
  */
 export interface TierLimits {
   /** Requests per 1-second window. */

@@ -1,7 +1,7 @@
 /**
  * Contract test: a scripted tour of every endpoint the emulator serves (successes and errors), every response
  * recorded by a thin client and validated against the response schema of its operation+status in the official
- * spec (../shared/klaviyo-openapi/stable.json). Responses without a schema (202/204) must have an empty body.
+ * spec (its copy in test/spec/klaviyo-openapi/). Responses without a schema (202/204) must have an empty body.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

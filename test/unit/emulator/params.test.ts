@@ -3,11 +3,10 @@
  * additional-fields[…], include, sort and page[size] enums/bounds, and the filter fields/operators listed in each
  * `filter` parameter's description (minus the documented UNSUPPORTED_FILTERS / UNSUPPORTED_SORTS).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ENDPOINTS } from '../../../src/klaviyo/endpoints.js';
 import { checkQuery, QUERY_RULES, UNSUPPORTED_FILTERS, UNSUPPORTED_SORTS } from '../../../src/emulator/params.js';
+import { readSpec } from '../../helpers/openapi.js';
 
 interface Param {
   name: string;
@@ -17,8 +16,7 @@ interface Param {
   $ref?: string;
 }
 type Spec = { paths: Record<string, Record<string, { parameters?: Param[] }>> } & Record<string, unknown>;
-const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
-const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Spec;
+const spec = readSpec<Spec>();
 
 function params(key: string): Param[] {
   const [method, path] = key.split(' ');

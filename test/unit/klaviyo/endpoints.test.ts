@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ENDPOINTS } from '../../../src/klaviyo/endpoints.js';
+import { readSpec } from '../../helpers/openapi.js';
 
-const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
-const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+const spec = readSpec<{
   paths: Record<string, Record<string, { operationId?: string; 'x-klaviyo-ratelimit'?: Record<string, string> }>>;
-};
+}>();
 
 describe('endpoint tier table', () => {
   for (const [key, expected] of Object.entries(ENDPOINTS)) {

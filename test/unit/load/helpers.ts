@@ -145,16 +145,14 @@ export function makeItems<P>(kind: LoadItem['kind'], payloads: P[], source = 'in
 
 /** Validator of a request body against the official spec's requestBody schema of `METHOD /path`. */
 export async function specBodyValidator(endpointKey: string): Promise<(body: unknown) => string[]> {
-  const { readFileSync } = await import('node:fs');
-  const { fileURLToPath } = await import('node:url');
+  const { readSpec } = await import('../../helpers/openapi.js');
   const { Ajv } = await import('ajv');
   const { default: formats } = await import('ajv-formats');
   const addFormats = formats as unknown as (ajv: InstanceType<typeof Ajv>) => void;
-  const specPath = fileURLToPath(new URL('../../../../shared/klaviyo-openapi/stable.json', import.meta.url));
-  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+  const spec = readSpec<{
     paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref: string } }> } }>>;
     components: unknown;
-  };
+  }>();
   // OpenAPI 3.0 `nullable` next to `$ref`/`allOf` is not JSON Schema; Ajv only accepts it beside `type`.
   const fix = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(fix);
