@@ -3,8 +3,9 @@
 //
 // Adding a case is one line: create bench/cases/<name>.js and append '<name>' to CASES below.
 //
-// A case module is plain Node ESM importing the product from ../../dist/… (built by `npm run bench`) and the
-// helpers of ../lib.js (data generation, emulator child process, CLI child process with peak RSS, …). It exports:
+// A case module is plain Node ESM importing the built product from the repository's dist/ (`npm run bench`
+// builds it) and the helpers of ../lib.js (data generation, emulator child process, CLI child process with peak
+// RSS, …). It exports:
 //
 //   export const description = 'one line: what is measured';
 //   export async function run(ctx) {

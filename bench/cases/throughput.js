@@ -3,7 +3,8 @@
 // emulator (another child process, `--limits off`), against bare csv-parse (`columns: true`) over the same file.
 // Both the CLI and the emulator are separate processes so each gets a core of the 2-core machine. The reference is the
 // faster of two bare csv-parse passes, one before and one after the end-to-end run.
-import { bareCsvParse, ensureData, fileSize, ordersPipeline, runCli, startEmulatorProcess, UNPACED, writePipeline } from '../lib.js';
+import path from 'node:path';
+import { bareCsvParse, ensureData, fileSize, ordersPipeline, ROOT, runCli, startEmulatorProcess, UNPACED, writePipeline } from '../lib.js';
 
 export const description = 'rows/s end to end (limits off) vs bare csv-parse over the same 1M-row orders CSV';
 
@@ -37,7 +38,7 @@ export async function run(ctx) {
   ctx.log(`end to end: ${e2e} rows/s, ${r.items.events} events, peak RSS ${cli.peakRssMb} MB`);
   const ratio = e2e / bare.rowsPerSecond;
   return {
-    config: { rows, file, bytes: await fileSize(file), emulator: 'child process, --limits off', cli: 'child process', pacing: 'lifted (destination.rateLimits)' },
+    config: { rows, file: path.relative(ROOT, file), bytes: await fileSize(file), emulator: 'child process, --limits off', cli: 'child process', pacing: 'lifted (destination.rateLimits)' },
     metrics: {
       bareCsvParse: bare,
       bareCsvParseRuns: [bareBefore, bareAfter],
