@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import picomatch from 'picomatch';
 import { S3Source, type S3SourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
@@ -55,44 +56,17 @@ export interface S3ReaderOptions {
 }
 
 /**
- * A glob over S3 keys → RegExp: `*` and `?` stay within one `/` segment, `**` crosses segments (`**\/` may match
- * nothing), `{a,b}` alternatives, `[abc]` / `[!abc]` classes. Anchored at both ends.
+ * picomatch options of the file sources' globs (src/extract/files.ts globs with tinyglobby, which hands picomatch
+ * exactly these for its `dot: false` and otherwise default options), so a pattern means the same over S3 keys as
+ * over file paths: `*` and `?` stay within one `/` segment, `**` crosses segments, `{a,b}`, `[abc]` / `[!abc]`,
+ * extglobs, and no match on names starting with a dot unless the pattern spells the dot.
  */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  let depth = 0;
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === '*') {
-      if (glob[i + 1] === '*') {
-        i++;
-        if (glob[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end === -1) re += '\\[';
-      else {
-        let body = glob.slice(i + 1, end);
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        re += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else if (ch === '{') {
-      depth++;
-      re += '(?:';
-    } else if (ch === '}' && depth > 0) {
-      depth--;
-      re += ')';
-    } else if (ch === ',' && depth > 0) re += '|';
-    else if (ch === '\\' && i + 1 < glob.length) re += '\\' + glob[++i];
-    else re += ch.replace(/[.+^$()|\\/]/g, '\\$&');
-  }
-  if (depth > 0) throw new EtlError('CONFIG_INVALID', `Expected a closing "}" in glob ${JSON.stringify(glob)}`);
-  return new RegExp(`^${re}$`);
+const GLOB_OPTIONS: picomatch.PicomatchOptions = { dot: false, nobrace: false, nocase: false, noextglob: false, noglobstar: false, posix: true };
+
+/** A glob over S3 keys (relative to the source's prefix) as a predicate, in the dialect of the file sources' globs. */
+export function s3KeyMatcher(glob: string): (key: string) => boolean {
+  const isMatch = picomatch(glob, GLOB_OPTIONS);
+  return (key) => isMatch(key);
 }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
@@ -119,7 +93,7 @@ class S3SourceReader implements S3Reader {
   #ownClient: boolean;
   #pageSize: number;
   #parse: FormatParser;
-  #match: RegExp | undefined;
+  #match: ((key: string) => boolean) | undefined;
   #previous = new Map<string, S3ObjectDone>();
   #done: S3ObjectDone[] = [];
   #changes: S3ChangedObject[] = [];
@@ -133,7 +107,7 @@ class S3SourceReader implements S3Reader {
     this.#pageSize = options.pageSize ?? 1000;
     const csvOptions = csvParseOptions(config);
     this.#parse = options.parse ?? (config.format === 'ndjson' ? ndjsonParser() : (input) => parseCsvChunks(input, csvOptions));
-    this.#match = config.glob ? globToRegExp(config.glob) : undefined;
+    this.#match = config.glob ? s3KeyMatcher(config.glob) : undefined;
     if (ctx.watermark !== undefined && ctx.watermark !== null) {
       if (!isS3Watermark(ctx.watermark)) {
         throw new EtlError('CHECKPOINT_CORRUPT', 'Expected the S3 watermark to be `{objects: [{key, etag, size}]}`', { context: { component: 's3' } });
@@ -195,7 +169,7 @@ class S3SourceReader implements S3Reader {
           });
         }
         previousKey = key;
-        if (this.#match && !this.#match.test(key.slice(prefix.length))) continue;
+        if (this.#match && !this.#match(key.slice(prefix.length))) continue;
         yield { key, etag: unquote(obj.ETag), size: obj.Size ?? 0 };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

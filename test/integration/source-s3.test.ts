@@ -5,7 +5,7 @@ import { S3Source } from '../../src/config/schema.js';
 import { EtlError } from '../../src/core/errors.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { SourceRecord } from '../../src/core/record.js';
-import { createS3Reader, globToRegExp, s3Source, type S3Reader, type S3ReaderOptions } from '../../src/extract/s3.js';
+import { createS3Reader, s3Source, type S3Reader, type S3ReaderOptions } from '../../src/extract/s3.js';
 import { createS3Client } from '../../src/s3/client.js';
 import type { ExtractContext } from '../../src/extract/types.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
@@ -182,23 +182,5 @@ describe('s3 source: failures', () => {
     const err = await collect(createS3Reader(config, { baseDir: '.', env: s3.env, logger: silentLogger }, { client: unreachable })).catch((e: unknown) => e);
     unreachable.destroy();
     expect((err as EtlError).code).toBe('SOURCE_READ');
-  });
-});
-
-describe('globToRegExp', () => {
-  it.each([
-    ['*.csv.gz', 'a.csv.gz', true],
-    ['*.csv.gz', 'x/a.csv.gz', false],
-    ['**/*.csv.gz', 'x/y/a.csv.gz', true],
-    ['**/*.csv.gz', 'a.csv.gz', true],
-    ['day-0?.csv', 'day-01.csv', true],
-    ['day-0?.csv', 'day-012.csv', false],
-    ['*.{csv,ndjson}', 'a.ndjson', true],
-    ['*.{csv,ndjson}', 'a.json', false],
-    ['part-[!0]*', 'part-1', true],
-    ['part-[!0]*', 'part-0', false],
-    ['a+b(c).csv', 'a+b(c).csv', true],
-  ])('%s matches %s: %s', (glob, key, expected) => {
-    expect(globToRegExp(glob).test(key)).toBe(expected);
   });
 });
