@@ -7,7 +7,8 @@ import type { LoadItem, LoadKind, Reject, SourcePosition } from './core/record.j
 import type { RunStats } from './core/stats.js';
 import type { ExportTransformConfig, PipelineConfig } from './config/schema.js';
 import { createS3Client } from './s3/client.js';
-import { connectKlaviyo, createKlaviyoLoader, type KlaviyoConnection } from './load/index.js';
+import { connectKlaviyo, type KlaviyoConnection } from './klaviyo/connect.js';
+import { createKlaviyoLoader } from './load/index.js';
 import { createExportLoader, type ExportLoader, type ExportTarget } from './load/csv-export.js';
 import type { Loader, CloseOptions } from './load/types.js';
 import { createExportMapper } from './transform/export.js';

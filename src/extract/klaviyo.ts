@@ -3,7 +3,7 @@ import { DEFAULT_REVISION, type EndpointKey } from '../klaviyo/endpoints.js';
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { newStats } from '../core/stats.js';
-import { connectKlaviyo, type KlaviyoConnection } from '../load/index.js';
+import { connectKlaviyo, type KlaviyoConnection } from '../klaviyo/connect.js';
 import type { KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
 import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
 

@@ -14,7 +14,8 @@ import type { LoadItem } from '../../src/core/record.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { newStats } from '../../src/core/stats.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { connectKlaviyo, createKlaviyoLoader, type EventPayload, type KlaviyoConnection } from '../../src/load/index.js';
+import { connectKlaviyo, type KlaviyoConnection } from '../../src/klaviyo/connect.js';
+import { createKlaviyoLoader, type EventPayload } from '../../src/load/index.js';
 import type { LoadContext } from '../../src/load/types.js';
 
 const API_KEY = 'pk_pacing_emulator_test_key';
