@@ -4,20 +4,9 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { parseCheckpoint, type Checkpoint } from '../../src/checkpoint/index.js';
 import { ROOT, spawnCli, type CliResult } from './cli.js';
+import { prng } from './random.js';
 
 /** Helpers for the crash / resume integration tests: a generated workload, its expected effect, and kill loops. */
-
-/** mulberry32: a small seedable PRNG (so kill moments are reproducible). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const GENERATOR = path.join(ROOT, 'scripts', 'generate-orders.js');
 

@@ -12,7 +12,6 @@ import {
   makeCustomers,
   makeOrders,
   ordersPipeline,
-  prng,
   readCheckpointFile,
   readRejects,
   rejectKeys,
@@ -20,6 +19,7 @@ import {
   type BadRow,
   type ExpectedProfile,
 } from '../helpers/resume.js';
+import { prng } from '../helpers/random.js';
 
 /**
  * Issue 5: a 50,000-row mixed workload (orders → Placed Order + Ordered Product events; customers → profiles via

@@ -13,7 +13,6 @@ import {
   makeCustomers,
   makeOrders,
   ordersPipeline,
-  prng,
   readCheckpointFile,
   readRejects,
   rejectKeys,
@@ -22,6 +21,7 @@ import {
   type Exit,
   type ExpectedProfile,
 } from '../helpers/resume.js';
+import { prng } from '../helpers/random.js';
 
 /**
  * Issue 5: the same 50,000-row mixed workload as resume-kill, interrupted with SIGTERM 5 times per pipeline at

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AckTracker } from '../../../src/checkpoint/ack-tracker.js';
 import type { SourcePosition } from '../../../src/core/record.js';
+import { prng } from '../../helpers/random.js';
 
 const pos = (seq: number): SourcePosition => ({ seq, source: 'orders.csv', line: seq + 2 });
 
@@ -159,8 +160,7 @@ describe('AckTracker', () => {
     const t = new AckTracker({ initialCapacity: 16 });
     const window = 10_000;
     const inFlight: number[] = [];
-    let rng = 12345;
-    const random = () => ((rng = (rng * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = prng(12345);
     let maxCapacity = 0;
     for (let s = 0; s < 1_000_000; s++) {
       t.read(pos(s));

@@ -8,18 +8,7 @@ import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../../src/core/record.js';
 import { CsvChunkParser, MAX_RAW_CHARS, type CsvParseOptions } from '../../../src/extract/csv.js';
-
-/** A small seeded PRNG (mulberry32): failures name their seed and can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/random.js';
 
 interface Expected {
   fields: string[];

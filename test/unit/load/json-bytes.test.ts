@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JsonBytesWriter } from '../../../src/load/json-bytes.js';
+import { prng } from '../../helpers/random.js';
 
 /** What the writer produced for `v`, as text (undefined when it wrote nothing). */
 function written(v: unknown, writer = new JsonBytesWriter(64)): string | undefined {
@@ -19,16 +20,6 @@ function expectSame(v: unknown, writer?: JsonBytesWriter): void {
     writer.value(v);
     expect(Buffer.compare(writer.chunk.subarray(writer.start, writer.pos), Buffer.from(expected, 'utf8'))).toBe(0);
   }
-}
-
-// a small deterministic PRNG (mulberry32)
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const CHAR_POOL = [
@@ -127,7 +118,7 @@ describe('JsonBytesWriter', () => {
   });
 
   it('matches JSON.stringify over random nested values, in one writer across many chunk changes', () => {
-    const r = rng(20261126);
+    const r = prng(20261126);
     const writer = new JsonBytesWriter(64);
     for (let i = 0; i < 3000; i++) expectSame(randomValue(r, 0), writer);
   });

@@ -3,6 +3,7 @@ import type { FieldInput } from '../../../src/config/field.js';
 import { compileMap, compileMerge } from '../../../src/transform/common.js';
 import type { FieldFailure } from '../../../src/transform/common.js';
 import { compileField } from '../../../src/transform/field.js';
+import { prng } from '../../helpers/random.js';
 
 /** What a map gives, the plain way: each field in order, present values assigned to a fresh object. */
 function reference(map: Record<string, FieldInput>, prefix: string, row: Record<string, unknown>, failures: FieldFailure[]) {
@@ -26,11 +27,7 @@ const shape = (o: Record<string, unknown> | undefined) =>
 const odd = ['plain', 'a"b', 'line\nbreak', 'back\\slash', '\u2028sep', '1', '0', 'constructor', 'toString', 'Column With Spaces', ''];
 
 function rows(columns: string[], count: number): Record<string, unknown>[] {
-  let seed = 11;
-  const rnd = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
-  };
+  const rnd = prng(11).int;
   const values = ['', ' ', 'x', ' 12 ', 'abc', '3.5', undefined];
   return Array.from({ length: count }, () => Object.fromEntries(columns.map((c) => [c, values[rnd(values.length)]])));
 }

@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { compileField } from '../../../src/transform/field.js';
+import { prng } from '../../helpers/random.js';
 
 /** What Luxon alone answers for a text in a format with an offset (the reference the fast path must match). */
 function luxon(text: string, format: string): string | undefined {
@@ -15,11 +16,7 @@ describe('datetime fixed formats with an offset (fast path)', () => {
   for (const format of formats) {
     it(`gives Luxon's answer for every text (${format})`, () => {
       const field = compileField({ column: 't', type: 'datetime', format }, 'time');
-      let seed = 7;
-      const rnd = (n: number) => {
-        seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        return seed % n;
-      };
+      const rnd = prng(7).int;
       const texts: string[] = ['2024-02-29 12:00:00 +0000', '2023-02-29 12:00:00 +0000', '2024-04-31 10:00:00 -0500', ' 2024-01-01 00:00:00 +0000', '2024-01-01 00:00:00 +5', '0099-01-01 00:00:00 +0000', '２０２４-01-01 00:00:00 +0000', '2024-01-01 00:00:00 +0000\n', '2024-01-01T00:00:00 +0000', '2024-01-01 00:00:00 +00:00', '2024-01-01 00:00:00 +0000 ', '2024-01-01 00:00:00 ±0000'];
       for (let i = 0; i < 3000; i++) {
         const y = rnd(10) === 0 ? rnd(3000) : 1990 + rnd(40);
@@ -61,11 +58,7 @@ describe('datetime output', () => {
     const field = compileField({ column: 't', type: 'datetime', format: 'unix_ms' }, 'time');
     const min = -62_167_219_200_000;
     const max = 253_402_300_799_999;
-    let seed = 5;
-    const rnd = () => {
-      seed = (seed * 16807) % 2147483647;
-      return seed / 2147483647;
-    };
+    const rnd = prng(5);
     const instants = [min, max, 0, -1, 1, 999, -999, -1000, -1001, 951_782_400_000, 946_684_799_999, 4_107_542_400_000];
     for (let i = 0; i < 20_000; i++) instants.push(Math.floor(min + rnd() * (max - min)));
     for (let i = 0; i < 5_000; i++) instants.push(Math.floor((rnd() - 0.5) * 4e12));

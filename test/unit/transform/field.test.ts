@@ -3,6 +3,7 @@ import { compileField, compileValueField, FieldFail } from '../../../src/transfo
 import type { FieldInput } from '../../../src/config/field.js';
 import { EtlError } from '../../../src/core/errors.js';
 import { DateTime } from 'luxon';
+import { prng } from '../../helpers/random.js';
 
 function run(spec: FieldInput, row: Record<string, unknown>, name = 'f') {
   return compileField(spec, name)(row);
@@ -108,11 +109,7 @@ describe('number / integer', () => {
     const integerRe = /^[+-]?\d+$/;
     const number = compileField({ column: 'c', type: 'number' }, 'f');
     const integer = compileField({ column: 'c', type: 'integer' }, 'f');
-    let seed = 9;
-    const rnd = (n: number) => {
-      seed = (seed * 16807) % 2147483647;
-      return seed % n;
-    };
+    const rnd = prng(9).int;
     const texts = ['0', '-0', '+0', '-0.0', '5.', '.5', '.', '+', '-', '+.', '0.1', '0.3', '123456789012345', '1234567890123456', '9007199254740993', '0.000000000000001', '00012', '1.2.3', '1e3'];
     for (let i = 0; i < 50_000; i++) {
       let t = ['', '', '', '-', '+'][rnd(5)];
