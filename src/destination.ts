@@ -47,6 +47,10 @@ export interface Destination {
   /** Release connections without flushing (after a failure). */
   abort(): Promise<void>;
   pendingJobs(): string[];
+  /** `Loader.forgottenJobs` (none for loaders without bulk jobs). */
+  forgottenJobs(): Promise<string[]>;
+  /** `Loader.dropJobs`. */
+  dropJobs(ids: readonly string[]): void;
 }
 
 const LOAD_KIND: Record<string, LoadKind> = { profile: 'profile', event: 'event', subscription: 'subscription' };
@@ -104,6 +108,8 @@ export function createDestination(config: PipelineConfig, ctx: DestinationContex
       await connection?.close();
     },
     pendingJobs: () => loader.pendingJobs?.() ?? [],
+    forgottenJobs: async () => (await loader.forgottenJobs?.()) ?? [],
+    dropJobs: (ids) => loader.dropJobs?.(ids),
   };
 }
 
@@ -170,6 +176,8 @@ export function createExportDestination(config: PipelineConfig, ctx: ExportDesti
       s3?.destroy();
     },
     pendingJobs: () => [],
+    forgottenJobs: () => Promise.resolve([]),
+    dropJobs: () => undefined,
     published: () => loader.published,
   };
 }

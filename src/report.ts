@@ -25,10 +25,13 @@ export interface RunReport {
     planned: number;
     byEndpoint: Record<string, number>;
   };
-  jobs: { submitted: number; completed: number; importErrors: number };
+  /** `forgotten`: jobs of the interrupted run that Klaviyo no longer knew at the resume; their rows were sent again. */
+  jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
   rejects?: { file: string; count: number };
   /** Where the run stands for the next run (for resumable runs). */
   checkpoint?: { file: string; position?: unknown };
+  /** What the run decided that the user should know (e.g. rows sent again because Klaviyo forgot their job). */
+  warnings?: string[];
   error?: { code: string; message: string };
   /** What the embedded emulator holds at the end (`--emulator` runs). */
   emulator?: { url: string; state: unknown };
@@ -54,9 +57,13 @@ export function formatSummary(report: RunReport): string {
       ? `  requests  a real run would make ${fmt.format(report.requests.planned)} requests`
       : `  requests  ${fmt.format(report.requests.total)} total, ${fmt.format(report.requests.throttled)} throttled (429), ${fmt.format(report.requests.retried)} retried`,
   ];
-  if (report.jobs.submitted > 0) {
-    lines.push(`  jobs      ${report.jobs.submitted} bulk import jobs, ${report.jobs.importErrors} import errors`);
+  if (report.jobs.submitted > 0 || report.jobs.forgotten > 0) {
+    lines.push(
+      `  jobs      ${report.jobs.submitted} bulk import jobs, ${report.jobs.importErrors} import errors` +
+        (report.jobs.forgotten > 0 ? `, ${report.jobs.forgotten} unknown to Klaviyo at the resume (rows sent again)` : ''),
+    );
   }
+  for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
   if (report.rejects && report.rejects.count > 0) lines.push(`  rejects   ${report.rejects.count} → ${report.rejects.file}`);
   if (report.error) lines.push(`  error     [${report.error.code}] ${report.error.message}`);
   return lines.join('\n');

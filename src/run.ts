@@ -16,7 +16,7 @@ import { createTransformer } from './transform/registry.js';
 import { openRejects } from './core/rejects.js';
 import { createDestination, createExportDestination, createExportTransformer, type Destination } from './destination.js';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from './emulator/index.js';
-import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, type ResumeState } from './checkpoint/index.js';
+import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, planResend, type ResumeState } from './checkpoint/index.js';
 import { formatSummary, statusFor, type RunReport } from './report.js';
 
 /** Options of one run (the `klaviyo-etl run` command is a thin wrapper around `run`). */
@@ -110,8 +110,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
   }
   const runId = resume?.runId ?? randomUUID();
-  const startAfter = resume?.startAfter;
-  const firstSeq = startAfter ? startAfter.seq + 1 : 0;
+  // `let`: a resume whose pending bulk jobs Klaviyo forgot starts reading earlier (see resendForgottenJobs)
+  let startAfter = resume?.startAfter;
+  let firstSeq = startAfter ? startAfter.seq + 1 : 0;
 
   // ---- rejects: a fresh run starts a new file; a resumed run appends, skipping rejects it already wrote
   const rejectsPath = config.rejects.path
@@ -129,7 +130,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
   let onceRejects = 0;
   const rejectedCount = (): number => rejectedSeqs.size + onceRejects;
 
-  const tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
+  let tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
+  // Where the rows of each bulk job begin (the tracker's position when the job was acknowledged), for the checkpoint.
+  const jobsAfter = new Map<string, SourcePosition | null>(Object.entries(resume?.resumeJobsAfter ?? {}));
+  const pendingJobsAfter = (pending: string[]): Record<string, SourcePosition | null> =>
+    Object.fromEntries(pending.map((id) => [id, jobsAfter.get(id) ?? null]));
+  const warnings: string[] = [];
   let destination: Destination | undefined;
   let reader: SourceReader | undefined;
   let emulator: EmulatorHandle | undefined;
@@ -141,9 +147,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
   let readThisRun = 0;
 
   const saveProgress = (): void => {
+    const pendingJobs = destination?.pendingJobs();
     checkpointer?.update({
       position: tracker.safePosition(),
-      pendingJobs: destination?.pendingJobs(),
+      pendingJobs,
+      ...(pendingJobs ? { pendingJobsAfter: pendingJobsAfter(pendingJobs) } : {}),
       counters: stats,
       rejects: { path: rejectsPath, count: rejects.count },
     });
@@ -207,7 +215,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
       fatal = new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`);
     }
   };
-  const onAck = (items: LoadItem[]): void => {
+  const onAck = (items: LoadItem[], info?: { jobId?: string }): void => {
+    // before settling them: the position then is before the job's first row
+    if (info?.jobId) jobsAfter.set(info.jobId, tracker.safePosition() ?? null);
     for (const item of items) tracker.settled(item.first);
     saveProgress();
   };
@@ -265,6 +275,26 @@ export async function run(options: RunOptions): Promise<RunReport> {
           interrupted: () => options.signal?.aborted ?? false,
         })
       : createDestination(config, destinationContext);
+    if (resume?.resumed && resume.resumeJobs.length > 0) {
+      const forgotten = await destination.forgottenJobs();
+      if (forgotten.length > 0) {
+        // Klaviyo forgot jobs of the interrupted run (7 days after they end): their rows are read and sent again
+        // (an upsert; safe to repeat), and the checkpoint moves back so that a crash now does not skip them.
+        const plan = planResend(forgotten, resume.resumeJobs, resume.resumeJobsAfter);
+        destination.dropJobs(plan.drop);
+        startAfter = plan.startAfter;
+        firstSeq = startAfter ? startAfter.seq + 1 : 0;
+        tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
+        checkpointer?.rewind(startAfter, plan.keep, pendingJobsAfter(plan.keep));
+        const resent = (resume.startAfter?.seq ?? -1) - (startAfter?.seq ?? -1);
+        warnings.push(
+          `Klaviyo no longer knows ${forgotten.length} profile import job(s) of the interrupted run (${forgotten.join(', ')}; ` +
+            `it forgets jobs 7 days after they end): their import errors are lost, and the ${resent} row(s) after ` +
+            `${startAfter ? `seq ${startAfter.seq}` : 'the start'} that the checkpoint had passed were sent again`,
+        );
+        logger.warn('profile import jobs unknown to Klaviyo; sending their rows again', { jobs: forgotten, after: startAfter?.seq, rows: resent });
+      }
+    }
     // the export source reads Klaviyo: with --emulator, from the embedded emulator
     const sourceEnv =
       emulator && config.source.type === 'klaviyo'
@@ -379,6 +409,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         ...(watermark !== undefined ? { watermark } : {}),
         position: tracker.safePosition(),
         pendingJobs: destination?.pendingJobs() ?? [],
+        pendingJobsAfter: pendingJobsAfter(destination?.pendingJobs() ?? []),
         counters: stats,
         rejects: { path: rejectsPath, count: rejects.count },
       });
@@ -412,6 +443,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     jobs: { ...stats.jobs },
     rejects: { file: displayPath(rejectsPath), count: rejectedCount() },
     ...(checkpointLocation && !ephemeralDir ? { checkpoint: { file: displayPath(checkpointLocation), position: tracker.safePosition() } } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
     ...(error ? { error } : {}),
   };
   if (emulator) {

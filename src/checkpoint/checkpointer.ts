@@ -41,6 +41,8 @@ export interface ResumeState {
   startAfter?: SourcePosition;
   /** Bulk jobs the unfinished run submitted and did not see finish: poll them (LoadContext.resumeJobs). */
   resumeJobs: string[];
+  /** For each of `resumeJobs`, the position its rows come after (`null`: the start), when the checkpoint has it. */
+  resumeJobsAfter?: Record<string, SourcePosition | null>;
   /** Counters of the unfinished run, as of its last checkpoint. */
   counters?: RunStats;
   /** Rejects written by the unfinished run (the resumed run appends to the file, skipping rejects already in it). */
@@ -57,6 +59,8 @@ export interface CheckpointUpdate {
   position?: SourcePosition;
   /** `Loader.pendingJobs()`. */
   pendingJobs?: string[];
+  /** Where the rows of each pending job begin (see `Checkpoint.pendingJobsAfter`). */
+  pendingJobsAfter?: Record<string, SourcePosition | null>;
   counters?: RunStats;
   rejects?: RejectsState;
 }
@@ -150,6 +154,7 @@ export class Checkpointer {
         runId: previous.runId,
         startedAt: previous.startedAt,
         pendingJobs: [...previous.pendingJobs],
+        ...(previous.pendingJobsAfter ? { pendingJobsAfter: previous.pendingJobsAfter } : {}),
         ...(previous.position ? { position: previous.position } : {}),
         ...(previous.counters ? { counters: previous.counters } : {}),
         ...(previous.rejects ? { rejects: previous.rejects } : {}),
@@ -158,6 +163,7 @@ export class Checkpointer {
         runId: previous.runId,
         resumed: true,
         resumeJobs: [...previous.pendingJobs],
+        ...(previous.pendingJobsAfter ? { resumeJobsAfter: previous.pendingJobsAfter } : {}),
         ...(previous.position ? { startAfter: previous.position } : {}),
         ...(previous.counters ? { counters: previous.counters } : {}),
         ...(previous.rejects ? { rejects: previous.rejects } : {}),
@@ -205,11 +211,26 @@ export class Checkpointer {
     const state = this.#requireRunning();
     if (partial.position && (!state.position || partial.position.seq >= state.position.seq)) state.position = partial.position;
     if (partial.pendingJobs) state.pendingJobs = [...partial.pendingJobs];
+    if (partial.pendingJobsAfter) state.pendingJobsAfter = partial.pendingJobsAfter;
     if (partial.counters) state.counters = partial.counters;
     if (partial.rejects) state.rejects = partial.rejects;
     this.#dirty = true;
     this.#updatesSinceWrite++;
     if (this.#updatesSinceWrite >= this.#every) this.#schedule();
+  }
+
+  /**
+   * Move the position back (the only way it moves backwards): a resumed run sends the rows after `position` again
+   * (`undefined`: from the start) because Klaviyo forgot a job holding them. `pendingJobs` are the jobs still followed.
+   */
+  rewind(position: SourcePosition | undefined, pendingJobs: string[], pendingJobsAfter: Record<string, SourcePosition | null>): void {
+    const state = this.#requireRunning();
+    if (position) state.position = position;
+    else delete state.position;
+    state.pendingJobs = [...pendingJobs];
+    state.pendingJobsAfter = pendingJobsAfter;
+    this.#dirty = true;
+    this.#schedule();
   }
 
   /** Write the latest state now (if anything changed) and wait for it. Throws the first write error. */
@@ -234,6 +255,7 @@ export class Checkpointer {
       const { watermark, ...progress } = options;
       if (progress.position && (!state.position || progress.position.seq >= state.position.seq)) state.position = progress.position;
       if (progress.pendingJobs) state.pendingJobs = [...progress.pendingJobs];
+      if (progress.pendingJobsAfter) state.pendingJobsAfter = progress.pendingJobsAfter;
       if (progress.counters) state.counters = progress.counters;
       if (progress.rejects) state.rejects = progress.rejects;
       const now = this.#now();
@@ -243,6 +265,7 @@ export class Checkpointer {
       if (status === 'succeeded') {
         delete state.position;
         state.pendingJobs = [];
+        delete state.pendingJobsAfter;
         if (watermark !== undefined) state.watermark = watermark;
         state.lastSuccess = { runId: state.runId, finishedAt: now };
       }

@@ -61,6 +61,11 @@ export const CheckpointSchema = z.strictObject({
   position: SourcePositionSchema.optional(),
   /** Bulk import jobs submitted and not yet finished (polled instead of resubmitted on resume). */
   pendingJobs: z.array(z.string().min(1)),
+  /**
+   * For each pending job, the position its rows come after (`null`: the start of the run). When Klaviyo no longer
+   * knows a pending job at a resume, the rows from there on are read and sent again.
+   */
+  pendingJobsAfter: z.record(z.string().min(1), SourcePositionSchema.nullable()).optional(),
   counters: CountersSchema.optional(),
   rejects: RejectsStateSchema.optional(),
   /** Source watermark of the last successful run (the input of incremental runs). */
@@ -81,6 +86,7 @@ export interface Checkpoint {
   finishedAt?: string;
   position?: SourcePosition;
   pendingJobs: string[];
+  pendingJobsAfter?: Record<string, SourcePosition | null>;
   counters?: RunStats;
   rejects?: RejectsState;
   watermark?: unknown;

@@ -31,3 +31,4 @@ export {
   type ResumeState,
   type StartOptions,
 } from './checkpointer.js';
+export { planResend, type ResendPlan } from './resend.js';

@@ -9,7 +9,11 @@ export interface RunStats {
   requests: { total: number; throttled: number; retried: number; failed: number; byEndpoint: Record<string, number> };
   /** Requests a real run would make (dry runs). */
   plannedRequests: number;
-  jobs: { submitted: number; completed: number; importErrors: number };
+  /**
+   * Bulk import jobs. `forgotten`: jobs of an interrupted run that Klaviyo no longer knew when the run resumed
+   * (404: Klaviyo forgets jobs 7 days after they end); their rows were sent again.
+   */
+  jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
 }
 
 export function newStats(): RunStats {
@@ -18,6 +22,6 @@ export function newStats(): RunStats {
     items: { profiles: 0, events: 0, subscriptions: 0, duplicates: 0 },
     requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {} },
     plannedRequests: 0,
-    jobs: { submitted: 0, completed: 0, importErrors: 0 },
+    jobs: { submitted: 0, completed: 0, importErrors: 0, forgotten: 0 },
   };
 }

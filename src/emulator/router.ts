@@ -51,6 +51,8 @@ export interface EmulatorContext {
   summary(account?: Account): unknown;
   /** Queue a bulk-import job for asynchronous processing (FIFO, at `processingRate`). */
   enqueueJob(account: Account, job: ImportJobRecord): void;
+  /** Forget a bulk-import job (as Klaviyo does 7 days after it ends), unprocessed rows included. False: unknown. */
+  forgetJob(id: string, account?: Account): boolean;
 }
 
 export interface RequestContext {

@@ -180,6 +180,13 @@ export class EmulatorServer implements EmulatorContext {
     return { ...total, accounts: this.accounts.size, limits, requests: cloneRequests(this.#requests), faults };
   }
 
+  forgetJob(id: string, account?: Account): boolean {
+    const targets = account ? [account] : [...this.accounts.values()];
+    const found = targets.some((a) => a.jobs.delete(id));
+    for (let i = this.#jobQueue.length - 1; i >= 0; i--) if (this.#jobQueue[i]!.job.id === id) this.#jobQueue.splice(i, 1);
+    return found;
+  }
+
   enqueueJob(account: Account, job: ImportJobRecord): void {
     this.#jobQueue.push({ account, job });
     this.kickJobs();

@@ -49,6 +49,8 @@ export class KlaviyoProfileLoader implements Loader {
   readonly #intervalMs: number;
   readonly #maxIntervalMs: number;
   #poller: Promise<void> | undefined;
+  /** Jobs of an interrupted run (LoadContext.resumeJobs) not yet probed by `forgottenJobs()`. */
+  #unprobed: string[] = [];
   /** Aborted through close({stopWaitingForJobs}): the poll loop stops and leaves its jobs pending. */
   readonly #stopPolling = new AbortController();
   #error: unknown;
@@ -83,8 +85,34 @@ export class KlaviyoProfileLoader implements Loader {
         ]),
     });
     if (!ctx.dryRun && client) {
-      for (const id of ctx.resumeJobs ?? []) this.#track(id, undefined);
+      // Registered now, polled once forgottenJobs() has asked Klaviyo about them (or at the first job or close).
+      for (const id of ctx.resumeJobs ?? []) this.#jobs.set(id, this.#newJob(id, undefined));
+      this.#unprobed = [...(ctx.resumeJobs ?? [])];
     }
+  }
+
+  /**
+   * Ask Klaviyo once about each job of the interrupted run (`resumeJobs`) and return those it no longer knows
+   * (404: Klaviyo forgets jobs 7 days after they end). They are no longer followed and are counted in
+   * `stats.jobs.forgotten`: the runner sends their rows again (an upsert, safe to repeat). Call before the first write.
+   */
+  async forgottenJobs(): Promise<string[]> {
+    const forgotten: string[] = [];
+    for (const id of this.#unprobed.splice(0)) {
+      const response = await this.#client!.request(JOB_KEY, { path: `/api/profile-bulk-import-jobs/${encodeURIComponent(id)}` });
+      if (response.status !== 404) continue; // anything else is for the poll loop to judge
+      this.#jobs.delete(id);
+      this.#ctx.stats.jobs.forgotten++;
+      this.#ctx.logger.warn('Klaviyo no longer knows a profile import job of the interrupted run; its rows are sent again', { jobId: id });
+      forgotten.push(id);
+    }
+    this.#startPolling();
+    return forgotten;
+  }
+
+  /** Stop following these jobs (the runner sends their rows again). */
+  dropJobs(ids: readonly string[]): void {
+    for (const id of ids) this.#jobs.delete(id);
   }
 
   async write(items: LoadItem[]): Promise<void> {
@@ -98,6 +126,7 @@ export class KlaviyoProfileLoader implements Loader {
     try {
       await this.#batcher.close();
     } finally {
+      this.#startPolling();
       // On an interrupt, unfinished jobs are left in pendingJobs() for the checkpoint; the next run polls them.
       const stop = options.stopWaitingForJobs;
       const onStop = () => this.#stopPolling.abort();
@@ -134,7 +163,16 @@ export class KlaviyoProfileLoader implements Loader {
   }
 
   #track(id: string, positions: SourcePosition[] | undefined): void {
-    this.#jobs.set(id, { id, positions, nextPollAt: Date.now() + this.#intervalMs, intervalMs: this.#intervalMs });
+    this.#jobs.set(id, this.#newJob(id, positions));
+    this.#startPolling();
+  }
+
+  #newJob(id: string, positions: SourcePosition[] | undefined): Job {
+    return { id, positions, nextPollAt: Date.now() + this.#intervalMs, intervalMs: this.#intervalMs };
+  }
+
+  #startPolling(): void {
+    if (this.#jobs.size === 0) return;
     this.#poller ??= this.#pollLoop().finally(() => {
       this.#poller = undefined;
     });
@@ -158,7 +196,8 @@ export class KlaviyoProfileLoader implements Loader {
     const client = this.#client!;
     const response = await client.request(JOB_KEY, { path: `/api/profile-bulk-import-jobs/${encodeURIComponent(job.id)}` });
     if (!response.ok) {
-      throw new EtlError('KLAVIYO_JOB_FAILED', `could not read profile import job ${job.id} (${response.status}): ${describe(response.errors)}`, {
+      // The job stays in pendingJobs: the next run asks again (and sends its rows again if Klaviyo forgot it).
+      throw new EtlError('KLAVIYO_JOB_FAILED', `could not read profile import job ${job.id} (${response.status}): ${describe(response.errors)}; the next run asks about it again`, {
         context: { component: 'loader', jobId: job.id },
       });
     }

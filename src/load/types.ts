@@ -41,4 +41,11 @@ export interface Loader {
   close(options?: CloseOptions): Promise<void>;
   /** Bulk jobs submitted and not yet finished (for the checkpoint). */
   pendingJobs?(): string[];
+  /**
+   * Of the `resumeJobs`, those Klaviyo no longer knows (404); they are no longer followed, and the runner sends
+   * their rows again. Called once, before the first write.
+   */
+  forgottenJobs?(): Promise<string[]>;
+  /** Stop following these (resumed) jobs: the runner sends their rows again. */
+  dropJobs?(ids: readonly string[]): void;
 }

@@ -108,7 +108,7 @@ describe('loader → emulator', () => {
     const s = await state(emu);
     expect(s).toMatchObject({ profiles: 9, jobs: { total: 3, complete: 3, importErrors: 1 } });
     expect(s.lists).toEqual([{ id: 'LiSt01', name: 'Imported', members: 9 }]);
-    expect(stats.jobs).toEqual({ submitted: 3, completed: 3, importErrors: 1 });
+    expect(stats.jobs).toEqual({ submitted: 3, completed: 3, importErrors: 1, forgotten: 0 });
   });
 
   it('paces requests under scaled limits so the emulator throttles nothing', async () => {

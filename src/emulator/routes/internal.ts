@@ -94,5 +94,13 @@ export const internalRoutes: RouteModule = [
       return { status: 204 };
     },
   },
+  {
+    // Klaviyo forgets a bulk-import job 7 days after it ends: tests of what a resume does then drop one here
+    // (with whatever it has not processed yet). 204, or 404 for an unknown job.
+    method: 'DELETE',
+    path: '/_emulator/jobs/{job_id}',
+    endpoint: null,
+    handler: (ctx) => ({ status: ctx.emulator.forgetJob(ctx.params.job_id!, ctx.accountOrNull) ? 204 : 404 }),
+  },
   { method: 'GET', path: '/_emulator/health', endpoint: null, handler: () => ({ status: 200, body: { ok: true } }) },
 ];

@@ -117,6 +117,28 @@ describe('Checkpointer', () => {
     expect(JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')).watermark).toEqual({ cursor: ['2026-01-02T00:00:00Z', 7] });
   });
 
+  it('keeps where each pending job begins across a resume; rewind moves the position back', async () => {
+    const first = make();
+    await first.start();
+    first.update({ position: pos(99), pendingJobs: ['job-1', 'job-2'], pendingJobsAfter: { 'job-1': null, 'job-2': pos(49) } });
+    await first.finish('interrupted');
+
+    const second = make();
+    const s = await second.start();
+    expect(s.resumeJobsAfter).toEqual({ 'job-1': null, 'job-2': pos(49) });
+    second.rewind(pos(49), ['job-1'], { 'job-1': null });
+    second.update({ position: pos(60) }); // forward from the rewound position, not ignored as older than 99
+    await second.finish('failed');
+    const stored = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
+    expect(stored).toMatchObject({ position: pos(60), pendingJobs: ['job-1'], pendingJobsAfter: { 'job-1': null } });
+
+    const third = make();
+    await third.start();
+    await third.finish('succeeded');
+    const done = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
+    expect(done.pendingJobsAfter).toBeUndefined();
+  });
+
   it('resumes a run that crashed while running (status left at running)', async () => {
     const crashed = make();
     const s1 = await crashed.start();

@@ -83,7 +83,7 @@ describe('profile loader', () => {
       [6, 8, 'KLAVIYO_IMPORT_ERROR'],
     ]);
     expect(rejects.find((r) => r.seq === 4)).toMatchObject({ source: 'people.csv', field: '/attributes/email', message: 'invalid: Invalid email bad4@x' });
-    expect(stats.jobs).toEqual({ submitted: 3, completed: 3, importErrors: 3 });
+    expect(stats.jobs).toEqual({ submitted: 3, completed: 3, importErrors: 3, forgotten: 0 });
 
     const posts = server.requests.filter((r) => r.method === 'POST');
     expect(posts).toHaveLength(3);
@@ -126,6 +126,40 @@ describe('profile loader', () => {
     expect(jobsDone).toEqual(['old-1']);
     expect(server.requests.some((r) => r.method === 'POST')).toBe(false);
     expect(rejects).toMatchObject([{ code: 'KLAVIYO_IMPORT_ERROR', seq: -1, source: 'klaviyo:profile-bulk-import-job/old-1', row: { email: 'bad@x' } }]);
+  });
+
+  it('forgottenJobs: resumed jobs Klaviyo answers 404 for are returned, counted and not followed; the others are polled', async () => {
+    server = await withServer(jobServer({ preexisting: { 'old-1': ['bad@x', 'ok@x.com'] } }));
+    const { client, ctx, rejects, jobsDone, stats } = setup(server.url, { resumeJobs: ['gone-1', 'old-1', 'gone-2'] });
+    const loader = createKlaviyoLoader('profile', config(), { ...ctx, client, poll });
+    expect(await loader.forgottenJobs?.()).toEqual(['gone-1', 'gone-2']);
+    expect(stats.jobs.forgotten).toBe(2);
+    expect(loader.pendingJobs?.()).toEqual(['old-1']);
+    await loader.close();
+    expect(jobsDone).toEqual(['old-1']);
+    expect(rejects).toMatchObject([{ code: 'KLAVIYO_IMPORT_ERROR', row: { email: 'bad@x' } }]);
+    // asked once each, then only old-1 was polled
+    const gets = server.requests.filter((r) => r.method === 'GET' && !r.url.includes('import-errors')).map((r) => r.url.split('/').pop());
+    expect(gets.filter((id) => id === 'gone-1')).toHaveLength(1);
+    expect(gets.filter((id) => id === 'gone-2')).toHaveLength(1);
+  });
+
+  it('a resumed job that answers 404 while polled (not asked first) fails the run, naming the next run', async () => {
+    server = await withServer(jobServer());
+    const { client, ctx } = setup(server.url, { resumeJobs: ['gone-1'] });
+    const loader = createKlaviyoLoader('profile', config(), { ...ctx, client, poll });
+    await expect(loader.close()).rejects.toMatchObject({ code: 'KLAVIYO_JOB_FAILED', message: expect.stringMatching(/next run/) });
+    expect(loader.pendingJobs?.()).toEqual(['gone-1']);
+  });
+
+  it('dropJobs: a dropped resumed job is not polled', async () => {
+    server = await withServer(jobServer({ preexisting: { 'old-1': ['ok@x.com'] } }));
+    const { client, ctx, jobsDone } = setup(server.url, { resumeJobs: ['old-1'] });
+    const loader = createKlaviyoLoader('profile', config(), { ...ctx, client, poll });
+    loader.dropJobs?.(['old-1']);
+    await loader.close();
+    expect(jobsDone).toEqual([]);
+    expect(server.requests).toHaveLength(0);
   });
 
   it('a cancelled job fails the run with KLAVIYO_JOB_FAILED', async () => {
