@@ -72,7 +72,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
   const startedAt = new Date();
   const pipelineFile = path.resolve(options.pipelineFile);
-  const { config, source } = await loadPipelineFileOrThrow(pipelineFile, { env });
+  // the state directory locates the checkpoint the rules keep the rejects file away from
+  const { config, source } = await loadPipelineFileOrThrow(pipelineFile, { env, stateDir: options.stateDir });
   const baseDir = source.dir;
   if ((options.since !== undefined || options.until !== undefined) && config.source.type !== 'postgres') {
     // never a run that quietly ignores its bounds and reads everything

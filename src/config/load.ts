@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { EtlError } from '../core/errors.js';
 import { interpolate, type PipelineEnv } from './env.js';
 import { formatPath, formatProblem, sortProblems, type PathSegment, type Problem, type ProblemCode } from './problem.js';
+import { closest } from './suggest.js';
 import { checkRules, PIPELINE_RULES, type PipelineRule } from './rules.js';
 import { Pipeline, type PipelineConfig } from './schema.js';
 
@@ -34,6 +35,11 @@ export interface LoadOptions {
   env?: PipelineEnv;
   /** Rules to check after schema validation. @default PIPELINE_RULES */
   rules?: readonly PipelineRule[];
+  /**
+   * The state directory a run would use (`--state-dir`), to locate the default checkpoint and rejects files the
+   * rules check the rejects path against. @default env.KLAVIYO_ETL_STATE_DIR
+   */
+  stateDir?: string;
 }
 
 export interface LoadTextOptions extends LoadOptions {
@@ -45,13 +51,27 @@ export interface LoadTextOptions extends LoadOptions {
 
 /** Read, parse, interpolate, validate and rule-check one pipeline file. Never throws for a bad file. */
 export async function loadPipelineFile(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const source = { file, dir: path.dirname(path.resolve(file)), text: '' };
+  const problem = (message: string): LoadResult => ({
+    config: undefined,
+    problems: [{ file, line: 1, column: 1, code: 'CONFIG_INVALID', message, path: '' }],
+    source,
+  });
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      // never read (nor parse) a file far larger than any pipeline: 50 MB took 19 s and 1.8 GB to parse
+      const { size } = await handle.stat();
+      if (size > MAX_PIPELINE_BYTES) {
+        return problem(`the pipeline file is ${size} bytes: a pipeline file holds at most ${MAX_PIPELINE_BYTES} bytes (${MAX_PIPELINE_BYTES / 1024} KiB)`);
+      }
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'read error';
-    const problem: Problem = { file, line: 1, column: 1, code: 'CONFIG_INVALID', message: `cannot read the pipeline file (${reason})`, path: '' };
-    return { config: undefined, problems: [problem], source: { file, dir: path.dirname(path.resolve(file)), text: '' } };
+    return problem(`cannot read the pipeline file (${(error as NodeJS.ErrnoException).code ?? 'read error'})`);
   }
   return loadPipelineText(text, { ...options, file });
 }
@@ -63,6 +83,10 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   const source: PipelineSource = { file, dir, text };
   const env = options.env ?? process.env;
   const problems: Problem[] = [];
+  if (Buffer.byteLength(text) > MAX_PIPELINE_BYTES) {
+    const message = `the pipeline text is ${Buffer.byteLength(text)} bytes: a pipeline file holds at most ${MAX_PIPELINE_BYTES} bytes`;
+    return { config: undefined, problems: [{ file, line: 1, column: 1, code: 'CONFIG_INVALID', message, path: '' }], source };
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter, prettyErrors: false, uniqueKeys: true });
   const locate = locator(doc, lineCounter);
@@ -85,6 +109,13 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
     return { config: undefined, problems: sortProblems(problems), source };
   }
 
+  // phase 1b: aliases (an undefined one, or a "billion laughs" expansion, would make toJS throw without a position)
+  for (const p of aliasProblems(doc)) {
+    const pos = lineCounter.linePos(p.offset);
+    add('CONFIG_YAML_SYNTAX', p.message, [], { line: pos.line, column: pos.col });
+  }
+  if (problems.length > 0) return { config: undefined, problems: sortProblems(problems), source };
+
   // phase 2: ${VAR} interpolation in string scalars (values, not keys)
   const fromEnv = new Set<string>();
   walkScalars(doc.contents, [], (scalar, segs) => {
@@ -96,7 +127,14 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
       add(issue.kind === 'missing' ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID', issue.message, segs, locate(segs));
     }
   });
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (error) {
+    // aliasProblems() found what would throw here; this is a last guard so a file never ends in INTERNAL
+    add('CONFIG_YAML_SYNTAX', `the YAML document cannot be read: ${firstLine(error instanceof Error ? error.message : String(error))}`, [], { line: 1, column: 1 });
+    return { config: undefined, problems, source };
+  }
 
   // phase 3: schema
   const parsed = Pipeline.safeParse(raw);
@@ -112,8 +150,15 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
 
   // phase 4: cross-field rules (run on the raw document so they report even when the schema failed elsewhere)
   if (raw !== null && typeof raw === 'object') {
-    const violations = checkRules({ raw, fromEnv: (segs) => fromEnv.has(formatPath(segs)) }, options.rules ?? PIPELINE_RULES);
-    for (const v of violations) add('CONFIG_RULE', v.message, v.path, locate(v.path));
+    const ruleContext = {
+      raw,
+      fromEnv: (segs: readonly PathSegment[]) => fromEnv.has(formatPath(segs)),
+      dir,
+      file: options.file === undefined ? undefined : path.resolve(options.file),
+      stateDir: options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR,
+    };
+    const violations = checkRules(ruleContext, options.rules ?? PIPELINE_RULES);
+    for (const v of violations) add(v.code ?? 'CONFIG_RULE', v.message, v.path, locate(v.path, v.key === true));
   }
 
   // a scalar with a missing variable is reported once, as CONFIG_ENV_MISSING, not again for its (empty) value
@@ -157,6 +202,66 @@ export function resolvePipelinePath(source: Pick<PipelineSource, 'dir'>, p: stri
 // ---------------------------------------------------------------- zod issues → problems
 
 const MAX_SYNTAX_ERRORS = 5;
+
+/** Largest pipeline file read (real ones are a few KB). */
+export const MAX_PIPELINE_BYTES = 1024 * 1024;
+/** Most aliases (`*name`) a pipeline file may hold. */
+export const MAX_ALIASES = 100;
+/** Most nodes the aliases of a pipeline file may expand to, all together (a "billion laughs" file stops here). */
+export const MAX_ALIAS_NODES = 10_000;
+
+/**
+ * Aliases that cannot be resolved: one naming no earlier anchor, one inside the node it refers to, and those past
+ * the alias limits (their count, or the nodes they expand to). Each with the offset of the alias.
+ */
+function aliasProblems(doc: Document): Array<{ offset: number; message: string }> {
+  const out: Array<{ offset: number; message: string }> = [];
+  const sizes = new Map<unknown, number>();
+  const inProgress = new Set<unknown>();
+  // nodes a value expands to (aliases followed); Infinity for an alias inside what it refers to
+  const size = (node: unknown): number => {
+    if (isAlias(node)) return size(node.resolve(doc));
+    if (!isMap(node) && !isSeq(node)) return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    if (inProgress.has(node)) return Infinity;
+    inProgress.add(node);
+    let n = 1;
+    for (const item of node.items) n += isPair(item) ? size(item.key) + size(item.value) : size(item);
+    inProgress.delete(node);
+    sizes.set(node, Math.min(n, Number.MAX_SAFE_INTEGER));
+    return n;
+  };
+  let count = 0;
+  let expanded = 0;
+  visit(doc, {
+    Alias(_key, node: Alias) {
+      const offset = node.range?.[0] ?? 0;
+      count++;
+      const target = node.resolve(doc);
+      if (target === undefined) {
+        out.push({ offset, message: `undefined alias "*${node.source}": no anchor "&${node.source}" before it` });
+        return undefined;
+      }
+      if (count > MAX_ALIASES) {
+        out.push({ offset, message: `more than ${MAX_ALIASES} aliases in one pipeline file` });
+        return visit.BREAK;
+      }
+      const n = size(target);
+      if (n === Infinity) {
+        out.push({ offset, message: `alias "*${node.source}" is inside the node it refers to` });
+        return visit.BREAK;
+      }
+      expanded += n;
+      if (expanded > MAX_ALIAS_NODES) {
+        out.push({ offset, message: `aliases expand to more than ${MAX_ALIAS_NODES} values (an alias bomb?)` });
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return out;
+}
 
 interface IssueProblem {
   code: ProblemCode;
@@ -252,29 +357,9 @@ function schemaKeys(schema: unknown, keys = new Set<string>(), seen = new Set<un
   return keys;
 }
 
-/** Levenshtein distance, small strings only. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
-}
-
 /** The known key closest to a misspelt one (case-insensitive, at most 2 edits, and less than half the key). */
 function suggestKey(key: string): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.min(2, Math.floor(key.length / 2));
-  for (const known of schemaKeys(Pipeline)) {
-    const d = distance(key.toLowerCase(), known.toLowerCase());
-    if (d <= bestDistance && (best === undefined || d < bestDistance)) {
-      best = known;
-      bestDistance = d;
-    }
-  }
-  return best;
+  return closest(key, schemaKeys(Pipeline));
 }
 
 function lowerFirst(s: string): string {

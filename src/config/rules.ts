@@ -1,6 +1,11 @@
-import { IANAZone } from 'luxon';
+import path from 'node:path';
+import { DateTime, IANAZone } from 'luxon';
 import { isSupportedCountry } from 'libphonenumber-js';
-import type { PathSegment } from './problem.js';
+import picomatch from 'picomatch';
+import { escapePath, isDynamicPattern } from 'tinyglobby';
+import { ENDPOINTS } from '../core/endpoints.js';
+import type { PathSegment, ProblemCode } from './problem.js';
+import { closest } from './suggest.js';
 
 /*
  * Cross-field rules of a pipeline file (problem code CONFIG_RULE): what zod's per-object schema cannot express.
@@ -14,6 +19,10 @@ import type { PathSegment } from './problem.js';
 export interface RuleViolation {
   path: PathSegment[];
   message: string;
+  /** @default CONFIG_RULE */
+  code?: ProblemCode;
+  /** Locate the key of `path` rather than its value (an unknown map key). @default false */
+  key?: boolean;
 }
 
 /** What a rule sees. */
@@ -22,6 +31,12 @@ export interface RuleContext {
   raw: unknown;
   /** Whether the scalar at `path` came (partly) from an environment variable: never echo such a value. */
   fromEnv(path: readonly PathSegment[]): boolean;
+  /** Absolute directory relative paths of the pipeline resolve against. @default the working directory */
+  dir?: string;
+  /** Absolute path of the pipeline file (undefined for text in memory). */
+  file?: string;
+  /** The state directory of a run (`--state-dir` / KLAVIYO_ETL_STATE_DIR), where default state files go. */
+  stateDir?: string;
 }
 
 export type PipelineRule = (ctx: RuleContext) => RuleViolation[];
@@ -376,6 +391,170 @@ export function checkpointS3NeedsUrl(ctx: RuleContext): RuleViolation[] {
   return [];
 }
 
+// ---------------------------------------------------------------- values zod checks one by one, but not well enough
+
+/** `rateLimits` keys are endpoint keys the limiter knows: a typo would be ignored and the override lost. */
+export function rateLimitKeysKnown(ctx: RuleContext): RuleViolation[] {
+  const limits = asObj(at(ctx.raw, 'destination', 'rateLimits'));
+  if (typeOf(ctx, 'destination') !== 'klaviyo' || !limits) return [];
+  const known = Object.keys(ENDPOINTS);
+  return Object.keys(limits)
+    .filter((key) => !known.includes(key))
+    .map((key) => {
+      const guess = closest(key, known, Math.max(2, Math.floor(key.length / 4)));
+      const hint = guess === undefined ? ' (keys are "METHOD /api/path" as in docs/pipeline-reference.md, e.g. "POST /api/event-bulk-create-jobs")' : ` (did you mean "${guess}"?)`;
+      return { path: ['destination', 'rateLimits', key], key: true, code: 'CONFIG_UNKNOWN_KEY', message: `unknown endpoint key "${key}"${hint}` };
+    });
+}
+
+/** The API revision is a date that exists (2024-02-30 is not one). */
+export function revisionIsADate(ctx: RuleContext): RuleViolation[] {
+  const revision = at(ctx.raw, 'destination', 'revision');
+  const m = typeof revision === 'string' ? /^(\d{4}-\d{2}-\d{2})(\.pre)?$/.exec(revision) : null;
+  if (typeOf(ctx, 'destination') !== 'klaviyo' || !m || DateTime.fromISO(m[1]!, { zone: 'utc' }).isValid) return [];
+  const p = ['destination', 'revision'];
+  return [{ path: p, code: 'CONFIG_INVALID', message: `revision ${shown(ctx, p, revision as string)} is not a date that exists (YYYY-MM-DD)` }];
+}
+
+/** Base URLs and endpoints are http(s) URLs: anything else fails only once the run sends its first request. */
+export function urlsAreHttp(ctx: RuleContext): RuleViolation[] {
+  const candidates: PathSegment[][] = [['checkpoint', 'endpoint']];
+  if (typeOf(ctx, 'destination') === 'klaviyo') candidates.push(['destination', 'baseUrl']);
+  if (typeOf(ctx, 'destination') === 's3') candidates.push(['destination', 'endpoint']);
+  if (typeOf(ctx, 'source') === 's3') candidates.push(['source', 'endpoint']);
+  const out: RuleViolation[] = [];
+  for (const p of candidates) {
+    const value = at(ctx.raw, ...p.map(String));
+    if (typeof value !== 'string') continue;
+    let protocol: string;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      if (p[1] !== 'baseUrl') out.push({ path: p, code: 'CONFIG_INVALID', message: 'expected an http:// or https:// URL' }); // zod reports baseUrl
+      continue;
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      out.push({ path: p, code: 'CONFIG_INVALID', message: `expected an http:// or https:// URL, got a ${protocol}// URL` });
+    }
+  }
+  return out;
+}
+
+/** Why a CSV delimiter cannot work, if it cannot: line breaks, control characters, emoji, outside latin1. */
+function unusableCharacters(value: string, latin1: boolean): string | undefined {
+  if (/[\r\n]/.test(value)) return 'cannot hold a line break';
+  for (const ch of value) {
+    const cp = ch.codePointAt(0)!;
+    if ((cp < 0x20 && ch !== '\t') || cp === 0x7f) return 'cannot hold a control character';
+    if (cp > 0xffff) return 'cannot hold an emoji or another character outside the Basic Multilingual Plane';
+    if (latin1 && cp > 0xff) return 'holds a character latin1 cannot encode';
+  }
+  return undefined;
+}
+
+/** CSV delimiter, quote and escape characters that a CSV file can be read (or written) with. */
+export function csvCharactersUsable(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const check = (section: 'source' | 'destination', isSource: boolean): void => {
+    const o = asObj(at(ctx.raw, section));
+    if (!o) return;
+    const latin1 = isSource && o.encoding === 'latin1';
+    const delimiter = typeof o.delimiter === 'string' ? o.delimiter : ',';
+    const quote = isSource ? (typeof o.quote === 'string' ? o.quote : '"') : '"';
+    for (const key of ['delimiter', 'quote', 'escape']) {
+      const value = o[key];
+      const why = typeof value === 'string' && value !== '' ? unusableCharacters(value, latin1) : undefined;
+      if (why) out.push({ path: [section, key], code: 'CONFIG_INVALID', message: `${key} ${why}` });
+    }
+    if (quote !== '' && delimiter.includes(quote)) {
+      const where = isSource && typeof o.quote === 'string' ? 'quote' : 'delimiter';
+      out.push({ path: [section, where], code: 'CONFIG_INVALID', message: `the quote character ${JSON.stringify(quote)} cannot be (part of) the delimiter` });
+    }
+    if (isSource && typeof o.escape === 'string' && o.escape !== '' && delimiter.includes(o.escape)) {
+      out.push({ path: [section, 'escape'], code: 'CONFIG_INVALID', message: 'the escape character cannot be (part of) the delimiter' });
+    }
+  };
+  const source = typeOf(ctx, 'source');
+  if (source === 'csv' || (source === 's3' && (at(ctx.raw, 'source', 'format') ?? 'csv') === 'csv')) check('source', true);
+  if (typeOf(ctx, 'destination') === 'csv') check('destination', false);
+  return out;
+}
+
+// ---------------------------------------------------------------- the rejects file destroys nothing
+
+/** State files of a local checkpoint directory (and their temporary / takeover files, `<name>.…`). */
+const STATE_FILES = ['checkpoint.json', 'checkpoint.lock'];
+
+function samePath(a: string, b: string): boolean {
+  // macOS and Windows file systems ignore case by default
+  return process.platform === 'darwin' || process.platform === 'win32' ? a.toLowerCase() === b.toLowerCase() : a === b;
+}
+
+function toPosix(p: string): string {
+  return path.sep === '/' ? p : p.split(path.sep).join('/');
+}
+
+/** Whether a source path or glob (tinyglobby's semantics, relative to `dir`) names or matches `file`. */
+function patternCovers(pattern: string, dir: string, file: string): boolean {
+  if (!isDynamicPattern(pattern)) return samePath(path.resolve(dir, pattern), file);
+  const absolute = path.isAbsolute(pattern) ? toPosix(pattern) : path.posix.join(escapePath(toPosix(dir)), pattern);
+  const nocase = process.platform === 'darwin' || process.platform === 'win32';
+  return picomatch(absolute, { dot: false, nocase })(toPosix(file));
+}
+
+/** What a rejects file at `file` would destroy or feed back into the run: the pipeline file, an input, a state file. */
+function rejectsClash(ctx: RuleContext, file: string, dir: string, stateRoot: string): { what: string; path: PathSegment[] } | undefined {
+  if (ctx.file !== undefined && samePath(ctx.file, file)) return { what: 'the pipeline file itself (a run would overwrite it)', path: [] };
+  const source = typeOf(ctx, 'source');
+  const given = at(ctx.raw, 'source', 'path');
+  const patterns = typeof given === 'string' ? [given] : Array.isArray(given) ? given : [];
+  if (source === 'csv' || source === 'ndjson') {
+    for (const [i, pattern] of patterns.entries()) {
+      if (typeof pattern !== 'string' || pattern === '') continue;
+      const p: PathSegment[] = typeof given === 'string' ? ['source', 'path'] : ['source', 'path', i];
+      if (!patternCovers(pattern, dir, file)) continue;
+      return isDynamicPattern(pattern)
+        ? { what: `matched by the source glob ${shown(ctx, p, pattern)} (a resumed run would read its own rejects)`, path: p }
+        : { what: 'an input file of the source (a run would delete it)', path: p };
+    }
+  }
+  const output = at(ctx.raw, 'destination', 'path');
+  if (typeOf(ctx, 'destination') === 'csv' && typeof output === 'string' && output !== '' && samePath(path.resolve(dir, output), file)) {
+    return { what: 'the output file of the export (destination.path)', path: ['destination', 'path'] };
+  }
+  const checkpoint = asObj(at(ctx.raw, 'checkpoint'));
+  const name = at(ctx.raw, 'name');
+  if (checkpoint?.store === 's3' || (typeof checkpoint?.dir !== 'string' && typeof name !== 'string')) return undefined;
+  const stateDir = typeof checkpoint?.dir === 'string' ? path.resolve(dir, checkpoint.dir) : path.join(stateRoot, name as string);
+  const base = path.basename(file);
+  if (samePath(path.dirname(file), stateDir) && STATE_FILES.some((f) => samePath(base, f) || base.startsWith(`${f}.`))) {
+    return { what: `a state file of the checkpoint (${base}: the checkpoint would overwrite the rejects, or the rejects the checkpoint)`, path: ['checkpoint'] };
+  }
+  return undefined;
+}
+
+/**
+ * The rejects file (given, or the default one in the state directory) is not the pipeline file, an input file, a
+ * file a source glob matches, the export's output, nor a checkpoint state file: a fresh run starts a new rejects
+ * file (deleting what is there) and a resumed run appends to it.
+ */
+export function rejectsPathIsSafe(ctx: RuleContext): RuleViolation[] {
+  const dir = ctx.dir ?? process.cwd();
+  const stateRoot = ctx.stateDir ? path.resolve(ctx.stateDir) : path.join(dir, '.klaviyo-etl'); // as a run resolves it
+  const given = at(ctx.raw, 'rejects', 'path');
+  const name = at(ctx.raw, 'name');
+  if (typeof given === 'string' && given !== '') {
+    const clash = rejectsClash(ctx, path.resolve(dir, given), dir, stateRoot);
+    return clash ? [{ path: ['rejects', 'path'], message: `the rejects file cannot be ${clash.what}` }] : [];
+  }
+  if (typeof name !== 'string' || name === '') return [];
+  for (const file of ['rejects.ndjson', 'rejects.dry-run.ndjson']) {
+    const clash = rejectsClash(ctx, path.join(stateRoot, name, file), dir, stateRoot);
+    if (clash) return [{ path: clash.path, message: `the default rejects file (${file} in the state directory) would be ${clash.what}: set rejects.path elsewhere` }];
+  }
+  return [];
+}
+
 /** Every rule, in the order they run. */
 export const PIPELINE_RULES: readonly PipelineRule[] = [
   fieldHasOneSource,
@@ -396,6 +575,11 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   exportWiring,
   klaviyoDestinationNeedsImportTransform,
   checkpointS3NeedsUrl,
+  rateLimitKeysKnown,
+  revisionIsADate,
+  urlsAreHttp,
+  csvCharactersUsable,
+  rejectsPathIsSafe,
 ];
 
 /** Run every rule and collect all violations, tagged with the rule's name. */

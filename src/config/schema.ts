@@ -7,6 +7,9 @@ import { Field, FieldMap } from './field.js';
  * errors). Cross-field rules that zod cannot express live in rules.ts.
  */
 
+/** The longest delay a Node.js timer keeps (2^31 − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 // ---------------------------------------------------------------- sources
 
 const csvOptions = {
@@ -75,7 +78,7 @@ export const PostgresSource = z
       ])
       .optional()
       .describe('TLS: `true`, or options.'),
-    statementTimeout: z.number().int().min(0).optional().describe('statement_timeout in milliseconds.'),
+    statementTimeout: z.number().int().min(0).max(MAX_TIMER_MS).optional().describe('statement_timeout in milliseconds.'),
     applicationName: z.string().default('klaviyo-etl').describe('application_name reported to the server. @default klaviyo-etl'),
     numeric: z
       .enum(['string', 'number'])
@@ -259,7 +262,13 @@ export const KlaviyoDestination = z
       .optional()
       .describe('Override tiers per endpoint key (e.g. `"POST /api/event-bulk-create-jobs": {burst: 10, steady: 150}`) for accounts with custom limits.'),
     retries: z.number().int().min(0).max(20).default(8).describe('Retries of a 5xx / network failure / 429 before the run fails. @default 8'),
-    timeoutMs: z.number().int().min(1000).default(60_000).describe('Per-request timeout. @default 60000'),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(MAX_TIMER_MS)
+      .default(60_000)
+      .describe('Per-request timeout (at most 2147483647, the longest timer Node.js keeps). @default 60000'),
   })
   .describe('Load into Klaviyo through the bulk endpoints.');
 
