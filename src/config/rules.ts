@@ -3,7 +3,7 @@ import { DateTime, IANAZone } from 'luxon';
 import { isSupportedCountry } from 'libphonenumber-js';
 import picomatch from 'picomatch';
 import { escapePath, isDynamicPattern } from 'tinyglobby';
-import { ENDPOINTS } from '../core/endpoints.js';
+import { ENDPOINTS } from '../klaviyo/endpoints.js';
 import type { PathSegment, ProblemCode } from './problem.js';
 import { closest } from './suggest.js';
 
