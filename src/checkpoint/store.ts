@@ -47,6 +47,13 @@ const lockedError = (location: string, info: LockInfo | undefined, detail?: stri
 
 const errno = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
+/** The state directory cannot hold the checkpoint and its lock (a file in the way, no permission, read-only…). */
+const unusableStateDir = (dir: string, error: unknown): EtlError =>
+  new EtlError('STATE_DIR_UNUSABLE', `Cannot use the state directory ${dir} for the checkpoint and its lock (${errno(error) ?? String(error)}): choose another with --state-dir, checkpoint.dir or KLAVIYO_ETL_STATE_DIR`, {
+    cause: error,
+    context: { component: 'checkpoint', file: dir },
+  });
+
 // ---------------------------------------------------------------- local
 
 export interface LocalCheckpointStoreOptions {
@@ -122,7 +129,9 @@ export class LocalCheckpointStore implements CheckpointStore {
   }
 
   async lock(): Promise<Lock> {
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true }).catch((error: unknown) => {
+      throw unusableStateDir(this.#dir, error);
+    });
     const env = this.#options.lockEnv ?? {};
     const info = newLockInfo(env);
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -138,7 +147,7 @@ export class LocalCheckpointStore implements CheckpointStore {
         await this.#removeTempFiles();
         return this.#heldLock(info);
       } catch (error) {
-        if (errno(error) !== 'EEXIST') throw error;
+        if (errno(error) !== 'EEXIST') throw unusableStateDir(this.#dir, error);
       }
       let text: string;
       try {

@@ -64,7 +64,7 @@ export async function loadPipelineFile(file: string, options: LoadOptions = {}):
       // never read (nor parse) a file far larger than any pipeline: 50 MB took 19 s and 1.8 GB to parse
       const { size } = await handle.stat();
       if (size > MAX_PIPELINE_BYTES) {
-        return problem(`the pipeline file is ${size} bytes: a pipeline file holds at most ${MAX_PIPELINE_BYTES} bytes (${MAX_PIPELINE_BYTES / 1024} KiB)`);
+        return problem(`the pipeline file is ${size} bytes: a pipeline file holds at most ${MAX_PIPELINE_BYTES} bytes (1 MiB)`);
       }
       text = await handle.readFile('utf8');
     } finally {

@@ -434,7 +434,7 @@ export function urlsAreHttp(ctx: RuleContext): RuleViolation[] {
       continue;
     }
     if (protocol !== 'http:' && protocol !== 'https:') {
-      out.push({ path: p, code: 'CONFIG_INVALID', message: `expected an http:// or https:// URL, got a ${protocol}// URL` });
+      out.push({ path: p, code: 'CONFIG_INVALID', message: `expected an http:// or https:// URL, got ${protocol}//…` });
     }
   }
   return out;

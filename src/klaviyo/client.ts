@@ -85,6 +85,11 @@ export class KlaviyoClient {
     if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) {
       throw new EtlError('MISSING_API_KEY', 'Expected `apiKey` to be a non-empty string');
     }
+    // a header cannot carry it: undici's failure would be retried and end as KLAVIYO_UNAVAILABLE (an outage)
+    if (/[^\x21-\x7e]/.test(options.apiKey)) {
+      const what = /\s/.test(options.apiKey) ? 'white space (a trailing newline, as `$(cat keyfile)` or a copied line leaves?)' : 'a character that is not printable ASCII';
+      throw new EtlError('API_KEY_INVALID', `The Klaviyo API key holds ${what}: remove it from the variable that holds the key`);
+    }
     this.#baseUrl = new URL(options.baseUrl ?? 'https://a.klaviyo.com');
     this.#apiKey = options.apiKey;
     this.#revision = options.revision ?? DEFAULT_REVISION;

@@ -7,6 +7,7 @@ import { ioOf } from '../io.js';
 interface ValidateArgs {
   files: string[];
   json: boolean;
+  stateDir?: string;
 }
 
 /** `klaviyo-etl validate <files…>`: every problem of every pipeline file at once, then a summary; exit 2 if any. */
@@ -17,11 +18,15 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
     yargs
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'Pipeline files (YAML)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {valid, files, problems} as JSON' })
+      .option('state-dir', {
+        type: 'string',
+        describe: 'The state directory the runs will use (as run --state-dir; default $KLAVIYO_ETL_STATE_DIR), to check the rejects file against its state files',
+      })
       .example('$0 validate pipelines/*.yaml', 'Validate every pipeline file') as unknown as Argv<ValidateArgs>,
   handler: async (args: ArgumentsCamelCase<ValidateArgs>) => {
     const io = ioOf(args);
     const files = args.files.map(String);
-    const problems = await validatePipelineFiles(files);
+    const problems = await validatePipelineFiles(files, { stateDir: args.stateDir });
     if (args.json) {
       io.stdout(JSON.stringify({ valid: problems.length === 0, files, problems }, null, 2) + '\n');
     } else {
