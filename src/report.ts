@@ -2,7 +2,7 @@ import type { RunStats } from './core/stats.js';
 
 export type RunStatus = 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted';
 
-/** The run report: printed as a summary, written as JSON with `--report`. Stable interface (see product.md). */
+/** The run report: printed as a summary, written as JSON with `--report`. Stable interface (README, "Run report"). */
 export interface RunReport {
   status: RunStatus;
   pipeline: { name: string; file: string };

@@ -1,6 +1,6 @@
 import { isEtlError, type ErrorCode } from '../core/errors.js';
 
-/** Documented exit codes of the `klaviyo-etl` CLI (README, docs/product.md). */
+/** Documented exit codes of the `klaviyo-etl` CLI (README, "Exit codes"). */
 export const EXIT = {
   /** The command succeeded (a run: every row loaded). */
   OK: 0,

@@ -4,7 +4,7 @@
  * a fresh machine has only itself (the Klaviyo spec the tests read is kept in test/spec/klaviyo-openapi/).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,15 @@ describe('the repository is self-contained', () => {
 
   it('no tracked file reaches outside the repository', () => {
     expect(scannedFiles().flatMap(problems)).toEqual([]);
+  });
+
+  it('every document a source comment cites is in the repository', () => {
+    const cited = scannedFiles()
+      .filter((f) => f.startsWith('src/'))
+      .flatMap((f) => [...readFileSync(join(ROOT, f), 'utf8').matchAll(/[\w./-]+\.md\b/g)].map((m) => ({ f, doc: m[0] })));
+    expect(cited.length).toBeGreaterThan(0);
+    const missing = cited.filter(({ doc }) => !existsSync(join(ROOT, doc)) && !existsSync(join(ROOT, 'docs', doc)));
+    expect(missing).toEqual([]);
   });
 
   it('catches a sibling path, a climbing relative path and a machine path', () => {
