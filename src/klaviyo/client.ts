@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { DEFAULT_REVISION } from './endpoints.js';
+import { sleep, systemClock, type Clock } from '../core/clock.js';
 import { EtlError, redact } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
@@ -58,6 +59,8 @@ export interface KlaviyoClientOptions {
   retryPolicy?: RetryPolicy;
   /** undici dispatcher (tests); by default a keep-alive Agent owned (and closed) by the client. */
   dispatcher?: Dispatcher;
+  /** Time and timers of the retry waits (tests pass a fake one). @default systemClock */
+  clock?: Clock;
 }
 
 interface RawResponse {
@@ -65,6 +68,19 @@ interface RawResponse {
   headers: Record<string, string>;
   text: string;
 }
+
+/** One request as every attempt sends it. */
+interface Call {
+  key: string;
+  method: string;
+  path: string;
+  body: string | Uint8Array | undefined;
+  /** Method and URL for errors' `http` details. */
+  info: { method: string; url: string };
+}
+
+/** After an attempt: the response for the caller, or a retry after `delay` ms (`why` goes to the log). */
+type Next = { response: KlaviyoResponse } | { delay: number; why: { status?: number; errorCode?: string } };
 
 /** HTTP client for Klaviyo's JSON:API: auth, revision, pacing, retries, redaction. */
 export class KlaviyoClient {
@@ -80,6 +96,7 @@ export class KlaviyoClient {
   readonly #policy: RetryPolicy;
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
+  readonly #clock: Clock;
 
   constructor(options: KlaviyoClientOptions) {
     if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) {
@@ -102,6 +119,7 @@ export class KlaviyoClient {
     this.#policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: null });
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Send one request through the limiter, retrying 429 / 5xx / network failures. */
@@ -114,77 +132,84 @@ export class KlaviyoClient {
         : typeof request.body === 'string' || request.body instanceof Uint8Array
           ? request.body
           : JSON.stringify(request.body);
-    const requestInfo = { method, url: new URL(path, this.#baseUrl).toString() };
+    const call: Call = { key: endpointKey, method, path, body, info: { method, url: new URL(path, this.#baseUrl).toString() } };
 
     for (let attempt = 0; ; attempt++) {
       this.#throwIfAborted();
-      let raw: RawResponse | undefined;
-      let errorCode: string | undefined;
-      let errorMessage = '';
-      try {
-        raw = await this.#limiter.schedule(endpointKey, () => {
-          this.#stats.requests.total++;
-          this.#stats.requests.byEndpoint[endpointKey] = (this.#stats.requests.byEndpoint[endpointKey] ?? 0) + 1;
-          return this.#send(method, path, body);
-        });
-      } catch (error) {
-        if (error instanceof EtlError) throw error;
-        this.#throwIfAborted();
-        errorCode = networkCode(error);
-        errorMessage = this.#scrub(error instanceof Error ? error.message : String(error));
-      }
-
-      if (raw) {
-        this.#observe(endpointKey, raw);
-        const status = raw.status;
-        if (status >= 200 && status < 300) return this.#response(raw);
-        if (status === 429) {
-          this.#stats.requests.throttled++;
-          const wait = parseRetryAfter(raw.headers['retry-after']) ?? 1000;
-          this.#limiter.pause(endpointKey, wait);
-        }
-        if (status === 401 || status === 403) {
-          this.#stats.requests.failed++;
-          const response = this.#response(raw);
-          throw new EtlError(
-            'KLAVIYO_AUTH',
-            `Klaviyo refused the API key (${status}) for ${endpointKey}: ${this.#describe(response.errors)}`,
-            { context: { component: 'klaviyo-client', endpoint: endpointKey, status } },
-          ).withHttp({ ...requestInfo, status, body: response.body });
-        }
-        const delay = retryDelay({ attempt, status, retryAfter: raw.headers['retry-after'] }, this.#policy);
-        if (delay === undefined) {
-          this.#stats.requests.failed++;
-          return this.#response(raw);
-        }
-        if (attempt >= this.#retries) {
-          this.#stats.requests.failed++;
-          const response = this.#response(raw);
-          throw new EtlError(
-            'KLAVIYO_UNAVAILABLE',
-            `Klaviyo answered ${status} to ${endpointKey} ${attempt + 1} times: ${this.#describe(response.errors)}`,
-            { context: { component: 'klaviyo-client', endpoint: endpointKey, status, attempts: attempt + 1 } },
-          ).withHttp({ ...requestInfo, status, body: response.body });
-        }
-        this.#stats.requests.retried++;
-        this.#logger.warn('retrying Klaviyo request', { endpoint: endpointKey, status, attempt: attempt + 1, delayMs: delay });
-        await this.#sleep(delay);
-        continue;
-      }
-
-      const delay = retryDelay({ attempt, errorCode }, this.#policy);
-      if (delay === undefined || attempt >= this.#retries) {
-        this.#stats.requests.failed++;
-        throw new EtlError(
-          'KLAVIYO_UNAVAILABLE',
-          `Request ${endpointKey} failed after ${attempt + 1} attempt(s): ${errorCode ?? 'error'} ${errorMessage}`.trim(),
-          { context: { component: 'klaviyo-client', endpoint: endpointKey, errorCode, attempts: attempt + 1 } },
-        ).withHttp(requestInfo);
-      }
+      const outcome = await this.#attempt(call);
+      const next = outcome.raw ? this.#afterResponse(call, outcome.raw, attempt) : this.#afterFailure(call, outcome, attempt);
+      if ('response' in next) return next.response;
       this.#stats.requests.retried++;
-      this.#logger.warn('retrying Klaviyo request', { endpoint: endpointKey, errorCode, attempt: attempt + 1, delayMs: delay });
-      await this.#sleep(delay);
+      this.#logger.warn('retrying Klaviyo request', { endpoint: endpointKey, ...next.why, attempt: attempt + 1, delayMs: next.delay });
+      await this.#sleep(next.delay);
     }
+  }
+
+  /** One attempt through the limiter: the response, or the network failure (EtlErrors, aborts included, throw). */
+  async #attempt(call: Call): Promise<{ raw?: RawResponse; errorCode?: string; errorMessage?: string }> {
+    try {
+      const raw = await this.#limiter.schedule(call.key, () => {
+        this.#stats.requests.total++;
+        this.#stats.requests.byEndpoint[call.key] = (this.#stats.requests.byEndpoint[call.key] ?? 0) + 1;
+        return this.#send(call.method, call.path, call.body);
+      });
+      return { raw };
+    } catch (error) {
+      if (error instanceof EtlError) throw error;
+      this.#throwIfAborted();
+      return { errorCode: networkCode(error), errorMessage: this.#scrub(error instanceof Error ? error.message : String(error)) };
+    }
+  }
+
+  /** What a response means: returned to the caller, retried after a delay, or thrown (auth, retries exhausted). */
+  #afterResponse(call: Call, raw: RawResponse, attempt: number): Next {
+    this.#observe(call.key, raw);
+    const status = raw.status;
+    if (status >= 200 && status < 300) return { response: this.#response(raw) };
+    const retryAfter = raw.headers['retry-after'];
+    if (status === 429) {
+      this.#stats.requests.throttled++;
+      this.#limiter.pause(call.key, parseRetryAfter(retryAfter, this.#clock.now()) ?? 1000);
+    }
+    if (status === 401 || status === 403) {
+      this.#stats.requests.failed++;
+      const response = this.#response(raw);
+      throw new EtlError(
+        'KLAVIYO_AUTH',
+        `Klaviyo refused the API key (${status}) for ${call.key}: ${this.#describe(response.errors)}`,
+        { context: { component: 'klaviyo-client', endpoint: call.key, status } },
+      ).withHttp({ ...call.info, status, body: response.body });
+    }
+    const delay = retryDelay({ attempt, status, retryAfter, now: this.#clock.now() }, this.#policy);
+    if (delay === undefined) {
+      this.#stats.requests.failed++;
+      return { response: this.#response(raw) };
+    }
+    if (attempt >= this.#retries) {
+      this.#stats.requests.failed++;
+      const response = this.#response(raw);
+      throw new EtlError(
+        'KLAVIYO_UNAVAILABLE',
+        `Klaviyo answered ${status} to ${call.key} ${attempt + 1} times: ${this.#describe(response.errors)}`,
+        { context: { component: 'klaviyo-client', endpoint: call.key, status, attempts: attempt + 1 } },
+      ).withHttp({ ...call.info, status, body: response.body });
+    }
+    return { delay, why: { status } };
+  }
+
+  /** A network failure is retried after a delay, or thrown when it is not retryable or the retries are used up. */
+  #afterFailure(call: Call, failure: { errorCode?: string; errorMessage?: string }, attempt: number): Next {
+    const { errorCode, errorMessage = '' } = failure;
+    const delay = retryDelay({ attempt, errorCode }, this.#policy);
+    if (delay === undefined || attempt >= this.#retries) {
+      this.#stats.requests.failed++;
+      throw new EtlError(
+        'KLAVIYO_UNAVAILABLE',
+        `Request ${call.key} failed after ${attempt + 1} attempt(s): ${errorCode ?? 'error'} ${errorMessage}`.trim(),
+        { context: { component: 'klaviyo-client', endpoint: call.key, errorCode, attempts: attempt + 1 } },
+      ).withHttp(call.info);
+    }
+    return { delay, why: { errorCode } };
   }
 
   /** Close the connection pool (when the client created it). */
@@ -273,18 +298,7 @@ export class KlaviyoClient {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const signal = this.#signal;
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(new EtlError('INTERRUPTED', 'Klaviyo request interrupted'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return sleep(this.#clock, ms, this.#signal, () => new EtlError('INTERRUPTED', 'Klaviyo request interrupted'));
   }
 }
 

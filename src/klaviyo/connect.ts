@@ -1,4 +1,5 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
 import { KlaviyoClient } from './client.js';
@@ -14,9 +15,11 @@ export interface KlaviyoConnectionOptions {
   /** Share rate limits with other processes through Redis. */
   redis?: RateLimiterOptions['redis'];
   /** Extra limiter options (window lengths in tests). */
-  limiter?: Omit<RateLimiterOptions, 'tiers' | 'scale' | 'redis' | 'logger'>;
+  limiter?: Omit<RateLimiterOptions, 'tiers' | 'scale' | 'redis' | 'logger' | 'clock'>;
   /** Base URL when the destination has none. @default https://a.klaviyo.com */
   defaultBaseUrl?: string;
+  /** Time and timers of the limiter and the client's retry waits. @default systemClock */
+  clock?: Clock;
 }
 
 /** A client and its limiter built from a destination config; `close` releases both. */
@@ -37,6 +40,7 @@ export function connectKlaviyo(
     scale: options.scale,
     redis: options.redis,
     logger: options.logger,
+    clock: options.clock,
   });
   const client = new KlaviyoClient({
     baseUrl: destination.baseUrl ?? options.defaultBaseUrl,
@@ -48,6 +52,7 @@ export function connectKlaviyo(
     timeoutMs: destination.timeoutMs,
     retries: destination.retries,
     signal: options.signal,
+    clock: options.clock,
   });
   return {
     client,

@@ -1,6 +1,7 @@
 import Bottleneck from 'bottleneck';
 import type * as ioredis from 'ioredis';
 import { ENDPOINTS, TIERS, type TierLimits } from './endpoints.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { EtlError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -56,6 +57,8 @@ export interface RateLimiterOptions {
    */
   redis?: { url: string; /** Key prefix. @default 'klaviyo-etl' */ prefix?: string };
   logger?: Logger;
+  /** Time and timers (tests pass a fake one). @default systemClock */
+  clock?: Clock;
 }
 
 /** Tier used for an endpoint key that is neither in ENDPOINTS nor overridden. */
@@ -172,11 +175,13 @@ class LocalWindows implements Windows {
 class TokenReturns {
   readonly #due: number[] = [];
   readonly #give: (n: number) => void;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #timerAt = Infinity;
 
   /** `give(n)`: n tokens are due (called from a timer). */
-  constructor(give: (n: number) => void) {
+  constructor(clock: Clock, give: (n: number) => void) {
+    this.#clock = clock;
     this.#give = give;
   }
 
@@ -193,23 +198,23 @@ class TokenReturns {
 
   /** Drop every waiting token and the timer. */
   clear(): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.#due.length = 0;
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
     // Not unref'd: when every request waits for a token, this timer is what keeps the process alive.
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - Date.now()));
+    this.#timer = this.#clock.setTimeout(this.#fire, Math.max(0, at - this.#clock.now()));
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = Date.now();
+    const now = this.#clock.now();
     let n = 0;
     while (this.#due.length > 0 && this.#due[0]! <= now) {
       heapPop(this.#due);
@@ -268,8 +273,9 @@ export class RateLimiter {
   readonly #burstWindowMs: number;
   readonly #steadyWindowMs: number;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #keys = new Map<string, KeyState>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #timers = new Set<TimerHandle>();
   readonly #redisPrefix: string | undefined;
   #connection: Bottleneck.IORedisConnection | undefined;
   /** Requests started and not yet ended (nor past their start-based return): close() waits for them in cluster mode. */
@@ -289,6 +295,7 @@ export class RateLimiter {
     this.#burstWindowMs = options.burstWindowMs ?? 1000;
     this.#steadyWindowMs = options.steadyWindowMs ?? 60_000;
     this.#logger = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
     if (options.redis) {
       this.#redisPrefix = options.redis.prefix ?? 'klaviyo-etl';
       const { Redis } = ioredisLib();
@@ -314,10 +321,10 @@ export class RateLimiter {
     const state = this.#state(key);
     for (;;) {
       if (this.#closed) throw new EtlError('INTERNAL', 'rate limiter is closed');
-      const wait = state.pausedUntil - Date.now();
-      if (wait > 0) await sleep(wait);
+      const wait = state.pausedUntil - this.#clock.now();
+      if (wait > 0) await sleep(this.#clock, wait);
       await state.windows.take();
-      if (Date.now() < state.pausedUntil) {
+      if (this.#clock.now() < state.pausedUntil) {
         // Paused while queued: give the tokens back and queue again after the pause.
         await state.windows.addSteady(1);
         await state.windows.addBurst(1);
@@ -355,7 +362,7 @@ export class RateLimiter {
    */
   pause(key: string, ms: number): void {
     const state = this.#state(key);
-    state.pausedUntil = Math.max(state.pausedUntil, Date.now() + ms);
+    state.pausedUntil = Math.max(state.pausedUntil, this.#clock.now() + ms);
     state.marginMs = Math.min(MAX_MARGIN_MS, Math.max(state.marginMs * 2, MIN_MARGIN_AFTER_429_MS));
   }
 
@@ -377,12 +384,12 @@ export class RateLimiter {
         let next = Infinity;
         for (const state of this.#keys.values()) next = Math.min(next, state.burstReturns.next);
         if (next === Infinity && this.#open === 0) break;
-        await sleep(next === Infinity ? 10 : Math.max(1, next - Date.now() + 1));
+        await sleep(this.#clock, next === Infinity ? 10 : Math.max(1, next - this.#clock.now() + 1));
       }
       await Promise.all([...this.#giving]);
     }
     this.#closed = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
     this.#timers.clear();
     for (const state of this.#keys.values()) {
       state.burstReturns.clear();
@@ -432,11 +439,11 @@ export class RateLimiter {
       pausedUntil: 0,
       marginMs: this.#marginMs,
       held,
-      burstReturns: new TokenReturns((n) => {
+      burstReturns: new TokenReturns(this.#clock, (n) => {
         held.burst -= n;
         this.#give(windows.addBurst(n));
       }),
-      steadyReturns: new TokenReturns((n) => {
+      steadyReturns: new TokenReturns(this.#clock, (n) => {
         held.steady -= n;
         this.#give(windows.addSteady(n));
       }),
@@ -458,13 +465,13 @@ export class RateLimiter {
    * then), or one window + LATE_RESPONSE_MS after its start if that is sooner.
    */
   #holdToken(state: KeyState): () => void {
-    const start = Date.now();
+    const start = this.#clock.now();
     state.held.steady++;
     state.held.burst++;
     this.#open++;
     let ended = false;
     // Still unanswered when the burst token's start-based time comes: both tokens go back on their start-based times.
-    const late = setTimeout(() => {
+    const late = this.#clock.setTimeout(() => {
       this.#timers.delete(late);
       ended = true;
       this.#open--;
@@ -476,9 +483,9 @@ export class RateLimiter {
       if (ended || this.#closed) return;
       ended = true;
       this.#open--;
-      clearTimeout(late);
+      this.#clock.clearTimeout(late);
       this.#timers.delete(late);
-      const end = Date.now() + state.marginMs;
+      const end = this.#clock.now() + state.marginMs;
       state.burstReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#burstWindowMs);
       state.steadyReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#steadyWindowMs);
     };
@@ -486,14 +493,10 @@ export class RateLimiter {
 
   /** Run `fn` after `ms` (unless closed by then). */
   #later(ms: number, fn: () => Promise<unknown>): void {
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       if (!this.#closed) this.#give(fn());
     }, ms);
     this.#timers.add(timer);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -13,6 +13,8 @@ export interface RetryInput {
   errorCode?: string;
   /** `Retry-After` header of the response, in seconds (number or the raw header string). */
   retryAfter?: number | string;
+  /** Epoch ms an HTTP-date `Retry-After` is counted from. @default Date.now() */
+  now?: number;
 }
 
 export interface RetryPolicy {
@@ -85,13 +87,13 @@ export function retryDelay(input: RetryInput, policy: RetryPolicy = DEFAULT_RETR
   const { attempt } = input;
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, attempt));
   if (input.status === 429) {
-    const wait = parseRetryAfter(input.retryAfter) ?? 1000;
+    const wait = parseRetryAfter(input.retryAfter, input.now) ?? 1000;
     return Math.ceil(wait + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.status !== undefined) {
     if (!isRetryableStatus(input.status)) return undefined;
     const backoff = Math.floor(policy.random() * ceiling);
-    const after = parseRetryAfter(input.retryAfter);
+    const after = parseRetryAfter(input.retryAfter, input.now);
     return after === undefined || after <= backoff ? backoff : Math.ceil(after + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.errorCode !== undefined && RETRYABLE_ERROR_CODES.has(input.errorCode)) {

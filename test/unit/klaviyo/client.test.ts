@@ -1,13 +1,15 @@
 import { inspect } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EtlError } from '../../../src/core/errors.js';
 import { API_KEY, testClient, withServer, type TestServer } from '../load/helpers.js';
+import { manualClock } from './manual-clock.js';
 
 const KEY = 'POST /api/event-bulk-create-jobs';
 
 let server: TestServer | undefined;
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const c of cleanups.splice(0)) await c();
   await server?.close();
   server = undefined;
@@ -27,6 +29,23 @@ async function caught(promise: Promise<unknown>): Promise<EtlError> {
     return error as EtlError;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * Fake `setTimeout`/`clearTimeout`/`Date` only (the client's clock and the limiter's), so sockets, `setImmediate`
+ * and `performance` stay real: requests really go to the local server while the waits between them are fake.
+ */
+function useFakeClock(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+}
+
+/** Let real I/O run (requests reach the server, responses come back) until `condition` holds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 function expectNoKey(error: unknown): void {
@@ -81,8 +100,17 @@ describe('KlaviyoClient', () => {
         ? { status: 429, headers: { 'retry-after': '1' }, body: { errors: [{ status: 429, code: 'throttled', detail: 'Request was throttled.' }] } }
         : { status: 202 },
     );
+    useFakeClock();
     const { client: c, stats } = client(server.url);
-    const res = await c.request(KEY, { body: {} });
+    const pending = c.request(KEY, { body: {} });
+    await until(() => stats.requests.retried === 1, 'the 429 is answered');
+    // Retry-After 1 s plus the policy's jitter (random() = 0.5: 125 ms)
+    await vi.advanceTimersByTimeAsync(1124);
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stats.requests.total).toBe(1); // no second attempt started yet
+    expect(server.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const res = await pending;
     expect(res.status).toBe(202);
     expect(server.requests).toHaveLength(2);
     expect(server.requests[1]!.at - server.requests[0]!.at).toBeGreaterThanOrEqual(1000);
@@ -144,6 +172,7 @@ describe('KlaviyoClient', () => {
 
   it('turns an abort into INTERRUPTED', async () => {
     server = await withServer(() => ({ status: 503 }));
+    useFakeClock();
     const controller = new AbortController();
     const { limiter, stats } = testClient(server.url);
     const { KlaviyoClient } = await import('../../../src/klaviyo/client.js');
@@ -152,8 +181,35 @@ describe('KlaviyoClient', () => {
       await c.close();
       await limiter.close();
     });
+    const t0 = Date.now();
     const pending = c.request(KEY, { body: {} });
-    setTimeout(() => controller.abort(), 100);
-    await expect(pending).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    const settled = pending.catch((error: unknown) => error);
+    // the 503 is answered and the client waits out its 10 s backoff (fake time stands still)
+    await until(() => stats.requests.retried === 1, 'the 503 is answered');
+    await vi.advanceTimersByTimeAsync(100);
+    controller.abort();
+    expect(await settled).toMatchObject({ code: 'INTERRUPTED' });
+    expect(Date.now() - t0).toBeLessThan(10_000); // the abort ended the wait
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('waits between attempts on the injected clock', async () => {
+    server = await withServer((_req, i) => (i === 0 ? { status: 503 } : { status: 202 }));
+    const clock = manualClock();
+    const { limiter, stats } = testClient(server.url);
+    const { KlaviyoClient } = await import('../../../src/klaviyo/client.js');
+    const c = new KlaviyoClient({ baseUrl: server.url, apiKey: API_KEY, limiter, stats, clock, retryPolicy: { baseMs: 1000, capMs: 1000, random: () => 0.9999 } });
+    cleanups.push(async () => {
+      await c.close();
+      await limiter.close();
+    });
+    const pending = c.request(KEY, { body: {} });
+    await until(() => stats.requests.retried === 1, 'the 503 is answered');
+    clock.advance(998); // the backoff: floor(0.9999 × 1000) = 999 ms
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stats.requests.total).toBe(1);
+    clock.advance(1);
+    expect((await pending).status).toBe(202);
+    expect(stats.requests.total).toBe(2);
   });
 });

@@ -1,8 +1,12 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RateLimiter } from '../../../src/klaviyo/rate-limiter.js';
-import { withServer, type TestServer } from '../load/helpers.js';
+import { manualClock } from './manual-clock.js';
+
+// Time-based cases run on vitest's fake timers (the limiter's default clock reads Date.now() and the global timers
+// on every call), so they wait no wall-clock time and their timings are exact. Sharing through Redis is in
+// test/integration/rate-limiter-redis.test.ts.
 
 const KEY = 'POST /api/event-bulk-create-jobs';
 
@@ -20,13 +24,11 @@ function maxInFixedWindows(times: number[], windowMs: number, stepMs = 25): numb
   return max;
 }
 
-let server: TestServer | undefined;
 let limiters: RateLimiter[] = [];
 afterEach(async () => {
   await Promise.all(limiters.map((l) => l.close()));
   limiters = [];
-  await server?.close();
-  server = undefined;
+  vi.useRealTimers();
 });
 
 function limiter(options: ConstructorParameters<typeof RateLimiter>[0]): RateLimiter {
@@ -34,6 +36,14 @@ function limiter(options: ConstructorParameters<typeof RateLimiter>[0]): RateLim
   limiters.push(l);
   return l;
 }
+
+/** Run every fake timer (and the promise chains they start) until none is left, then settle `promise`. */
+async function settle<T>(promise: Promise<T>): Promise<T> {
+  await vi.runAllTimersAsync();
+  return promise;
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe('RateLimiter', () => {
   it('takes tiers from ENDPOINTS, per-key overrides, and scales them', () => {
@@ -45,21 +55,24 @@ describe('RateLimiter', () => {
   });
 
   it('never lets more than burst / steady requests reach the server in any fixed window', async () => {
-    server = await withServer(() => ({ status: 202 }));
-    // Short windows keep the test quick; the margin absorbs event-loop jitter on a busy machine (server and client
-    // share this process).
+    vi.useFakeTimers();
     const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 5 } }, burstWindowMs: 500, steadyWindowMs: 2000, marginMs: 150 });
-    const url = server.url;
     const starts: number[] = [];
-    await Promise.all(
-      Array.from({ length: 12 }, () =>
-        l.schedule(KEY, () => {
-          starts.push(Date.now());
-          return fetch(url, { method: 'POST' }).then((r) => r.arrayBuffer());
-        }),
-      ),
+    const arrivals: number[] = [];
+    // The server counts a request anywhere between its start and its answer: latencies of 0-250 ms (the limiter
+    // assumes a request is counted within 250 ms of its start), counted at the start, the answer, or in between.
+    const schedule = Array.from({ length: 12 }, (_, i) =>
+      l.schedule(KEY, async () => {
+        const start = Date.now();
+        starts.push(start);
+        const latency = (i * 70) % 251;
+        const counted = Math.round(latency * [0, 1, 0.5][i % 3]!);
+        await delay(counted);
+        arrivals.push(Date.now());
+        await delay(latency - counted);
+      }),
     );
-    const arrivals = server.requests.map((r) => r.at);
+    await settle(Promise.all(schedule));
     expect(arrivals).toHaveLength(12);
     // what the limiter controls: starts, in any window (sliding ⇒ every alignment)
     expect(maxInFixedWindows(starts, 500 + 100)).toBeLessThanOrEqual(2);
@@ -72,29 +85,52 @@ describe('RateLimiter', () => {
   });
 
   it('starts waiting requests in the order they were scheduled', async () => {
+    vi.useFakeTimers();
     const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 100 } }, burstWindowMs: 50, marginMs: 0 });
     const started: number[] = [];
-    await Promise.all(Array.from({ length: 7 }, (_, i) => l.schedule(KEY, async () => void started.push(i))));
+    await settle(Promise.all(Array.from({ length: 7 }, (_, i) => l.schedule(KEY, async () => void started.push(i)))));
     expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
   it('keeps separate allowances per endpoint key', async () => {
-    const l = limiter({ tiers: { A: { burst: 100, steady: 1 }, B: { burst: 100, steady: 1 } }, steadyWindowMs: 60_000 });
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { A: { burst: 100, steady: 1 }, B: { burst: 100, steady: 1 } }, steadyWindowMs: 60_000, marginMs: 0 });
     const started: string[] = [];
     void l.schedule('A', async () => started.push('A'));
     void l.schedule('B', async () => started.push('B'));
     void l.schedule('A', async () => started.push('A2'));
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.advanceTimersByTimeAsync(59_999);
     expect(started.sort()).toEqual(['A', 'B']);
+    // A's steady token comes back one window after A's request ended
+    await vi.advanceTimersByTimeAsync(1);
+    expect(started.sort()).toEqual(['A', 'A2', 'B']);
   });
 
   it('pauses a key for Retry-After', async () => {
+    vi.useFakeTimers();
     const l = limiter({ tiers: { [KEY]: { burst: 100, steady: 100 } } });
     await l.schedule(KEY, async () => undefined);
     const paused = Date.now();
     l.pause(KEY, 400);
-    const started = await l.schedule(KEY, async () => Date.now());
-    expect(started - paused).toBeGreaterThanOrEqual(390);
+    let started: number | undefined;
+    const next = l.schedule(KEY, async () => (started = Date.now()));
+    await vi.advanceTimersByTimeAsync(399);
+    expect(started).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    await next;
+    expect(started! - paused).toBe(400);
+  });
+
+  it('starts up to `burst` queued requests together when a pause ends (docs/loader.md)', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 3, steady: 100 } }, marginMs: 0 });
+    const paused = Date.now();
+    l.pause(KEY, 1000);
+    const starts: number[] = [];
+    const all = Promise.all(Array.from({ length: 5 }, () => l.schedule(KEY, async () => void starts.push(Date.now() - paused))));
+    await settle(all);
+    // three at the end of the pause, the other two one burst window (+ the margin the 429 widened to 250 ms) later
+    expect(starts).toEqual([1000, 1000, 1000, 2250, 2250]);
   });
 
   it('widens a key\'s safety margin on every 429 (doubled, at least 250 ms, at most 1 s), not other keys\'', () => {
@@ -111,41 +147,52 @@ describe('RateLimiter', () => {
   });
 
   it('gives a token back one window after its request ended, or window + 250 ms after a start left unanswered', async () => {
+    vi.useFakeTimers();
     const window = 300;
     const l = limiter({ tiers: { [KEY]: { burst: 1, steady: 100 } }, burstWindowMs: window, marginMs: 0 });
-    // answered after 150 ms: the next request waits for the answer + one window, not the start + one window
-    const t0 = Date.now();
-    let answered = 0;
-    await l.schedule(KEY, async () => {
-      await new Promise((r) => setTimeout(r, 150));
-      answered = Date.now();
-    });
-    const second = await l.schedule(KEY, async () => Date.now());
-    expect(answered - t0).toBeGreaterThanOrEqual(145);
-    expect(second - answered).toBeGreaterThanOrEqual(window - 5);
-    // unanswered for 2 s: its token still comes back one window + 250 ms after its start
-    const third = l.schedule(KEY, () => new Promise<number>((r) => setTimeout(() => r(Date.now()), 2000)));
-    // (the third request waits for the second's token first)
-    const fourth = await l.schedule(KEY, async () => Date.now());
-    // answered 2,000 ms (or more) after it started, so this is its start or later: the bound below is conservative
-    const thirdStarted = (await third) - 2000;
-    expect(fourth - thirdStarted).toBeGreaterThanOrEqual(window + 250 - 10);
-    expect(fourth - thirdStarted).toBeLessThan(2000); // did not wait for the answer
+    const scenario = async () => {
+      // answered after 150 ms: the next request waits for the answer + one window, not the start + one window
+      const t0 = Date.now();
+      let answered = 0;
+      await l.schedule(KEY, async () => {
+        await delay(150);
+        answered = Date.now();
+      });
+      const second = await l.schedule(KEY, async () => Date.now());
+      expect(answered - t0).toBe(150);
+      expect(second - answered).toBe(window);
+      // unanswered for 2 s: its token still comes back one window + 250 ms after its start
+      let thirdStarted = 0;
+      const third = l.schedule(KEY, async () => {
+        thirdStarted = Date.now();
+        await delay(2000);
+        return Date.now();
+      });
+      // (the fourth request waits for the third's token first)
+      const fourth = await l.schedule(KEY, async () => Date.now());
+      expect(fourth - thirdStarted).toBeGreaterThanOrEqual(window + 250);
+      expect(fourth - thirdStarted).toBeLessThanOrEqual(window + 251); // (+1: a timer's least delay)
+      expect(fourth).toBeLessThan(await third); // did not wait for the answer
+    };
+    await settle(scenario());
   });
 
   it('gives tokens back in due order when a later-ended request is due first', async () => {
+    vi.useFakeTimers();
     const window = 2000;
     const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 100 } }, burstWindowMs: window, marginMs: 0 });
-    const t0 = Date.now();
-    // slow: answered after 1,900 ms, so its token is due at its start + 250 ms + one window (~t0 + 2,250)
-    const slow = l.schedule(KEY, () => new Promise((r) => setTimeout(r, 1900)));
-    // quick, started 1,500 ms later and ended first (~t0 + 1,600): due at its end + one window (~t0 + 3,600)
-    await new Promise((r) => setTimeout(r, 1500));
-    await l.schedule(KEY, () => new Promise((r) => setTimeout(r, 100)));
-    await slow;
-    const third = await l.schedule(KEY, async () => Date.now());
-    expect(third - t0).toBeGreaterThanOrEqual(window + 250 - 10);
-    expect(third - t0).toBeLessThan(window + 1600 - 300); // the slow request's token, not the quick one's
+    const scenario = async () => {
+      const t0 = Date.now();
+      // slow: answered after 1,900 ms, so its token is due at its start + 250 ms + one window (t0 + 2,250)
+      const slow = l.schedule(KEY, () => delay(1900));
+      // quick, started 1,500 ms later and ended first (t0 + 1,600): due at its end + one window (t0 + 3,600)
+      await delay(1500);
+      await l.schedule(KEY, () => delay(100));
+      await slow;
+      const third = await l.schedule(KEY, async () => Date.now());
+      expect(third - t0).toBe(window + 250); // the slow request's token, not the quick one's
+    };
+    await settle(scenario());
   });
 
   it('keeps the tokens waiting out a steady window compact: no timer or closure per request', async () => {
@@ -164,25 +211,38 @@ describe('RateLimiter', () => {
   });
 
   it('lowers its allowance when the server reports fewer remaining requests, until the window resets', async () => {
+    vi.useFakeTimers();
     const l = limiter({ tiers: { [KEY]: { burst: 100, steady: 100 } }, marginMs: 0 });
     await l.schedule(KEY, async () => undefined);
     const observed = Date.now();
     await l.observe(KEY, { remaining: 0, resetSeconds: 0.5 });
-    const started = await l.schedule(KEY, async () => Date.now());
-    expect(started - observed).toBeGreaterThanOrEqual(450);
+    let started: number | undefined;
+    const next = l.schedule(KEY, async () => (started = Date.now()));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(started).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    await next;
+    expect(started! - observed).toBe(500);
   });
 
-  it('shares one allowance between processes through Redis', async () => {
-    const redis = { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `klaviyo-etl-test-${process.pid}-${Date.now()}` };
-    const tiers = { [KEY]: { burst: 100, steady: 4 } };
-    const a = limiter({ tiers, redis });
-    const b = limiter({ tiers, redis });
-    let started = 0;
-    for (let i = 0; i < 3; i++) {
-      void a.schedule(KEY, async () => started++).catch(() => undefined);
-      void b.schedule(KEY, async () => started++).catch(() => undefined);
+  it('reads time and timers from the injected clock only', async () => {
+    const clock = manualClock();
+    const l = limiter({ tiers: { [KEY]: { burst: 1, steady: 100 } }, burstWindowMs: 1000, marginMs: 0, clock });
+    await l.schedule(KEY, async () => undefined);
+    let started: number | undefined;
+    const next = l.schedule(KEY, async () => (started = clock.now()));
+    clock.advance(999);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toBeUndefined();
+    clock.advance(1);
+    await next;
+    expect(started).toBe(1_000_000 + 1000);
+    l.pause(KEY, 5000);
+    const paused = l.schedule(KEY, async () => clock.now());
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(started).toBe(4);
+    expect(await paused).toBe(1_000_000 + 1000 + 5000);
   });
 });

@@ -62,6 +62,13 @@ describe('retryDelay', () => {
     expect(retryDelay({ attempt: 3, status: 503 }, maxRandom)).toBe(799);
     expect(retryDelay({ attempt: 30, status: 503 }, maxRandom)).toBe(999);
   });
+
+  it('counts an HTTP-date Retry-After from the given `now`', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const zero = { ...policy, random: () => 0 };
+    expect(retryDelay({ attempt: 0, status: 429, retryAfter: 'Thu, 01 Jan 2026 00:00:04 GMT', now }, zero)).toBe(4000);
+    expect(retryDelay({ attempt: 0, status: 503, retryAfter: 'Thu, 01 Jan 2026 00:00:04 GMT', now }, zero)).toBe(4000);
+  });
 });
 
 describe('parseRetryAfter', () => {
