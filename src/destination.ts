@@ -3,16 +3,14 @@ import { EtlError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { LoadItem, LoadKind, Reject, SourcePosition } from './core/record.js';
+import type { ItemSpan, LoadItem, LoadKind, Reject, SourcePosition } from './core/record.js';
 import type { RunStats } from './core/stats.js';
-import type { ExportTransformConfig, PipelineConfig } from './config/schema.js';
+import type { PipelineConfig } from './config/schema.js';
 import { createS3Client } from './s3/client.js';
 import { connectKlaviyo, type KlaviyoConnection } from './klaviyo/connect.js';
 import { createKlaviyoLoader } from './load/index.js';
 import { createExportLoader, type ExportLoader, type ExportTarget } from './load/csv-export.js';
 import type { Loader, CloseOptions } from './load/types.js';
-import { createExportMapper } from './transform/export.js';
-import type { Transformer } from './transform/types.js';
 
 /** Everything a destination needs from the runner. */
 export interface DestinationContext {
@@ -31,7 +29,7 @@ export interface DestinationContext {
   /** Share rate limits across processes through Redis. */
   redisUrl?: string;
   resumeJobs?: string[];
-  onAck(items: LoadItem[], info?: { jobId?: string }): void;
+  onAck(items: ItemSpan[], info?: { jobId?: string }): void;
   onReject(rejects: Reject[]): void;
   onJobDone?(jobId: string): void;
 }
@@ -135,7 +133,7 @@ export function expandExportPath(template: string, ctx: { runId: string; started
   return template.replaceAll('{runId}', ctx.runId).replaceAll('{date}', ctx.startedAt.toISOString().slice(0, 10));
 }
 
-/** Build the csv / s3 destination of an export pipeline (rows made by {@link createExportTransformer}). */
+/** Build the csv / s3 destination of an export pipeline (`export-row` items, made by the export transform). */
 export function createExportDestination(config: PipelineConfig, ctx: ExportDestinationContext): Destination & { published(): string | undefined } {
   const dest = config.destination;
   if (config.transform.type !== 'export' || (dest.type !== 'csv' && dest.type !== 's3')) {
@@ -179,23 +177,6 @@ export function createExportDestination(config: PipelineConfig, ctx: ExportDesti
     forgottenJobs: () => Promise.resolve([]),
     dropJobs: () => undefined,
     published: () => loader.published,
-  };
-}
-
-/**
- * The export transform as a {@link Transformer}: each exported member becomes one item whose payload is the output
- * row (column → value); a member whose fields fail is a reject.
- */
-export function createExportTransformer(config: ExportTransformConfig): Transformer {
-  const map = createExportMapper(config);
-  return {
-    push(record) {
-      const out = map(record);
-      if (out.reject) return { items: [], rejects: [out.reject] };
-      return { items: [{ kind: 'profile', payload: out.row, first: record.pos, last: record.pos }], rejects: [] };
-    },
-    flush: () => ({ items: [], rejects: [] }),
-    held: () => undefined,
   };
 }
 

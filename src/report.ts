@@ -14,8 +14,11 @@ export interface RunReport {
   finishedAt: string;
   durationMs: number;
   rows: { read: number; loaded: number; rejected: number; skipped: number };
-  /** `duplicates`: events Klaviyo ignores as repeats of an earlier event of this run (see RunStats). */
-  items: { profiles: number; events: number; subscriptions: number; duplicates: number };
+  /**
+   * `duplicates`: events Klaviyo ignores as repeats of an earlier event of this run (see RunStats). `exportRows`:
+   * rows written by an export.
+   */
+  items: { profiles: number; events: number; subscriptions: number; exportRows: number; duplicates: number };
   requests: {
     total: number;
     throttled: number;
@@ -52,6 +55,7 @@ export function formatSummary(report: RunReport): string {
     `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.resumed ? ' (resumed)' : ''} in ${secs}s`,
     `  rows      read ${fmt.format(report.rows.read)}, loaded ${fmt.format(report.rows.loaded)}, rejected ${fmt.format(report.rows.rejected)}, skipped ${fmt.format(report.rows.skipped)} (${fmt.format(rate)} rows/s)`,
     `  items     profiles ${fmt.format(report.items.profiles)}, events ${fmt.format(report.items.events)}, subscriptions ${fmt.format(report.items.subscriptions)}` +
+      (report.items.exportRows > 0 ? `, export rows ${fmt.format(report.items.exportRows)}` : '') +
       (report.items.duplicates > 0 ? `, duplicates ${fmt.format(report.items.duplicates)} (ignored by Klaviyo: same profile, metric and unique_id)` : ''),
     report.dryRun
       ? `  requests  a real run would make ${fmt.format(report.requests.planned)} requests`

@@ -6,15 +6,16 @@ import { setImmediate as nextLoopTurn } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { EtlError, isEtlError, redact } from './core/errors.js';
 import { silentLogger, type Logger } from './core/logger.js';
-import type { LoadItem, Reject, SourcePosition, SourceRecord, TransformOutput } from './core/record.js';
+import type { ItemSpan, LoadItem, Reject, SourcePosition, SourceRecord, TransformOutput } from './core/record.js';
 import { newStats, type RunStats } from './core/stats.js';
 import { loadPipelineFileOrThrow } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import { getExtractor } from './extract/registry.js';
 import type { SourceProgress, SourceReader } from './extract/types.js';
+import { createExportTransformer } from './transform/export.js';
 import { createTransformer } from './transform/registry.js';
 import { openRejects } from './core/rejects.js';
-import { createDestination, createExportDestination, createExportTransformer, type Destination } from './destination.js';
+import { createDestination, createExportDestination, type Destination } from './destination.js';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from './emulator/index.js';
 import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, planResend, type ResumeState } from './checkpoint/index.js';
 import { formatSummary, statusFor, type RunReport } from './report.js';
@@ -216,7 +217,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       fatal = new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`);
     }
   };
-  const onAck = (items: LoadItem[], info?: { jobId?: string }): void => {
+  const onAck = (items: ItemSpan[], info?: { jobId?: string }): void => {
     // before settling them: the position then is before the job's first row
     if (info?.jobId) jobsAfter.set(info.jobId, tracker.safePosition() ?? null);
     for (const item of items) tracker.settled(item.first);
@@ -482,7 +483,8 @@ function countItems(stats: RunStats, items: LoadItem[]): void {
   for (const item of items) {
     if (item.kind === 'profile') stats.items.profiles++;
     else if (item.kind === 'event') stats.items.events++;
-    else stats.items.subscriptions++;
+    else if (item.kind === 'subscription') stats.items.subscriptions++;
+    else stats.items.exportRows++;
   }
 }
 

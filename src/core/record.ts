@@ -4,6 +4,8 @@
  * checkpoints and rejects are made of.
  */
 
+import { EtlError } from './errors.js';
+
 /** Where a record came from. `seq` is its 0-based index in the run's record stream. */
 export interface SourcePosition {
   /** 0-based index of the record in this run's stream (stable across resumes for the same input). */
@@ -46,17 +48,58 @@ export interface Reject {
   raw?: string;
 }
 
-export type LoadKind = 'profile' | 'event' | 'subscription';
+/** Profile attributes in Klaviyo's wire names (email, phone_number, external_id, first_name, …, properties, location). */
+export type ProfileAttributes = Record<string, unknown>;
 
-/**
- * One unit to send to Klaviyo. `payload` is already in Klaviyo's wire schema (snake_case JSON:API attributes):
- * - profile: the `attributes` of a profile (email, phone_number, external_id, first_name, …, properties, location)
- * - event: `{ profile: <profile attributes>, event: <event attributes incl. metric name, properties, time, value, unique_id> }`
- * - subscription: `{ profile: <attributes incl. subscriptions>, listId?: string }`
- */
-export interface LoadItem<P = Record<string, unknown>> {
-  kind: LoadKind;
-  payload: P;
+/** The attributes of one event (Klaviyo wire names); the loader wraps them into the JSON:API bulk structure. */
+export interface EventAttributes {
+  /** Metric name, or `{name}`. */
+  metric: string | { name: string };
+  properties?: Record<string, unknown>;
+  time?: string;
+  value?: number;
+  value_currency?: string;
+  unique_id?: string;
+  backfill?: boolean;
+}
+
+/** The payload of an event item: the event and the profile it belongs to. */
+export interface EventPayload {
+  profile: ProfileAttributes;
+  event: EventAttributes;
+}
+
+/** One channel's consent. */
+export interface Consent {
+  consent: 'SUBSCRIBED';
+  consented_at?: string;
+}
+
+/** The payload of a subscription item: one profile to subscribe, and the job-level options that group them. */
+export interface SubscriptionPayload {
+  /** Profile attributes: email and/or phone_number, and the consent per channel. */
+  profile: {
+    email?: string;
+    phone_number?: string;
+    subscriptions: {
+      email?: { marketing: Consent };
+      sms?: { marketing?: Consent; transactional?: Consent };
+    };
+  };
+  /** List to subscribe into. */
+  listId?: string;
+  /** Job-level `historical_import`. @default false */
+  historicalImport?: boolean;
+  /** Job-level `custom_source`. */
+  customSource?: string;
+}
+
+/** One row of an export file: column → value, every configured column present, in configuration order. */
+export type ExportRow = Record<string, unknown>;
+
+/** What every item carries besides its payload: its kind and the records it was made from. */
+export interface ItemSpan<K extends ItemKind = ItemKind> {
+  kind: K;
   /** The record span this item was made from (grouped events span several rows). */
   first: SourcePosition;
   last: SourcePosition;
@@ -69,6 +112,38 @@ export interface LoadItem<P = Record<string, unknown>> {
   raw?: string;
 }
 
+/** A Klaviyo profile to import (`payload`: its attributes). */
+export interface ProfileItem extends ItemSpan<'profile'> {
+  payload: ProfileAttributes;
+}
+
+/** A Klaviyo event to create. */
+export interface EventItem extends ItemSpan<'event'> {
+  payload: EventPayload;
+}
+
+/** A profile to subscribe. */
+export interface SubscriptionItem extends ItemSpan<'subscription'> {
+  payload: SubscriptionPayload;
+}
+
+/** A row of an export (a Klaviyo profile exported into a file): not a profile loaded into Klaviyo. */
+export interface ExportRowItem extends ItemSpan<'export-row'> {
+  payload: ExportRow;
+}
+
+/**
+ * One unit for a destination, discriminated by `kind`; the payload of a Klaviyo item is already in Klaviyo's wire
+ * schema (snake_case JSON:API attributes).
+ */
+export type LoadItem = ProfileItem | EventItem | SubscriptionItem | ExportRowItem;
+
+/** Every kind of item. */
+export type ItemKind = 'profile' | 'event' | 'subscription' | 'export-row';
+
+/** The kinds of item loaded into Klaviyo. */
+export type LoadKind = 'profile' | 'event' | 'subscription';
+
 /** What a transform gives back for each record pushed into it. */
 export type TransformOutput = {
   items: LoadItem[];
@@ -76,3 +151,8 @@ export type TransformOutput = {
   /** Records deliberately not loaded (e.g. a subscription row whose `when` is false): counted, neither item nor reject. */
   skipped?: number;
 };
+
+/** Checks that an item handed to a destination is of the kind it loads (a wiring error otherwise). */
+export function assertItemKind<K extends ItemKind>(item: LoadItem, kind: K): asserts item is Extract<LoadItem, { kind: K }> {
+  if (item.kind !== kind) throw new EtlError('INTERNAL', `Expected a \`${kind}\` item, got \`${item.kind}\``);
+}

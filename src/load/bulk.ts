@@ -1,5 +1,5 @@
 import { EtlError, isEtlError } from '../core/errors.js';
-import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
+import type { ItemSpan, LoadItem, Reject, SourcePosition } from '../core/record.js';
 import type { LoadContext } from './types.js';
 import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
 
@@ -11,14 +11,17 @@ import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/cl
  */
 
 /** One item with its serialized JSON:API entry. */
-export interface Entry {
-  item: LoadItem;
+export interface Entry<I extends LoadItem = LoadItem> {
+  item: I;
   json: string;
 }
 
-/** What the sender needs of an entry: its item (a loader may keep more, e.g. byte ranges of its serialization). */
+/**
+ * What the sender needs of an entry: its item's kind and span (a loader may keep more, e.g. byte ranges of its
+ * serialization, or less: the payload once it is serialized).
+ */
 export interface ItemEntry {
-  item: LoadItem;
+  item: ItemSpan;
 }
 
 /** The entries an error pointer names, and the pointer's rest below the entry (`/attributes/...`). */
@@ -44,7 +47,7 @@ export interface BulkEndpoint<E extends ItemEntry = Entry> {
 /** Statuses whose errors may name individual entries; anything else is a request-level refusal. */
 const ITEM_LEVEL_STATUSES = new Set([400, 409, 413, 422]);
 
-export function itemReject(item: LoadItem | undefined, pos: SourcePosition, code: string, message: string, field?: string): Reject {
+export function itemReject(item: ItemSpan | undefined, pos: SourcePosition, code: string, message: string, field?: string): Reject {
   return {
     stage: 'load',
     code,
@@ -60,7 +63,7 @@ export function itemReject(item: LoadItem | undefined, pos: SourcePosition, code
 }
 
 /** `orders.csv:2-101 (seq 0-99)` for a batch, for error messages. */
-export function describeRange(items: readonly LoadItem[]): string {
+export function describeRange(items: readonly ItemSpan[]): string {
   if (items.length === 0) return 'an empty batch';
   const first = items[0]!.first;
   const last = items[items.length - 1]!.last;
@@ -228,6 +231,6 @@ export function sendOrPlan<E extends ItemEntry>(ctx: LoadContext, sender: BulkSe
 }
 
 /** Join strings into the body: `prefix + entries joined by ',' + suffix`. */
-export function envelope(prefix: string, entries: Entry[], suffix: string): string {
+export function envelope(prefix: string, entries: readonly Entry<LoadItem>[], suffix: string): string {
   return prefix + entries.map((e) => e.json).join(',') + suffix;
 }

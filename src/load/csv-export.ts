@@ -21,7 +21,7 @@ import type * as libStorage from '@aws-sdk/lib-storage';
 import { stringify } from 'csv-stringify/sync';
 import { EtlError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
-import type { LoadItem } from '../core/record.js';
+import { assertItemKind, type ExportRowItem, type LoadItem } from '../core/record.js';
 import type { LoadContext, Loader } from './types.js';
 
 const libStorageSdk = lazyModule<typeof libStorage>('@aws-sdk/lib-storage');
@@ -242,7 +242,7 @@ export interface ExportLoader extends Loader {
 }
 
 /**
- * A Loader over export rows: `items[i].payload` is the output row (column → value). Rows are buffered, written
+ * A Loader over export rows (`export-row` items): `items[i].payload` is the output row (column → value). Rows are buffered, written
  * in durable chunks and acknowledged (`onAck`) once their chunk is on disk. `close()` writes the rest and, unless
  * the run was interrupted, publishes the file (rename / upload). In `dryRun` nothing is written; rows are acked.
  */
@@ -255,7 +255,7 @@ class ExportRowLoader implements ExportLoader {
   readonly #ctx: LoadContext;
   readonly #chunkRows: number;
   #file: Promise<ExportFile> | undefined;
-  #buffer: LoadItem[] = [];
+  #buffer: ExportRowItem[] = [];
   #published: string | undefined;
   #rows = 0;
   #closed = false;
@@ -286,7 +286,10 @@ class ExportRowLoader implements ExportLoader {
 
   async write(items: LoadItem[]): Promise<void> {
     if (this.#closed) throw new EtlError('INTERNAL', 'export loader is closed');
-    for (const item of items) this.#buffer.push(item);
+    for (const item of items) {
+      assertItemKind(item, 'export-row');
+      this.#buffer.push(item);
+    }
     if (this.#buffer.length >= this.#chunkRows) await this.#flush();
   }
 

@@ -1,26 +1,12 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
-import type { LoadItem } from '../core/record.js';
+import { assertItemKind, type EventItem, type EventPayload, type ItemSpan, type LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
 import { JsonBytesWriter } from './json-bytes.js';
 import type { LoadContext, Loader } from './types.js';
 
-/** The payload of an event LoadItem (Klaviyo wire names). */
-export interface EventPayload {
-  /** Profile attributes (email, phone_number, external_id, … properties, location). */
-  profile: Record<string, unknown>;
-  event: {
-    /** Metric name, or `{name}`. */
-    metric: string | { name: string };
-    properties?: Record<string, unknown>;
-    time?: string;
-    value?: number;
-    value_currency?: string;
-    unique_id?: string;
-    backfill?: boolean;
-  };
-}
+export type { EventPayload } from '../core/record.js';
 
 /** The parts of the destination config the event loader reads. */
 export type EventLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
@@ -132,7 +118,7 @@ function writeEvent(w: JsonBytesWriter, payload: EventPayload): void {
   if (!w.value(event.properties ?? {})) w.bytes(EMPTY_OBJECT);
   for (const k in event) {
     if (k === 'metric' || k === 'properties') continue;
-    const v = (event as Record<string, unknown>)[k];
+    const v = event[k as keyof typeof event];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
     const mark = w.pos - w.start;
     let key = KEY_BYTES.get(k);
@@ -161,14 +147,14 @@ interface ProfileBytes extends ByteRange {
   entryBytes: number;
 }
 
-/** One event: its item, its serialized event in a writer chunk and its profile's bytes. */
+/**
+ * One event: its item without its payload (serialized into a writer chunk), and its profile's bytes. The item keeps
+ * the positions and the source record (for a reject) of the event, and nothing else on the V8 heap.
+ */
 export interface EventEntry extends ByteRange {
-  item: LoadItem;
+  item: ItemSpan<'event'>;
   profile: ProfileBytes;
 }
-
-/** The payload of the items the event loader hands back through onAck/onReject: their events were serialized. */
-const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /** Runs of consecutive entries sharing a profile: `[start index, length]` per JSON:API entry of the body. */
 function profileRuns(entries: readonly EventEntry[]): [number, number][] {
@@ -248,7 +234,7 @@ export class KlaviyoEventLoader implements Loader {
   #profileBytes: ProfileBytes | undefined;
   #identity = '';
   /** The item write() is adding (for the duplicate warning, which needs its payload), and its dedup key. */
-  #adding: LoadItem | undefined;
+  #adding: EventItem | undefined;
   #addingKey: string | undefined;
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
@@ -271,7 +257,7 @@ export class KlaviyoEventLoader implements Loader {
         if (n > MAX_DUPLICATE_WARNINGS) return;
         const { first } = entry.item;
         // entries keep no payload: this runs inside write(), for the item being added
-        const event = (this.#adding!.payload as unknown as EventPayload).event;
+        const event = this.#adding!.payload.event;
         ctx.logger.warn('duplicate event: Klaviyo will ignore it (same profile, metric and unique_id as an earlier event of this run)', {
           source: first.source,
           ...(first.line === undefined ? {} : { line: first.line }),
@@ -292,7 +278,8 @@ export class KlaviyoEventLoader implements Loader {
   async write(items: LoadItem[]): Promise<void> {
     const w = this.#writer;
     for (const item of items) {
-      const payload = item.payload as unknown as EventPayload;
+      assertItemKind(item, 'event');
+      const payload = item.payload;
       // the events of one group share their profile object: serialize it once; an equal profile right after it
       // (same customer on consecutive rows) shares its bytes too, so both events go into one entry
       if (payload.profile !== this.#lastProfile || this.#profileBytes === undefined) {
@@ -315,10 +302,10 @@ export class KlaviyoEventLoader implements Loader {
       const entry: EventEntry = {
         item:
           item.raw !== undefined
-            ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, raw: item.raw }
+            ? { kind: 'event', first: item.first, last: item.last, raw: item.raw }
             : item.row !== undefined
-              ? { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last, row: item.row }
-              : { kind: item.kind, payload: NO_PAYLOAD, first: item.first, last: item.last },
+              ? { kind: 'event', first: item.first, last: item.last, row: item.row }
+              : { kind: 'event', first: item.first, last: item.last },
         chunk: w.chunk,
         start: w.start,
         end: w.pos,

@@ -1,6 +1,6 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
-import type { LoadItem, Reject, SourcePosition } from '../core/record.js';
+import { assertItemKind, type LoadItem, type ProfileItem, type Reject, type SourcePosition } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
@@ -44,7 +44,7 @@ interface Job {
 export class KlaviyoProfileLoader implements Loader {
   readonly #ctx: LoadContext;
   readonly #client: KlaviyoClient | undefined;
-  readonly #batcher: Batcher<Entry>;
+  readonly #batcher: Batcher<Entry<ProfileItem>>;
   readonly #jobs = new Map<string, Job>();
   readonly #intervalMs: number;
   readonly #maxIntervalMs: number;
@@ -65,13 +65,13 @@ export class KlaviyoProfileLoader implements Loader {
       ']}}' +
       (lists.length > 0 ? `,"relationships":{"lists":{"data":${JSON.stringify(lists.map((id) => ({ type: 'list', id })))}}}` : '') +
       '}}';
-    const endpoint: BulkEndpoint = {
+    const endpoint: BulkEndpoint<Entry<ProfileItem>> = {
       key: PROFILES_ENDPOINT_KEY,
       entriesPointer: ENTRIES_POINTER,
       body: (entries) => envelope(PREFIX, entries, suffix),
     };
     const sender = client ? new BulkSender(client, endpoint, ctx, (entries, response) => this.#accepted(entries, response)) : undefined;
-    this.#batcher = new Batcher<Entry>({
+    this.#batcher = new Batcher<Entry<ProfileItem>>({
       maxItems: config.batch.profiles,
       maxBytes: config.batch.maxBytes,
       envelopeBytes: Buffer.byteLength(PREFIX + suffix),
@@ -118,6 +118,7 @@ export class KlaviyoProfileLoader implements Loader {
   async write(items: LoadItem[]): Promise<void> {
     this.#throwIfFailed();
     for (const item of items) {
+      assertItemKind(item, 'profile');
       await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: item.payload }) });
     }
   }
@@ -145,7 +146,7 @@ export class KlaviyoProfileLoader implements Loader {
     return [...this.#jobs.keys()];
   }
 
-  #accepted(entries: Entry[], response: KlaviyoResponse): void {
+  #accepted(entries: Entry<ProfileItem>[], response: KlaviyoResponse): void {
     const items = entries.map((e) => e.item);
     const data = isRecord(response.body) && isRecord(response.body.data) ? response.body.data : undefined;
     const jobId = typeof data?.id === 'string' ? data.id : undefined;

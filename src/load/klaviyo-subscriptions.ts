@@ -1,21 +1,11 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
-import type { LoadItem } from '../core/record.js';
+import { assertItemKind, type LoadItem, type SubscriptionItem, type SubscriptionPayload } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
 import type { LoadContext, Loader } from './types.js';
 
-/** The payload of a subscription LoadItem (as src/transform/subscription.ts makes it). */
-export interface SubscriptionPayload {
-  /** Profile attributes: email and/or phone_number, and `subscriptions` ({email:{marketing:{consent,…}}, sms:…}). */
-  profile: Record<string, unknown>;
-  /** List to subscribe into. */
-  listId?: string;
-  /** Job-level `historical_import`. @default false */
-  historicalImport?: boolean;
-  /** Job-level `custom_source`. */
-  customSource?: string;
-}
+export type { SubscriptionPayload } from '../core/record.js';
 
 /** The parts of the destination config the subscription loader reads. */
 export type SubscriptionLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
@@ -43,11 +33,14 @@ function parts(payload: SubscriptionPayload): { prefix: string; suffix: string }
   };
 }
 
-const ENDPOINT: BulkEndpoint = {
+/** A payload of no list and default job options: the envelope without its group-dependent part. */
+const NO_GROUP: SubscriptionPayload = { profile: { subscriptions: {} } };
+
+const ENDPOINT: BulkEndpoint<Entry<SubscriptionItem>> = {
   key: SUBSCRIPTIONS_ENDPOINT_KEY,
   entriesPointer: '/data/attributes/profiles/data',
   body: (entries) => {
-    const { prefix, suffix } = parts(entries[0]!.item.payload as unknown as SubscriptionPayload);
+    const { prefix, suffix } = parts(entries[0]!.item.payload);
     return envelope(prefix, entries, suffix);
   },
 };
@@ -57,19 +50,19 @@ const ENDPOINT: BulkEndpoint = {
  * items with the same list id + historical_import + custom_source share a request. 202 acknowledges them.
  */
 export class KlaviyoSubscriptionLoader implements Loader {
-  readonly #batcher: Batcher<Entry>;
+  readonly #batcher: Batcher<Entry<SubscriptionItem>>;
 
   constructor(config: SubscriptionLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     const sender = client
-      ? new BulkSender(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
+      ? new BulkSender<Entry<SubscriptionItem>>(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
       : undefined;
-    this.#batcher = new Batcher<Entry>({
+    this.#batcher = new Batcher<Entry<SubscriptionItem>>({
       maxItems: config.batch.subscriptions,
       maxBytes: config.batch.maxBytes,
-      envelopeBytes: Buffer.byteLength(parts({ profile: {} }).prefix + parts({ profile: {} }).suffix) + ENVELOPE_RESERVE,
+      envelopeBytes: Buffer.byteLength(parts(NO_GROUP).prefix + parts(NO_GROUP).suffix) + ENVELOPE_RESERVE,
       concurrency: config.concurrency,
       sizeOf: (entry) => Buffer.byteLength(entry.json),
-      groupOf: (entry) => JSON.stringify(group(entry.item.payload as unknown as SubscriptionPayload)),
+      groupOf: (entry) => JSON.stringify(group(entry.item.payload)),
       send: sendOrPlan(ctx, sender),
       onTooLarge: (entry, bytes) =>
         ctx.onReject([itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `subscription is ${bytes} bytes serialized`)]),
@@ -78,8 +71,8 @@ export class KlaviyoSubscriptionLoader implements Loader {
 
   async write(items: LoadItem[]): Promise<void> {
     for (const item of items) {
-      const payload = item.payload as unknown as SubscriptionPayload;
-      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: payload.profile }) });
+      assertItemKind(item, 'subscription');
+      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: item.payload.profile }) });
     }
   }
 

@@ -1,11 +1,14 @@
-import type { LoadItem, Reject } from '../core/record.js';
+import type { ItemSpan, LoadItem, Reject } from '../core/record.js';
 import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
 
 /** What a loader tells the runner as Klaviyo confirms or refuses items. */
 export interface LoadEvents {
-  /** Klaviyo accepted these items (events: 202; profiles: the bulk job holding them was created). */
-  onAck(items: LoadItem[], info?: { jobId?: string }): void;
+  /**
+   * Klaviyo accepted these items (events: 202; profiles: the bulk job holding them was created). Their payloads may be
+   * gone (a loader keeps only what it needs once an item is serialized): the span says which records are done.
+   */
+  onAck(items: ItemSpan[], info?: { jobId?: string }): void;
   /** Items Klaviyo refused (400 pointers, import-errors); already joined to their source positions. */
   onReject(rejects: Reject[]): void;
   /** A bulk import job reached a final state (its import-errors, if any, were reported through onReject). */

@@ -1,7 +1,7 @@
 import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
-import type { LoadItem, Reject, SourceRecord, TransformOutput } from '../core/record.js';
+import type { EventAttributes, EventItem, EventPayload, Reject, SourceRecord, TransformOutput } from '../core/record.js';
 import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runValue } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileValueField, showValue } from './field.js';
@@ -42,7 +42,7 @@ interface Header {
   profile: Record<string, unknown>;
   uniqueId?: string;
   time?: string;
-  currency?: unknown;
+  currency?: string;
   properties?: Record<string, unknown>;
 }
 
@@ -54,7 +54,7 @@ interface OpenGroup {
   failed: boolean;
   sum: number;
   hasValue: boolean;
-  firstValue: unknown;
+  firstValue: number | undefined;
 }
 
 function timeSpec(spec: FieldInput): FieldInput {
@@ -103,14 +103,14 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
           });
         } else h.time = t;
       }
-      const c = run(currency, 'value_currency', row, failures);
+      const c = run(currency, 'value_currency', row, failures) as string | undefined;
       if (c !== undefined) h.currency = c;
       const p = properties.size > 0 ? properties.run(row, failures) : undefined;
       if (p !== undefined) h.properties = p;
       return h;
     };
 
-    const eventOf = (h: Header, metricName: string, props: Record<string, unknown>, v: unknown, id: string | undefined) => {
+    const eventOf = (h: Header, metricName: string, props: Record<string, unknown>, v: number | undefined, id: string | undefined): EventPayload => {
       const { time: t, currency: c } = h;
       if (t !== undefined && v !== undefined && c !== undefined && id !== undefined) {
         // every attribute present (the usual event): one literal, same keys in the same order as below
@@ -119,7 +119,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
           : { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id };
         return { profile: h.profile, event };
       }
-      const event: Record<string, unknown> = { metric: metricName, properties: props };
+      const event: EventAttributes = { metric: metricName, properties: props };
       if (h.time !== undefined) event.time = h.time;
       if (v !== undefined) event.value = v;
       if (h.currency !== undefined) event.value_currency = h.currency;
@@ -135,7 +135,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
           if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
           if (failures.length !== 0) failures.length = 0;
           const h = header(record.row);
-          const v = run(value, 'value', record.row, failures);
+          const v = run(value, 'value', record.row, failures) as number | undefined;
           if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
           const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
           return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row, raw: record.raw }], rejects: [] };
@@ -187,8 +187,8 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const groupRecords: SourceRecord[] = [];
     const groupFailures: (FieldFailure[] | undefined)[] = [];
     const groupItems: Record<string, unknown>[] = [];
-    const groupOut: LoadItem[] = [];
-    const groupPayloads: Record<string, unknown>[] = [];
+    const groupOut: EventItem[] = [];
+    const groupPayloads: EventPayload[] = [];
 
     /** Add a row to the open group; the first row's failures also hold the header's (start() evaluated it). */
     const addRow = (g: OpenGroup, record: SourceRecord, first: boolean): void => {
@@ -215,7 +215,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
         // `{{_item}}`: the 1-based position of this row's item in its group, so line items with the same SKU stay
         // distinct. Only the unique_id reads it (as its `itemColumn`); the row is not touched.
         const id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures, itemCount);
-        const v = run(itemValue, 'group.itemEvents.value', row, failures);
+        const v = run(itemValue, 'group.itemEvents.value', row, failures) as number | undefined;
         itemProps.evaluate(row, failures, extraValues);
         const props = itemEventProperties(itemValues, extraValues);
         groupPayloads[itemCount] = eventOf(g.header, itemEvents.metric, props, v, id === undefined ? undefined : String(id));
@@ -266,7 +266,7 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
       const row = g.first.row;
       const raw = g.first.raw;
       const h = g.header;
-      let v: unknown;
+      let v: number | undefined;
       if (valueMode === 'first') v = g.firstValue;
       else if (g.hasValue) v = Math.round(g.sum * 1e6) / 1e6;
       const groupItemsOut = groupItems.slice(0, itemCount);

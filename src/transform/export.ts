@@ -1,8 +1,9 @@
 import { ExportTransform } from '../config/schema.js';
 import type { ExportTransformConfig } from '../config/schema.js';
-import type { Reject, SourceRecord } from '../core/record.js';
+import type { ExportRow, Reject, SourceRecord } from '../core/record.js';
 import { compileMap, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
+import type { Transformer } from './types.js';
 
 /*
  * Export: a Klaviyo profile (flattened: `id, email, phone_number, …, properties.x, location.city, joined_group_at,
@@ -12,7 +13,7 @@ import type { FieldFailure } from './common.js';
  */
 
 /** The result of mapping one exported record. */
-export type ExportResult = { row: Record<string, unknown>; reject?: undefined } | { row?: undefined; reject: Reject };
+export type ExportResult = { row: ExportRow; reject?: undefined } | { row?: undefined; reject: Reject };
 
 /** Compiles the column mapping once; the returned function runs per record. */
 export type ExportMapper = (record: SourceRecord) => ExportResult;
@@ -28,11 +29,28 @@ export function createExportMapper(config: ExportTransformConfig): ExportMapper 
     const failures: FieldFailure[] = [];
     const values = map.run(record.row, failures);
     if (failures.length > 0) return { reject: failuresReject(record, failures) };
-    const row: Record<string, unknown> = {};
+    const row: ExportRow = {};
     for (const column of columns) {
       const v = values?.[column];
       row[column] = v === undefined ? '' : v;
     }
     return { row };
+  };
+}
+
+/**
+ * The export transform as a {@link Transformer}: each exported member becomes one `export-row` item whose payload is
+ * the output row (column → value); a member whose fields fail is a reject.
+ */
+export function createExportTransformer(config: ExportTransformConfig): Transformer {
+  const map = createExportMapper(config);
+  return {
+    push(record) {
+      const out = map(record);
+      if (out.reject) return { items: [], rejects: [out.reject] };
+      return { items: [{ kind: 'export-row', payload: out.row, first: record.pos, last: record.pos }], rejects: [] };
+    },
+    flush: () => ({ items: [], rejects: [] }),
+    held: () => undefined,
   };
 }

@@ -6,7 +6,7 @@ export { profileTransform } from './profile.js';
 export { eventTransform } from './event.js';
 export { subscriptionTransform } from './subscription.js';
 export type { SubscriptionPayload } from './subscription.js';
-export { createExportMapper } from './export.js';
+export { createExportMapper, createExportTransformer } from './export.js';
 export type { ExportMapper, ExportResult } from './export.js';
 export { TRANSFORMS, createTransformer } from './registry.js';
 export type { TransformKind } from './registry.js';

@@ -1,6 +1,6 @@
 import { SubscriptionTransform } from '../config/schema.js';
 import type { SubscriptionTransformConfig } from '../config/schema.js';
-import type { SourceRecord, TransformOutput } from '../core/record.js';
+import type { Consent, SourceRecord, SubscriptionPayload, TransformOutput } from '../core/record.js';
 import { extractReject, failuresReject, runField } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileField } from './field.js';
@@ -18,26 +18,7 @@ import type { TransformContext, TransformDefinition, Transformer } from './types
  *   required (MISSING_REQUIRED) and must be in the past (INVALID_DATE).
  */
 
-/** One channel's consent objects. */
-interface Consent {
-  consent: 'SUBSCRIBED';
-  consented_at?: string;
-}
-
-/** The subscribe payload of one profile. */
-export interface SubscriptionPayload {
-  profile: {
-    email?: string;
-    phone_number?: string;
-    subscriptions: {
-      email?: { marketing: Consent };
-      sms?: { marketing?: Consent; transactional?: Consent };
-    };
-  };
-  listId?: string;
-  historicalImport: boolean;
-  customSource?: string;
-}
+export type { SubscriptionPayload } from '../core/record.js';
 
 export const subscriptionTransform: TransformDefinition<SubscriptionTransformConfig> = {
   kind: 'subscription',
@@ -122,7 +103,7 @@ export const subscriptionTransform: TransformDefinition<SubscriptionTransformCon
           items: [
             {
               kind: 'subscription',
-              payload: payload as unknown as Record<string, unknown>,
+              payload,
               first: record.pos,
               last: record.pos,
               row,

@@ -67,6 +67,9 @@ destination: {type: csv, path: out/vip.csv, delimiter: ";"}
     const report = await run({ pipelineFile: file, env: {}, emulator: { seedFile: SEED, limits: 'off' } });
     expect(report.status).toBe('succeeded');
     expect(report.requests.byEndpoint['GET /api/segments/{id}/profiles']).toBe(2); // page size 1, no empty third page
+    // exported members are rows of the file, not profiles loaded into Klaviyo
+    expect(report.items).toMatchObject({ profiles: 0, exportRows: 2 });
+    expect(report.rows.loaded).toBe(2);
     expect(await readFile(path.join(tmp, 'out', 'vip.csv'), 'utf8')).toBe('email;tier\nada@example.com;gold\nalan@example.com;gold\n');
   });
 });

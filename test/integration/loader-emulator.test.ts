@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LoadItem, Reject } from '../../src/core/record.js';
+import type { ItemSpan, LoadItem, Reject } from '../../src/core/record.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { newStats } from '../../src/core/stats.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
@@ -26,12 +26,12 @@ const destination = (overrides: { events?: number; profiles?: number; concurrenc
 function items(kind: LoadItem['kind'], payloads: unknown[]): LoadItem[] {
   return payloads.map((payload, i) => {
     const pos = { seq: i, source: 'data.csv', line: i + 2 };
-    return { kind, payload: payload as Record<string, unknown>, first: pos, last: pos };
+    return { kind, payload, first: pos, last: pos } as LoadItem;
   });
 }
 
 function context(stats = newStats()) {
-  const acked: LoadItem[] = [];
+  const acked: ItemSpan[] = [];
   const rejects: Reject[] = [];
   const done: string[] = [];
   const ctx: LoadContext = {

@@ -10,7 +10,7 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LoadItem } from '../../src/core/record.js';
+import type { ItemSpan, LoadItem } from '../../src/core/record.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { newStats } from '../../src/core/stats.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
@@ -38,13 +38,13 @@ function eventItems(n: number, prefix: string): LoadItem[] {
       profile: { email: `${prefix}${i}@example.com` },
       event: { metric: 'Paced', properties: { i }, unique_id: `${prefix}-${i}`, time: '2024-03-01T10:00:00Z' },
     };
-    return { kind: 'event' as const, payload: payload as unknown as Record<string, unknown>, first: pos, last: pos };
+    return { kind: 'event' as const, payload, first: pos, last: pos };
   });
 }
 
 function context() {
   const stats = newStats();
-  const acked: LoadItem[] = [];
+  const acked: ItemSpan[] = [];
   const ctx: LoadContext = { logger: silentLogger, stats, dryRun: false, onAck: (i) => acked.push(...i), onReject: () => {} };
   return { ctx, acked, stats };
 }

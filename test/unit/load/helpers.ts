@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LoadItem, Reject } from '../../../src/core/record.js';
+import type { ItemSpan, LoadItem, Reject } from '../../../src/core/record.js';
 import { newStats, type RunStats } from '../../../src/core/stats.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { KlaviyoClient } from '../../../src/klaviyo/client.js';
@@ -112,7 +112,7 @@ export function testClient(url: string, options: { stats?: RunStats; retries?: n
 
 /** A LoadContext recording acks, rejects and finished jobs. */
 export function recordingContext(stats: RunStats = newStats(), extra: Partial<LoadContext> = {}) {
-  const acked: LoadItem[] = [];
+  const acked: ItemSpan[] = [];
   const jobIds: (string | undefined)[] = [];
   const rejects: Reject[] = [];
   const jobsDone: string[] = [];
@@ -139,7 +139,7 @@ export function recordingContext(stats: RunStats = newStats(), extra: Partial<Lo
 export function makeItems<P>(kind: LoadItem['kind'], payloads: P[], source = 'input.csv'): LoadItem[] {
   return payloads.map((payload, i) => {
     const pos = { seq: i, source, line: i + 2 };
-    return { kind, payload: payload as unknown as Record<string, unknown>, first: pos, last: pos, row: { n: String(i) } };
+    return { kind, payload, first: pos, last: pos, row: { n: String(i) } } as LoadItem;
   });
 }
 

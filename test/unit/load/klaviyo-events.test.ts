@@ -46,7 +46,7 @@ describe('event loader', () => {
     expect(server.requests).toHaveLength(2);
     // acknowledged by position (with the row, for rejects); the serialized payload is not kept
     expect(acked.map((i) => [i.kind, i.first, i.last, i.row])).toEqual(items.map((i) => [i.kind, i.first, i.last, i.row]));
-    expect(acked.every((i) => Object.keys(i.payload).length === 0)).toBe(true);
+    expect(acked.every((i) => !('payload' in i))).toBe(true);
     expect(rejects).toEqual([]);
     const validate = await specBodyValidator(EVENTS_ENDPOINT_KEY);
     expect(validate({ data: { type: 'event-bulk-create-job', attributes: {} } })).not.toEqual([]);

@@ -309,7 +309,9 @@ describe('event transform: one event per row', () => {
       { now },
     );
     const out = t.push(rec(0, { e: 'a@x.com', id: '1', d: '2024-03-05' }));
-    expect((out.items[0].payload.event as { time: string }).time).toBe('2024-03-05T00:00:00Z');
+    const item = out.items[0];
+    expect(item.kind).toBe('event');
+    expect(item.kind === 'event' && item.payload.event.time).toBe('2024-03-05T00:00:00Z');
   });
 
   it('profile identifier missing → MISSING_IDENTIFIER', () => {
