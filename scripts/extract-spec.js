@@ -2,6 +2,7 @@
 // Keeps in the repository the part of Klaviyo's official OpenAPI spec that the tests read (plain Node ESM).
 //
 //   npm run spec:extract -- <path to klaviyo/openapi's openapi/stable.json> [--commit <sha>] [--license <LICENSE>]
+//                            [--out <dir>]   (default test/spec/klaviyo-openapi)
 //
 // Kept: the operations of the endpoint table (every key of `ENDPOINTS` in src/, `METHOD /path`) with their path
 // items' shared fields, and every component they reference, transitively; plus the document's `openapi`, `info`
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUT_DIR = join(ROOT, 'test', 'spec', 'klaviyo-openapi');
+const DEFAULT_OUT = join(ROOT, 'test', 'spec', 'klaviyo-openapi');
 const REPOSITORY = 'https://github.com/klaviyo/openapi';
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
@@ -130,9 +131,10 @@ function commitOf(file) {
 }
 
 function main() {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { commit: { type: 'string' }, license: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { commit: { type: 'string' }, license: { type: 'string' }, out: { type: 'string' } } });
   if (positionals.length !== 1) fail('usage: npm run spec:extract -- <path to openapi/stable.json> [--commit <sha>] [--license <LICENSE>]');
   const input = resolve(positionals[0]);
+  const outDir = values.out ? resolve(values.out) : DEFAULT_OUT;
   if (!existsSync(input)) fail(`no file ${input}`);
   const commit = values.commit ?? commitOf(input);
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) fail('give the klaviyo/openapi commit the file comes from: --commit <40 hex digits>');
@@ -145,12 +147,12 @@ function main() {
   const { paths, components } = extract(spec, keys);
   const source = { repository: REPOSITORY, commit, path: 'openapi/stable.json', blob: gitBlobId(bytes), revision, license: 'MIT', notice: license };
   const copy = { openapi: spec.openapi, info: spec.info, 'x-source': source, security: spec.security, paths, components };
-  mkdirSync(OUT_DIR, { recursive: true });
-  writeFileSync(join(OUT_DIR, 'stable.json'), `${JSON.stringify(copy, null, 1)}\n`);
-  writeFileSync(join(OUT_DIR, 'LICENSE'), license.endsWith('\n') ? license : `${license}\n`);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'stable.json'), `${JSON.stringify(copy, null, 1)}\n`);
+  writeFileSync(join(outDir, 'LICENSE'), license.endsWith('\n') ? license : `${license}\n`);
   const counts = Object.entries(components).map(([k, v]) => `${Object.keys(v).length} ${k}`).join(', ');
   writeFileSync(
-    join(OUT_DIR, 'README.md'),
+    join(outDir, 'README.md'),
     [
       '# Klaviyo OpenAPI spec: the part the tests read',
       '',
@@ -164,7 +166,7 @@ function main() {
       '',
     ].join('\n'),
   );
-  console.log(`spec:extract: ${keys.length} operations, ${counts} -> ${relative(ROOT, OUT_DIR)}/stable.json`);
+  console.log(`spec:extract: ${keys.length} operations, ${counts} -> ${relative(ROOT, outDir) || '.'}/stable.json`);
 }
 
 main();
