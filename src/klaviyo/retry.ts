@@ -34,9 +34,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 500, capMs: 30_000, r
  */
 export const NON_RETRYABLE_5XX: ReadonlySet<number> = new Set([501, 505]);
 
-/** Statuses retried with backoff (the usual ones; {@link isRetryableStatus} is the rule). */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 524]);
-
 /** Whether a status is retried with backoff: any 5xx except 501 and 505. */
 export function isRetryableStatus(status: number): boolean {
   return status >= 500 && status <= 599 && !NON_RETRYABLE_5XX.has(status);
