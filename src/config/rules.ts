@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { DateTime, IANAZone } from 'luxon';
 import { isSupportedCountry } from 'libphonenumber-js';
@@ -485,21 +486,47 @@ export function csvCharactersUsable(ctx: RuleContext): RuleViolation[] {
 /** State files of a local checkpoint directory (and their temporary / takeover files, `<name>.…`). */
 const STATE_FILES = ['checkpoint.json', 'checkpoint.lock'];
 
+const CASE_INSENSITIVE = process.platform === 'darwin' || process.platform === 'win32'; // their default file systems
+
+/** The path with symbolic links resolved in its longest existing ancestor (the file itself may not exist yet). */
+function canonical(p: string): string {
+  let dir = path.resolve(p);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync.native(dir), ...rest);
+    } catch {
+      const parent = path.dirname(dir);
+      if (parent === dir) return path.resolve(p);
+      rest.unshift(path.basename(dir));
+      dir = parent;
+    }
+  }
+}
+
+/** Whether two paths name one file: as written, or once symbolic links are followed. */
 function samePath(a: string, b: string): boolean {
-  // macOS and Windows file systems ignore case by default
-  return process.platform === 'darwin' || process.platform === 'win32' ? a.toLowerCase() === b.toLowerCase() : a === b;
+  const eq = (x: string, y: string) => (CASE_INSENSITIVE ? x.toLowerCase() === y.toLowerCase() : x === y);
+  return eq(path.resolve(a), path.resolve(b)) || eq(canonical(a), canonical(b));
 }
 
 function toPosix(p: string): string {
   return path.sep === '/' ? p : p.split(path.sep).join('/');
 }
 
-/** Whether a source path or glob (tinyglobby's semantics, relative to `dir`) names or matches `file`. */
+/**
+ * Whether a source path or glob (tinyglobby's semantics, relative to `dir`) names or matches `file`: as written,
+ * and with symbolic links followed in the glob's static base and in the file's path.
+ */
 function patternCovers(pattern: string, dir: string, file: string): boolean {
   if (!isDynamicPattern(pattern)) return samePath(path.resolve(dir, pattern), file);
-  const absolute = path.isAbsolute(pattern) ? toPosix(pattern) : path.posix.join(escapePath(toPosix(dir)), pattern);
-  const nocase = process.platform === 'darwin' || process.platform === 'win32';
-  return picomatch(absolute, { dot: false, nocase })(toPosix(file));
+  const { base, glob } = picomatch.scan(pattern);
+  const anchored = (root: string) => path.posix.join(escapePath(toPosix(root)), glob);
+  const lexical = path.resolve(dir, base);
+  const options = { dot: false, nocase: CASE_INSENSITIVE };
+  return (
+    picomatch(anchored(lexical), options)(toPosix(path.resolve(file))) || picomatch(anchored(canonical(lexical)), options)(toPosix(canonical(file)))
+  );
 }
 
 /** What a rejects file at `file` would destroy or feed back into the run: the pipeline file, an input, a state file. */
@@ -527,7 +554,8 @@ function rejectsClash(ctx: RuleContext, file: string, dir: string, stateRoot: st
   if (checkpoint?.store === 's3' || (typeof checkpoint?.dir !== 'string' && typeof name !== 'string')) return undefined;
   const stateDir = typeof checkpoint?.dir === 'string' ? path.resolve(dir, checkpoint.dir) : path.join(stateRoot, name as string);
   const base = path.basename(file);
-  if (samePath(path.dirname(file), stateDir) && STATE_FILES.some((f) => samePath(base, f) || base.startsWith(`${f}.`))) {
+  const named = (f: string) => (CASE_INSENSITIVE ? base.toLowerCase() === f || base.toLowerCase().startsWith(`${f}.`) : base === f || base.startsWith(`${f}.`));
+  if (samePath(path.dirname(file), stateDir) && STATE_FILES.some(named)) {
     return { what: `a state file of the checkpoint (${base}: the checkpoint would overwrite the rejects, or the rejects the checkpoint)`, path: ['checkpoint'] };
   }
   return undefined;
