@@ -148,8 +148,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
   let progressLogTimer: NodeJS.Timeout | undefined;
   let readThisRun = 0;
 
+  // Jobs that finished while the rejects file still had writes to make durable (their import errors among them): the
+  // checkpoint keeps them pending until those writes are, so a failed write leaves them for the next run to poll.
+  const jobsWritingRejects = new Set<string>();
+  const checkpointJobs = (): string[] | undefined => destination && [...destination.pendingJobs(), ...jobsWritingRejects];
   const saveProgress = (): void => {
-    const pendingJobs = destination?.pendingJobs();
+    const pendingJobs = checkpointJobs();
     checkpointer?.update({
       position: tracker.safePosition(),
       pendingJobs,
@@ -263,7 +267,18 @@ export async function run(options: RunOptions): Promise<RunReport> {
       resumeJobs: resume?.resumeJobs,
       onAck,
       onReject,
-      onJobDone: () => saveProgress(),
+      onJobDone: (jobId: string) => {
+        const tail = rejectsTail;
+        if (tail) {
+          jobsWritingRejects.add(jobId);
+          void tail.then(() => {
+            if (rejects.error) return;
+            jobsWritingRejects.delete(jobId);
+            saveProgress();
+          });
+        }
+        saveProgress();
+      },
     };
     // exports (klaviyo source → csv/s3): rows go to a CSV file, published when the run completes
     destination = isExport
@@ -410,8 +425,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       await checkpointer.finish(status, {
         ...(watermark !== undefined ? { watermark } : {}),
         position: tracker.safePosition(),
-        pendingJobs: destination?.pendingJobs() ?? [],
-        pendingJobsAfter: pendingJobsAfter(destination?.pendingJobs() ?? []),
+        pendingJobs: checkpointJobs() ?? [],
+        pendingJobsAfter: pendingJobsAfter(checkpointJobs() ?? []),
         counters: stats,
         rejects: { path: rejectsPath, count: rejects.count },
       });

@@ -5,9 +5,11 @@
  * - The file is created lazily, when the first reject arrives: a run without rejects leaves no file (and, with
  *   `append: false`, leaves an older file from a previous run untouched until a new reject arrives, which then
  *   truncates it). Parent directories are created then.
- * - `write()` queues the batch and returns a promise resolved once it is written (await it for back-pressure;
- *   it never rejects, so not awaiting it is safe). A write failure (REJECTS_WRITE) is kept: `error` holds it, the
- *   next `write()` throws it synchronously and `close()` rejects with it.
+ * - `write()` queues the batch and returns a promise resolved once it is durable: written in full (a short write,
+ *   as when the disk fills up, is continued and then fails) and flushed to the disk (`fdatasync`). Only then may
+ *   the runner count its rows as done. Batches queued while a flush is under way go out together in the next one.
+ *   The promise never rejects, so not awaiting it is safe. A write failure (REJECTS_WRITE) is kept: `error` holds
+ *   it, the next `write()` throws it synchronously and `close()` rejects with it.
  * - `close()` resolves after everything queued is written, fsync'ed and the file closed.
  *
  * Messages pass through `redact` (an API key quoted in an error message never reaches the file); row data is
@@ -89,6 +91,8 @@ class Rejects implements RejectsWriter {
   #count = 0;
   #handle: Promise<FileHandle> | undefined;
   #tail: Promise<void> = Promise.resolve();
+  /** Text queued and not yet taken by a flush. */
+  #queued = '';
   #error: EtlError | undefined;
   #closed = false;
 
@@ -118,17 +122,23 @@ class Rejects implements RejectsWriter {
       this.#handle = this.#open();
       this.#handle.catch(() => {}); // handled in the write chain / close()
     }
-    const handle = this.#handle;
-    this.#tail = this.#tail.then(async () => {
-      if (this.#error) return;
-      try {
-        const h = await handle;
-        await h.write(text);
-      } catch (error) {
-        this.#fail(error);
-      }
-    });
+    this.#queued += text;
+    this.#tail = this.#tail.then(() => this.#flush());
     return this.#tail;
+  }
+
+  /** Write everything queued (an earlier flush may have taken it already) and fdatasync it. */
+  async #flush(): Promise<void> {
+    if (this.#error || this.#queued === '') return;
+    const data = Buffer.from(this.#queued);
+    this.#queued = '';
+    try {
+      const h = await this.#handle!;
+      await writeFully(h, data);
+      await h.datasync();
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   async close(): Promise<void> {
@@ -158,7 +168,7 @@ class Rejects implements RejectsWriter {
     const handle = await open(this.path, this.#append ? 'a' : 'w');
     if (this.#format === 'csv') {
       const size = this.#append ? (await stat(this.path)).size : 0;
-      if (size === 0) await handle.write(REJECT_CSV_COLUMNS.join(',') + '\n');
+      if (size === 0) await writeFully(handle, Buffer.from(REJECT_CSV_COLUMNS.join(',') + '\n'));
     }
     return handle;
   }
@@ -168,6 +178,15 @@ class Rejects implements RejectsWriter {
       cause: error,
       context: { file: this.path },
     });
+  }
+}
+
+/** Write all of `data`: `write` may write less than asked (the disk filled up); the rest then fails with ENOSPC. */
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (nothing written)'), { code: 'ENOSPC' });
+    done += bytesWritten;
   }
 }
 

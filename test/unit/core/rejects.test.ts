@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Reject } from '../../../src/core/record.js';
 import { REJECT_CSV_COLUMNS, openRejects } from '../../../src/core/rejects.js';
 
@@ -107,5 +107,58 @@ describe('rejects writer', () => {
     await expect(writer.close()).rejects.toMatchObject({ code: 'REJECTS_WRITE' });
     expect(writer.error?.code).toBe('REJECTS_WRITE');
     expect(() => writer.write([REJECTS[1]!])).toThrow(/rejects file/);
+  });
+});
+
+describe('rejects file durability (issue 16: disk full)', () => {
+  async function fileHandlePrototype() {
+    const probe = await open(process.execPath, 'r');
+    const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<{ bytesWritten: number }>; datasync: () => Promise<void> };
+    await probe.close();
+    return proto;
+  }
+
+  it('write() resolves once the text is written in full and flushed (fdatasync)', async () => {
+    const proto = await fileHandlePrototype();
+    const sync = vi.spyOn(proto, 'datasync');
+    try {
+      const file = join(dir, 'r.ndjson');
+      const w = openRejects({ path: file });
+      await w.write([REJECTS[0]!]);
+      expect(sync).toHaveBeenCalledTimes(1);
+      expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1);
+      // queued together while a flush is under way: one more flush for both
+      const a = w.write([REJECTS[1]!]);
+      const b = w.write([REJECTS[2]!]);
+      await Promise.all([a, b]);
+      expect(sync.mock.calls.length).toBeLessThanOrEqual(3);
+      expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(3);
+      await w.close();
+    } finally {
+      sync.mockRestore();
+    }
+  });
+
+  it('a short write (the disk fills up) is continued; its ENOSPC is REJECTS_WRITE, not a torn line taken as written', async () => {
+    const proto = await fileHandlePrototype();
+    const write = proto.write;
+    let room = 40;
+    const spy = vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, data: unknown, offset?: unknown, length?: unknown) {
+      const buf = data as Buffer;
+      const want = typeof length === 'number' ? length : buf.length;
+      if (room <= 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      const n = Math.min(room, want);
+      room -= n;
+      return write.call(this, buf, offset ?? 0, n);
+    });
+    try {
+      const w = openRejects({ path: join(dir, 'r.ndjson') });
+      await w.write([REJECTS[0]!]);
+      expect(w.error).toMatchObject({ code: 'REJECTS_WRITE' });
+      expect(w.error!.message).toMatch(/ENOSPC/);
+      await expect(w.close()).rejects.toMatchObject({ code: 'REJECTS_WRITE' });
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
