@@ -206,9 +206,9 @@ const MAX_SYNTAX_ERRORS = 5;
 /** Largest pipeline file read (real ones are a few KB). */
 export const MAX_PIPELINE_BYTES = 1024 * 1024;
 /** Most aliases (`*name`) a pipeline file may hold. */
-export const MAX_ALIASES = 100;
+const MAX_ALIASES = 100;
 /** Most nodes the aliases of a pipeline file may expand to, all together (a "billion laughs" file stops here). */
-export const MAX_ALIAS_NODES = 10_000;
+const MAX_ALIAS_NODES = 10_000;
 
 /**
  * Aliases that cannot be resolved: one naming no earlier anchor, one inside the node it refers to, and those past
