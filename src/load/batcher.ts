@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { EtlError } from '../core/errors.js';
 
 /**
@@ -18,10 +19,11 @@ export interface BatcherOptions<T> {
   concurrency: number;
   /** Serialized size of one entry in bytes (a separator byte is added per entry). */
   sizeOf(entry: T): number;
-  /** Entries with the same key never share a batch: a later one starts the next batch. */
-  keyOf?(entry: T): string | undefined;
-  /** An entry whose key is already in the open batch (it starts the next batch). */
-  onDuplicateKey?(entry: T): void;
+  /**
+   * An entry added with a key (`add(entry, key)`) already in the open batch: entries with the same key never share a
+   * batch, so it starts the next one.
+   */
+  onDuplicateKey?(entry: T, key: string): void;
   /** Entries of different groups never share a batch (e.g. subscription list id). */
   groupOf?(entry: T): string;
   /** Send one batch. A rejection is a run error: later `add`/`close` calls throw it. */
@@ -34,6 +36,8 @@ export interface BatcherOptions<T> {
    * first item and the runner keeps the position of every record read since. 0 disables. @default 2000
    */
   maxWaitMs?: number;
+  /** Time for `maxWaitMs`. @default systemClock */
+  clock?: Clock;
 }
 
 export class Batcher<T> {
@@ -46,7 +50,8 @@ export class Batcher<T> {
   readonly #inFlight = new Set<Promise<void>>();
   #error: unknown;
   #closed = false;
-  #lingerTimer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #lingerTimer: TimerHandle | undefined;
 
   constructor(options: BatcherOptions<T>) {
     for (const name of ['maxItems', 'maxBytes', 'concurrency'] as const) {
@@ -56,6 +61,7 @@ export class Batcher<T> {
       }
     }
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.#maxItemBytes = options.maxItemBytes ?? options.maxBytes - options.envelopeBytes - 1;
   }
 
@@ -64,16 +70,19 @@ export class Batcher<T> {
     return this.#inFlight.size;
   }
 
-  /** Add one entry; resolves once it is accepted into the open batch (may wait for a free in-flight slot). */
-  add(entry: T): Promise<void> {
-    return this.tryAdd(entry) ?? Promise.resolve();
+  /**
+   * Add one entry; resolves once it is accepted into the open batch (may wait for a free in-flight slot). Entries
+   * added with the same `key` never share a batch (events Klaviyo would refuse together).
+   */
+  add(entry: T, key?: string): Promise<void> {
+    return this.tryAdd(entry, key) ?? Promise.resolve();
   }
 
   /**
    * {@link add} for hot loops: returns nothing when the entry went straight into the open batch, else a promise that
    * resolves once it is accepted. Skipping the await when nothing is returned saves a promise per entry.
    */
-  tryAdd(entry: T): Promise<void> | undefined {
+  tryAdd(entry: T, key?: string): Promise<void> | undefined {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#closed) return Promise.reject(new EtlError('INTERNAL', 'batcher is closed'));
     const bytes = this.#options.sizeOf(entry) + 1;
@@ -81,10 +90,9 @@ export class Batcher<T> {
       this.#options.onTooLarge(entry, bytes - 1);
       return undefined;
     }
-    const key = this.#options.keyOf?.(entry);
     const group = this.#options.groupOf?.(entry);
     const duplicate = key !== undefined && this.#keys.has(key);
-    if (duplicate) this.#options.onDuplicateKey?.(entry);
+    if (duplicate) this.#options.onDuplicateKey?.(entry, key);
     const full =
       this.#batch.length >= this.#options.maxItems ||
       this.#options.envelopeBytes + this.#bytes + bytes > this.#options.maxBytes ||
@@ -122,20 +130,21 @@ export class Batcher<T> {
 
   #armLinger(): void {
     const ms = this.#options.maxWaitMs ?? 2000;
-    if (ms <= 0 || this.#lingerTimer) return;
-    this.#lingerTimer = setTimeout(() => {
+    if (ms <= 0 || this.#lingerTimer !== undefined) return;
+    this.#lingerTimer = this.#clock.setTimeout(() => {
       this.#lingerTimer = undefined;
       if (this.#closed || this.#error !== undefined || this.#batch.length === 0) return;
       // Only when a slot is free: the timer must not make anyone wait; otherwise try again later.
       if (this.#inFlight.size < this.#options.concurrency) void this.#dispatch().catch(() => undefined);
       else this.#armLinger();
     }, ms);
-    this.#lingerTimer.unref();
+    // a pending linger must not keep the process alive (a clock of tests may hand out plain ids)
+    this.#lingerTimer.unref?.();
   }
 
   async #dispatch(): Promise<void> {
-    if (this.#lingerTimer) {
-      clearTimeout(this.#lingerTimer);
+    if (this.#lingerTimer !== undefined) {
+      this.#clock.clearTimeout(this.#lingerTimer);
       this.#lingerTimer = undefined;
     }
     if (this.#batch.length === 0) return;

@@ -1,5 +1,5 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
-import { assertItemKind, type EventItem, type EventPayload, type ItemSpan, type LoadItem } from '../core/record.js';
+import { assertItemKind, type EventPayload, type ItemSpan, type LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
@@ -156,6 +156,25 @@ export interface EventEntry extends ByteRange {
   profile: ProfileBytes;
 }
 
+/**
+ * Log a duplicate event (`last`: further ones are only counted). Entries keep no payload: the metric and unique_id
+ * are read back from the event's serialized bytes (a few times per run at most).
+ */
+function warnDuplicate(ctx: LoadContext, entry: EventEntry, last: boolean): void {
+  const { first } = entry.item;
+  const event = JSON.parse(entry.chunk.toString('utf8', entry.start, entry.end)) as {
+    attributes: { unique_id?: unknown; metric: { data: { attributes: { name: string } } } };
+  };
+  ctx.logger.warn('duplicate event: Klaviyo will ignore it (same profile, metric and unique_id as an earlier event of this run)', {
+    source: first.source,
+    ...(first.line === undefined ? {} : { line: first.line }),
+    seq: first.seq,
+    metric: event.attributes.metric.data.attributes.name,
+    unique_id: event.attributes.unique_id,
+    ...(last ? { note: 'further duplicates are only counted (report: items.duplicates)' } : {}),
+  });
+}
+
 /** Runs of consecutive entries sharing a profile: `[start index, length]` per JSON:API entry of the body. */
 function profileRuns(entries: readonly EventEntry[]): [number, number][] {
   const runs: [number, number][] = [];
@@ -233,9 +252,6 @@ export class KlaviyoEventLoader implements Loader {
   #lastProfile: unknown;
   #profileBytes: ProfileBytes | undefined;
   #identity = '';
-  /** The item write() is adding (for the duplicate warning, which needs its payload), and its dedup key. */
-  #adding: EventItem | undefined;
-  #addingKey: string | undefined;
 
   constructor(config: EventLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
     this.#ctx = ctx;
@@ -249,23 +265,10 @@ export class KlaviyoEventLoader implements Loader {
       concurrency: config.concurrency,
       // an upper bound: the profile part is counted for every event, though consecutive events of a profile share it
       sizeOf: (entry) => entry.end - entry.start + entry.profile.entryBytes,
-      // the key of the entry being added (computed in write(); entries do not keep it while they are in flight)
-      keyOf: () => this.#addingKey,
       onDuplicateKey: (entry) => {
         // Klaviyo accepts the request and ignores this event: count it and say so (the first few individually)
         const n = ++ctx.stats.items.duplicates;
-        if (n > MAX_DUPLICATE_WARNINGS) return;
-        const { first } = entry.item;
-        // entries keep no payload: this runs inside write(), for the item being added
-        const event = this.#adding!.payload.event;
-        ctx.logger.warn('duplicate event: Klaviyo will ignore it (same profile, metric and unique_id as an earlier event of this run)', {
-          source: first.source,
-          ...(first.line === undefined ? {} : { line: first.line }),
-          seq: first.seq,
-          metric: typeof event.metric === 'string' ? event.metric : event.metric.name,
-          unique_id: event.unique_id,
-          ...(n === MAX_DUPLICATE_WARNINGS ? { note: 'further duplicates are only counted (report: items.duplicates)' } : {}),
-        });
+        if (n <= MAX_DUPLICATE_WARNINGS) warnDuplicate(ctx, entry, n === MAX_DUPLICATE_WARNINGS);
       },
       send: sendOrPlan(ctx, sender),
       onTooLarge: (entry, bytes) =>
@@ -311,11 +314,7 @@ export class KlaviyoEventLoader implements Loader {
         end: w.pos,
         profile: this.#profileBytes!,
       };
-      this.#adding = item;
-      this.#addingKey = dedupKey(payload.event, this.#identity);
-      const accepted = this.#batcher.tryAdd(entry);
-      this.#adding = undefined;
-      this.#addingKey = undefined;
+      const accepted = this.#batcher.tryAdd(entry, dedupKey(payload.event, this.#identity));
       if (accepted) await accepted;
     }
   }

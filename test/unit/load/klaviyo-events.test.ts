@@ -248,6 +248,30 @@ describe('event loader', () => {
     expect(acked.map((i) => i.first.seq)).toEqual([0]);
   });
 
+  it('a duplicate event (profile + metric + unique_id of one in the open batch) goes into the next request, counted and warned about by metric and unique_id', async () => {
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const { ctx, acked } = recordingContext(newStats(), {
+      dryRun: true,
+      logger: { debug() {}, info() {}, error() {}, warn: (msg, fields) => warnings.push([msg, fields]) },
+    });
+    // 12 duplicates of A-1 (and two events that are not: another profile, another metric)
+    const payloads = [
+      event('a@x.com', 'A-1'),
+      event('A@X.com', 'A-1', 'Ordered Product'),
+      event('b@x.com', 'A-1'),
+      ...Array.from({ length: 12 }, () => event('A@x.com', 'A-1')),
+    ];
+    const loader = createKlaviyoLoader('event', config(), ctx);
+    await loader.write(makeItems('event', payloads));
+    await loader.close();
+    expect(ctx.stats.items.duplicates).toBe(12);
+    expect(ctx.stats.plannedRequests).toBe(13); // each duplicate starts the next request
+    expect(acked).toHaveLength(15);
+    expect(warnings).toHaveLength(10);
+    expect(warnings[0]![1]).toEqual({ source: 'input.csv', line: 5, seq: 3, metric: 'Placed Order', unique_id: 'A-1' });
+    expect(warnings[9]![1]).toMatchObject({ seq: 12, metric: 'Placed Order', unique_id: 'A-1', note: expect.stringContaining('only counted') });
+  });
+
   it('dryRun batches like a real run, sends nothing and counts planned requests', async () => {
     const stats = newStats();
     const { ctx, acked } = recordingContext(stats, { dryRun: true });
