@@ -48,6 +48,20 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** Settle `promise` while real I/O runs, moving fake time on 1 ms per turn of the event loop (the backoffs). */
+async function drive<T>(promise: Promise<T>): Promise<T> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await until(() => {
+    if (!settled) vi.advanceTimersByTime(1);
+    return settled;
+  }, 'the request settles');
+  return promise;
+}
+
 function expectNoKey(error: unknown): void {
   const texts = [
     String(error),
@@ -131,8 +145,9 @@ describe('KlaviyoClient', () => {
 
   it('retries 5xx up to the budget, then throws KLAVIYO_UNAVAILABLE without the API key', async () => {
     server = await withServer(() => ({ status: 503, body: { errors: [{ code: 'unavailable', detail: `echo ${API_KEY}` }] } }));
+    useFakeClock();
     const { client: c, stats } = client(server.url, { retries: 2 });
-    const error = await caught(c.request(KEY, { body: {} }));
+    const error = await caught(drive(c.request(KEY, { body: {} })));
     expect(error.code).toBe('KLAVIYO_UNAVAILABLE');
     expect(server.requests).toHaveLength(3);
     expect(stats.requests).toMatchObject({ total: 3, retried: 2, failed: 1 });
@@ -143,8 +158,9 @@ describe('KlaviyoClient', () => {
 
   it('retries network failures (socket destroyed) and recovers', async () => {
     server = await withServer((_req, i) => (i < 2 ? { status: 0, destroy: true } : { status: 202 }));
+    useFakeClock();
     const { client: c, stats } = client(server.url);
-    const res = await c.request(KEY, { body: {} });
+    const res = await drive(c.request(KEY, { body: {} }));
     expect(res.status).toBe(202);
     expect(stats.requests.retried).toBe(2);
   });
@@ -154,8 +170,9 @@ describe('KlaviyoClient', () => {
     const url = server.url;
     await server.close();
     server = undefined;
+    useFakeClock();
     const { client: c } = client(url, { retries: 1 });
-    const error = await caught(c.request(KEY, { body: {} }));
+    const error = await caught(drive(c.request(KEY, { body: {} })));
     expect(error.code).toBe('KLAVIYO_UNAVAILABLE');
     expect(error.context.errorCode).toBe('ECONNREFUSED');
     expectNoKey(error);
