@@ -7,7 +7,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { EtlError, isEtlError, redact } from './core/errors.js';
 import { silentLogger, type Logger } from './core/logger.js';
 import type { ItemSpan, LoadItem, Reject, SourcePosition, SourceRecord, TransformOutput } from './core/record.js';
-import { newStats, type RunStats } from './core/stats.js';
+import { carryOver, CountUpTo, newStats, type RunStats } from './core/stats.js';
 import { loadPipelineFileOrThrow } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import { getExtractor } from './extract/registry.js';
@@ -109,6 +109,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       logger,
     });
     resume = await checkpointer.start({ restart: options.restart });
+    // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
+    if (resume.resumed && resume.counters) carryOver(stats, resume.counters);
     if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
   }
   const runId = resume?.runId ?? randomUUID();
@@ -152,13 +154,20 @@ export async function run(options: RunOptions): Promise<RunReport> {
   // checkpoint keeps them pending until those writes are, so a failed write leaves them for the next run to poll.
   const jobsWritingRejects = new Set<string>();
   const checkpointJobs = (): string[] | undefined => destination && [...destination.pendingJobs(), ...jobsWritingRejects];
+  // A resume skips again the rows skipped past the checkpoint position: the checkpoint counts those up to it only.
+  const skipped = new CountUpTo(stats.rows.skipped);
+  const countersAt = (position: SourcePosition | undefined): RunStats => ({
+    ...stats,
+    rows: { ...stats.rows, skipped: skipped.upTo(position?.seq ?? -1) },
+  });
   const saveProgress = (): void => {
     const pendingJobs = checkpointJobs();
+    const position = tracker.safePosition();
     checkpointer?.update({
-      position: tracker.safePosition(),
+      position,
       pendingJobs,
       ...(pendingJobs ? { pendingJobsAfter: pendingJobsAfter(pendingJobs) } : {}),
-      counters: stats,
+      counters: countersAt(position),
       rejects: { path: rejectsPath, count: rejects.count },
     });
   };
@@ -340,7 +349,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
       for (const item of out.items) tracker.produced(item.first, item.last);
       if (out.rejects.length > 0) onReject(out.rejects); // before closeBefore: the rows stay held until written
       tracker.closeBefore(closeBefore);
-      if (out.skipped) stats.rows.skipped += out.skipped;
+      if (out.skipped) {
+        stats.rows.skipped += out.skipped;
+        skipped.add(closeBefore - 1, out.skipped);
+      }
       if (out.items.length > 0) {
         countItems(stats, out.items);
         return dest.write(out.items).then(throwIfFatal);
@@ -427,7 +439,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         position: tracker.safePosition(),
         pendingJobs: checkpointJobs() ?? [],
         pendingJobsAfter: pendingJobsAfter(checkpointJobs() ?? []),
-        counters: stats,
+        counters: countersAt(tracker.safePosition()),
         rejects: { path: rejectsPath, count: rejects.count },
       });
     } catch (err) {

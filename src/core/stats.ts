@@ -26,3 +26,54 @@ export function newStats(): RunStats {
     jobs: { submitted: 0, completed: 0, importErrors: 0, forgotten: 0 },
   };
 }
+
+/**
+ * Carry the counters of the earlier attempts of a resumed run (as of the interrupted attempt's last checkpoint) into
+ * this attempt's, so that its report and checkpoint describe the whole run. Requests, throttles, retries, jobs and
+ * items add up: work done in every attempt (items a resume sends again are counted again, as are their requests).
+ * `rows.skipped` is taken as stored: the checkpoint stores the rows skipped up to its position (see
+ * {@link CountUpTo}), and the resume reads on from there. The other row counters are the runner's to set: it counts
+ * them from the checkpoint position and the rejects file.
+ */
+export function carryOver(stats: RunStats, previous: RunStats): void {
+  stats.rows.skipped = previous.rows.skipped;
+  for (const k of ['profiles', 'events', 'subscriptions', 'duplicates'] as const) stats.items[k] += previous.items[k] ?? 0;
+  const requests = stats.requests;
+  for (const k of ['total', 'throttled', 'retried', 'failed'] as const) requests[k] += previous.requests[k];
+  for (const [k, v] of Object.entries(previous.requests.byEndpoint)) requests.byEndpoint[k] = (requests.byEndpoint[k] ?? 0) + v;
+  stats.plannedRequests += previous.plannedRequests;
+  for (const k of ['submitted', 'completed', 'importErrors', 'forgotten'] as const) stats.jobs[k] += previous.jobs[k] ?? 0;
+}
+
+/**
+ * A count of events tied to records (skipped rows), which can tell how many fall at or before a position: what a
+ * checkpoint at that position may claim. Seqs are added in increasing order; those behind the position are folded
+ * into the count, so only the records past it are held.
+ */
+export class CountUpTo {
+  #settled: number;
+  readonly #ahead: number[] = [];
+  #from = 0;
+
+  /** `settled`: the count at or before the position this run starts after. */
+  constructor(settled = 0) {
+    this.#settled = settled;
+  }
+
+  add(seq: number, count = 1): void {
+    for (let i = 0; i < count; i++) this.#ahead.push(seq);
+  }
+
+  /** The count of events at or before record `seq`. */
+  upTo(seq: number): number {
+    while (this.#from < this.#ahead.length && this.#ahead[this.#from]! <= seq) {
+      this.#from++;
+      this.#settled++;
+    }
+    if (this.#from >= 1024 && this.#from * 2 >= this.#ahead.length) {
+      this.#ahead.splice(0, this.#from);
+      this.#from = 0;
+    }
+    return this.#settled;
+  }
+}
