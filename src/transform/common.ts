@@ -1,8 +1,8 @@
 import type { FieldInput } from '../config/field.js';
 import type { ProfileMappingConfig } from '../config/schema.js';
 import type { Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileValueField, FieldFail } from './field.js';
-import type { CompileFieldOptions, CompiledField, FieldErrorCode, Row, ValueField } from './field.js';
+import { FieldFail, type FieldErrorCode } from './field/coercion.js';
+import { compileField, type CompiledField, type CompileFieldOptions, type Row } from './field/compile.js';
 
 /** One field that failed on one row. */
 export interface FieldFailure {
@@ -47,19 +47,11 @@ export function failuresReject(record: SourceRecord, failures: FieldFailure[], p
   return rejectOf(record, 'transform', first.code, message, first.field);
 }
 
-/** Apply a compiled field (if any) to a row: its value, or undefined with the failure recorded under `name`. */
-export function runField(field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[]): unknown {
-  if (field === undefined) return undefined;
-  const result = field(row);
-  if (!result.ok) {
-    failures.push({ field: name, code: result.code, message: result.message });
-    return undefined;
-  }
-  return result.value;
-}
-
-/** Like {@link runField} for a {@link ValueField}; `item` as the field's `itemColumn`. */
-export function runValue(field: ValueField | undefined, name: string, row: Row, failures: FieldFailure[], item?: number): unknown {
+/**
+ * Apply a compiled field (if any) to a row: its value, or undefined with the failure recorded under `name`. `item`
+ * as the field's `itemColumn`.
+ */
+export function runField(field: CompiledField | undefined, name: string, row: Row, failures: FieldFailure[], item?: number): unknown {
   if (field === undefined) return undefined;
   const value = field(row, item);
   if (value instanceof FieldFail) {
@@ -114,7 +106,7 @@ export function compileMap(
   const entries = Object.entries(map ?? {}).filter((entry): entry is [string, FieldInput] => entry[1] !== undefined);
   const keys = entries.map(([key]) => key);
   const names = keys.map((key) => prefix + key);
-  const fields: ValueField[] = entries.map(([key, spec], i) => compileValueField(spec, names[i], optionsFor(key)));
+  const fields: CompiledField[] = entries.map(([key, spec], i) => compileField(spec, names[i], optionsFor(key)));
   const count = fields.length;
   if (generated(keys)) {
     const v = vars('v', count);

@@ -2,10 +2,10 @@ import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { EventAttributes, EventItem, EventPayload, Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runValue } from './common.js';
+import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runField } from './common.js';
 import type { FieldFailure } from './common.js';
-import { compileValueField, showValue } from './field.js';
-import type { Row } from './field.js';
+import { showValue } from './field/coercion.js';
+import { compileField, type Row } from './field/compile.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*
@@ -78,13 +78,13 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const metric = config.metric;
     const backfill = config.backfill === true;
     const profile = compileProfile(config.profile, 'profile.');
-    const uniqueId = config.unique_id === undefined ? undefined : compileValueField(config.unique_id, 'unique_id', { required: true });
-    const time = config.time === undefined ? undefined : compileValueField(timeSpec(config.time), 'time');
-    const value = config.value === undefined ? undefined : compileValueField(config.value, 'value', { defaultType: 'number' });
-    const currency = config.value_currency === undefined ? undefined : compileValueField(config.value_currency, 'value_currency');
+    const uniqueId = config.unique_id === undefined ? undefined : compileField(config.unique_id, 'unique_id', { required: true });
+    const time = config.time === undefined ? undefined : compileField(timeSpec(config.time), 'time');
+    const value = config.value === undefined ? undefined : compileField(config.value, 'value', { defaultType: 'number' });
+    const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
     const properties = compileMap(config.properties, 'properties.');
 
-    const run = runValue;
+    const run = runField;
     /** Failures of the row being transformed (emptied per row; copied only when a row fails). */
     const failures: FieldFailure[] = [];
 
@@ -155,11 +155,11 @@ export const eventTransform: TransformDefinition<EventTransformConfig> = {
     const itemUniqueId =
       itemEvents === undefined
         ? undefined
-        : compileValueField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true, itemColumn: '_item' });
+        : compileField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true, itemColumn: '_item' });
     const itemValue =
       itemEvents?.value === undefined
         ? undefined
-        : compileValueField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
+        : compileField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
     const itemProps = compileMap(itemEvents?.properties, 'group.itemEvents.properties.');
     /** An item event's properties: the item's fields, then `itemEvents.properties` (which win). */
     const itemEventProperties = compileMerge(items, itemProps);

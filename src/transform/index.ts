@@ -1,5 +1,7 @@
-export { compileField, compileTemplate, showValue } from './field.js';
-export type { CompiledField, CompileFieldOptions, FieldErrorCode, FieldResult, FieldType, Row } from './field.js';
+export { FieldFail, showValue } from './field/coercion.js';
+export type { FieldErrorCode, FieldType } from './field/coercion.js';
+export { compileField, compileTemplate } from './field/compile.js';
+export type { CompiledField, CompileFieldOptions, Row } from './field/compile.js';
 export { compileProfile } from './common.js';
 export type { CompiledProfile, FieldFailure } from './common.js';
 export { profileTransform } from './profile.js';

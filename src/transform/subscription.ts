@@ -3,7 +3,7 @@ import type { SubscriptionTransformConfig } from '../config/schema.js';
 import type { Consent, SourceRecord, SubscriptionPayload, TransformOutput } from '../core/record.js';
 import { extractReject, failuresReject, runField } from './common.js';
 import type { FieldFailure } from './common.js';
-import { compileField } from './field.js';
+import { compileField } from './field/compile.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { FieldInput } from '../../../src/config/field.js';
 import { compileMap, compileMerge } from '../../../src/transform/common.js';
 import type { FieldFailure } from '../../../src/transform/common.js';
-import { compileField } from '../../../src/transform/field.js';
+import { compileResult } from './field/helpers.js';
 import { prng } from '../../helpers/random.js';
 
 /** What a map gives, the plain way: each field in order, present values assigned to a fresh object. */
 function reference(map: Record<string, FieldInput>, prefix: string, row: Record<string, unknown>, failures: FieldFailure[]) {
   let out: Record<string, unknown> | undefined;
   for (const [key, spec] of Object.entries(map)) {
-    const r = compileField(spec, prefix + key)(row);
+    const r = compileResult(spec, prefix + key)(row);
     if (!r.ok) failures.push({ field: prefix + key, code: r.code, message: r.message });
     else if (r.value !== undefined) {
       if (out === undefined) out = {};

@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { compileField } from '../../../src/transform/field.js';
-import { prng } from '../../helpers/random.js';
+import { prng } from '../../../helpers/random.js';
+import { compileResult } from './helpers.js';
 
 /** What Luxon alone answers for a text in a format with an offset (the reference the fast path must match). */
 function luxon(text: string, format: string): string | undefined {
@@ -15,7 +15,7 @@ describe('datetime fixed formats with an offset (fast path)', () => {
   const formats = ['yyyy-MM-dd HH:mm:ss ZZZ', 'yyyy-MM-dd HH:mm:ss ZZ', "yyyy-MM-dd'T'HH:mm:ssZZ", 'dd/MM/yyyy HH:mm:ss ZZZ'];
   for (const format of formats) {
     it(`gives Luxon's answer for every text (${format})`, () => {
-      const field = compileField({ column: 't', type: 'datetime', format }, 'time');
+      const field = compileResult({ column: 't', type: 'datetime', format }, 'time');
       const rnd = prng(7).int;
       const texts: string[] = ['2024-02-29 12:00:00 +0000', '2023-02-29 12:00:00 +0000', '2024-04-31 10:00:00 -0500', ' 2024-01-01 00:00:00 +0000', '2024-01-01 00:00:00 +5', '0099-01-01 00:00:00 +0000', '２０２４-01-01 00:00:00 +0000', '2024-01-01 00:00:00 +0000\n', '2024-01-01T00:00:00 +0000', '2024-01-01 00:00:00 +00:00', '2024-01-01 00:00:00 +0000 ', '2024-01-01 00:00:00 ±0000'];
       for (let i = 0; i < 3000; i++) {
@@ -55,7 +55,7 @@ describe('datetime fixed formats with an offset (fast path)', () => {
 
 describe('datetime output', () => {
   it('is the UTC second of the instant, as toISOString gives it, over years 0000–9999 and around the epoch', () => {
-    const field = compileField({ column: 't', type: 'datetime', format: 'unix_ms' }, 'time');
+    const field = compileResult({ column: 't', type: 'datetime', format: 'unix_ms' }, 'time');
     const min = -62_167_219_200_000;
     const max = 253_402_300_799_999;
     const rnd = prng(5);
