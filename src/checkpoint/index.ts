@@ -31,4 +31,4 @@ export {
   type ResumeState,
   type StartOptions,
 } from './checkpointer.js';
-export { planResend, type ResendPlan } from './resend.js';
+export { planResend } from './resend.js';
