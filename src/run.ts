@@ -334,6 +334,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       signal: options.signal,
       startAfter,
       watermark: resume?.watermark,
+      plan: resume?.sourcePlan,
+      savePlan: checkpointer ? (sourcePlan: unknown) => checkpointer!.update({ sourcePlan }) : undefined,
       since: options.since,
       until: options.until,
       limit: options.limit,

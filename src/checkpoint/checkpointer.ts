@@ -47,6 +47,8 @@ export interface ResumeState {
   counters?: RunStats;
   /** Rejects written by the unfinished run (the resumed run appends to the file, skipping rejects already in it). */
   rejects?: RejectsState;
+  /** Source state the unfinished run saved (ExtractContext.plan): the file list it covers, files done… */
+  sourcePlan?: unknown;
   /** Source watermark of the last successful run (ExtractContext.watermark). */
   watermark?: unknown;
   /** With `restart`: the unfinished run that was discarded and its jobs that were not seen to finish. */
@@ -63,6 +65,8 @@ export interface CheckpointUpdate {
   pendingJobsAfter?: Record<string, SourcePosition | null>;
   counters?: RunStats;
   rejects?: RejectsState;
+  /** The source's run state (ExtractContext.savePlan). */
+  sourcePlan?: unknown;
 }
 
 /**
@@ -158,6 +162,7 @@ export class Checkpointer {
         ...(previous.position ? { position: previous.position } : {}),
         ...(previous.counters ? { counters: previous.counters } : {}),
         ...(previous.rejects ? { rejects: previous.rejects } : {}),
+        ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
       };
       result = {
         runId: previous.runId,
@@ -167,6 +172,7 @@ export class Checkpointer {
         ...(previous.position ? { startAfter: previous.position } : {}),
         ...(previous.counters ? { counters: previous.counters } : {}),
         ...(previous.rejects ? { rejects: previous.rejects } : {}),
+        ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
         ...(watermark !== undefined ? { watermark } : {}),
       };
       this.#logger.info('resuming unfinished run', {
@@ -214,6 +220,7 @@ export class Checkpointer {
     if (partial.pendingJobsAfter) state.pendingJobsAfter = partial.pendingJobsAfter;
     if (partial.counters) state.counters = partial.counters;
     if (partial.rejects) state.rejects = partial.rejects;
+    if (partial.sourcePlan !== undefined) state.sourcePlan = partial.sourcePlan;
     this.#dirty = true;
     this.#updatesSinceWrite++;
     if (this.#updatesSinceWrite >= this.#every) this.#schedule();
@@ -258,12 +265,14 @@ export class Checkpointer {
       if (progress.pendingJobsAfter) state.pendingJobsAfter = progress.pendingJobsAfter;
       if (progress.counters) state.counters = progress.counters;
       if (progress.rejects) state.rejects = progress.rejects;
+      if (progress.sourcePlan !== undefined) state.sourcePlan = progress.sourcePlan;
       const now = this.#now();
       state.status = status;
       state.updatedAt = now;
       state.finishedAt = now;
       if (status === 'succeeded') {
         delete state.position;
+        delete state.sourcePlan;
         state.pendingJobs = [];
         delete state.pendingJobsAfter;
         if (watermark !== undefined) state.watermark = watermark;

@@ -68,6 +68,12 @@ export const CheckpointSchema = z.strictObject({
   pendingJobsAfter: z.record(z.string().min(1), SourcePositionSchema.nullable()).optional(),
   counters: CountersSchema.optional(),
   rejects: RejectsStateSchema.optional(),
+  /**
+   * Source state of this run, saved by the source as it goes (the file sources: the files the run covers, fixed at
+   * its start, which of them were read completely, and what the parser learned from the start of the file being
+   * read). Handed back to the source on resume; cleared when the run succeeds.
+   */
+  sourcePlan: z.unknown().optional(),
   /** Source watermark of the last successful run (the input of incremental runs). */
   watermark: z.unknown().optional(),
   /** The last successful run. */
@@ -89,6 +95,7 @@ export interface Checkpoint {
   pendingJobsAfter?: Record<string, SourcePosition | null>;
   counters?: RunStats;
   rejects?: RejectsState;
+  sourcePlan?: unknown;
   watermark?: unknown;
   lastSuccess?: { runId: string; finishedAt: string };
 }
@@ -182,6 +189,9 @@ const TUNING_KEYS: Record<string, Record<string, readonly string[]>> = {
     postgres: ['batchSize', 'ssl', 'statementTimeout', 'applicationName'],
     s3: ['region', 'forcePathStyle'],
     klaviyo: ['pageSize'],
+    // what a resume does with a file that changed since the interrupted attempt: set after a SOURCE_CHANGED refusal
+    csv: ['onChangedFile'],
+    ndjson: ['onChangedFile'],
   },
   destination: {
     klaviyo: ['apiKeyEnv', 'batch', 'concurrency', 'rateLimits', 'retries', 'timeoutMs'],

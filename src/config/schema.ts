@@ -27,6 +27,13 @@ const csvOptions = {
     .describe('Accept rows with a different number of fields than the header instead of rejecting them (CSV_RAGGED_ROW). @default false'),
 };
 
+const onChangedFile = z
+  .enum(['refuse', 'reread'])
+  .default('refuse')
+  .describe(
+    'What a resume does when the file it was reading changed since the interrupted attempt (size, modification time or content up to the checkpoint): `refuse` fails the run with SOURCE_CHANGED; `reread` reads the file again from its start. @default refuse',
+  );
+
 export const CsvSource = z
   .strictObject({
     type: z.literal('csv'),
@@ -34,6 +41,7 @@ export const CsvSource = z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .describe('File path or glob (or a list of them), relative to the pipeline file. `.gz` files are decompressed. Files are read in sorted path order.'),
     ...csvOptions,
+    onChangedFile,
   })
   .describe('Local CSV files.');
 
@@ -43,6 +51,7 @@ export const NdjsonSource = z
     path: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .describe('File path or glob (or a list), relative to the pipeline file; one JSON object per line; `.gz` decompressed.'),
+    onChangedFile,
   })
   .describe('Local newline-delimited JSON files.');
 

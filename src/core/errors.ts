@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   // source / run problems (exit 1)
   'SOURCE_NOT_FOUND',
   'SOURCE_READ',
+  'SOURCE_CHANGED',
   'MISSING_API_KEY',
   'API_KEY_INVALID',
   'KLAVIYO_AUTH',

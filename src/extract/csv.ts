@@ -54,6 +54,31 @@ export const MAX_RAW_CHARS = 65_536;
 const LF = 10;
 const CR = 13;
 
+/**
+ * The header record may take this many bytes at most (and so may the search for the first record delimiter outside
+ * quotes): past it, the header cannot be parsed (a stray quote makes the rest of the file one field) and the file
+ * fails at once, rather than after holding the whole file in memory.
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+
+/** What the parser learns from the start of a file, and a resume in the middle of it needs (checkpointed). */
+export interface CsvLearned {
+  /** The record delimiter. */
+  newline: 'lf' | 'cr';
+  /** The columns read from the header record (`header: true`). */
+  columns?: string[];
+}
+
+function isCsvLearned(value: unknown): value is CsvLearned {
+  const v = value as CsvLearned | undefined;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    (v.newline === 'lf' || v.newline === 'cr') &&
+    (v.columns === undefined || (Array.isArray(v.columns) && v.columns.every((c) => typeof c === 'string')))
+  );
+}
+
 /** A UTF-8 prefix this long decodes to more than {@link MAX_RAW_CHARS} characters (4 bytes at most per character). */
 const MAX_RAW_BYTES = 4 * MAX_RAW_CHARS + 16;
 
@@ -78,6 +103,14 @@ export class CsvChunkParser {
   #detectInQuotes = false;
   #detectCr = false;
   #detectMatched = 0;
+  /** Detection: the last byte seen was the escape character inside quotes; bytes looked at; the first line break byte. */
+  #detectEscaped = false;
+  #detectBytes = 0;
+  #firstBreak = 0;
+  /** The escape character's byte when it is one byte and not the quote character (detection skips the byte after it). */
+  readonly #escapeByte: number;
+  /** Bytes in `#partial`. */
+  #partialBytes = 0;
   /** Bytes received and not yet consumed (the start of an unfinished line), from absolute offset `#offset`. */
   #partial: Buffer[] = [];
   #offset: number;
@@ -87,6 +120,7 @@ export class CsvChunkParser {
   /** The record with a quoted line break being read (its lines so far: `#recBytes`). */
   #rec: QuotedRecord | undefined;
   #recBytes: Buffer[] = [];
+  #recByteCount = 0;
   /** The last record with a quote character: where it starts, and the text of its first line. */
   #recOffset = 0;
   #recLine = 0;
@@ -104,6 +138,8 @@ export class CsvChunkParser {
       resume?: ResumeAt;
       startOffset?: number;
       startLine?: number;
+      /** The record delimiter, when known (a resume: what the parser learned at the start of the file). */
+      newline?: 'lf' | 'cr';
     },
   ) {
     this.#source = options.source;
@@ -128,6 +164,9 @@ export class CsvChunkParser {
     this.#splitter = new CsvSplitter({ delimiter, quote, escape });
     this.#quoteBytes = Buffer.from(quote, this.#encoding);
     this.#quoteByte = this.#quoteBytes[0]!;
+    const escapeBytes = Buffer.from(escape, this.#encoding);
+    this.#escapeByte = escape !== quote && escapeBytes.length === 1 ? escapeBytes[0]! : -1;
+    if (options.newline) this.#nl = options.newline === 'cr' ? CR : LF;
     const start = options.startOffset ?? 0;
     this.#offset = start;
     this.#bomPending = start === 0;
@@ -142,6 +181,11 @@ export class CsvChunkParser {
     return this.#columns;
   }
 
+  /** The record delimiter, once known. */
+  get newline(): 'lf' | 'cr' | undefined {
+    return this.#nl === 0 ? undefined : this.#nl === CR ? 'cr' : 'lf';
+  }
+
   /** seq the next record will get. */
   get nextSeq(): number {
     return this.#seq;
@@ -153,16 +197,17 @@ export class CsvChunkParser {
     if (this.#nl === 0) {
       this.#nl = this.#detect(chunk);
       if (this.#nl === 0) {
-        this.#partial.push(chunk);
+        this.#keep(chunk);
         return out;
       }
     } else if (this.#partial.length > 0 && chunk.indexOf(this.#nl) === -1) {
       // Still no end for the unfinished line: nothing to parse yet.
-      this.#partial.push(chunk);
+      this.#keep(chunk);
       return out;
     }
     const partial = this.#partial;
     this.#partial = [];
+    this.#partialBytes = 0;
     this.#scan(partial.length === 0 ? chunk : Buffer.concat([...partial, chunk]), false);
     return out;
   }
@@ -173,9 +218,31 @@ export class CsvChunkParser {
     if (this.#nl === 0) this.#nl = this.#detectCr ? CR : LF;
     const partial = this.#partial;
     this.#partial = [];
+    this.#partialBytes = 0;
     this.#scan(partial.length === 1 ? partial[0]! : Buffer.concat(partial), true);
     this.#done = true;
     return out;
+  }
+
+  /** Keep a chunk of an unfinished line; the header record may not grow past {@link MAX_HEADER_BYTES}. */
+  #keep(chunk: Buffer): void {
+    this.#partial.push(chunk);
+    this.#partialBytes += chunk.length;
+    if (this.#columns === undefined && this.#partialBytes + this.#recordBytes() > MAX_HEADER_BYTES) this.#headerTooLong();
+  }
+
+  #recordBytes(): number {
+    return this.#rec ? this.#recByteCount : 0;
+  }
+
+  #headerTooLong(): never {
+    const line = this.#rec ? this.#recLine : this.#line;
+    throw new EtlError(
+      'SOURCE_READ',
+      `Cannot parse the CSV header of ${this.#source} (line ${line}): no end of the header record in its first ${MAX_HEADER_BYTES} bytes ` +
+        '(a quote that is not closed, or an escape character that escapes it?)',
+      { context: { file: this.#source, line } },
+    );
   }
 
   /**
@@ -187,10 +254,22 @@ export class CsvChunkParser {
     if (this.#detectCr) return chunk[0] === LF ? LF : CR;
     const quote = this.#quoteBytes;
     const k = quote.length;
+    const esc = this.#escapeByte;
     let matched = this.#detectMatched;
     let inQuotes = this.#detectInQuotes;
+    let escaped = this.#detectEscaped;
     for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i];
+      const c = chunk[i]!;
+      if (this.#firstBreak === 0 && (c === LF || c === CR)) this.#firstBreak = c === CR && chunk[i + 1] !== LF ? CR : LF;
+      if (escaped) {
+        escaped = false; // the character after the escape character inside quotes is never a quote or a delimiter
+        continue;
+      }
+      if (inQuotes && c === esc) {
+        escaped = true;
+        matched = 0;
+        continue;
+      }
       if (c === quote[matched]) {
         if (++matched === k) {
           inQuotes = !inQuotes;
@@ -209,6 +288,14 @@ export class CsvChunkParser {
     }
     this.#detectMatched = matched;
     this.#detectInQuotes = inQuotes;
+    this.#detectEscaped = escaped;
+    this.#detectBytes += chunk.length;
+    if (this.#detectBytes > MAX_HEADER_BYTES) {
+      // A stray quote: every line break after it looks quoted. Not a header: take the first line break and let the
+      // record parser find the error (an unclosed quote is one rejected record); a header: it cannot be parsed.
+      if (this.#columns === undefined) this.#headerTooLong();
+      return this.#firstBreak || LF;
+    }
     return 0;
   }
 
@@ -293,6 +380,8 @@ export class CsvChunkParser {
         }
         this.#rec = r;
         this.#recBytes.push(buf.subarray(p, lf + 1));
+        this.#recByteCount += lf + 1 - p;
+        if (this.#columns === undefined && this.#recByteCount > MAX_HEADER_BYTES) this.#headerTooLong();
         p = lf + 1;
         line++;
         continue;
@@ -300,6 +389,7 @@ export class CsvChunkParser {
       const lines = this.#recBytes;
       this.#rec = undefined;
       this.#recBytes = [];
+      this.#recByteCount = 0;
       if (result === RECORD_DONE) {
         const raw = lines.length === 0 ? text : this.#decodeRecord([...lines, buf.subarray(p, e)]);
         this.#emit(r.fields, raw, this.#recOffset, this.#recLine);
@@ -411,6 +501,7 @@ export class CsvChunkParser {
     parts.push(last);
     this.#rec = undefined;
     this.#recBytes = [];
+    this.#recByteCount = 0;
     this.#done = true;
     let size = 0;
     let k = 0;
@@ -446,33 +537,62 @@ function rowFactory(columns: readonly string[]): (fields: string[]) => Record<st
 /**
  * Parse a stream of decompressed CSV bytes into record batches (one batch per chunk). Used by the csv source
  * for each file and reusable for any byte stream (S3 objects: `decodedChunks(body, {gzip})`).
- * With `startOffset > 0` and `header: true`, `readHeader` must give the bytes from offset 0 (the header is read
- * from there, then parsing continues at `startOffset`).
+ * With `startOffset > 0`, the record delimiter and the header are what the parser learned at the start of the file
+ * (`input.learned`); without them (a checkpoint written before they were kept), `readHeader` must give the bytes
+ * from offset 0 and they are learned again from there.
  */
 export async function* parseCsvChunks(
   input: ParseInput & { readHeader?: () => AsyncIterable<Buffer> },
   options: CsvParseOptions,
 ): AsyncGenerator<SourceRecord[]> {
+  const readsHeader = options.header === undefined || options.header === true;
   let header = options.header;
-  if ((input.startOffset ?? 0) > 0 && (header === undefined || header === true)) {
-    if (!input.readHeader) throw new EtlError('INTERNAL', 'parseCsvChunks: starting mid-file needs readHeader');
-    header = await readCsvHeader(input.readHeader(), options, input.source);
+  let newline: 'lf' | 'cr' | undefined;
+  if ((input.startOffset ?? 0) > 0) {
+    const learned = isCsvLearned(input.learned) && (!readsHeader || input.learned.columns) ? input.learned : await learnFromStart(input, options);
+    newline = learned.newline;
+    if (readsHeader) header = learned.columns;
   }
   const parser = new CsvChunkParser({
     ...options,
     header,
+    newline,
     source: input.source,
     firstSeq: input.firstSeq,
     resume: input.resume,
     startOffset: input.startOffset,
     startLine: input.startLine,
   });
+  let told = input.onLearned === undefined;
+  const tell = (): void => {
+    const nl = parser.newline;
+    if (told || nl === undefined || (readsHeader && parser.columns === undefined)) return;
+    told = true;
+    input.onLearned!(readsHeader ? { newline: nl, columns: [...parser.columns!] } : { newline: nl });
+  };
   for await (const chunk of input.chunks) {
     const batch = parser.push(chunk);
+    tell();
     if (batch.length > 0) yield batch;
   }
   const last = parser.end();
+  tell();
   if (last.length > 0) yield last;
+}
+
+/** The record delimiter and header of a file, read again from its start (`readHeader`). */
+async function learnFromStart(input: ParseInput & { readHeader?: () => AsyncIterable<Buffer> }, options: CsvParseOptions): Promise<CsvLearned> {
+  if (!input.readHeader) throw new EtlError('INTERNAL', 'parseCsvChunks: starting mid-file needs readHeader');
+  const readsHeader = options.header === undefined || options.header === true;
+  const parser = new CsvChunkParser({ ...options, header: readsHeader ? true : options.header, source: input.source, raw: 'errors' });
+  const known = (): boolean => parser.newline !== undefined && (!readsHeader || parser.columns !== undefined);
+  for await (const chunk of input.readHeader()) {
+    parser.push(chunk);
+    if (known()) break;
+  }
+  if (!known()) parser.end();
+  if (readsHeader && parser.columns === undefined) throw new EtlError('SOURCE_READ', `No header record in ${input.source}`, { context: { file: input.source } });
+  return readsHeader ? { newline: parser.newline!, columns: [...parser.columns!] } : { newline: parser.newline ?? 'lf' };
 }
 
 /** Read just the header record of a CSV byte stream. */
@@ -532,7 +652,7 @@ export const csvSource: ExtractorDefinition<CsvSourceConfig> = {
       }
       return parse({ ...input, chunks: counted() });
     };
-    const reader = createFileReader({ patterns: config.path, ctx, component: 'source.csv', parse: counting });
+    const reader = createFileReader({ patterns: config.path, ctx, component: 'source.csv', parse: counting, onChangedFile: config.onChangedFile });
     reader.progress = () => (totalBytes === undefined ? { bytes } : { bytes, totalBytes });
     return reader;
   },

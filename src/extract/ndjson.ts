@@ -113,6 +113,6 @@ export const ndjsonSource: ExtractorDefinition<NdjsonSourceConfig> = {
   summary: 'Local newline-delimited JSON files (glob or list, .gz decompressed), one object per line.',
   config: NdjsonSource,
   create(config, ctx) {
-    return createFileReader({ patterns: config.path, ctx, component: 'source.ndjson', parse: parseNdjsonChunks });
+    return createFileReader({ patterns: config.path, ctx, component: 'source.ndjson', parse: parseNdjsonChunks, onChangedFile: config.onChangedFile });
   },
 };

@@ -18,6 +18,17 @@ export interface ExtractContext {
   startAfter?: SourcePosition;
   /** Source-specific incremental state from the previous successful run (watermarks, files done). */
   watermark?: unknown;
+  /**
+   * Resume: the state this source saved with `savePlan` during the interrupted attempt of this run (the file sources:
+   * the files the run covers, fixed at its start, which were read completely, what the parser learned from the start
+   * of the file being read).
+   */
+  plan?: unknown;
+  /**
+   * Save the source's run state into the checkpoint (JSON). It is merged into the checkpoint state at once, so every
+   * position of a record yielded after the call is written with it.
+   */
+  savePlan?: (plan: unknown) => void;
   /** Bounds for one run (backfills), from the command line. */
   since?: string;
   until?: string;

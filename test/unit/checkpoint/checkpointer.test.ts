@@ -139,6 +139,26 @@ describe('Checkpointer', () => {
     expect(done.pendingJobsAfter).toBeUndefined();
   });
 
+  it('keeps the source plan of an unfinished run for its resume, and clears it when the run succeeds', async () => {
+    const plan = { files: [{ source: 'a.csv', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64) }, { source: 'b.csv', learned: { newline: 'cr' } }] };
+    const first = make();
+    await first.start();
+    first.update({ sourcePlan: plan });
+    first.update({ position: pos(3) }); // a later update keeps the plan
+    await first.flush();
+    await first.finish('interrupted');
+    const second = make();
+    const s2 = await second.start();
+    expect(s2).toMatchObject({ resumed: true, sourcePlan: plan });
+    await second.flush();
+    expect(JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')).sourcePlan).toEqual(plan);
+    await second.finish('succeeded');
+    expect(JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')).sourcePlan).toBeUndefined();
+    const third = make();
+    expect((await third.start()).sourcePlan).toBeUndefined();
+    await third.finish('succeeded');
+  });
+
   it('resumes a run that crashed while running (status left at running)', async () => {
     const crashed = make();
     const s1 = await crashed.start();

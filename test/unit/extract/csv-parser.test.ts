@@ -7,7 +7,7 @@
 import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../../src/core/record.js';
-import { CsvChunkParser, MAX_RAW_CHARS, type CsvParseOptions } from '../../../src/extract/csv.js';
+import { CsvChunkParser, MAX_RAW_CHARS, parseCsvChunks, type CsvParseOptions } from '../../../src/extract/csv.js';
 import { prng } from '../../helpers/random.js';
 
 interface Expected {
@@ -267,6 +267,66 @@ describe('CsvChunkParser against generated CSV', () => {
         expect(byLine).toEqual(whole.slice(k + 1));
       }
     }
+  });
+});
+
+/** parseCsvChunks over `file` from `startOffset` (in chunks cut at `cuts`, absolute offsets). */
+async function parseFrom(
+  c: Case,
+  cuts: number[],
+  input: Partial<Parameters<typeof parseCsvChunks>[0]> & { startOffset?: number },
+): Promise<SourceRecord[]> {
+  const start = input.startOffset ?? 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let prev = start;
+    for (const cut of [...cuts.filter((x) => x > start), c.file.length]) {
+      yield c.file.subarray(prev, cut);
+      prev = cut;
+    }
+  }
+  async function* whole(): AsyncGenerator<Buffer> {
+    yield c.file;
+  }
+  const out: SourceRecord[] = [];
+  for await (const batch of parseCsvChunks({ chunks: chunks(), source: 'f.csv', firstSeq: 0, readHeader: whole, ...input }, c.options)) out.push(...batch);
+  return out;
+}
+
+describe('parseCsvChunks: a resume at every record boundary parses as a read from the start (issue 16)', () => {
+  it('with what the parser learned at the start (line breaks, header), and without it (learned again from offset 0)', async () => {
+    let resumes = 0;
+    let crOnly = 0;
+    for (let seed = 1; seed <= 500; seed++) {
+      const c = generate(seed, seed % 3 !== 0);
+      let learned: unknown;
+      const cuts = chunkings(c, seed)[1]!;
+      const full = await parseFrom(c, cuts, { onLearned: (l) => (learned = l) });
+      expect(full, `seed ${seed}`).toEqual(parseAll(c, []));
+      expect(learned).toEqual({ newline: c.eol === '\r' ? 'cr' : 'lf', columns: c.columns });
+      for (let k = 0; k < full.length; k++) {
+        const at = full[k]!.pos;
+        const resume = { seq: at.seq, offset: at.offset, line: at.line };
+        const from = { resume, startOffset: at.offset!, startLine: at.line! };
+        expect(await parseFrom(c, cuts, { ...from, learned }), `seed ${seed}, resume after record ${k}`).toEqual(full.slice(k + 1));
+        expect(await parseFrom(c, cuts, from), `seed ${seed}, resume after record ${k}, learned again`).toEqual(full.slice(k + 1));
+        resumes++;
+        if (c.eol === '\r') crOnly++;
+      }
+    }
+    expect(resumes).toBeGreaterThan(1500);
+    expect(crOnly).toBeGreaterThan(200);
+  });
+
+  it('a CR-only file with a stray quote at the resume point reads every record after it', async () => {
+    const file = Buffer.from('id,name\r1,Ann\r2,B"ob\r3,Cy\r4,Dee\r');
+    const c: Case = { options: { encoding: 'utf8' }, file, eol: '\r', columns: ['id', 'name'], headerEnd: 8 };
+    let learned: unknown;
+    const full = await parseFrom(c, [], { onLearned: (l) => (learned = l) });
+    expect(full.map((r) => r.error?.code ?? r.row.name)).toEqual(['Ann', 'CSV_PARSE_ERROR', 'Cy', 'Dee']);
+    const at = full[1]!.pos;
+    const from = { resume: { seq: at.seq, offset: at.offset, line: at.line }, startOffset: at.offset!, startLine: at.line! };
+    expect(await parseFrom(c, [], { ...from, learned })).toEqual(full.slice(2));
+    expect(await parseFrom(c, [], from)).toEqual(full.slice(2));
   });
 });
 

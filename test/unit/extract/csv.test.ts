@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -249,7 +250,19 @@ describe('csv source', () => {
     const file = readFileSync(join(FIXTURES, 'orders/shopify-orders.csv'));
     const records = await read(FIXTURES, { path: 'orders/shopify-orders.csv' });
     expect(records.length).toBe(65);
-    expect(records[0]!.pos).toEqual({ seq: 0, source: 'orders/shopify-orders.csv', line: 2, offset: file.indexOf('\n') + 1 });
+    expect(records[0]!.pos).toEqual({
+      seq: 0,
+      source: 'orders/shopify-orders.csv',
+      line: 2,
+      offset: file.indexOf('\n') + 1,
+      // the file as read (a resume checks it is the same file): size, modification time, sha256 of the bytes read
+      cursor: {
+        size: file.length,
+        mtimeMs: statSync(join(FIXTURES, 'orders/shopify-orders.csv')).mtimeMs,
+        hashed: file.length,
+        sha256: createHash('sha256').update(file).digest('hex'),
+      },
+    });
     expectPositions(file, records);
   });
 
@@ -290,9 +303,14 @@ describe('csv source', () => {
       await writeFile(join(dir, 'a.csv'), text);
       const fresh = await read(dir, { path: 'a.csv' });
       // Same length, but an unclosed quote at line 2 would swallow the rest if the reader re-parsed from the start.
+      // (A position without the file's identity, as written before resumes checked it: nothing tells the change.)
       await writeFile(join(dir, 'a.csv'), text.replace('1,Ann', '"xxxx'));
-      const resumed = await read(dir, { path: 'a.csv' }, { startAfter: fresh[1]!.pos });
-      expect(resumed).toEqual(fresh.slice(2));
+      const { cursor, ...legacy } = fresh[1]!.pos;
+      expect(cursor).toBeDefined();
+      const resumed = await read(dir, { path: 'a.csv' }, { startAfter: legacy });
+      expect(resumed.map(({ pos: { cursor: _, ...pos }, ...r }) => ({ ...r, pos }))).toEqual(
+        fresh.slice(2).map(({ pos: { cursor: _, ...pos }, ...r }) => ({ ...r, pos })),
+      );
     });
   });
 
