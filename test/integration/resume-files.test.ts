@@ -151,10 +151,9 @@ describe('resume: what the parser learned at the start of the file', () => {
     const pipeline = path.join(dir, 'orders.yaml');
     await writeFile(pipeline, ordersPipeline({ name: 'cr', path: 'orders.csv', ...SLOW }));
     // killed once the stray row is behind the checkpoint (its reject is in the rejects file)
-    const interrupted = await killedRun(pipeline, stateDir, 'cr', env, (seq) => seq > straySeq + 20);
+    await killedRun(pipeline, stateDir, 'cr', env, (seq) => seq > straySeq + 20);
     const checkpointFile = path.join(stateDir, 'cr', 'checkpoint.json');
     const cp = JSON.parse(await readFile(checkpointFile, 'utf8'));
-    expect(interrupted.position?.cursor).toBeDefined();
     // resume exactly at the stray row (a record boundary: every record up to it is settled)
     cp.position = { ...cp.position, seq: straySeq, line: strayLine, offset: strayOffset };
     await writeFile(checkpointFile, JSON.stringify(cp));
