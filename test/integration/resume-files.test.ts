@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,5 +168,55 @@ describe('resume: what the parser learned at the start of the file', () => {
     const rejects = await readRejects(path.join(stateDir, 'cr', 'rejects.ndjson'));
     expect(rejects.map((r) => [r.line, r.code])).toEqual([[strayLine, 'CSV_PARSE_ERROR']]);
     expect(JSON.parse(await readFile(report, 'utf8')).rows.read).toBe(lines.length - 1);
+  });
+});
+
+describe('CSV header quirks (CLI)', () => {
+  const eventsPipeline = (name: string, extra: string) => `version: 1
+name: ${name}
+source:
+  type: csv
+  path: big.csv
+${extra}transform:
+  type: event
+  metric: Viewed Page
+  unique_id: { template: "view-{{id}}" }
+  profile:
+    email: { column: email, type: email }
+destination:
+  type: klaviyo
+`;
+  async function bigFile(file: string, header: string): Promise<void> {
+    const rows: string[] = [header];
+    for (let i = 1; i <= 400_000; i++) rows.push(`${i},someone${i}@example.com,${'x'.repeat(40)}`);
+    await writeFile(file, rows.join('\n') + '\n');
+  }
+
+  it('a stray quote in the header of a 30 MB file: exit 1, SOURCE_READ naming line 1, nothing sent; an escaped quote in the header with escape "\\\\": --limit 10 loads 10', async () => {
+    const key = 'pk_resume_files_header_00000000000';
+    const env = { KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: key };
+    const dir = path.join(tmp, 'header');
+    const stateDir = path.join(dir, 'state');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await bigFile(path.join(dir, 'big.csv'), 'id,em"ail,note');
+    const pipeline = path.join(dir, 'p.yaml');
+    await writeFile(pipeline, eventsPipeline('stray-header', ''));
+    const stray = await cli(['run', pipeline, '--state-dir', stateDir, '--report', path.join(dir, 'stray.json')], { env });
+    expect(stray.code).toBe(EXIT.FAILED);
+    const report = JSON.parse(await readFile(path.join(dir, 'stray.json'), 'utf8'));
+    expect(report.error.code).toBe('SOURCE_READ');
+    expect(report.error.message).toContain('(line 1)');
+    expect(report.rows.read).toBe(0);
+    expect(await emulatorEvents(emulator.url, key)).toEqual([]);
+    expect(await readRejects(path.join(stateDir, 'stray-header', 'rejects.ndjson'))).toEqual([]);
+
+    await bigFile(path.join(dir, 'big.csv'), 'id,email,"no\\"te"');
+    await writeFile(pipeline, eventsPipeline('escaped-header', '  escape: "\\\\"\n'));
+    const escaped = await cli(['run', pipeline, '--state-dir', stateDir, '--limit', '10'], { env });
+    expect(escaped.code).toBe(EXIT.OK);
+    expect((await emulatorEvents(emulator.url, key)).map((e) => e.unique_id).sort()).toEqual(
+      ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'].map((i) => `view-${i}`).sort(),
+    );
   });
 });

@@ -143,3 +143,73 @@ describe('resume: the files a run covers are fixed when it starts', () => {
     });
   });
 });
+
+describe('CSV header quirks keep memory bounded (issue 16)', () => {
+  /** A generated file of `rows` rows after `header`, in 64 KiB chunks; `pulled` counts the bytes handed out. */
+  function bigFile(header: string, rows: number) {
+    const counter = { pulled: 0 };
+    const row = (i: number) => `${i},someone${i}@example.com,${'x'.repeat(40)}\n`;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let pending = header;
+      for (let i = 1; i <= rows; i++) {
+        pending += row(i);
+        if (pending.length >= 64 * 1024 || i === rows) {
+          const buf = Buffer.from(pending);
+          counter.pulled += buf.length;
+          pending = '';
+          yield buf;
+        }
+      }
+    }
+    return { chunks, counter };
+  }
+
+  async function firstRecords(input: ReturnType<typeof bigFile>, options: Record<string, unknown>, n: number) {
+    const { parseCsvChunks } = await import('../../../src/extract/csv.js');
+    const out: SourceRecord[] = [];
+    for await (const batch of parseCsvChunks({ chunks: input.chunks(), source: 'big.csv', firstSeq: 0 }, options)) {
+      out.push(...batch);
+      if (out.length >= n) break;
+    }
+    return out.slice(0, n);
+  }
+
+  it('a stray quote in the header of a 40 MB file fails at once with its line, after reading about 1 MiB', async () => {
+    const input = bigFile('id,em"ail,note\n', 600_000);
+    const error = await firstRecords(input, {}, 10).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isEtlError(error) && error.code).toBe('SOURCE_READ');
+    expect((error as { context: { line?: number } }).context.line).toBe(1);
+    expect((error as Error).message).toContain('line 1');
+    expect(input.counter.pulled).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  it('escape "\\\\" with an escaped quote in the header: the header parses, 10 rows need only the first chunk', async () => {
+    const input = bigFile('id,"em\\"ail",note\n', 600_000);
+    const records = await firstRecords(input, { escape: '\\' }, 10);
+    expect(records.map((r) => r.row.id)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+    expect(Object.keys(records[0]!.row)).toEqual(['id', 'em"ail', 'note']);
+    expect(input.counter.pulled).toBeLessThan(256 * 1024);
+  });
+
+  it('a header whose quoted field is never closed (escape "\\\\" before the closing quote) fails fast too', async () => {
+    const input = bigFile('id,"email\\",note\n', 600_000);
+    const error = await firstRecords(input, { escape: '\\' }, 10).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isEtlError(error) && error.code).toBe('SOURCE_READ');
+    expect(input.counter.pulled).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  it('explicit columns: a stray quote in the first row does not hold the file: that row is rejected, the rest read', async () => {
+    const header = '1,a"b,c\n';
+    const input = bigFile(header, 600_000);
+    const records = await firstRecords(input, { header: ['id', 'email', 'note'] }, 10);
+    expect(records[0]!.error?.code).toBe('CSV_PARSE_ERROR');
+    expect(records.slice(1).map((r) => r.row.id)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(input.counter.pulled).toBeLessThan(2 * 1024 * 1024);
+  });
+});
