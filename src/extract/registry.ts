@@ -6,6 +6,7 @@ import type { SourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import { csvSource } from './csv.js';
 import { klaviyoSource } from './klaviyo.js';
+import { guardReader } from './limits.js';
 import { ndjsonSource } from './ndjson.js';
 import { postgresSource } from './postgres.js';
 import { s3Source } from './s3.js';
@@ -28,7 +29,10 @@ export function extractorKinds(): SourceKind[] {
   return (Object.keys(EXTRACTORS) as SourceKind[]).filter((k) => EXTRACTORS[k] !== undefined);
 }
 
-/** The source component for a config `type`; `CONFIG_INVALID` when none is registered. */
+/**
+ * The source component for a config `type`; `CONFIG_INVALID` when none is registered. The readers it creates pass
+ * every row through the row limits (src/extract/limits.ts: a row nested too deep or too large is rejected, not fatal).
+ */
 export function getExtractor<K extends SourceKind>(kind: K): DefinitionFor<K> {
   const definition = EXTRACTORS[kind] as DefinitionFor<K> | undefined;
   if (!definition) {
@@ -36,5 +40,5 @@ export function getExtractor<K extends SourceKind>(kind: K): DefinitionFor<K> {
       context: { component: 'source' },
     });
   }
-  return definition;
+  return { ...definition, create: (config, ctx) => guardReader(definition.create(config, ctx)) };
 }

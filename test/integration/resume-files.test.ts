@@ -220,3 +220,43 @@ destination:
     );
   });
 });
+
+describe('one hostile value cannot stop a run (CLI)', () => {
+  it('an NDJSON value nested 5,000 deep is rejected VALUE_TOO_DEEP with its line; the other rows load; exit 3', async () => {
+    const key = 'pk_resume_files_deep_0000000000000';
+    const env = { KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: key };
+    const dir = path.join(tmp, 'deep');
+    const stateDir = path.join(dir, 'state');
+    await mkdir(dir, { recursive: true });
+    const deep = '{"a":'.repeat(5_000) + '1' + '}'.repeat(5_000);
+    const lines = Array.from({ length: 5 }, (_, i) => `{"id":"e${i}","email":"p${i}@example.com","props":${i === 2 ? deep : `{"x":${i}}`}}`);
+    await writeFile(path.join(dir, 'deep.ndjson'), lines.join('\n') + '\n');
+    const pipeline = path.join(dir, 'p.yaml');
+    await writeFile(
+      pipeline,
+      `version: 1
+name: deep
+source:
+  type: ndjson
+  path: deep.ndjson
+transform:
+  type: event
+  metric: Viewed Page
+  unique_id: { template: "view-{{id}}" }
+  profile:
+    email: { column: email, type: email }
+  properties:
+    Props: { column: props, type: json }
+destination:
+  type: klaviyo
+`,
+    );
+    const result = await cli(['run', pipeline, '--state-dir', stateDir], { env });
+    expect(result.stderr).not.toContain('Maximum call stack');
+    expect(result.code).toBe(EXIT.COMPLETED_WITH_REJECTS);
+    expect((await emulatorEvents(emulator.url, key)).map((e) => e.unique_id).sort()).toEqual(['view-e0', 'view-e1', 'view-e3', 'view-e4']);
+    const rejects = await readRejects(path.join(stateDir, 'deep', 'rejects.ndjson'));
+    expect(rejects.map((r) => [r.line, r.code, r.stage])).toEqual([[3, 'VALUE_TOO_DEEP', 'extract']]);
+    expect((await readCheckpointFile(stateDir, 'deep'))?.status).toBe('succeeded');
+  });
+});
