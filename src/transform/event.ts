@@ -3,9 +3,10 @@ import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { EventAttributes, EventItem, EventPayload, Reject, SourceRecord, TransformOutput } from '../core/record.js';
 import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runField } from './common.js';
-import type { FieldFailure } from './common.js';
+import type { CompiledMap, FieldFailure } from './common.js';
+import { ConsecutiveGroups, KEY_SEPARATOR, type GroupBuilder } from './event-grouping.js';
 import { showValue } from './field/coercion.js';
-import { compileField, type Row } from './field/compile.js';
+import { compileField, type CompiledField, type Row } from './field/compile.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*
@@ -18,7 +19,8 @@ import type { TransformContext, TransformDefinition, Transformer } from './types
  * - `value` is always a number (type `string` means `number`).
  * - `unique_id`, when configured, is required per event (MISSING_REQUIRED when empty); non-strings become strings.
  *
- * Grouping (`group.by`): consecutive rows with the same key make one event.
+ * Grouping (`group.by`): consecutive rows with the same key make one event (where groups start and end:
+ * ./event-grouping.ts; what a group becomes: {@link OrderBuilder}).
  * - Order-level fields (profile, unique_id, time, value_currency, properties) come from the group's FIRST row only;
  *   later rows are not evaluated for them (Shopify leaves them empty).
  * - `value`: `group.value: sum` (default) adds each row's non-empty value (rounded to 6 decimals);
@@ -38,6 +40,7 @@ import type { TransformContext, TransformDefinition, Transformer } from './types
 const MIN_EVENT_MS = Date.UTC(1990, 0, 1);
 const YEAR_MS = 366 * 24 * 3600 * 1000;
 
+/** The order-level attributes of an event (of a group: from its first row). */
 interface Header {
   profile: Record<string, unknown>;
   uniqueId?: string;
@@ -46,16 +49,7 @@ interface Header {
   properties?: Record<string, unknown>;
 }
 
-/** The group being built (one at a time); its rows, items and item events are in the transformer's scratch arrays. */
-interface OpenGroup {
-  key: string;
-  first: SourceRecord;
-  header: Header;
-  failed: boolean;
-  sum: number;
-  hasValue: boolean;
-  firstValue: number | undefined;
-}
+type EventGroupConfig = NonNullable<EventTransformConfig['group']>;
 
 function timeSpec(spec: FieldInput): FieldInput {
   const obj = typeof spec === 'string' ? { column: spec } : spec;
@@ -69,271 +63,271 @@ function where(record: SourceRecord): string {
   return record.pos.line !== undefined ? `line ${record.pos.line}` : `record ${record.pos.seq}`;
 }
 
+/** The compiled mapping of an event, shared by single and grouped events. */
+interface EventMapping {
+  metric: string;
+  /** The `value` field (a number). */
+  value: CompiledField | undefined;
+  /** Failures of the row being transformed (emptied per row; copied only when a row fails). */
+  failures: FieldFailure[];
+  /** Evaluate the order-level fields of a row (failures into `failures`). */
+  header(row: Row): Header;
+  /** The payload of one event. */
+  eventOf(h: Header, metricName: string, props: Record<string, unknown>, v: number | undefined, id: string | undefined): EventPayload;
+}
+
+function compileEventMapping(config: EventTransformConfig, ctx: TransformContext): EventMapping {
+  const now = ctx.now ?? (() => new Date());
+  const backfill = config.backfill === true;
+  const profile = compileProfile(config.profile, 'profile.');
+  const uniqueId = config.unique_id === undefined ? undefined : compileField(config.unique_id, 'unique_id', { required: true });
+  const time = config.time === undefined ? undefined : compileField(timeSpec(config.time), 'time');
+  const value = config.value === undefined ? undefined : compileField(config.value, 'value', { defaultType: 'number' });
+  const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
+  const properties = compileMap(config.properties, 'properties.');
+  const run = runField;
+  const failures: FieldFailure[] = [];
+
+  const header = (row: Row): Header => {
+    const h: Header = { profile: profile(row, failures) };
+    const id = run(uniqueId, 'unique_id', row, failures);
+    if (id !== undefined) h.uniqueId = typeof id === 'string' ? id : String(id);
+    const t = run(time, 'time', row, failures) as string | undefined;
+    if (t !== undefined) {
+      const ms = Date.parse(t);
+      if (ms < MIN_EVENT_MS || ms > now().getTime() + YEAR_MS) {
+        failures.push({
+          field: 'time',
+          code: 'INVALID_DATE',
+          message: `time: ${t} is outside what Klaviyo accepts (after 1990, at most one year ahead)`,
+        });
+      } else h.time = t;
+    }
+    const c = run(currency, 'value_currency', row, failures) as string | undefined;
+    if (c !== undefined) h.currency = c;
+    const p = properties.size > 0 ? properties.run(row, failures) : undefined;
+    if (p !== undefined) h.properties = p;
+    return h;
+  };
+
+  const eventOf = (h: Header, metricName: string, props: Record<string, unknown>, v: number | undefined, id: string | undefined): EventPayload => {
+    const { time: t, currency: c } = h;
+    if (t !== undefined && v !== undefined && c !== undefined && id !== undefined) {
+      // every attribute present (the usual event): one literal, same keys in the same order as below
+      const event = backfill
+        ? { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id, backfill: true }
+        : { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id };
+      return { profile: h.profile, event };
+    }
+    const event: EventAttributes = { metric: metricName, properties: props };
+    if (h.time !== undefined) event.time = h.time;
+    if (v !== undefined) event.value = v;
+    if (h.currency !== undefined) event.value_currency = h.currency;
+    if (id !== undefined) event.unique_id = id;
+    if (backfill) event.backfill = true;
+    return { profile: h.profile, event };
+  };
+
+  return { metric: config.metric, value, failures, header, eventOf };
+}
+
+/** One event per row. */
+function singleEvents(m: EventMapping): Transformer {
+  const { metric, value, failures, header, eventOf } = m;
+  const run = runField;
+  return {
+    push(record) {
+      if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
+      if (failures.length !== 0) failures.length = 0;
+      const h = header(record.row);
+      const v = run(value, 'value', record.row, failures) as number | undefined;
+      if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
+      const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
+      return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row, raw: record.raw }], rejects: [] };
+    },
+    flush: () => ({ items: [], rejects: [] }),
+    held: () => undefined,
+  };
+}
+
 export const eventTransform: TransformDefinition<EventTransformConfig> = {
   kind: 'event',
   summary: 'One Klaviyo event per row, or per group of consecutive rows (orders with line items).',
   config: EventTransform,
   create(config, ctx: TransformContext): Transformer {
-    const now = ctx.now ?? (() => new Date());
-    const metric = config.metric;
-    const backfill = config.backfill === true;
-    const profile = compileProfile(config.profile, 'profile.');
-    const uniqueId = config.unique_id === undefined ? undefined : compileField(config.unique_id, 'unique_id', { required: true });
-    const time = config.time === undefined ? undefined : compileField(timeSpec(config.time), 'time');
-    const value = config.value === undefined ? undefined : compileField(config.value, 'value', { defaultType: 'number' });
-    const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
-    const properties = compileMap(config.properties, 'properties.');
-
-    const run = runField;
-    /** Failures of the row being transformed (emptied per row; copied only when a row fails). */
-    const failures: FieldFailure[] = [];
-
-    const header = (row: Row): Header => {
-      const h: Header = { profile: profile(row, failures) };
-      const id = run(uniqueId, 'unique_id', row, failures);
-      if (id !== undefined) h.uniqueId = typeof id === 'string' ? id : String(id);
-      const t = run(time, 'time', row, failures) as string | undefined;
-      if (t !== undefined) {
-        const ms = Date.parse(t);
-        if (ms < MIN_EVENT_MS || ms > now().getTime() + YEAR_MS) {
-          failures.push({
-            field: 'time',
-            code: 'INVALID_DATE',
-            message: `time: ${t} is outside what Klaviyo accepts (after 1990, at most one year ahead)`,
-          });
-        } else h.time = t;
-      }
-      const c = run(currency, 'value_currency', row, failures) as string | undefined;
-      if (c !== undefined) h.currency = c;
-      const p = properties.size > 0 ? properties.run(row, failures) : undefined;
-      if (p !== undefined) h.properties = p;
-      return h;
-    };
-
-    const eventOf = (h: Header, metricName: string, props: Record<string, unknown>, v: number | undefined, id: string | undefined): EventPayload => {
-      const { time: t, currency: c } = h;
-      if (t !== undefined && v !== undefined && c !== undefined && id !== undefined) {
-        // every attribute present (the usual event): one literal, same keys in the same order as below
-        const event = backfill
-          ? { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id, backfill: true }
-          : { metric: metricName, properties: props, time: t, value: v, value_currency: c, unique_id: id };
-        return { profile: h.profile, event };
-      }
-      const event: EventAttributes = { metric: metricName, properties: props };
-      if (h.time !== undefined) event.time = h.time;
-      if (v !== undefined) event.value = v;
-      if (h.currency !== undefined) event.value_currency = h.currency;
-      if (id !== undefined) event.unique_id = id;
-      if (backfill) event.backfill = true;
-      return { profile: h.profile, event };
-    };
-
+    const mapping = compileEventMapping(config, ctx);
     const group = config.group;
-    if (group === undefined) {
-      return {
-        push(record) {
-          if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
-          if (failures.length !== 0) failures.length = 0;
-          const h = header(record.row);
-          const v = run(value, 'value', record.row, failures) as number | undefined;
-          if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
-          const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
-          return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row, raw: record.raw }], rejects: [] };
-        },
-        flush: () => ({ items: [], rejects: [] }),
-        held: () => undefined,
-      };
-    }
+    if (group === undefined) return singleEvents(mapping);
+    return new ConsecutiveGroups(typeof group.by === 'string' ? [group.by] : group.by, new OrderBuilder(mapping, group));
+  },
+};
 
-    // ---------------------------------------------------------------- grouping
-    const by = typeof group.by === 'string' ? [group.by] : group.by;
-    const byName = by.join(', ');
-    const valueMode = group.value ?? 'sum';
-    const itemsProperty = group.itemsProperty ?? 'Items';
-    const items = compileMap(group.items, 'group.items.');
+/**
+ * Builds the events of one group at a time: the group event (order-level fields from the first row, the value summed
+ * or first, the items) and the item events. Its rows, items and item event payloads are in scratch arrays reused
+ * from group to group (finish() reads them before the next start()): records and their failures (undefined for a
+ * row without), items, and item event payloads (from index 1; finish() puts the group event at 0 and copies the
+ * exact-size output array out).
+ */
+class OrderBuilder implements GroupBuilder {
+  readonly #m: EventMapping;
+  readonly #valueMode: 'sum' | 'first';
+  readonly #itemsProperty: string;
+  readonly #items: CompiledMap;
+  readonly #itemEvents: EventGroupConfig['itemEvents'];
+  readonly #itemUniqueId: CompiledField | undefined;
+  readonly #itemValue: CompiledField | undefined;
+  readonly #itemProps: CompiledMap;
+  /** An item event's properties: the item's fields, then `itemEvents.properties` (which win). */
+  readonly #itemEventProperties: (va: readonly unknown[], vb: readonly unknown[]) => Record<string, unknown>;
+  readonly #itemValues: unknown[] = [];
+  readonly #extraValues: unknown[] = [];
+  readonly #records: SourceRecord[] = [];
+  readonly #rowFailures: (FieldFailure[] | undefined)[] = [];
+  readonly #groupItems: Record<string, unknown>[] = [];
+  readonly #out: EventItem[] = [];
+  readonly #payloads: EventPayload[] = [];
+  // the open group
+  #key = '';
+  #header: Header = { profile: {} };
+  #rowCount = 0;
+  #itemCount = 0;
+  #failed = false;
+  #sum = 0;
+  #hasValue = false;
+  #firstValue: number | undefined;
+
+  constructor(mapping: EventMapping, group: EventGroupConfig) {
+    this.#m = mapping;
+    this.#valueMode = group.value ?? 'sum';
+    this.#itemsProperty = group.itemsProperty ?? 'Items';
+    this.#items = compileMap(group.items, 'group.items.');
     const itemEvents = group.itemEvents;
-    const itemUniqueId =
+    this.#itemEvents = itemEvents;
+    this.#itemUniqueId =
       itemEvents === undefined
         ? undefined
         : compileField(itemEvents.unique_id, 'group.itemEvents.unique_id', { required: true, itemColumn: '_item' });
-    const itemValue =
-      itemEvents?.value === undefined
-        ? undefined
-        : compileField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
-    const itemProps = compileMap(itemEvents?.properties, 'group.itemEvents.properties.');
-    /** An item event's properties: the item's fields, then `itemEvents.properties` (which win). */
-    const itemEventProperties = compileMerge(items, itemProps);
-    const itemValues: unknown[] = [];
-    const extraValues: unknown[] = [];
+    this.#itemValue =
+      itemEvents?.value === undefined ? undefined : compileField(itemEvents.value, 'group.itemEvents.value', { defaultType: 'number' });
+    this.#itemProps = compileMap(itemEvents?.properties, 'group.itemEvents.properties.');
+    this.#itemEventProperties = compileMerge(this.#items, this.#itemProps);
+  }
 
-    const keyOf = (row: Row): string => {
-      let key = '';
-      let any = false;
-      for (let i = 0; i < by.length; i++) {
-        const raw = row[by[i]];
-        const text = raw === undefined || raw === null ? '' : (raw instanceof Date ? raw.toISOString() : String(raw)).trim();
-        if (text !== '') any = true;
-        key = i === 0 ? text : `${key}\u001f${text}`;
+  /** Open a group: its first row's order-level fields, then the row itself. */
+  start(record: SourceRecord, key: string): void {
+    const failures = this.#m.failures;
+    if (failures.length !== 0) failures.length = 0;
+    this.#key = key;
+    this.#rowCount = 0;
+    this.#itemCount = 0;
+    this.#failed = false;
+    this.#sum = 0;
+    this.#hasValue = false;
+    this.#firstValue = undefined;
+    this.#header = this.#m.header(record.row);
+    this.#addRow(record, true);
+  }
+
+  add(record: SourceRecord): void {
+    this.#addRow(record, false);
+  }
+
+  /** Add a row to the open group; the first row's failures also hold the header's (start() evaluated it). */
+  #addRow(record: SourceRecord, first: boolean): void {
+    const index = this.#rowCount++;
+    this.#records[index] = record;
+    if (record.error !== undefined) {
+      this.#rowFailures[index] = undefined;
+      this.#failed = true;
+      return;
+    }
+    const { failures, value } = this.#m;
+    if (!first && failures.length !== 0) failures.length = 0;
+    const row = record.row;
+    if (value !== undefined && (first || this.#valueMode === 'sum')) {
+      const v = runField(value, 'value', row, failures);
+      if (typeof v === 'number') {
+        this.#sum += v;
+        this.#hasValue = true;
+        if (first) this.#firstValue = v;
       }
-      return any ? key : '';
-    };
+    }
+    const itemValues = this.#itemValues;
+    this.#items.evaluate(row, failures, itemValues);
+    this.#groupItems[this.#itemCount++] = this.#items.build(itemValues) ?? {};
+    const itemEvents = this.#itemEvents;
+    if (itemEvents !== undefined) {
+      // `{{_item}}`: the 1-based position of this row's item in its group, so line items with the same SKU stay
+      // distinct. Only the unique_id reads it (as its `itemColumn`); the row is not touched.
+      const id = runField(this.#itemUniqueId, 'group.itemEvents.unique_id', row, failures, this.#itemCount);
+      const v = runField(this.#itemValue, 'group.itemEvents.value', row, failures) as number | undefined;
+      this.#itemProps.evaluate(row, failures, this.#extraValues);
+      const props = this.#itemEventProperties(itemValues, this.#extraValues);
+      this.#payloads[this.#itemCount] = this.#m.eventOf(this.#header, itemEvents.metric, props, v, id === undefined ? undefined : String(id));
+    }
+    if (failures.length > 0) {
+      this.#rowFailures[index] = failures.slice();
+      this.#failed = true;
+    } else this.#rowFailures[index] = undefined;
+  }
 
-    let open: OpenGroup | undefined;
-    // The open group's rows, in scratch arrays reused from group to group (finish() reads them before the next
-    // start()): records and their failures (undefined for a row without), items, and item event payloads (from
-    // index 1; finish() puts the group event at 0 and copies the exact-size output array out).
-    let rowCount = 0;
-    let itemCount = 0;
-    const groupRecords: SourceRecord[] = [];
-    const groupFailures: (FieldFailure[] | undefined)[] = [];
-    const groupItems: Record<string, unknown>[] = [];
-    const groupOut: EventItem[] = [];
-    const groupPayloads: EventPayload[] = [];
-
-    /** Add a row to the open group; the first row's failures also hold the header's (start() evaluated it). */
-    const addRow = (g: OpenGroup, record: SourceRecord, first: boolean): void => {
-      const index = rowCount++;
-      groupRecords[index] = record;
-      if (record.error !== undefined) {
-        groupFailures[index] = undefined;
-        g.failed = true;
-        return;
+  finish(): TransformOutput {
+    if (this.#failed) return { items: [], rejects: this.#reject() };
+    const firstRecord = this.#records[0];
+    const first = firstRecord.pos;
+    const last = this.#records[this.#rowCount - 1].pos;
+    const row = firstRecord.row;
+    const raw = firstRecord.raw;
+    const h = this.#header;
+    let v: number | undefined;
+    if (this.#valueMode === 'first') v = this.#firstValue;
+    else if (this.#hasValue) v = Math.round(this.#sum * 1e6) / 1e6;
+    const groupItemsOut = this.#groupItems.slice(0, this.#itemCount);
+    const itemsProperty = this.#itemsProperty;
+    let props: Record<string, unknown>;
+    if (h.properties === undefined) props = { [itemsProperty]: groupItemsOut };
+    else if (itemsProperty === '__proto__') props = { ...h.properties, [itemsProperty]: groupItemsOut };
+    else {
+      // the header's properties object belongs to this group: adding the key is what the spread did
+      props = h.properties;
+      props[itemsProperty] = groupItemsOut;
+    }
+    const out = this.#out;
+    out[0] = { kind: 'event', payload: this.#m.eventOf(h, this.#m.metric, props, v, h.uniqueId), first, last, row, raw };
+    let count = 1;
+    if (this.#itemEvents !== undefined) {
+      for (let i = 1; i <= this.#itemCount; i++) {
+        out[count++] = { kind: 'event', payload: this.#payloads[i], first, last, row, raw };
       }
-      if (!first && failures.length !== 0) failures.length = 0;
-      const row = record.row;
-      if (value !== undefined && (first || valueMode === 'sum')) {
-        const v = run(value, 'value', row, failures);
-        if (typeof v === 'number') {
-          g.sum += v;
-          g.hasValue = true;
-          if (first) g.firstValue = v;
-        }
-      }
-      items.evaluate(row, failures, itemValues);
-      groupItems[itemCount++] = items.build(itemValues) ?? {};
-      if (itemEvents !== undefined) {
-        // `{{_item}}`: the 1-based position of this row's item in its group, so line items with the same SKU stay
-        // distinct. Only the unique_id reads it (as its `itemColumn`); the row is not touched.
-        const id = run(itemUniqueId, 'group.itemEvents.unique_id', row, failures, itemCount);
-        const v = run(itemValue, 'group.itemEvents.value', row, failures) as number | undefined;
-        itemProps.evaluate(row, failures, extraValues);
-        const props = itemEventProperties(itemValues, extraValues);
-        groupPayloads[itemCount] = eventOf(g.header, itemEvents.metric, props, v, id === undefined ? undefined : String(id));
-      }
-      if (failures.length > 0) {
-        groupFailures[index] = failures.slice();
-        g.failed = true;
-      } else groupFailures[index] = undefined;
-    };
+    }
+    return { items: out.slice(0, count), rejects: [] };
+  }
 
-    const start = (record: SourceRecord, key: string): OpenGroup => {
-      if (failures.length !== 0) failures.length = 0;
-      rowCount = 0;
-      itemCount = 0;
-      const h = header(record.row);
-      const g: OpenGroup = { key, first: record, header: h, failed: false, sum: 0, hasValue: false, firstValue: undefined };
-      addRow(g, record, true);
-      return g;
-    };
-
-    const rejectGroup = (g: OpenGroup): Reject[] => {
-      let badIndex = 0;
-      while (groupRecords[badIndex].error === undefined && groupFailures[badIndex] === undefined) badIndex++;
-      const bad = groupRecords[badIndex];
-      const badFailures = groupFailures[badIndex];
-      const badError = bad.error;
-      const code = badError !== undefined ? badError.code : (badFailures as FieldFailure[])[0].code;
-      const reason =
-        badError !== undefined
-          ? `${badError.message} [${badError.code}]`
-          : (badFailures as FieldFailure[]).map((f) => `${f.message} [${f.code}]`).join('; ');
-      const title = `group ${showValue(g.key.replaceAll('\u001f', ', '))} (${rowCount} rows) rejected`;
-      const rejects: Reject[] = [];
-      for (let i = 0; i < rowCount; i++) {
-        const record = groupRecords[i];
-        const rowFailures = groupFailures[i];
-        if (record.error !== undefined) rejects.push(extractReject(record));
-        else if (rowFailures !== undefined) rejects.push(failuresReject(record, rowFailures, `${title}: `));
-        else rejects.push(rejectOf(record, 'transform', code, `${title} because ${where(bad)} failed: ${reason}`, badFailures?.[0]?.field));
-      }
-      return rejects;
-    };
-
-    const finish = (g: OpenGroup): TransformOutput => {
-      if (g.failed) return { items: [], rejects: rejectGroup(g) };
-      const first = g.first.pos;
-      const last = groupRecords[rowCount - 1].pos;
-      const row = g.first.row;
-      const raw = g.first.raw;
-      const h = g.header;
-      let v: number | undefined;
-      if (valueMode === 'first') v = g.firstValue;
-      else if (g.hasValue) v = Math.round(g.sum * 1e6) / 1e6;
-      const groupItemsOut = groupItems.slice(0, itemCount);
-      let props: Record<string, unknown>;
-      if (h.properties === undefined) props = { [itemsProperty]: groupItemsOut };
-      else if (itemsProperty === '__proto__') props = { ...h.properties, [itemsProperty]: groupItemsOut };
-      else {
-        // the header's properties object belongs to this group: adding the key is what the spread did
-        props = h.properties;
-        props[itemsProperty] = groupItemsOut;
-      }
-      groupOut[0] = { kind: 'event', payload: eventOf(h, metric, props, v, h.uniqueId), first, last, row, raw };
-      let count = 1;
-      if (itemEvents !== undefined) {
-        for (let i = 1; i <= itemCount; i++) {
-          groupOut[count++] = { kind: 'event', payload: groupPayloads[i], first, last, row, raw };
-        }
-      }
-      const out = groupOut.slice(0, count);
-      return { items: out, rejects: [] };
-    };
-
-    const close = (): TransformOutput | undefined => {
-      if (open === undefined) return undefined;
-      const out = finish(open);
-      open = undefined;
-      return out;
-    };
-
-    const merge = (a: TransformOutput | undefined, b: TransformOutput): TransformOutput =>
-      a === undefined ? b : { items: a.items.concat(b.items), rejects: a.rejects.concat(b.rejects) };
-
-    return {
-      push(record) {
-        if (record.error !== undefined) {
-          const key = keyOf(record.row);
-          if (open !== undefined && key !== '' && key === open.key) {
-            addRow(open, record, false);
-            return { items: [], rejects: [] };
-          }
-          return merge(close(), { items: [], rejects: [extractReject(record)] });
-        }
-        const key = keyOf(record.row);
-        if (key === '') {
-          const reject = rejectOf(
-            record,
-            'transform',
-            'MISSING_REQUIRED',
-            `group.by: the group key (${byName}) is empty`,
-            `group.by`,
-          );
-          return merge(close(), { items: [], rejects: [reject] });
-        }
-        if (open !== undefined && key === open.key) {
-          addRow(open, record, false);
-          return { items: [], rejects: [] };
-        }
-        const closed = close();
-        open = start(record, key);
-        return closed ?? { items: [], rejects: [] };
-      },
-      flush() {
-        return close() ?? { items: [], rejects: [] };
-      },
-      held() {
-        return open?.first.pos.seq;
-      },
-    };
-  },
-};
+  /** A reject per row of the failed group: failing rows with their own codes, the others naming the first failure. */
+  #reject(): Reject[] {
+    const records = this.#records;
+    const rowFailures = this.#rowFailures;
+    const rowCount = this.#rowCount;
+    let badIndex = 0;
+    while (records[badIndex].error === undefined && rowFailures[badIndex] === undefined) badIndex++;
+    const bad = records[badIndex];
+    const badFailures = rowFailures[badIndex];
+    const badError = bad.error;
+    const code = badError !== undefined ? badError.code : (badFailures as FieldFailure[])[0].code;
+    const reason =
+      badError !== undefined
+        ? `${badError.message} [${badError.code}]`
+        : (badFailures as FieldFailure[]).map((f) => `${f.message} [${f.code}]`).join('; ');
+    const title = `group ${showValue(this.#key.replaceAll(KEY_SEPARATOR, ', '))} (${rowCount} rows) rejected`;
+    const rejects: Reject[] = [];
+    for (let i = 0; i < rowCount; i++) {
+      const record = records[i];
+      const failures = rowFailures[i];
+      if (record.error !== undefined) rejects.push(extractReject(record));
+      else if (failures !== undefined) rejects.push(failuresReject(record, failures, `${title}: `));
+      else rejects.push(rejectOf(record, 'transform', code, `${title} because ${where(bad)} failed: ${reason}`, badFailures?.[0]?.field));
+    }
+    return rejects;
+  }
+}

@@ -3,7 +3,7 @@ import type { SubscriptionTransformConfig } from '../config/schema.js';
 import type { Consent, SourceRecord, SubscriptionPayload, TransformOutput } from '../core/record.js';
 import { extractReject, failuresReject, runField } from './common.js';
 import type { FieldFailure } from './common.js';
-import { compileField } from './field/compile.js';
+import { compileField, type CompiledField, type Row } from './field/compile.js';
 import type { TransformContext, TransformDefinition, Transformer } from './types.js';
 
 /*
@@ -19,6 +19,56 @@ import type { TransformContext, TransformDefinition, Transformer } from './types
  */
 
 export type { SubscriptionPayload } from '../core/record.js';
+
+/** The channels a subscription transform subscribes. */
+interface Channels {
+  emailChannel: boolean;
+  smsMarketing: boolean;
+  smsTransactional: boolean;
+  smsChannel: boolean;
+}
+
+function channelsOf(config: SubscriptionTransformConfig): Channels {
+  const smsMarketing = config.channels.sms?.marketing === true;
+  const smsTransactional = config.channels.sms?.transactional === true;
+  return { emailChannel: config.channels.email?.marketing === true, smsMarketing, smsTransactional, smsChannel: smsMarketing || smsTransactional };
+}
+
+/** `consented_at` of a historical import: required, and in the past. */
+function consentTime(field: CompiledField | undefined, now: () => Date, row: Row, failures: FieldFailure[]): string | undefined {
+  if (field === undefined) {
+    failures.push({ field: 'consented_at', code: 'MISSING_REQUIRED', message: 'consented_at: required with historical_import' });
+    return undefined;
+  }
+  const at = runField(field, 'consented_at', row, failures) as string | undefined;
+  if (at !== undefined && Date.parse(at) > now().getTime()) {
+    failures.push({
+      field: 'consented_at',
+      code: 'INVALID_DATE',
+      message: `consented_at: ${at} is in the future (historical_import needs a past consent time)`,
+    });
+  }
+  return at;
+}
+
+/** The consent per channel of one profile: a channel is included when its identifier is present. */
+function subscriptionsOf(
+  c: Channels,
+  email: string | undefined,
+  phone: string | undefined,
+  at: string | undefined,
+): SubscriptionPayload['profile']['subscriptions'] {
+  const consent = (): Consent => (at === undefined ? { consent: 'SUBSCRIBED' } : { consent: 'SUBSCRIBED', consented_at: at });
+  const subscriptions: SubscriptionPayload['profile']['subscriptions'] = {};
+  if (c.emailChannel && email !== undefined) subscriptions.email = { marketing: consent() };
+  if (c.smsChannel && phone !== undefined) {
+    const sms: { marketing?: Consent; transactional?: Consent } = {};
+    if (c.smsMarketing) sms.marketing = consent();
+    if (c.smsTransactional) sms.transactional = consent();
+    subscriptions.sms = sms;
+  }
+  return subscriptions;
+}
 
 export const subscriptionTransform: TransformDefinition<SubscriptionTransformConfig> = {
   kind: 'subscription',
@@ -37,10 +87,8 @@ export const subscriptionTransform: TransformDefinition<SubscriptionTransformCon
         ? compileField(config.consented_at, 'consented_at', { defaultType: 'datetime', required: true })
         : undefined;
     const when = config.when === undefined ? undefined : compileField(config.when, 'when', { defaultType: 'boolean' });
-    const emailChannel = config.channels.email?.marketing === true;
-    const smsMarketing = config.channels.sms?.marketing === true;
-    const smsTransactional = config.channels.sms?.transactional === true;
-    const smsChannel = smsMarketing || smsTransactional;
+    const channels = channelsOf(config);
+    const { emailChannel, smsChannel } = channels;
     const wanted = [emailChannel ? 'email (needs email)' : '', smsChannel ? 'sms (needs phone_number)' : '']
       .filter(Boolean)
       .join(', ');
@@ -59,32 +107,10 @@ export const subscriptionTransform: TransformDefinition<SubscriptionTransformCon
         }
         const e = run(email, 'profile.email', row, failures) as string | undefined;
         const p = run(phone, 'profile.phone_number', row, failures) as string | undefined;
-        let at: string | undefined;
-        if (historical) {
-          if (consentedAt === undefined) {
-            failures.push({ field: 'consented_at', code: 'MISSING_REQUIRED', message: 'consented_at: required with historical_import' });
-          } else {
-            at = run(consentedAt, 'consented_at', row, failures) as string | undefined;
-            if (at !== undefined && Date.parse(at) > now().getTime()) {
-              failures.push({
-                field: 'consented_at',
-                code: 'INVALID_DATE',
-                message: `consented_at: ${at} is in the future (historical_import needs a past consent time)`,
-              });
-            }
-          }
-        }
+        const at = historical ? consentTime(consentedAt, now, row, failures) : undefined;
         if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
 
-        const consent = (): Consent => (at === undefined ? { consent: 'SUBSCRIBED' } : { consent: 'SUBSCRIBED', consented_at: at });
-        const subscriptions: SubscriptionPayload['profile']['subscriptions'] = {};
-        if (emailChannel && e !== undefined) subscriptions.email = { marketing: consent() };
-        if (smsChannel && p !== undefined) {
-          const sms: { marketing?: Consent; transactional?: Consent } = {};
-          if (smsMarketing) sms.marketing = consent();
-          if (smsTransactional) sms.transactional = consent();
-          subscriptions.sms = sms;
-        }
+        const subscriptions = subscriptionsOf(channels, e, p, at);
         if (subscriptions.email === undefined && subscriptions.sms === undefined) {
           failures.push({
             field: smsChannel && !emailChannel ? 'profile.phone_number' : 'profile.email',
