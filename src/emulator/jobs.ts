@@ -8,13 +8,15 @@ import { hasIdentifier, isPlainObject, MAX_PROFILE_BYTES, readPatchProperties, v
 const JOB_TTL_MS = 7 * 86_400_000;
 
 /**
- * Process up to `budget` profiles from the FIFO `queue` (mutated: finished jobs are removed). Returns the unused
- * budget (fractional budgets carry over between ticks).
+ * Process up to `budget` profiles from the FIFO `queue` (mutated: finished jobs are removed). A job stays queued
+ * until `delayMs` after its creation (and the jobs behind it wait). Returns the unused budget (fractional budgets
+ * carry over between ticks).
  */
-export function processJobs(queue: { account: Account; job: ImportJobRecord }[], budget: number, now: number): number {
+export function processJobs(queue: { account: Account; job: ImportJobRecord }[], budget: number, now: number, delayMs = 0): number {
   while (queue.length > 0) {
     const { account, job } = queue[0]!;
     if (job.status === 'queued') {
+      if (now < job.createdAt + delayMs) return budget;
       job.status = 'processing';
       job.startedAt = now;
     }

@@ -41,6 +41,10 @@ export interface EmulatorContext {
   now(): number;
   /** Bulk-import profiles processed per second. */
   readonly processingRate: number;
+  /** How long a bulk import job stays queued before it is processed (ms, emulator clock). */
+  readonly jobDelayMs: number;
+  /** The answer to a bulk event that repeats an event already held (see EmulatorOptions.duplicateEvents). */
+  readonly duplicateEvents: 'ignore' | 'reject';
   /** Every account, by internal key. */
   readonly accounts: Map<string, Account>;
   /** Account for an API key (created on first use, with the seed applied). */

@@ -35,6 +35,18 @@ export interface EmulatorOptions {
   apiKeys?: string[];
   /** Bulk-import profiles processed per second (all jobs, FIFO). @default 20000 */
   processingRate?: number;
+  /**
+   * How long (ms, on the emulator's clock) a bulk import job stays `queued` before it is processed: Klaviyo's job
+   * queue can hold a job for minutes. Jobs are processed in order, so later jobs wait behind it. @default 0
+   */
+  jobDelayMs?: number;
+  /**
+   * A bulk event whose profile already holds an event of the same metric and `unique_id` (sent by an earlier
+   * request): `'ignore'` (Klaviyo's documented answer: 202, the event is dropped) or `'reject'` (the stricter
+   * answer: 400 naming the event's `unique_id`, nothing of the request stored, as for a repeat inside one request).
+   * @default 'ignore'
+   */
+  duplicateEvents?: 'ignore' | 'reject';
   /** Seeded fault injection on `/api/*`. @default none */
   faults?: FaultOptions;
   /** Load state from this JSON file on start (if it exists) and save it there on close. */
@@ -80,6 +92,8 @@ export class EmulatorServer implements EmulatorContext {
   baseUrl = '';
   readonly accounts = new Map<string, Account>();
   readonly processingRate: number;
+  readonly jobDelayMs: number;
+  readonly duplicateEvents: 'ignore' | 'reject';
   readonly #options: EmulatorOptions;
   readonly #router = new Router();
   readonly #ids = new IdGenerator();
@@ -107,6 +121,12 @@ export class EmulatorServer implements EmulatorContext {
     this.#limiter = limits === 'off' ? null : new RateLimiter(limits === 'klaviyo' ? 1 : limits);
     this.processingRate = options.processingRate ?? 20_000;
     if (!(this.processingRate > 0)) throw new Error(`Expected \`processingRate\` to be a positive number, got \`${String(options.processingRate)}\``);
+    this.jobDelayMs = options.jobDelayMs ?? 0;
+    if (!(this.jobDelayMs >= 0)) throw new Error(`Expected \`jobDelayMs\` to be a number ≥ 0, got \`${String(options.jobDelayMs)}\``);
+    this.duplicateEvents = options.duplicateEvents ?? 'ignore';
+    if (this.duplicateEvents !== 'ignore' && this.duplicateEvents !== 'reject') {
+      throw new Error(`Expected \`duplicateEvents\` to be 'ignore' or 'reject', got \`${String(options.duplicateEvents)}\``);
+    }
     this.#faults = options.faults ? new FaultInjector(options.faults) : null;
     this.#apiKeys = options.apiKeys && options.apiKeys.length > 0 ? new Set(options.apiKeys) : null;
     this.#seed = options.seedFile ? (JSON.parse(readFileSync(options.seedFile, 'utf8')) as SeedFile) : null;
@@ -203,7 +223,7 @@ export class EmulatorServer implements EmulatorContext {
     const t = performance.now();
     this.#budget = Math.min(this.#budget + ((t - this.#lastTick) / 1000) * this.processingRate, Math.max(1, this.processingRate / 5));
     this.#lastTick = t;
-    this.#budget = processJobs(this.#jobQueue, this.#budget, this.now());
+    this.#budget = processJobs(this.#jobQueue, this.#budget, this.now(), this.jobDelayMs);
     if (this.#jobQueue.length === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;

@@ -450,6 +450,12 @@ export class Account {
     return false;
   }
 
+  /** Whether `profile` (when there is one) holds an event of metric `metricName` with this unique_id. */
+  holdsEvent(profile: ProfileRecord | undefined, metricName: string, uniqueId: string): boolean {
+    const m = this.metricsByName.get(metricName);
+    return profile !== undefined && m !== undefined && Account.#hasEvent(profile, m.id, uniqueId, 0);
+  }
+
   static #indexEvent(profile: ProfileRecord, rec: EventRecord): void {
     const index = profile[PROFILE_EVENTS];
     if (index === undefined) profile[PROFILE_EVENTS] = rec;

@@ -42,6 +42,11 @@ export interface BulkEndpoint<E extends ItemEntry = Entry> {
    * share one JSON:API entry). @default `pointerIndex` (one body entry per item)
    */
   locate?(pointer: string | undefined, entries: E[]): Located | undefined;
+  /**
+   * Whether an error naming an entry says Klaviyo already holds it (an event whose `unique_id` an earlier request
+   * sent): such an entry is acknowledged as a duplicate, never rejected. @default none
+   */
+  alreadyHeld?(error: JsonApiError, field: string): boolean;
 }
 
 /** Statuses whose errors may name individual entries; anything else is a request-level refusal. */
@@ -95,6 +100,7 @@ export class BulkSender<E extends ItemEntry = Entry> {
   readonly #endpoint: BulkEndpoint<E>;
   readonly #ctx: LoadContext;
   readonly #onAccepted: (entries: E[], response: KlaviyoResponse) => void;
+  #warnedHeld = false;
 
   constructor(
     client: KlaviyoClient,
@@ -120,8 +126,9 @@ export class BulkSender<E extends ItemEntry = Entry> {
     if (first.ok) return this.#onAccepted(entries, first);
     const bad = this.#badEntries(entries, first);
     if (bad.size === 0) return this.#bisect(entries, first);
+    const held = this.#ackHeld(entries, bad, first);
     this.#rejectMapped(entries, bad);
-    const rest = entries.filter((_, i) => !bad.has(i));
+    const rest = entries.filter((_, i) => !bad.has(i) && !held.has(i));
     if (rest.length === 0) return;
     const second = await this.#post(rest);
     if (second.ok) return this.#onAccepted(rest, second);
@@ -135,6 +142,8 @@ export class BulkSender<E extends ItemEntry = Entry> {
       const entry = entries[0]!;
       const errors = response.errors.length > 0 ? response.errors : [{ code: `http_${response.status}`, detail: 'refused without details' }];
       const mapped = errors.map((e) => this.#locate(e.source?.pointer, entries));
+      const held = this.#endpoint.alreadyHeld;
+      if (held && errors.every((e, k) => mapped[k] !== undefined && held(e, mapped[k].field))) return this.#acceptHeld([entry], response);
       const field = mapped.find((m) => m !== undefined)?.field;
       this.#ctx.onReject([
         itemReject(entry.item, entry.item.first, 'KLAVIYO_REJECTED', errors.map(errorMessage).join('; '), field || undefined),
@@ -175,6 +184,35 @@ export class BulkSender<E extends ItemEntry = Entry> {
       }
     }
     return bad;
+  }
+
+  /**
+   * Acknowledge the entries whose every error says Klaviyo already holds them (a replayed event: its `unique_id` was
+   * sent by an earlier request), and take them out of `bad`: they are duplicates, not rejects. Returns their indexes.
+   */
+  #ackHeld(entries: E[], bad: Map<number, { field: string; error: JsonApiError }[]>, response: KlaviyoResponse): Set<number> {
+    const indexes = new Set<number>();
+    const held = this.#endpoint.alreadyHeld;
+    if (!held) return indexes;
+    for (const [index, errors] of bad) {
+      if (!errors.every((e) => held(e.error, e.field))) continue;
+      indexes.add(index);
+      bad.delete(index);
+    }
+    if (indexes.size > 0) this.#acceptHeld([...indexes].sort((a, b) => a - b).map((i) => entries[i]!), response);
+    return indexes;
+  }
+
+  #acceptHeld(entries: E[], response: KlaviyoResponse): void {
+    if (!this.#warnedHeld) {
+      this.#warnedHeld = true;
+      this.#ctx.logger.warn('Klaviyo already holds items of this batch (a replay of an earlier request); they are acknowledged as duplicates', {
+        endpoint: this.#endpoint.key,
+        batch: describeRange(entries.map((e) => e.item)),
+      });
+    }
+    this.#ctx.stats.items.duplicates += entries.length;
+    this.#onAccepted(entries, response);
   }
 
   #rejectMapped(entries: E[], bad: Map<number, { field: string; error: JsonApiError }[]>): void {

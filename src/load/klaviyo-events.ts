@@ -2,7 +2,7 @@ import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import { assertItemKind, type EventPayload, type ItemSpan, type LoadItem } from '../core/record.js';
 import { Batcher } from './batcher.js';
 import { BulkSender, itemReject, pointerIndex, type BulkEndpoint, type Located, sendOrPlan } from './bulk.js';
-import type { KlaviyoClient } from '../klaviyo/client.js';
+import type { JsonApiError, KlaviyoClient } from '../klaviyo/client.js';
 import { JsonBytesWriter } from './json-bytes.js';
 import type { LoadContext, Loader } from './types.js';
 
@@ -24,7 +24,20 @@ const ENDPOINT: BulkEndpoint<EventEntry> = {
   entriesPointer: ENTRIES_POINTER,
   body: (entries) => eventsBody(entries),
   locate: (pointer, entries) => locateEvent(pointer, entries),
+  alreadyHeld: (error, field) => isHeldEvent(error, field),
 };
+
+/**
+ * Whether an error about one event says Klaviyo already holds an event with its profile, metric and `unique_id`
+ * (sent by an earlier request: a resumed run re-sends the tail the checkpoint had not passed). Klaviyo documents
+ * such a repeat as accepted and ignored (202); an answer refusing it names the event's `unique_id` as a duplicate,
+ * or answers 409. Either way the event is where it should be: a duplicate, not a reject.
+ */
+function isHeldEvent(error: JsonApiError, field: string): boolean {
+  if (!/\/unique_id$/.test(field)) return false;
+  const text = `${error.code ?? ''} ${error.title ?? ''} ${error.detail ?? ''}`;
+  return error.status === 409 || error.status === '409' || /duplicate|already exist/i.test(text);
+}
 
 /** One `event-bulk-create` entry for one event (the JSON:API shape; the loader writes the same text as bytes). */
 export function eventEntry(payload: EventPayload): Record<string, unknown> {

@@ -9,6 +9,8 @@ interface EmulatorArgs {
   limits: string;
   apiKey?: string[];
   processingRate?: number;
+  jobDelay?: number;
+  duplicateEvents?: string;
   faults?: string;
   state?: string;
   seed?: string;
@@ -21,6 +23,16 @@ export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
   if (args.processingRate !== undefined) {
     if (!(args.processingRate > 0)) throw new EtlError('USAGE', `Expected --processing-rate to be a positive number, got ${args.processingRate}`);
     options.processingRate = args.processingRate;
+  }
+  if (args.jobDelay !== undefined) {
+    if (!(args.jobDelay >= 0)) throw new EtlError('USAGE', `Expected --job-delay to be a number of milliseconds ≥ 0, got ${args.jobDelay}`);
+    options.jobDelayMs = args.jobDelay;
+  }
+  if (args.duplicateEvents !== undefined) {
+    if (args.duplicateEvents !== 'ignore' && args.duplicateEvents !== 'reject') {
+      throw new EtlError('USAGE', `Expected --duplicate-events to be ignore or reject, got ${args.duplicateEvents}`);
+    }
+    options.duplicateEvents = args.duplicateEvents;
   }
   if (args.faults) {
     try {
@@ -75,6 +87,11 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       .option('limits', { type: 'string', default: 'klaviyo', describe: "Rate limits: 'klaviyo', 'off', or a factor multiplying every allowance" })
       .option('api-key', { type: 'string', array: true, describe: 'Accept only these private keys (each key is its own account)' })
       .option('processing-rate', { type: 'number', describe: 'Bulk-import profiles processed per second (default 20000)' })
+      .option('job-delay', { type: 'number', describe: 'Milliseconds a bulk import job stays queued before it is processed (e.g. 300000: five minutes; default 0)' })
+      .option('duplicate-events', {
+        type: 'string',
+        describe: "A bulk event repeating a unique_id the profile already holds: 'ignore' (202, dropped: Klaviyo's documented answer; default) or 'reject' (400 naming it)",
+      })
       .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… (seed, rate500, rate503, rate429, resetRate, slowRate, slowMs, timeoutRate)' })
       .option('state', { type: 'string', describe: 'State file: loaded on start, saved on exit' })
       .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })

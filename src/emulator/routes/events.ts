@@ -73,6 +73,12 @@ function resolveProfile(account: Account, ref: ProfileRef, now: number): Profile
   return account.upsertProfile(ref.input, LENIENT, now).profile;
 }
 
+/** The existing profile a reference names (by id, else by its identifiers), if any. */
+function heldProfile(account: Account, ref: ProfileRef): ProfileRecord | undefined {
+  if (ref.id) return account.profilesById.get(ref.id);
+  return account.matchProfiles(ref.input)[0];
+}
+
 /** Request-local identity of a profile (for in-request unique_id repeats): existing profile id or first identifier. */
 function identityKey(account: Account, ref: ProfileRef): string {
   if (ref.id) return `id:${ref.id}`;
@@ -173,6 +179,8 @@ function bulkCreate(ctx: RequestContext): Reply {
   const refs: ProfileRef[] = [];
   const entryOf: number[] = [];
   const seen = new SeenUniqueIds();
+  // duplicateEvents 'reject': an event the profile already holds (sent by an earlier request) refuses the request
+  const strict = ctx.emulator.duplicateEvents === 'reject';
   const at = new BulkEventPointer();
   // consecutive entries usually repeat the same profile: its validation and identity are reused
   let prevProfile: unknown = undefined;
@@ -230,6 +238,10 @@ function bulkCreate(ctx: RequestContext): Reply {
       if (entryBackfill === true && (item.attributes as Record<string, unknown>).backfill == null) ev.backfill = true;
       if (ref && ev.uniqueId !== undefined && seen.check(idKey, ev.metricName, ev.uniqueId)) {
         errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
+        continue;
+      }
+      if (ref && ev.uniqueId !== undefined && strict && account.holdsEvent(heldProfile(account, ref), ev.metricName, ev.uniqueId)) {
+        errors.push(invalid(`An event with unique_id '${ev.uniqueId}' already exists for this profile and metric; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
         continue;
       }
       if (ref) {
