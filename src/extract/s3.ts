@@ -95,6 +95,10 @@ class S3SourceReader implements S3Reader {
   #parse: FormatParser;
   #match: ((key: string) => boolean) | undefined;
   #previous = new Map<string, S3ObjectDone>();
+  /** Resume: the objects (`key\netag`) the interrupted attempt read completely (its plan); undefined without one. */
+  #planned: Set<string> | undefined;
+  /** This run's plan (checkpoint `sourcePlan`): the objects it read completely so far, in order. */
+  #plan: { objects: S3ObjectDone[] } = { objects: [] };
   #done: S3ObjectDone[] = [];
   #changes: S3ChangedObject[] = [];
 
@@ -114,9 +118,21 @@ class S3SourceReader implements S3Reader {
       }
       for (const o of ctx.watermark.objects) this.#previous.set(o.key, o);
     }
+    const plan = ctx.plan as { objects?: unknown } | undefined;
+    if (plan && Array.isArray(plan.objects) && plan.objects.every((o) => typeof o?.key === 'string' && typeof o.etag === 'string')) {
+      this.#plan = { objects: (plan.objects as S3ObjectDone[]).slice() };
+      this.#planned = new Set(this.#plan.objects.map((o) => `${o.key}\n${o.etag}`));
+    }
     if (ctx.since !== undefined || ctx.until !== undefined) {
       ctx.logger.warn('--since/--until do not apply to an s3 source; reading every object not yet loaded', { component: 's3' });
     }
+  }
+
+  /** An object read completely by this run (or found unchanged): in the watermark, and in the run's plan. */
+  #markDone(entry: S3ObjectDone): void {
+    this.#done.push(entry);
+    if (!this.#planned?.has(`${entry.key}\n${entry.etag}`)) this.#plan.objects.push(entry);
+    this.#ctx.savePlan?.(this.#plan);
   }
 
   watermark(): S3Watermark {
@@ -197,8 +213,13 @@ class S3SourceReader implements S3Reader {
         }
         if (known) this.#changed(obj.key, known.etag, obj.etag, 'object changed since it was loaded; reading it again');
         if (resumeKey !== undefined && obj.key < resumeKey) {
-          // Read completely by the interrupted attempt.
-          this.#done.push({ key: obj.key, etag: obj.etag, size: obj.size });
+          // Read completely by the interrupted attempt, unless it is not among the objects that attempt read (it
+          // appeared since): the next run reads it, it is never recorded as read without being read.
+          if (this.#planned && !this.#planned.has(`${obj.key}\n${obj.etag}`)) {
+            logger.info('object listed since this run started is left to the next run', { component: 's3', key: obj.key });
+            continue;
+          }
+          this.#markDone({ key: obj.key, etag: obj.etag, size: obj.size });
           continue;
         }
         let resume: ResumeAt | undefined;
@@ -217,7 +238,7 @@ class S3SourceReader implements S3Reader {
           emitted++;
         });
         if (!complete) return;
-        this.#done.push({ key: obj.key, etag: obj.etag, size: obj.size });
+        this.#markDone({ key: obj.key, etag: obj.etag, size: obj.size });
       }
       if (matched === 0) {
         throw new EtlError(

@@ -85,6 +85,26 @@ describe('s3 source: gzip CSV objects under a prefix', () => {
     expect(r.watermark().objects.map((o) => o.key)).toEqual(['exports/day-01.csv.gz', 'exports/day-02.csv.gz', 'exports/day-03.csv.gz']);
   });
 
+  it('an object appearing before the resume key after the crash is not recorded as read: the next run reads it (issue 16)', async () => {
+    const cfg = { prefix: 'late/', glob: '*.csv' };
+    await put('late/day-02.csv', csv(2, 5));
+    await put('late/day-03.csv', csv(3, 5));
+    let plan: unknown;
+    const first: SourceRecord[] = [];
+    for await (const rec of reader(cfg, { savePlan: (p) => (plan = JSON.parse(JSON.stringify(p))) }).records()) {
+      first.push(rec);
+      if (first.length === 7) break; // interrupted inside day-03
+    }
+    expect(plan).toEqual({ objects: [expect.objectContaining({ key: 'late/day-02.csv' })] });
+    await put('late/day-01.csv', csv(1, 4)); // sorts before the object being resumed
+    const resumed = reader(cfg, { startAfter: first[6]!.pos, plan });
+    expect((await collect(resumed)).map((r) => r.row.id)).toEqual(['3-2', '3-3', '3-4']);
+    const watermark = resumed.watermark();
+    expect(watermark.objects.map((o) => o.key)).toEqual(['late/day-02.csv', 'late/day-03.csv']);
+    const next = reader(cfg, { watermark: JSON.parse(JSON.stringify(watermark)) });
+    expect((await collect(next)).map((r) => r.row.id)).toEqual(['1-0', '1-1', '1-2', '1-3']);
+  });
+
   it('a second run with the watermark loads only a newly added object, then a changed ETag is reported and re-read', async () => {
     const first = reader(exportsCfg);
     await collect(first);
