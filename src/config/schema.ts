@@ -278,6 +278,14 @@ export const KlaviyoDestination = z
       .max(MAX_TIMER_MS)
       .default(60_000)
       .describe('Per-request timeout (at most 2147483647, the longest timer Node.js keeps). @default 60000'),
+    jobTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(3_600_000)
+      .describe(
+        'Profiles: how long a bulk import job may stay queued or processing (from its submission, or from the start of the run that polls it again) before the run stops with KLAVIYO_JOB_TIMEOUT, a resumable checkpoint listing the pending jobs, which the next run polls again. @default 3600000 (one hour)',
+      ),
   })
   .describe('Load into Klaviyo through the bulk endpoints.');
 

@@ -14,7 +14,7 @@ export { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js
 export { KlaviyoSubscriptionLoader, type SubscriptionPayload } from './klaviyo-subscriptions.js';
 
 /** The destination config as the loaders read it (the parsed `destination` of a pipeline). */
-export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'>;
+export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'> & Partial<Pick<KlaviyoDestinationConfig, 'jobTimeoutMs'>>;
 
 export interface KlaviyoLoaderContext extends LoadContext {
   /** Required unless `dryRun`. */

@@ -7,9 +7,13 @@ import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/cl
 import type { CloseOptions, LoadContext, Loader } from './types.js';
 
 /** The parts of the destination config the profile loader reads. */
-export type ProfileLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists'> & {
-  batch: Pick<KlaviyoDestinationConfig['batch'], 'profiles' | 'maxBytes'>;
-};
+export type ProfileLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists'> &
+  Partial<Pick<KlaviyoDestinationConfig, 'jobTimeoutMs'>> & {
+    batch: Pick<KlaviyoDestinationConfig['batch'], 'profiles' | 'maxBytes'>;
+  };
+
+/** How long a job may stay queued or processing before the run stops (KlaviyoDestination.jobTimeoutMs). */
+const DEFAULT_JOB_TIMEOUT_MS = 3_600_000;
 
 /** How bulk import jobs are polled. */
 export interface JobPollOptions {
@@ -33,6 +37,8 @@ interface Job {
   positions: SourcePosition[] | undefined;
   nextPollAt: number;
   intervalMs: number;
+  /** When this run began following the job: submitted, or registered from the interrupted run's checkpoint. */
+  since: number;
 }
 
 /**
@@ -48,6 +54,7 @@ export class KlaviyoProfileLoader implements Loader {
   readonly #jobs = new Map<string, Job>();
   readonly #intervalMs: number;
   readonly #maxIntervalMs: number;
+  readonly #jobTimeoutMs: number;
   #poller: Promise<void> | undefined;
   /** Jobs of an interrupted run (LoadContext.resumeJobs) not yet probed by `forgottenJobs()`. */
   #unprobed: string[] = [];
@@ -60,6 +67,7 @@ export class KlaviyoProfileLoader implements Loader {
     this.#client = client;
     this.#intervalMs = poll.intervalMs ?? 1000;
     this.#maxIntervalMs = poll.maxIntervalMs ?? 30_000;
+    this.#jobTimeoutMs = config.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     const lists = config.lists ?? [];
     const suffix =
       ']}}' +
@@ -169,11 +177,12 @@ export class KlaviyoProfileLoader implements Loader {
   }
 
   #newJob(id: string, positions: SourcePosition[] | undefined): Job {
-    return { id, positions, nextPollAt: Date.now() + this.#intervalMs, intervalMs: this.#intervalMs };
+    const now = Date.now();
+    return { id, positions, nextPollAt: now + Math.min(this.#intervalMs, this.#jobTimeoutMs), intervalMs: this.#intervalMs, since: now };
   }
 
   #startPolling(): void {
-    if (this.#jobs.size === 0) return;
+    if (this.#jobs.size === 0 || this.#error !== undefined) return;
     this.#poller ??= this.#pollLoop().finally(() => {
       this.#poller = undefined;
     });
@@ -227,8 +236,26 @@ export class KlaviyoProfileLoader implements Loader {
         context: { component: 'loader', jobId: job.id },
       });
     }
-    job.nextPollAt = Date.now() + job.intervalMs;
+    const now = Date.now();
+    const deadline = job.since + this.#jobTimeoutMs;
+    if (now >= deadline) throw this.#timeout(job, String(status));
+    job.nextPollAt = Math.min(now + job.intervalMs, deadline);
     job.intervalMs = Math.min(this.#maxIntervalMs, job.intervalMs * 2);
+  }
+
+  /**
+   * A job still queued or processing past `jobTimeoutMs`: the run stops, and every job not finished stays in
+   * pendingJobs() (the checkpoint), for the next run to poll again.
+   */
+  #timeout(job: Job, status: string): EtlError {
+    const pending = [...this.#jobs.keys()];
+    this.#ctx.logger.warn('profile import job still unfinished past jobTimeoutMs; stopping the run', { jobId: job.id, status, pending });
+    return new EtlError(
+      'KLAVIYO_JOB_TIMEOUT',
+      `profile import job ${job.id} is still ${status} after ${Math.round(this.#jobTimeoutMs / 1000)} s (destination.jobTimeoutMs); ` +
+        `pending jobs: ${pending.join(', ')}. They stay in the checkpoint: the next run polls them again`,
+      { context: { component: 'loader', jobId: job.id, pendingJobs: pending } },
+    );
   }
 
   async #collectErrors(job: Job): Promise<void> {
