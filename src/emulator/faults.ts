@@ -40,21 +40,17 @@ export class FaultInjector {
   #burstLeft = 0;
 
   constructor(options: FaultOptions) {
+    const o = checkFaultOptions(options);
     this.options = {
-      seed: options.seed ?? 1,
-      rate500: options.rate500 ?? 0,
-      rate503: options.rate503 ?? 0,
-      rate429: options.rate429 ?? 0,
-      resetRate: options.resetRate ?? 0,
-      slowRate: options.slowRate ?? 0,
-      slowMs: options.slowMs ?? 2000,
-      timeoutRate: options.timeoutRate ?? 0,
+      seed: o.seed ?? 1,
+      rate500: o.rate500 ?? 0,
+      rate503: o.rate503 ?? 0,
+      rate429: o.rate429 ?? 0,
+      resetRate: o.resetRate ?? 0,
+      slowRate: o.slowRate ?? 0,
+      slowMs: o.slowMs ?? 2000,
+      timeoutRate: o.timeoutRate ?? 0,
     };
-    for (const [k, v] of Object.entries(this.options)) {
-      if (k.endsWith('Rate') || k.startsWith('rate')) {
-        if (typeof v !== 'number' || v < 0 || v > 1) throw new Error(`Expected fault option \`${k}\` to be a probability between 0 and 1, got \`${String(v)}\``);
-      }
-    }
     this.#rand = seededRandom(this.options.seed);
   }
 
@@ -84,17 +80,50 @@ export class FaultInjector {
   }
 }
 
-/** Parse `--faults` text: JSON (`{"rate500":0.01}`) or `k=v,k=v`. */
+/** The fault options there are (`FaultOptions`' keys). */
+export const FAULT_OPTION_NAMES = ['seed', 'rate500', 'rate503', 'rate429', 'resetRate', 'slowRate', 'slowMs', 'timeoutRate'] as const;
+
+/**
+ * `options` checked: a plain object of known fault options only, the rates probabilities in 0..1, `slowMs` a
+ * non-negative finite number, `seed` an integer. Throws an `Error` ("Expected …") naming the first bad option.
+ */
+export function checkFaultOptions(options: unknown): FaultOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`Expected fault options to be an object of ${FAULT_OPTION_NAMES.join(', ')}`);
+  }
+  const known: ReadonlySet<string> = new Set(FAULT_OPTION_NAMES);
+  for (const [k, v] of Object.entries(options)) {
+    if (!known.has(k)) throw new Error(`Unknown fault option \`${k}\`; the options are ${FAULT_OPTION_NAMES.join(', ')}`);
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`Expected fault option \`${k}\` to be a number, got ${typeof v === 'number' ? String(v) : typeof v}`);
+    if (k === 'seed' && !Number.isSafeInteger(v)) throw new Error(`Expected fault option \`seed\` to be an integer, got \`${v}\``);
+    if (k === 'slowMs' && v < 0) throw new Error(`Expected fault option \`slowMs\` to be a number of milliseconds ≥ 0, got \`${v}\``);
+    if (k !== 'seed' && k !== 'slowMs' && (v < 0 || v > 1)) throw new Error(`Expected fault option \`${k}\` to be a probability between 0 and 1, got \`${v}\``);
+  }
+  return options as FaultOptions;
+}
+
+/** Parse `--faults` text: JSON (`{"rate500":0.01}`) or `k=v,k=v`, checked by `checkFaultOptions`. */
 export function parseFaults(text: string): FaultOptions {
   const t = text.trim();
-  if (t.startsWith('{')) return JSON.parse(t) as FaultOptions;
+  if (t.startsWith('{') || t.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(t);
+    } catch {
+      throw new Error('Expected JSON fault options (`{"rate500":0.01}`), got text that is not valid JSON');
+    }
+    return checkFaultOptions(parsed);
+  }
   const out: Record<string, number> = {};
   for (const part of t.split(',')) {
     if (!part.trim()) continue;
-    const [k, v] = part.split('=');
-    const n = Number(v);
-    if (!k || v === undefined || Number.isNaN(n)) throw new Error(`Expected \`key=number\` in faults, got \`${part}\``);
-    out[k.trim()] = n;
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part.trim() : part.slice(0, eq).trim();
+    const v = eq < 0 ? '' : part.slice(eq + 1).trim();
+    const n = v === '' ? NaN : Number(v);
+    if (!k || Number.isNaN(n)) throw new Error(`Expected \`key=number\` in faults, got \`${part.trim()}\``);
+    out[k] = n;
   }
-  return out as FaultOptions;
+  return checkFaultOptions(out);
 }

@@ -21,7 +21,7 @@ export function processJobs(queue: { account: Account; job: ImportJobRecord }[],
       job.startedAt = now;
     }
     while (budget >= 1 && job.cursor < job.pending.length) {
-      processOne(account, job, job.cursor, now);
+      processGuarded(account, job, job.cursor, now);
       job.cursor++;
       budget--;
     }
@@ -33,6 +33,21 @@ export function processJobs(queue: { account: Account; job: ImportJobRecord }[],
     queue.shift();
   }
   return 0;
+}
+
+/**
+ * `processOne`, with any failure (an emulator bug: validation let through what cannot be applied) turned into an
+ * import-error of that profile and printed to stderr: it runs in a timer, where a throw would end the process.
+ */
+function processGuarded(account: Account, job: ImportJobRecord, i: number, now: number): void {
+  try {
+    processOne(account, job, i, now);
+  } catch (err) {
+    console.error(`emulator: processing profile ${i} of bulk import job ${job.id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const pointer = `/data/attributes/profiles/data/${i}`;
+    job.errors.push({ id: account.ids.ulid(now), code: 'error', title: 'A server error occurred.', detail: 'Internal emulator error while importing this profile.', source: { pointer }, original_payload: {} });
+    job.failedCount++;
+  }
 }
 
 function processOne(account: Account, job: ImportJobRecord, i: number, now: number): void {

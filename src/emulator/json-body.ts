@@ -62,3 +62,88 @@ export function parsePieces(body: Buffer, prefix: Buffer, cut: Buffer): unknown[
   }
   return items;
 }
+
+/**
+ * How deep a request body may nest objects and arrays. A body nested deeper is refused (400) before it is parsed:
+ * `JSON.parse` of a 5 MB `[[[[…` takes seconds, and every recursive step after it (validation, `JSON.stringify`
+ * of a stored value) could overflow the stack. The deepest legitimate body, a bulk event whose properties use
+ * Klaviyo's 10 nesting levels, nests 22 deep.
+ */
+export const MAX_BODY_DEPTH = 32;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Offset of the `"` that closes the string opened at `start`, or -1 when it is not closed. */
+function stringEnd(body: Buffer, start: number): number {
+  let j = start;
+  for (;;) {
+    j = body.indexOf(QUOTE, j + 1);
+    if (j < 0) return -1;
+    let k = j - 1;
+    while (body[k] === BACKSLASH) k--;
+    if ((j - 1 - k) % 2 === 0) return j; // an even number of backslashes: the quote is not escaped
+  }
+}
+
+/**
+ * Offset of the first `{` or `[` of the JSON text in `body` that opens a container nested deeper than `max`
+ * (outside strings), or -1. One pass over the bytes, no allocation (about a twentieth of `JSON.parse`'s time); the
+ * text need not be valid JSON (an invalid body gets `JSON.parse`'s error afterwards).
+ */
+export function tooDeepAt(body: Buffer, max: number): number {
+  let depth = 0;
+  let inString = false;
+  const n = body.length;
+  for (let i = 0; i < n; i++) {
+    const b = body[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > max) return i;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return -1;
+}
+
+/**
+ * The JSON pointer of the value that starts at `offset` in the JSON text `body` (a container found by
+ * `tooDeepAt`): the keys and indexes of the containers around it. Meant for error paths only.
+ */
+export function pointerAt(body: Buffer, offset: number): string {
+  const frames: { key: string | null; index: number }[] = []; // key null: an array
+  let expectKey = false;
+  for (let i = 0; i < offset; i++) {
+    const b = body[i]!;
+    const top = frames[frames.length - 1];
+    if (b === QUOTE) {
+      const end = stringEnd(body, i);
+      if (end < 0) break;
+      if (top && top.key !== null && expectKey) {
+        top.key = decodeKey(body, i, end);
+        expectKey = false;
+      }
+      i = end;
+    } else if (b === 0x7b) {
+      frames.push({ key: '', index: 0 });
+      expectKey = true;
+    } else if (b === 0x5b) frames.push({ key: null, index: 0 });
+    else if (b === 0x7d || b === 0x5d) frames.pop();
+    else if (b === 0x2c && top) {
+      if (top.key === null) top.index++;
+      else expectKey = true;
+    }
+  }
+  return frames.map((f) => '/' + (f.key === null ? String(f.index) : f.key.replace(/~/g, '~0').replace(/\//g, '~1'))).join('');
+}
+
+function decodeKey(body: Buffer, start: number, end: number): string {
+  const text = body.toString('utf8', start, end + 1);
+  try {
+    return JSON.parse(text) as string;
+  } catch {
+    return text.slice(1, -1);
+  }
+}

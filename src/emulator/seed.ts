@@ -1,6 +1,8 @@
 /** Seed data applied to every new account: lists and segments with member emails, and profiles. */
+import { z } from 'zod';
+import { fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import type { Account } from './state.js';
-import { validateProfileAttributes } from './validate.js';
+import { isValidEmail, validateProfileAttributes } from './validate.js';
 
 export interface SeedGroup {
   /** Fixed id (6 chars recommended); generated when absent. */
@@ -21,7 +23,7 @@ export function applySeed(account: Account, seed: SeedFile, now: number): void {
   const mode = { clearNulls: false, strictConflicts: false };
   for (const attrs of seed.profiles ?? []) {
     const r = validateProfileAttributes(attrs, '/profiles');
-    if (!r.ok) throw new Error(`Seed profile invalid: ${r.errors.map((e) => e.detail).join('; ')}`);
+    if (!r.ok) throw new Error(`Seed profile invalid: ${r.errors.map((e) => e.detail).join('; ')}`); // checked by loadSeedFile
     account.upsertProfile(r.value, mode, now);
   }
   for (const kind of ['list', 'segment'] as const) {
@@ -33,4 +35,39 @@ export function applySeed(account: Account, seed: SeedFile, now: number): void {
       }
     }
   }
+}
+
+const seedGroup = z.strictObject({
+  id: z.string().min(1).optional(),
+  name: z.string(),
+  members: z.array(z.string().refine(isValidEmail, 'Expected an email address')).optional(),
+});
+const seedSchema = z.strictObject({
+  lists: z.array(seedGroup).optional(),
+  segments: z.array(seedGroup).optional(),
+  profiles: z.array(z.record(z.string(), z.unknown())).optional(),
+});
+
+/**
+ * Read and check a seed file before the emulator starts: JSON of `SeedFile`'s shape, member emails valid, every
+ * profile valid as a bulk-import profile. Throws a `USAGE` error naming the first problem's place (a JSON pointer),
+ * never the file's values.
+ */
+export function loadSeedFile(file: string): SeedFile {
+  const value = parseOptionFile('seed file', file, readOptionFile('seed file', file, false)!);
+  const r = seedSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const at = issue.path.length > 0 ? `at /${issue.path.join('/')}` : 'at its top level';
+    throw fileProblem('seed file', file, `is not a seed file (${at}: ${issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : issue.message}).`);
+  }
+  (r.data.profiles ?? []).forEach((attrs, i) => {
+    const v = validateProfileAttributes(attrs, `/profiles/${i}`);
+    if (!v.ok) {
+      const first = v.errors[0]!;
+      const at = first.source && 'pointer' in first.source ? first.source.pointer : `/profiles/${i}`;
+      throw fileProblem('seed file', file, `has an invalid profile (at ${at}: ${first.detail})`);
+    }
+  });
+  return r.data as SeedFile;
 }

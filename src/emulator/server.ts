@@ -3,21 +3,23 @@
  * rate limit → content type / size → JSON body → handler), accounts, bulk-job processing and persistence.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ENDPOINTS, type EndpointKey } from '../klaviyo/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
-import { ApiError, errorObject, type Reply } from './http.js';
+import { ApiError, errorObject, invalid, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
-import { parseJson } from './json-body.js';
+import { MAX_BODY_DEPTH, parseJson, pointerAt, tooDeepAt } from './json-body.js';
 import { checkQuery, limitKeys, QUERY_RULES } from './params.js';
 import { processJobs } from './jobs.js';
 import { RateLimiter } from './rate-limit.js';
 import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteModule } from './router.js';
 import { ROUTE_MODULES } from './routes/index.js';
-import { applySeed, type SeedFile } from './seed.js';
+import { applySeed, loadSeedFile, type SeedFile } from './seed.js';
+import { checkWritable, fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
+import { EtlError } from '../core/errors.js';
 import { Account, type AccountSummary, type ImportJobRecord, type SavedAccount } from './state.js';
 
 /** Options of `startEmulator`. */
@@ -112,24 +114,32 @@ export class EmulatorServer implements EmulatorContext {
   #lastTick = 0;
   #budget = 0;
 
+  /** Throws a `USAGE` `EtlError` for a bad option, a seed file that is not one, or a state file it cannot use. */
   constructor(options: EmulatorOptions) {
     this.#options = options;
+    checkListenOptions(options);
     const limits = options.limits ?? 'klaviyo';
-    if (limits !== 'klaviyo' && limits !== 'off' && !(typeof limits === 'number' && limits > 0)) {
-      throw new Error(`Expected \`limits\` to be 'klaviyo', 'off' or a positive number, got \`${String(limits)}\``);
+    if (limits !== 'klaviyo' && limits !== 'off' && !(typeof limits === 'number' && limits > 0 && Number.isFinite(limits))) {
+      throw usage(`Expected \`limits\` to be 'klaviyo', 'off' or a positive number, got \`${String(limits)}\``);
     }
     this.#limiter = limits === 'off' ? null : new RateLimiter(limits === 'klaviyo' ? 1 : limits);
     this.processingRate = options.processingRate ?? 20_000;
-    if (!(this.processingRate > 0)) throw new Error(`Expected \`processingRate\` to be a positive number, got \`${String(options.processingRate)}\``);
+    if (!(this.processingRate > 0 && Number.isFinite(this.processingRate))) {
+      throw usage(`Expected \`processingRate\` to be a positive number, got \`${String(options.processingRate)}\``);
+    }
     this.jobDelayMs = options.jobDelayMs ?? 0;
-    if (!(this.jobDelayMs >= 0)) throw new Error(`Expected \`jobDelayMs\` to be a number ≥ 0, got \`${String(options.jobDelayMs)}\``);
+    if (!(this.jobDelayMs >= 0)) throw usage(`Expected \`jobDelayMs\` to be a number ≥ 0, got \`${String(options.jobDelayMs)}\``);
     this.duplicateEvents = options.duplicateEvents ?? 'ignore';
     if (this.duplicateEvents !== 'ignore' && this.duplicateEvents !== 'reject') {
-      throw new Error(`Expected \`duplicateEvents\` to be 'ignore' or 'reject', got \`${String(options.duplicateEvents)}\``);
+      throw usage(`Expected \`duplicateEvents\` to be 'ignore' or 'reject', got \`${String(options.duplicateEvents)}\``);
     }
-    this.#faults = options.faults ? new FaultInjector(options.faults) : null;
+    try {
+      this.#faults = options.faults ? new FaultInjector(options.faults) : null;
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
     this.#apiKeys = options.apiKeys && options.apiKeys.length > 0 ? new Set(options.apiKeys) : null;
-    this.#seed = options.seedFile ? (JSON.parse(readFileSync(options.seedFile, 'utf8')) as SeedFile) : null;
+    this.#seed = options.seedFile ? loadSeedFile(options.seedFile) : null;
     for (const m of ROUTE_MODULES) this.#router.addModule(m);
     for (const m of options.routes ?? []) this.#router.addModule(m);
     if (options.stateFile) this.#load(options.stateFile);
@@ -240,7 +250,7 @@ export class EmulatorServer implements EmulatorContext {
     });
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) => reject(listenError(err, this.#options.host ?? '127.0.0.1', this.#options.port ?? 0)));
       server.listen(this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', () => resolve());
     });
     const addr = server.address();
@@ -278,15 +288,23 @@ export class EmulatorServer implements EmulatorContext {
     if (this.#options.stateFile) this.#save(this.#options.stateFile);
   }
 
+  /** Load `file` when it exists; either way it must be writable on close (checked now, not after the session). */
   #load(file: string): void {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return; // no state yet
+    const text = readOptionFile('state file', file, true);
+    if (text !== undefined) {
+      const saved = parseOptionFile('state file', file, text) as Partial<SavedState> | null;
+      if (typeof saved !== 'object' || saved === null || saved.version !== 1 || !Array.isArray(saved.accounts)) {
+        throw fileProblem('state file', file, 'is not an emulator state file (expected {"version":1,"accounts":[…]}).');
+      }
+      saved.accounts.forEach((a, i) => {
+        try {
+          this.accounts.set(a.key, Account.fromJSON(a, this.#ids));
+        } catch {
+          throw fileProblem('state file', file, `is not an emulator state file (account ${i} is malformed).`);
+        }
+      });
     }
-    const saved = JSON.parse(text) as SavedState;
-    for (const a of saved.accounts) this.accounts.set(a.key, Account.fromJSON(a, this.#ids));
+    checkWritable('state file', file);
   }
 
   #save(file: string): void {
@@ -306,8 +324,14 @@ export class EmulatorServer implements EmulatorContext {
     const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
     const method = (req.method ?? 'GET').toUpperCase();
     const isApi = path.startsWith('/api/') || path === '/api';
-    const m = this.#router.match(method, path);
     if (isApi) this.#requests.total++;
+    if (path.includes('%') && !decodable(path)) {
+      req.resume();
+      const err = new ApiError(400, { code: 'invalid', detail: 'The URL path has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).' });
+      this.#send(res, { status: 400, body: err.body() });
+      return;
+    }
+    const m = this.#router.match(method, path);
     if (!('def' in m)) {
       req.resume();
       const status = m.allowed.length > 0 ? 405 : 404;
@@ -492,15 +516,12 @@ export class EmulatorServer implements EmulatorContext {
     if (over) throw tooLarge();
     // from here on synchronous: the chunks are gathered in the reused scratch buffer, which is free again on return
     let buf = chunks.length === 1 ? chunks[0]! : this.#gather(chunks, size);
-    if (encoding === 'gzip') {
-      try {
-        buf = gunzipSync(buf, { maxOutputLength: MAX_BODY + 1 });
-      } catch {
-        throw tooLarge();
-      }
-      if (buf.length > MAX_BODY) throw tooLarge();
-    }
+    if (encoding === 'gzip') buf = gunzipBody(buf);
     if (buf.length === 0) return undefined;
+    const deep = tooDeepAt(buf, MAX_BODY_DEPTH);
+    if (deep >= 0) {
+      throw new ApiError(400, invalid(`The request body nests objects and arrays more than ${MAX_BODY_DEPTH} levels deep.`, pointerAt(buf, deep)));
+    }
     try {
       return parse(buf);
     } catch (e) {
@@ -550,6 +571,34 @@ export class EmulatorServer implements EmulatorContext {
   }
 }
 
+function usage(message: string): EtlError {
+  return new EtlError('USAGE', message);
+}
+
+/** `port` an integer 0..65535, `host` a non-empty name or address without spaces, slashes or a scheme. */
+function checkListenOptions(options: EmulatorOptions): void {
+  const { port, host } = options;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw usage(`Expected \`port\` to be an integer from 0 to 65535, got \`${String(port)}\``);
+  }
+  if (host !== undefined && !(typeof host === 'string' && /^[A-Za-z0-9.:_%[\]-]+$/.test(host))) {
+    throw usage(`Expected \`host\` to be a host name or an IP address, got ${JSON.stringify(host)}`);
+  }
+}
+
+/** A failure to listen that the `host`/`port` options explain → a `USAGE` error saying so; others unchanged. */
+function listenError(err: Error, host: string, port: number): Error {
+  const reasons: Record<string, string> = {
+    EADDRINUSE: `port ${port} is already in use on ${host}`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine`,
+    ENOTFOUND: `the host name ${host} cannot be resolved`,
+    EAI_AGAIN: `the host name ${host} cannot be resolved`,
+    EACCES: `listening on port ${port} needs privileges this process does not have`,
+  };
+  const reason = reasons[(err as NodeJS.ErrnoException).code ?? ''];
+  return reason ? new EtlError('USAGE', `The emulator cannot listen on ${host}:${port}: ${reason}.`, { cause: err }) : err;
+}
+
 function cloneRequests(r: { total: number; throttled: number; byEndpoint: Record<string, number> }) {
   return { total: r.total, throttled: r.throttled, byEndpoint: { ...r.byEndpoint } };
 }
@@ -572,6 +621,30 @@ function throttled(retryAfter: number): ApiError {
     },
     { 'Retry-After': String(s) },
   );
+}
+
+/** A gzip body decompressed: over 5 MB → 413; not gzip, corrupt or truncated → 400. */
+function gunzipBody(buf: Buffer): Buffer {
+  let out: Buffer;
+  try {
+    out = gunzipSync(buf, { maxOutputLength: MAX_BODY + 1 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
+    const detail = `The request body is not valid gzip (Content-Encoding: gzip): ${(e as Error).message}.`;
+    throw new ApiError(400, { code: 'parse_error', title: 'Parse error.', detail });
+  }
+  if (out.length > MAX_BODY) throw tooLarge();
+  return out;
+}
+
+/** Whether `decodeURIComponent` can decode `path` (every `%` starts an escape, the escapes are UTF-8). */
+function decodable(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function tooLarge(): ApiError {

@@ -86,34 +86,69 @@ function tooLong(s: string): boolean {
   return s.length > MAX_STRING_BYTES / 4 && Buffer.byteLength(s, 'utf8') > MAX_STRING_BYTES;
 }
 
-/** Whether a string longer than 100 KB sits anywhere inside `value` (the same walk as `findLongString`, no paths). */
-export function hasLongString(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return tooLong(value);
-  if (depth > 20 || typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (hasLongString(value[i], depth + 1)) return true;
-    return false;
-  }
-  for (const k in value) if (hasLongString((value as Record<string, unknown>)[k], depth + 1)) return true;
-  return false;
-}
+/**
+ * Klaviyo's limit on nesting inside event properties ("10 nesting levels", shared docs/klaviyo-api.md §3): a property
+ * value may hold objects and arrays nested at most 10 deep (`{"a":{…}}` is one level). The emulator applies the
+ * same limit to profile properties, where Klaviyo documents none.
+ */
+export const MAX_PROPERTY_NESTING = 10;
 
-/** Find a string anywhere inside `value` longer than 100 KB; returns the JSON pointer suffix or null. */
-export function findLongString(value: unknown, path: string, depth = 0): string | null {
-  if (typeof value === 'string') return tooLong(value) ? path : null;
-  if (depth > 20 || typeof value !== 'object' || value === null) return null;
+/** What is wrong with a value inside properties: a string over 100 KB, or containers nested too deep. */
+type ValueProblem = 'long' | 'deep' | null;
+
+/**
+ * The first problem inside a property value whose containers would be at nesting `level` (1 for a value directly in
+ * the properties object). The walk stops below `MAX_PROPERTY_NESTING`, so its recursion is bounded.
+ */
+function valueProblem(value: unknown, level: number): ValueProblem {
+  if (typeof value === 'string') return tooLong(value) ? 'long' : null;
+  if (typeof value !== 'object' || value === null) return null;
+  if (level > MAX_PROPERTY_NESTING) return 'deep';
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const p = findLongString(value[i], `${path}/${i}`, depth + 1);
+      const p = valueProblem(value[i], level + 1);
       if (p) return p;
     }
     return null;
   }
   for (const k in value) {
-    const p = findLongString((value as Record<string, unknown>)[k], `${path}/${k}`, depth + 1);
+    const p = valueProblem((value as Record<string, unknown>)[k], level + 1);
     if (p) return p;
   }
   return null;
+}
+
+/** The pointer (under `path`) of the first problem `valueProblem` finds, with the problem; null when none. */
+function findProblem(value: unknown, path: string, level: number): { pointer: string; problem: 'long' | 'deep' } | null {
+  if (typeof value === 'string') return tooLong(value) ? { pointer: path, problem: 'long' } : null;
+  if (typeof value !== 'object' || value === null) return null;
+  if (level > MAX_PROPERTY_NESTING) return { pointer: path, problem: 'deep' };
+  const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  for (const [k, v] of entries) {
+    const found = findProblem(v, `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, level + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * Check the values of a properties object (profile or event properties, `patch_properties.append`): strings at
+ * most 100 KB, nesting at most `MAX_PROPERTY_NESTING`. Returns the error at the first problem, or null. A valid
+ * object costs one bounded walk and builds no pointer.
+ */
+export function propertiesError(props: Record<string, unknown>, path: Pointer): ErrorInit | null {
+  let bad = false;
+  for (const k in props) {
+    if (valueProblem(props[k], 1)) {
+      bad = true;
+      break;
+    }
+  }
+  if (!bad) return null;
+  const found = findProblem(props, `${path}`, 0)!;
+  return found.problem === 'long'
+    ? invalid('Strings must be at most 100 KB.', found.pointer)
+    : invalid(`Properties must not be nested more than ${MAX_PROPERTY_NESTING} levels deep.`, found.pointer);
 }
 
 /**
@@ -172,8 +207,8 @@ export function validateProfileAttributes(
       if (v === null) value.properties = null;
       else if (!isPlainObject(v)) errors.push(invalid("'properties' must be an object.", `${base}/${key}`));
       else {
-        const long = hasLongString(v) ? findLongString(v, `${base}/${key}`) : null;
-        if (long) errors.push(invalid('Strings must be at most 100 KB.', long));
+        const problem = propertiesError(v, `${base}/${key}`);
+        if (problem) errors.push(problem);
         else value.properties = v;
       }
     } else if (key === 'location') {
@@ -313,17 +348,13 @@ export function validateEventAttributes(
   if (props === undefined) errors.push(invalid("'properties' is a required field.", `${base}/properties`));
   else if (!isPlainObject(props)) errors.push(invalid("'properties' must be an object.", `${base}/properties`));
   else {
-    // one walk: the number of properties, and whether a string anywhere inside is over 100 KB
     let n = 0;
-    let long = false;
-    for (const k in props) {
-      n++;
-      if (!long && hasLongString(props[k], 1)) long = true;
-    }
+    for (const _ in props) n++;
     if (n > MAX_EVENT_PROPERTIES) {
       errors.push(invalid(`Event properties must not exceed ${MAX_EVENT_PROPERTIES} properties.`, `${base}/properties`));
-    } else if (long) {
-      errors.push(invalid('Strings must be at most 100 KB.', findLongString(props, `${base}/properties`)!));
+    } else {
+      const problem = propertiesError(props, `${base}/properties`);
+      if (problem) errors.push(problem);
     }
   }
   // time
@@ -381,6 +412,10 @@ export function readPatchProperties(meta: unknown, base = '/data/meta'): ((props
   const { append, unappend, unset } = pp;
   if (append !== undefined && append !== null && !isPlainObject(append)) throw new ApiError(400, invalid("'append' must be an object.", `${at}/append`));
   if (unappend !== undefined && unappend !== null && !isPlainObject(unappend)) throw new ApiError(400, invalid("'unappend' must be an object.", `${at}/unappend`));
+  for (const [name, values] of [['append', append], ['unappend', unappend]] as const) {
+    const problem = isPlainObject(values) ? propertiesError(values, `${at}/${name}`) : null;
+    if (problem) throw new ApiError(400, problem);
+  }
   const keys = unset === undefined || unset === null ? [] : typeof unset === 'string' ? [unset] : Array.isArray(unset) && unset.every((k) => typeof k === 'string') ? (unset as string[]) : null;
   if (!keys) throw new ApiError(400, invalid("'unset' must be a string or an array of strings.", `${at}/unset`));
   const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? [...v] : v === undefined || v === null ? [] : [v]);

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { bulkEventsBody, client, eventBody, KEY, profileBody } from '../unit/emulator/client.js';
+import { bulkEventsBody, client, eventBody, KEY, profileBody, waitFor } from '../unit/emulator/client.js';
 
 type Call = ReturnType<typeof client>;
 type Source = { pointer: string } | { parameter: string } | null;
@@ -44,6 +44,11 @@ const emailSub = (email: string, marketing: Record<string, unknown> = { consent:
 });
 const emailUnsub = (email: string) => ({ type: 'profile', attributes: { email, subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } } });
 const manyProps = Object.fromEntries(Array.from({ length: 401 }, (_, i) => [`p${i}`, i]));
+/** `{"a":{"a":…1…}}`: `n` objects nested inside each other (a property holding it uses `n` nesting levels). */
+const nest = (n: number): unknown => (n === 0 ? 1 : { a: nest(n - 1) });
+const TOO_DEEP = 'Properties must not be nested more than 10 levels deep.';
+/** The pointer of the 11th level inside property `x` at `base`. */
+const eleventh = (base: string) => `${base}/x${'/a'.repeat(10)}`;
 
 const ROWS: Row[] = [
   { rule: 'missing key', key: null, method: 'GET', path: '/api/lists', status: 401, code: 'not_authenticated', source: { pointer: '/data/' } },
@@ -62,6 +67,40 @@ const ROWS: Row[] = [
   { rule: 'event time more than 1 year ahead', method: 'POST', path: '/api/events', body: eventBody({ time: iso(NOW + 400 * 86_400_000) }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/time' } },
   { rule: 'more than 400 event properties', method: 'POST', path: '/api/events', body: eventBody({ properties: manyProps }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/properties' } },
   { rule: 'string over 100 KB', method: 'POST', path: '/api/events', body: eventBody({ properties: { big: 'x'.repeat(100 * 1024 + 1) } }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: '/data/attributes/properties/big' } },
+  { rule: 'event property nested 11 levels (Klaviyo: at most 10)', method: 'POST', path: '/api/events', body: eventBody({ properties: { x: nest(11) } }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: eleventh('/data/attributes/properties') }, detail: TOO_DEEP },
+  { rule: 'array nesting counts as well', method: 'POST', path: '/api/events', body: eventBody({ properties: { x: JSON.parse('['.repeat(11) + ']'.repeat(11)) } }, { email: 'e@example.com' }), status: 400, code: 'invalid', source: { pointer: `/data/attributes/properties/x${'/0'.repeat(10)}` }, detail: TOO_DEEP },
+  {
+    rule: 'bulk event property nested 11 levels',
+    method: 'POST',
+    path: '/api/event-bulk-create-jobs',
+    body: bulkEventsBody([{ profile: { email: 'e@example.com' }, events: [{ unique_id: 'ok' }, { unique_id: 'deep', properties: { x: nest(11) } }] }]),
+    status: 400,
+    code: 'invalid',
+    source: { pointer: eleventh('/data/attributes/events-bulk-create/data/0/attributes/events/data/1/attributes/properties') },
+    detail: TOO_DEEP,
+  },
+  { rule: 'event profile property nested 11 levels', method: 'POST', path: '/api/events', body: eventBody({}, { email: 'e@example.com', properties: { x: nest(11) } }), status: 400, code: 'invalid', source: { pointer: eleventh('/data/attributes/profile/data/attributes/properties') }, detail: TOO_DEEP },
+  { rule: 'profile property nested 11 levels', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'deep@example.com', properties: { x: nest(11) } }), status: 400, code: 'invalid', source: { pointer: eleventh('/data/attributes/properties') }, detail: TOO_DEEP },
+  {
+    rule: 'patch_properties.append nested 11 levels',
+    method: 'POST',
+    path: '/api/profile-import',
+    body: { data: { type: 'profile', attributes: { email: 'deep@example.com' }, meta: { patch_properties: { append: { x: nest(11) } } } } },
+    status: 400,
+    code: 'invalid',
+    source: { pointer: eleventh('/data/meta/patch_properties/append') },
+    detail: TOO_DEEP,
+  },
+  {
+    rule: 'request body nested more than 32 levels',
+    method: 'POST',
+    path: '/api/lists',
+    body: `{"data":{"type":"list","attributes":{"name":"x","extra":${'['.repeat(31)}${']'.repeat(31)}}}}`,
+    status: 400,
+    code: 'invalid',
+    source: { pointer: `/data/attributes/extra${'/0'.repeat(29)}` },
+    detail: 'The request body nests objects and arrays more than 32 levels deep.',
+  },
   { rule: 'profile over 100 KB', method: 'POST', path: '/api/profiles', body: profileBody({ email: 'big@example.com', properties: { a: 'x'.repeat(60_000), b: 'y'.repeat(60_000) } }), status: 400, code: 'invalid', source: { pointer: '/data' } },
   {
     rule: 'more than 10,000 profiles in a bulk import job',
@@ -322,6 +361,38 @@ describe('bad requests: one per rule', () => {
 
 describe('requests the spec allows are accepted (the converse)', () => {
   const f = encodeURIComponent;
+  it('properties nested 10 levels (Klaviyo\'s limit) are accepted and stored: events, profiles, bulk import', async () => {
+    const call = client(open.url);
+    const props = { x: nest(10), list: JSON.parse('['.repeat(10) + ']'.repeat(10)) };
+    expect((await call('POST', '/api/events', eventBody({ properties: props, unique_id: 'ten' }, { email: 'ten-levels@example.com', properties: props }))).status).toBe(202);
+    const created = await call('POST', '/api/profiles', profileBody({ email: 'ten-levels-2@example.com', properties: props }));
+    expect(created.status).toBe(201);
+    expect(created.json.data.attributes.properties).toEqual(props);
+    const found = await call('GET', `/api/profiles?filter=${f('equals(email,"ten-levels@example.com")')}`);
+    expect(found.json.data[0].attributes.properties).toEqual(props);
+    const events = await call('GET', `/api/events?filter=${f(`equals(profile_id,"${found.json.data[0].id}")`)}`);
+    expect(events.json.data[0].attributes.event_properties).toMatchObject(props);
+  });
+
+  it('a bulk-import profile nested 11 levels becomes an import-error of that profile; the others are imported', async () => {
+    const call = client(open.url);
+    const job = await call('POST', '/api/profile-bulk-import-jobs', {
+      data: { type: 'profile-bulk-import-job', attributes: { profiles: { data: [profileBody({ email: 'deep-1@example.com', properties: { x: nest(11) } }).data, profileBody({ email: 'ok-1@example.com', properties: { x: nest(10) } }).data] } } },
+    });
+    expect(job.status).toBe(202);
+    const id = job.json.data.id as string;
+    const done = await waitFor(async () => {
+      const r = await call('GET', `/api/profile-bulk-import-jobs/${id}`);
+      return r.json.data.attributes.status === 'complete' ? r.json.data.attributes : undefined;
+    });
+    expect(done).toMatchObject({ completed_count: 1, failed_count: 1 });
+    const errors = await call('GET', `/api/profile-bulk-import-jobs/${id}/import-errors`);
+    expect(errors.json.data).toHaveLength(1);
+    expect(errors.json.data[0].attributes).toMatchObject({ code: 'invalid', detail: TOO_DEEP, source: { pointer: eleventh(`${P}/0/attributes/properties`) } });
+    const deep = await call('GET', `/api/profiles?filter=${f('equals(email,"deep-1@example.com")')}`);
+    expect(deep.json.data).toEqual([]);
+  });
+
   it('_kx on profile-import and events, anonymous_id and attributes.meta on an event profile', async () => {
     const call = client(open.url);
     expect((await call('POST', '/api/profile-import', profileBody({ email: 'kx1@example.com', _kx: 'abc' }))).status).toBe(201);

@@ -4,46 +4,85 @@ import { parseFaults, startEmulator, type EmulatorOptions } from '../../emulator
 import { ioOf, type CliIo } from '../io.js';
 
 interface EmulatorArgs {
-  port: number;
+  port: number | string;
   host: string;
   limits: string;
   apiKey?: string[];
-  processingRate?: number;
-  jobDelay?: number;
+  processingRate?: number | string;
+  jobDelay?: number | string;
   duplicateEvents?: string;
   faults?: string;
   state?: string;
   seed?: string;
 }
 
-/** Turn the command's flags into `EmulatorOptions` (throws `USAGE` on bad values). */
+const PRIVATE_KEY_RE = /^pk_[A-Za-z0-9_-]{4,}$/;
+const HOST_RE = /^[A-Za-z0-9.:_%-]+$/;
+
+/**
+ * Turn the command's flags into `EmulatorOptions`. A bad value throws `USAGE` naming the flag; the seed and state
+ * files are read (and refused with `USAGE`, never quoted) when the emulator starts.
+ */
 export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
-  const options: EmulatorOptions = { port: args.port, host: args.host, limits: parseLimits(args.limits) };
-  if (args.apiKey && args.apiKey.length > 0) options.apiKeys = args.apiKey.map(String);
+  const single = { port: args.port, host: args.host, limits: args.limits, 'processing-rate': args.processingRate, 'job-delay': args.jobDelay, 'duplicate-events': args.duplicateEvents, faults: args.faults, state: args.state, seed: args.seed };
+  for (const [flag, value] of Object.entries(single)) {
+    if (Array.isArray(value)) throw new EtlError('USAGE', `--${flag} was given more than once`);
+  }
+  const options: EmulatorOptions = { port: parsePort(args.port), host: parseHost(args.host), limits: parseLimits(args.limits) };
+  if (args.apiKey && args.apiKey.length > 0) {
+    // never echo a key: a mistyped one may still be a real secret
+    args.apiKey.forEach((k, i) => {
+      if (!PRIVATE_KEY_RE.test(String(k))) throw new EtlError('USAGE', `Expected every --api-key to be a private key (pk_ followed by letters, digits, _ or -); value ${i + 1} is not`);
+    });
+    options.apiKeys = args.apiKey.map(String);
+  }
   if (args.processingRate !== undefined) {
-    if (!(args.processingRate > 0)) throw new EtlError('USAGE', `Expected --processing-rate to be a positive number, got ${args.processingRate}`);
-    options.processingRate = args.processingRate;
+    const rate = Number(args.processingRate);
+    if (String(args.processingRate).trim() === '' || !Number.isFinite(rate) || rate <= 0) {
+      throw new EtlError('USAGE', `Expected --processing-rate to be a positive number of profiles per second, got ${JSON.stringify(String(args.processingRate))}`);
+    }
+    options.processingRate = rate;
   }
   if (args.jobDelay !== undefined) {
-    if (!(args.jobDelay >= 0)) throw new EtlError('USAGE', `Expected --job-delay to be a number of milliseconds ≥ 0, got ${args.jobDelay}`);
-    options.jobDelayMs = args.jobDelay;
+    const ms = Number(args.jobDelay);
+    if (String(args.jobDelay).trim() === '' || !Number.isFinite(ms) || ms < 0) {
+      throw new EtlError('USAGE', `Expected --job-delay to be a number of milliseconds ≥ 0, got ${JSON.stringify(String(args.jobDelay))}`);
+    }
+    options.jobDelayMs = ms;
   }
   if (args.duplicateEvents !== undefined) {
     if (args.duplicateEvents !== 'ignore' && args.duplicateEvents !== 'reject') {
-      throw new EtlError('USAGE', `Expected --duplicate-events to be ignore or reject, got ${args.duplicateEvents}`);
+      throw new EtlError('USAGE', `Expected --duplicate-events to be ignore or reject, got ${JSON.stringify(String(args.duplicateEvents))}`);
     }
     options.duplicateEvents = args.duplicateEvents;
   }
-  if (args.faults) {
+  if (args.faults !== undefined) {
     try {
       options.faults = parseFaults(args.faults);
     } catch (e) {
-      throw new EtlError('USAGE', `Expected --faults to be JSON or k=v,… : ${(e as Error).message}`);
+      throw new EtlError('USAGE', `Bad --faults: ${(e as Error).message}`);
     }
   }
-  if (args.state) options.stateFile = args.state;
-  if (args.seed) options.seedFile = args.seed;
+  if (args.state !== undefined) options.stateFile = filePath('--state', args.state);
+  if (args.seed !== undefined) options.seedFile = filePath('--seed', args.seed);
   return options;
+}
+
+function parsePort(value: number | string): number {
+  const text = String(value).trim();
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new EtlError('USAGE', `Expected --port to be an integer from 0 to 65535 (0 = a free port), got ${JSON.stringify(String(value))}`);
+  return port;
+}
+
+function parseHost(value: string): string {
+  if (!HOST_RE.test(String(value))) throw new EtlError('USAGE', `Expected --host to be a host name or an IP address (e.g. 127.0.0.1, ::1, localhost), got ${JSON.stringify(String(value))}`);
+  return String(value);
+}
+
+function filePath(flag: string, value: string): string {
+  if (String(value).trim() === '') throw new EtlError('USAGE', `Expected ${flag} to name a file, got an empty value`);
+  return String(value);
 }
 
 function parseLimits(value: string): 'klaviyo' | 'off' | number {
@@ -82,18 +121,18 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   describe: 'Run the Klaviyo emulator as a local HTTP server (prints its base URL on the first line of stdout)',
   builder: (yargs: Argv) =>
     yargs
-      .option('port', { type: 'number', default: 0, describe: 'Port to listen on (0 = a free port)' })
+      .option('port', { type: 'string', default: '0', describe: 'Port to listen on, 0-65535 (0 = a free port)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to bind' })
       .option('limits', { type: 'string', default: 'klaviyo', describe: "Rate limits: 'klaviyo', 'off', or a factor multiplying every allowance" })
       .option('api-key', { type: 'string', array: true, describe: 'Accept only these private keys (each key is its own account)' })
-      .option('processing-rate', { type: 'number', describe: 'Bulk-import profiles processed per second (default 20000)' })
-      .option('job-delay', { type: 'number', describe: 'Milliseconds a bulk import job stays queued before it is processed (e.g. 300000: five minutes; default 0)' })
+      .option('processing-rate', { type: 'string', describe: 'Bulk-import profiles processed per second (default 20000)' })
+      .option('job-delay', { type: 'string', describe: 'Milliseconds a bulk import job stays queued before it is processed (e.g. 300000: five minutes; default 0)' })
       .option('duplicate-events', {
         type: 'string',
         describe: "A bulk event repeating a unique_id the profile already holds: 'ignore' (202, dropped: Klaviyo's documented answer; default) or 'reject' (400 naming it)",
       })
-      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… (seed, rate500, rate503, rate429, resetRate, slowRate, slowMs, timeoutRate)' })
-      .option('state', { type: 'string', describe: 'State file: loaded on start, saved on exit' })
+      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… of seed, rate500, rate503, rate429, resetRate, slowRate, timeoutRate (probabilities 0-1), slowMs; other names are refused' })
+      .option('state', { type: 'string', describe: 'State file (JSON): loaded on start if it exists, saved on exit; its directory must be writable' })
       .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })
       .example('$0 emulator --port 4010 --limits off', 'Serve on port 4010 without rate limits') as unknown as Argv<EmulatorArgs>,
   handler: async (args: ArgumentsCamelCase<EmulatorArgs>) => {

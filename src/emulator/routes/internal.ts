@@ -12,18 +12,28 @@ function accounts(ctx: RequestContext): Account[] {
   return ctx.accountOrNull ? [ctx.accountOrNull] : [...ctx.emulator.accounts.values()];
 }
 
-/** Write lines with back-pressure. */
+/**
+ * Write lines with back-pressure. The status is sent before the first line, so a failure part-way (an emulator
+ * bug) cannot become an error response: the connection is destroyed, and the client sees a cut stream rather than
+ * waiting forever.
+ */
 async function streamNdjson(res: ServerResponse, lines: Iterable<unknown>): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
   let buf = '';
-  for (const line of lines) {
-    buf += JSON.stringify(line) + '\n';
-    if (buf.length > 64 * 1024) {
-      const ok = res.write(buf);
-      buf = '';
-      if (!ok) await new Promise<void>((resolve) => res.once('drain', resolve));
-      if (res.destroyed) return;
+  try {
+    for (const line of lines) {
+      buf += JSON.stringify(line) + '\n';
+      if (buf.length > 64 * 1024) {
+        const ok = res.write(buf);
+        buf = '';
+        if (!ok) await new Promise<void>((resolve) => res.once('drain', resolve));
+        if (res.destroyed) return;
+      }
     }
+  } catch (err) {
+    console.error(`emulator: streaming ${res.req.url} failed: ${err instanceof Error ? err.message : String(err)}`);
+    res.destroy();
+    return;
   }
   res.end(buf);
 }

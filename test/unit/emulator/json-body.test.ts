@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envelopeParser, parsePieces } from '../../../src/emulator/json-body.js';
+import { envelopeParser, MAX_BODY_DEPTH, parsePieces, pointerAt, tooDeepAt } from '../../../src/emulator/json-body.js';
 
 const parse = envelopeParser('event-bulk-create-job', 'events-bulk-create', 'event-bulk-create');
 const PREFIX = Buffer.from('{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[');
@@ -74,5 +74,47 @@ describe('envelopeParser', () => {
     const text = JSON.stringify(body(1000, (es) => es.forEach((e, i) => ((e.attributes.events.data[0]!.attributes.properties as Record<string, unknown>).name = `Zoë ${i} 🚀 ☃`))));
     expect(parsePieces(Buffer.from(text), PREFIX, CUT)).toHaveLength(1000);
     expectSameAsJsonParse(text);
+  });
+});
+
+describe('tooDeepAt / pointerAt: the depth guard before parsing', () => {
+  const deepest = (text: string) => {
+    const b = Buffer.from(text);
+    const at = tooDeepAt(b, 3);
+    return at < 0 ? null : { at, char: text[at], pointer: pointerAt(b, at) };
+  };
+
+  it('finds the first container nested deeper than the limit, and its JSON pointer', () => {
+    expect(deepest('{"a":{"b":[1]}}')).toBeNull();
+    expect(deepest('{"a":{"b":[[1]]}}')).toEqual({ at: 11, char: '[', pointer: '/a/b/0' });
+    expect(deepest('[0,{"k":1},[2,3,{"x":{"y":{}}}]]')).toMatchObject({ char: '{', pointer: '/2/2/x' });
+    expect(deepest('{"a":1,"b":{"c":2,"d":[{"e":0}]}}')).toMatchObject({ char: '{', pointer: '/b/d/0' });
+  });
+
+  it('brackets and quotes inside strings (escaped or not) do not count; keys are unescaped and pointer-escaped', () => {
+    expect(deepest('{"a":"[[[[{{{{","b":"\\"[[[[","c":["\\\\",["]]]]"]]}')).toBeNull();
+    expect(deepest('{"a/b":{"~\\"[":[[0]]}}')).toMatchObject({ pointer: '/a~1b/~0"[/0' });
+  });
+
+  it('text that is not JSON is left to JSON.parse (no throw, no false alarm on an unclosed string)', () => {
+    expect(deepest('{"a":"[[[[[[')).toBeNull();
+    expect(deepest(']]]]{"a":1}')).toBeNull();
+    expect(deepest('')).toBeNull();
+  });
+
+  it('a body of 2.6 million nested arrays is found in one pass, at the first container past the limit', () => {
+    const n = 2_600_000;
+    const b = Buffer.from('['.repeat(n) + ']'.repeat(n));
+    expect(tooDeepAt(b, MAX_BODY_DEPTH)).toBe(MAX_BODY_DEPTH);
+    expect(pointerAt(b, MAX_BODY_DEPTH)).toBe('/0'.repeat(MAX_BODY_DEPTH));
+  });
+
+  it('the deepest legitimate body (a bulk event with properties nested 10 levels) is within the limit', () => {
+    let props: unknown = 1;
+    for (let i = 0; i < 10; i++) props = { a: props };
+    const text = JSON.stringify(body(2, (es) => (es[0]!.attributes.events.data[0]!.attributes.properties = { deep: props } as never)));
+    expect(tooDeepAt(Buffer.from(text), MAX_BODY_DEPTH)).toBe(-1);
+    expect(tooDeepAt(Buffer.from(text), 22)).toBe(-1);
+    expect(tooDeepAt(Buffer.from(text), 21)).toBeGreaterThan(0);
   });
 });

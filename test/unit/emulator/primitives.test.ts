@@ -92,4 +92,18 @@ describe('faults', () => {
     expect(run()).toEqual(run());
     expect(() => new FaultInjector({ rate500: 2 })).toThrow(/probability/);
   });
+
+  it('refuses unknown names, non-numbers and out-of-range values, in both forms and in the constructor', () => {
+    expect(() => parseFaults('rate500=0.1,rate5OO=0.2')).toThrow(/Unknown fault option `rate5OO`; the options are seed, rate500, rate503, rate429, resetRate, slowRate, slowMs, timeoutRate/);
+    expect(() => parseFaults('{"timeout":0.1}')).toThrow(/Unknown fault option `timeout`/);
+    expect(() => parseFaults('{"rate500":"0.1"}')).toThrow(/`rate500` to be a number, got string/);
+    expect(() => parseFaults('[]')).toThrow(/to be an object/);
+    expect(() => parseFaults('{"rate500":')).toThrow(/not valid JSON/);
+    expect(() => parseFaults('seed=1.5')).toThrow(/`seed` to be an integer/);
+    expect(() => parseFaults('slowMs=-1')).toThrow(/`slowMs`/);
+    expect(() => parseFaults('rate429')).toThrow(/`key=number`/);
+    expect(() => parseFaults('rate429=')).toThrow(/`key=number`/);
+    expect(() => new FaultInjector({ bogus: 0.1 } as never)).toThrow(/Unknown fault option `bogus`/);
+    expect(parseFaults('seed=3,slowRate=0.5,slowMs=0,timeoutRate=1')).toEqual({ seed: 3, slowRate: 0.5, slowMs: 0, timeoutRate: 1 });
+  });
 });
