@@ -15,7 +15,7 @@ import { MAX_BODY_DEPTH, parseJson, pointerAt, tooDeepAt } from './json-body.js'
 import { checkQuery, limitKeys, QUERY_RULES } from './params.js';
 import { processJobs } from './jobs.js';
 import { RateLimiter } from './rate-limit.js';
-import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteModule } from './router.js';
+import { Router, type EmulatorContext, type HttpMethod, type RequestContext, type RouteMatch, type RouteModule } from './router.js';
 import { ROUTE_MODULES } from './routes/index.js';
 import { applySeed, loadSeedFile, type SeedFile } from './seed.js';
 import { checkWritable, fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
@@ -325,23 +325,8 @@ export class EmulatorServer implements EmulatorContext {
     const method = (req.method ?? 'GET').toUpperCase();
     const isApi = path.startsWith('/api/') || path === '/api';
     if (isApi) this.#requests.total++;
-    if (path.includes('%') && !decodable(path)) {
-      req.resume();
-      const err = new ApiError(400, { code: 'invalid', detail: 'The URL path has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).' });
-      this.#send(res, { status: 400, body: err.body() });
-      return;
-    }
-    const m = this.#router.match(method, path);
-    if (!('def' in m)) {
-      req.resume();
-      const status = m.allowed.length > 0 ? 405 : 404;
-      const err =
-        status === 405
-          ? new ApiError(405, { code: 'method_not_allowed', detail: `Method "${method}" not allowed.` })
-          : new ApiError(404, { code: 'not_found', detail: `The path ${path} could not be found.` });
-      this.#send(res, { status, body: err.body(), headers: status === 405 ? { Allow: m.allowed.join(', ') } : {} });
-      return;
-    }
+    const m = this.#route(req, res, method, path);
+    if (!m) return;
     const ctx: RequestContext = {
       req,
       res,
@@ -385,30 +370,7 @@ export class EmulatorServer implements EmulatorContext {
       // 2. revision
       this.#checkRevision(req);
       // 3. faults (decided before anything changes state)
-      const fault = this.#faults?.next() ?? null;
-      if (fault) {
-        if (fault.kind === 'slow') await delay(this.#faults!.options.slowMs);
-        else {
-          req.resume();
-          if (fault.kind === 'reset') {
-            req.socket.destroy();
-            return;
-          }
-          if (fault.kind === 'timeout') {
-            this.#held.add(res);
-            res.on('close', () => this.#held.delete(res));
-            return;
-          }
-          if (fault.kind === '429') {
-            account.requests.throttled++;
-            this.#requests.throttled++;
-            throw throttled(fault.retryAfter ?? 1);
-          }
-          throw fault.kind === '500'
-            ? new ApiError(500, { code: 'error', detail: 'A server error occurred (injected fault).' })
-            : new ApiError(503, { code: 'service_unavailable', detail: 'Service temporarily unavailable (injected fault).' });
-        }
-      }
+      if (!(await this.#applyFault(req, res, account))) return;
       // 4. rate limit
       if (this.#limiter && endpoint) {
         const tier = ENDPOINTS[endpoint];
@@ -439,6 +401,55 @@ export class EmulatorServer implements EmulatorContext {
     } catch (err) {
       this.#sendError(res, err, rlHeaders);
     }
+  }
+
+  /** The route of a request, or null when it was answered here: a malformed path (400), no route (404 / 405). */
+  #route(req: IncomingMessage, res: ServerResponse, method: string, path: string): RouteMatch | null {
+    let err: ApiError | null = null;
+    let headers: Record<string, string> = {};
+    const m = path.includes('%') && !decodable(path) ? null : this.#router.match(method, path);
+    if (m === null) {
+      err = new ApiError(400, { code: 'invalid', detail: 'The URL path has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).' });
+    } else if (!('def' in m)) {
+      if (m.allowed.length > 0) {
+        err = new ApiError(405, { code: 'method_not_allowed', detail: `Method "${method}" not allowed.` });
+        headers = { Allow: m.allowed.join(', ') };
+      } else err = new ApiError(404, { code: 'not_found', detail: `The path ${path} could not be found.` });
+    } else return m;
+    req.resume();
+    this.#send(res, { status: err.status, body: err.body(), headers });
+    return null;
+  }
+
+  /**
+   * Draw this request's fault and apply it: `slow` waits, then lets it through (true); `reset` and `timeout` answer
+   * nothing (false: the request is done); 429/500/503 throw their error. No fault → true.
+   */
+  async #applyFault(req: IncomingMessage, res: ServerResponse, account: Account): Promise<boolean> {
+    const fault = this.#faults?.next() ?? null;
+    if (!fault) return true;
+    if (fault.kind === 'slow') {
+      await delay(this.#faults!.options.slowMs);
+      return true;
+    }
+    req.resume();
+    if (fault.kind === 'reset') {
+      req.socket.destroy();
+      return false;
+    }
+    if (fault.kind === 'timeout') {
+      this.#held.add(res);
+      res.on('close', () => this.#held.delete(res));
+      return false;
+    }
+    if (fault.kind === '429') {
+      account.requests.throttled++;
+      this.#requests.throttled++;
+      throw throttled(fault.retryAfter ?? 1);
+    }
+    throw fault.kind === '500'
+      ? new ApiError(500, { code: 'error', detail: 'A server error occurred (injected fault).' })
+      : new ApiError(503, { code: 'service_unavailable', detail: 'Service temporarily unavailable (injected fault).' });
   }
 
   #authenticate(req: IncomingMessage): Account {
