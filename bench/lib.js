@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,8 +278,6 @@ export const UNPACED = `  rateLimits:
 export async function fileSize(file) {
   return (await stat(file)).size;
 }
-
-export { readFile };
 
 /**
  * Watch when the emulator counts requests of one endpoint (GET /_emulator/state?key= every `everyMs`): the time the

@@ -9,7 +9,6 @@ import { silentLogger, type Logger } from './core/logger.js';
 import type { ItemSpan, LoadItem, Reject, SourcePosition, SourceRecord, TransformOutput } from './core/record.js';
 import { carryOver, CountUpTo, newStats, type RunStats } from './core/stats.js';
 import { loadPipelineFileOrThrow } from './config/load.js';
-import type { PipelineConfig } from './config/schema.js';
 import { getExtractor } from './extract/registry.js';
 import type { SourceProgress, SourceReader } from './extract/types.js';
 import { createExportTransformer } from './transform/export.js';
@@ -612,4 +611,3 @@ async function readRejectKeys(file: string, format: 'csv' | 'ndjson'): Promise<{
   return { keys, seqs };
 }
 
-export type { PipelineConfig, SourcePosition };

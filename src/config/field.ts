@@ -66,8 +66,6 @@ export const Field = z
   .describe('A field mapping: a column name, or an object with column/template/value and a type.');
 
 export type FieldInput = z.input<typeof Field>;
-export type FieldSpec = z.output<typeof Field>;
-export type FieldObjectSpec = z.output<typeof FieldObject>;
 
 /** A map of output property name to field. */
 export const FieldMap = z.record(z.string(), Field);

@@ -7,10 +7,8 @@
 import { EmulatorServer, type EmulatorHandle, type EmulatorOptions } from './server.js';
 
 export type { EmulatorHandle, EmulatorOptions, EmulatorStateSummary } from './server.js';
-export type { FaultOptions } from './faults.js';
 export { parseFaults } from './faults.js';
-export type { RouteDefinition, RouteModule, RequestContext, EmulatorContext, HttpMethod } from './router.js';
-export type { SeedFile } from './seed.js';
+export type { RouteModule } from './router.js';
 
 /** Start an emulator and resolve once it listens. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
-import { isPlainObject, PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
+import { PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 /**
  * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): the event itself, an
@@ -672,5 +672,3 @@ export function profileAttributes(p: ProfileRecord): Record<string, unknown> {
     properties: p.properties,
   };
 }
-
-export { isPlainObject };

@@ -595,18 +595,6 @@ async function learnFromStart(input: ParseInput & { readHeader?: () => AsyncIter
   return readsHeader ? { newline: parser.newline!, columns: [...parser.columns!] } : { newline: parser.newline ?? 'lf' };
 }
 
-/** Read just the header record of a CSV byte stream. */
-export async function readCsvHeader(chunks: AsyncIterable<Buffer>, options: CsvParseOptions, source: string): Promise<readonly string[]> {
-  const parser = new CsvChunkParser({ ...options, header: true, source, raw: 'errors' });
-  for await (const chunk of chunks) {
-    parser.push(chunk);
-    if (parser.columns) return parser.columns;
-  }
-  parser.end();
-  if (parser.columns) return parser.columns;
-  throw new EtlError('SOURCE_READ', `No header record in ${source}`, { context: { file: source } });
-}
-
 /** Parser options from a `csv` (or `s3`) source config. */
 export function csvParseOptions(config: CsvParseOptions): CsvParseOptions {
   return {

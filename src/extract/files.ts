@@ -151,17 +151,6 @@ export function decodedChunks(input: Readable, options: { gzip: boolean; tap?: H
 
 const noop = (): void => {};
 
-/** Number of `\n` bytes in `buf[start, end)`. */
-export function countLineFeeds(buf: Buffer, start: number, end: number): number {
-  let n = 0;
-  let i = buf.indexOf(10, start);
-  while (i !== -1 && i < end) {
-    n++;
-    i = buf.indexOf(10, i + 1);
-  }
-  return n;
-}
-
 export function isFilesWatermark(value: unknown): value is FilesWatermark {
   return (
     typeof value === 'object' &&

@@ -7,11 +7,8 @@ import { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js
 import { KlaviyoSubscriptionLoader } from './klaviyo-subscriptions.js';
 import type { LoadContext, Loader } from './types.js';
 
-export { Batcher, type BatcherOptions } from './batcher.js';
-export { describeRange, pointerIndex } from './bulk.js';
-export { KlaviyoEventLoader, eventDedupKey, eventEntry, type EventPayload } from './klaviyo-events.js';
-export { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js';
-export { KlaviyoSubscriptionLoader, type SubscriptionPayload } from './klaviyo-subscriptions.js';
+export type { EventPayload } from './klaviyo-events.js';
+export type { JobPollOptions } from './klaviyo-profiles.js';
 
 /** The destination config as the loaders read it (the parsed `destination` of a pipeline). */
 export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'> & Partial<Pick<KlaviyoDestinationConfig, 'jobTimeoutMs'>>;

@@ -39,30 +39,6 @@ function isHeldEvent(error: JsonApiError, field: string): boolean {
   return error.status === 409 || error.status === '409' || /duplicate|already exist/i.test(text);
 }
 
-/** One `event-bulk-create` entry for one event (the JSON:API shape; the loader writes the same text as bytes). */
-export function eventEntry(payload: EventPayload): Record<string, unknown> {
-  const { metric, properties, ...rest } = payload.event;
-  const name = typeof metric === 'string' ? metric : metric.name;
-  return {
-    type: 'event-bulk-create',
-    attributes: {
-      profile: { data: { type: 'profile', attributes: payload.profile } },
-      events: {
-        data: [
-          {
-            type: 'event',
-            attributes: {
-              properties: properties ?? {},
-              ...rest,
-              metric: { data: { type: 'metric', attributes: { name } } },
-            },
-          },
-        ],
-      },
-    },
-  };
-}
-
 const IDENTIFIERS = ['id', 'email', 'phone_number', 'external_id', 'anonymous_id', '_kx'] as const;
 
 /** The identifiers of a profile as one string (emails lower-cased): the profile part of {@link eventDedupKey}. */

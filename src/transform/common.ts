@@ -1,6 +1,6 @@
 import type { FieldInput } from '../config/field.js';
 import type { ProfileMappingConfig } from '../config/schema.js';
-import type { Reject, SourceRecord, TransformOutput } from '../core/record.js';
+import type { Reject, SourceRecord } from '../core/record.js';
 import { FieldFail, type FieldErrorCode } from './field/coercion.js';
 import { compileField, type CompiledField, type CompileFieldOptions, type Row } from './field/compile.js';
 
@@ -9,11 +9,6 @@ export interface FieldFailure {
   field: string;
   code: FieldErrorCode | 'MISSING_IDENTIFIER';
   message: string;
-}
-
-/** An empty output (shared shape; callers always build new arrays when they add to it). */
-export function emptyOutput(): TransformOutput {
-  return { items: [], rejects: [] };
 }
 
 /** A Reject for a record, with its position, row and raw text. */

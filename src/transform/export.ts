@@ -1,4 +1,3 @@
-import { ExportTransform } from '../config/schema.js';
 import type { ExportTransformConfig } from '../config/schema.js';
 import type { ExportRow, Reject, SourceRecord } from '../core/record.js';
 import { compileMap, extractReject, failuresReject } from './common.js';
@@ -17,9 +16,6 @@ export type ExportResult = { row: ExportRow; reject?: undefined } | { row?: unde
 
 /** Compiles the column mapping once; the returned function runs per record. */
 export type ExportMapper = (record: SourceRecord) => ExportResult;
-
-/** The schema of the export transform (for the registry / docs). */
-export const exportTransformSchema = ExportTransform;
 
 export function createExportMapper(config: ExportTransformConfig): ExportMapper {
   const columns = Object.keys(config.columns);

@@ -12,8 +12,6 @@ export const TRANSFORMS = {
   subscription: subscriptionTransform,
 } as const;
 
-export type TransformKind = keyof typeof TRANSFORMS;
-
 /**
  * Build the transformer for a parsed transform config. Field mappings are compiled here, once; a mapping that can
  * never work (unknown zone, datetime format without offset and zone…) throws `EtlError` CONFIG_INVALID / CONFIG_RULE.

@@ -18,8 +18,6 @@ import type { TransformContext, TransformDefinition, Transformer } from './types
  *   required (MISSING_REQUIRED) and must be in the past (INVALID_DATE).
  */
 
-export type { SubscriptionPayload } from '../core/record.js';
-
 /** The channels a subscription transform subscribes. */
 interface Channels {
   emailChannel: boolean;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { parseCheckpoint, type Checkpoint } from '../../src/checkpoint/index.js';
@@ -328,11 +328,6 @@ export function start(args: string[], env: NodeJS.ProcessEnv): { child: ChildPro
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function ensureDir(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
 
 /** The checkpoint of pipeline `name` under `stateDir` (parsed and validated), or undefined when there is none. */
 export async function readCheckpointFile(stateDir: string, name: string): Promise<Checkpoint | undefined> {

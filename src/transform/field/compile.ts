@@ -94,10 +94,6 @@ function columnExpression(column: string, itemColumn: string | undefined, env: u
 const envBindings = (env: readonly unknown[]): string => env.map((_, i) => `const e${i} = env[${i}];`).join('\n');
 
 /** Compile `{{Column}}` templates into literal/column parts. */
-export function compileTemplate(template: string): (row: Row) => string {
-  return compileTemplateReader(template) as (row: Row) => string;
-}
-
 function compileTemplateReader(template: string, itemColumn?: string): (row: Row, item?: number) => string {
   const literals: string[] = [];
   const columns: string[] = [];

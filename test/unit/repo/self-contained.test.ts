@@ -19,7 +19,7 @@ const TEXT = /\.(?:[cm]?[jt]s|json|md|ya?ml|sh|txt)$|(?:^|\/)\.ci\/[^/.]+$/;
 function scannedFiles(): string[] {
   try {
     const out = execFileSync('git', ['ls-files', '-z', '--', ...SCANNED], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return out.split('\0').filter(Boolean);
+    return out.split('\0').filter((f) => f !== '' && existsSync(join(ROOT, f))); // a tracked file deleted in the work tree is gone
   } catch {
     const walk = (rel: string): string[] =>
       readdirSync(join(ROOT, rel), { withFileTypes: true }).flatMap((e) =>
