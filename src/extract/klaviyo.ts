@@ -206,7 +206,8 @@ class KlaviyoSourceReader implements KlaviyoReader {
     params.set('page[size]', String(idsOnly ? 100 : this.#config.pageSize));
     params.set('sort', 'joined_group_at');
     if (filter) params.set('filter', filter);
-    if (idsOnly) params.set('fields[profile]', 'email');
+    // joined_group_at is a sparse field of its own: a fieldset that does not name it leaves it out
+    if (idsOnly) params.set('fields[profile]', 'email,joined_group_at');
     else if (this.#config.subscriptions) params.set('additional-fields[profile]', 'subscriptions');
     return `/api/${this.#kind}s/${encodeURIComponent(this.#groupId)}/profiles?${params.toString()}`;
   }

@@ -122,10 +122,9 @@ function members(ctx: RequestContext, kind: Kind, idsOnly: boolean): Reply {
         const p = account.profilesById.get(id);
         if (!p) return [];
         const extra: Record<string, unknown> = { joined_group_at: isoMicros(at), ...extras?.(p) };
-        const r = profileResource(p, base, fields, extra);
-        // joined_group_at is required by the member schema: keep it even under a sparse fieldset
-        (r.attributes as Record<string, unknown>).joined_group_at = extra.joined_group_at;
-        return [r];
+        // joined_group_at is a sparse field like the others (in the spec's fields[profile] enum): a fieldset that
+        // does not name it leaves it out, as Klaviyo does
+        return [profileResource(p, base, fields, extra)];
       });
   return { status: 200, body: { data, links: collectionLinks(base, ctx.path, ctx.query, pos + size < entries.length ? pos + size : null) } };
 }
