@@ -21,6 +21,19 @@ export const TIERS = {
   XL: { burst: 350, steady: 3500 },
 } as const satisfies Record<string, TierLimits>;
 
+/**
+ * Klaviyo's rate-limit guide (developers.klaviyo.com/en/docs/rate_limits_and_error_handling) where it disagrees with
+ * the spec: L is 75/s, **700/min** there (the spec says 750/min since its 2026-01-15 branch; 700 in 2025-07-15 and
+ * 2025-10-15). The loader paces at the stricter of the two ({@link pacingLimits}); the emulator enforces the spec's.
+ */
+export const DOCUMENTED_TIERS = {
+  XS: { burst: 1, steady: 15 },
+  S: { burst: 3, steady: 60 },
+  M: { burst: 10, steady: 150 },
+  L: { burst: 75, steady: 700 },
+  XL: { burst: 350, steady: 3500 },
+} as const satisfies Record<keyof typeof TIERS, TierLimits>;
+
 export const ENDPOINTS = {
   'GET /api/profiles': { operationId: 'get_profiles', ...TIERS.L },
   'POST /api/profiles': { operationId: 'create_profile', ...TIERS.L },
@@ -60,3 +73,20 @@ export type EndpointKey = keyof typeof ENDPOINTS;
 
 /** The revision klaviyo-etl pins by default (the spec's). */
 export const DEFAULT_REVISION = '2026-07-15';
+
+/**
+ * The allowance the loader paces an endpoint key at by default: its spec tier, or the documented tier of the same
+ * name where that is stricter (L: 700/min, not 750). Undefined for a key not in {@link ENDPOINTS}.
+ */
+export function pacingLimits(key: string): TierLimits | undefined {
+  const spec = (ENDPOINTS as Record<string, TierLimits & { operationId: string }>)[key];
+  if (!spec) return undefined;
+  const limits: TierLimits = { burst: spec.burst, steady: spec.steady, ...(spec.daily === undefined ? {} : { daily: spec.daily }) };
+  for (const [name, tier] of Object.entries(TIERS)) {
+    if (tier.burst !== spec.burst || tier.steady !== spec.steady) continue;
+    const documented = DOCUMENTED_TIERS[name as keyof typeof TIERS];
+    limits.burst = Math.min(limits.burst, documented.burst);
+    limits.steady = Math.min(limits.steady, documented.steady);
+  }
+  return limits;
+}
