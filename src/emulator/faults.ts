@@ -23,6 +23,11 @@ export interface FaultOptions {
   slowMs?: number;
   /** Probability of never answering (the socket is held open until the client gives up or the server closes). @default 0 */
   timeoutRate?: number;
+  /**
+   * 1: every 429 (injected, or from the rate limits) comes without `Retry-After` and says "Expected available in 0
+   * seconds", as Klaviyo was observed to answer (klaviyo/klaviyo-api-python issue #15). 0 or 1. @default 0
+   */
+  noRetryAfter?: number;
 }
 
 export type FaultKind = '500' | '503' | '429' | 'reset' | 'slow' | 'timeout';
@@ -50,8 +55,14 @@ export class FaultInjector {
       slowRate: o.slowRate ?? 0,
       slowMs: o.slowMs ?? 2000,
       timeoutRate: o.timeoutRate ?? 0,
+      noRetryAfter: o.noRetryAfter ?? 0,
     };
     this.#rand = seededRandom(this.options.seed);
+  }
+
+  /** The `Retry-After` seconds a 429 carries: `seconds`, or undefined with `noRetryAfter` (no header, "0 seconds"). */
+  retryAfter(seconds: number): number | undefined {
+    return this.options.noRetryAfter === 1 ? undefined : seconds;
   }
 
   /** Decide the fault for the next request (or null). */
@@ -81,7 +92,7 @@ export class FaultInjector {
 }
 
 /** The fault options there are (`FaultOptions`' keys). */
-export const FAULT_OPTION_NAMES = ['seed', 'rate500', 'rate503', 'rate429', 'resetRate', 'slowRate', 'slowMs', 'timeoutRate'] as const;
+export const FAULT_OPTION_NAMES = ['seed', 'rate500', 'rate503', 'rate429', 'resetRate', 'slowRate', 'slowMs', 'timeoutRate', 'noRetryAfter'] as const;
 
 /**
  * `options` checked: a plain object of known fault options only, the rates probabilities in 0..1, `slowMs` a
@@ -97,6 +108,7 @@ export function checkFaultOptions(options: unknown): FaultOptions {
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`Expected fault option \`${k}\` to be a number, got ${typeof v === 'number' ? String(v) : typeof v}`);
     if (k === 'seed' && !Number.isSafeInteger(v)) throw new Error(`Expected fault option \`seed\` to be an integer, got \`${v}\``);
+    if (k === 'noRetryAfter' && v !== 0 && v !== 1) throw new Error(`Expected fault option \`noRetryAfter\` to be 0 or 1, got \`${v}\``);
     if (k === 'slowMs' && v < 0) throw new Error(`Expected fault option \`slowMs\` to be a number of milliseconds ≥ 0, got \`${v}\``);
     if (k !== 'seed' && k !== 'slowMs' && (v < 0 || v > 1)) throw new Error(`Expected fault option \`${k}\` to be a probability between 0 and 1, got \`${v}\``);
   }

@@ -380,7 +380,7 @@ export class EmulatorServer implements EmulatorContext {
           account.requests.throttled++;
           this.#requests.throttled++;
           req.resume();
-          throw throttled(d.retryAfter);
+          throw throttled(this.#faults ? this.#faults.retryAfter(d.retryAfter) : d.retryAfter);
         }
         rlHeaders = { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
       }
@@ -445,7 +445,7 @@ export class EmulatorServer implements EmulatorContext {
     if (fault.kind === '429') {
       account.requests.throttled++;
       this.#requests.throttled++;
-      throw throttled(fault.retryAfter ?? 1);
+      throw throttled(this.#faults!.retryAfter(fault.retryAfter ?? 1));
     }
     throw fault.kind === '500'
       ? new ApiError(500, { code: 'error', detail: 'A server error occurred (injected fault).' })
@@ -619,8 +619,9 @@ function parseAuthKey(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
-function throttled(retryAfter: number): ApiError {
-  const s = Math.max(1, Math.ceil(retryAfter));
+/** A 429 as Klaviyo sends it; without `retryAfter`, no header and "available in 0 seconds" (as observed). */
+function throttled(retryAfter: number | undefined): ApiError {
+  const s = retryAfter === undefined ? 0 : Math.max(1, Math.ceil(retryAfter));
   return new ApiError(
     429,
     {
@@ -630,7 +631,7 @@ function throttled(retryAfter: number): ApiError {
       source: { pointer: '/data' },
       links: { type: 'https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling#rate-limits' },
     },
-    { 'Retry-After': String(s) },
+    retryAfter === undefined ? {} : { 'Retry-After': String(s) },
   );
 }
 

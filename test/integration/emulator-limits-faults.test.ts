@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FaultInjector } from '../../src/emulator/faults.js';
 import { startEmulator } from '../../src/emulator/index.js';
 import { client, profileBody, getJson } from '../unit/emulator/client.js';
 
@@ -142,6 +143,31 @@ describe('fault injection', () => {
     const first429 = a.codes.indexOf(429);
     expect(first429).toBeGreaterThanOrEqual(0);
     expect(a.codes[first429 + 1]).toBe(429);
+  });
+
+  it('noRetryAfter: every 429, injected or from the rate limits, comes without Retry-After and says "0 seconds"', async () => {
+    const emu = await startEmulator({ port: 0, now: frozen, faults: { seed: 3, rate429: 0.1, noRetryAfter: 1 } });
+    try {
+      const call = client(emu.url);
+      const throttled: Response['headers'][] = [];
+      const details = new Set<string>();
+      for (let i = 0; i < 30; i++) {
+        const r = await call('GET', '/api/profile-bulk-import-jobs');
+        if (r.status === 429) {
+          throttled.push(r.headers);
+          details.add(r.json.errors[0].detail);
+        }
+      }
+      const state = await getJson(`${emu.url}/_emulator/state`);
+      // injected bursts, and the burst window of 10 (frozen clock) used up
+      expect(state.faults['429']).toBeGreaterThan(0);
+      expect(throttled.length).toBeGreaterThan(state.faults['429']);
+      for (const h of throttled) expect(h.get('retry-after')).toBeNull();
+      expect([...details]).toEqual(['Request was throttled. Expected available in 0 seconds.']);
+    } finally {
+      await emu.close();
+    }
+    expect(() => new FaultInjector({ noRetryAfter: 0.5 })).toThrow(/noRetryAfter/);
   });
 
   it('reset faults drop the connection without a response', async () => {

@@ -131,7 +131,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
         type: 'string',
         describe: "A bulk event repeating a unique_id the profile already holds: 'ignore' (202, dropped: Klaviyo's documented answer; default) or 'reject' (400 naming it)",
       })
-      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… of seed, rate500, rate503, rate429, resetRate, slowRate, timeoutRate (probabilities 0-1), slowMs; other names are refused' })
+      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… of seed, rate500, rate503, rate429, resetRate, slowRate, timeoutRate (probabilities 0-1), slowMs, noRetryAfter (0 or 1); other names are refused' })
       .option('state', { type: 'string', describe: 'State file (JSON): loaded on start if it exists, saved on exit; its directory must be writable' })
       .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })
       .example('$0 emulator --port 4010 --limits off', 'Serve on port 4010 without rate limits') as unknown as Argv<EmulatorArgs>,
