@@ -194,7 +194,7 @@ const TUNING_KEYS: Record<string, Record<string, readonly string[]>> = {
     ndjson: ['onChangedFile'],
   },
   destination: {
-    klaviyo: ['apiKeyEnv', 'batch', 'concurrency', 'rateLimits', 'retries', 'timeoutMs'],
+    klaviyo: ['apiKeyEnv', 'batch', 'concurrency', 'rateLimits', 'retries', 'retryBudgetMs', 'timeoutMs'],
     s3: ['region', 'forcePathStyle'],
   },
 };

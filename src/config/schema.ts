@@ -270,7 +270,22 @@ export const KlaviyoDestination = z
       .record(z.string(), Tier)
       .optional()
       .describe('Override tiers per endpoint key (e.g. `"POST /api/event-bulk-create-jobs": {burst: 10, steady: 150}`) for accounts with custom limits.'),
-    retries: z.number().int().min(0).max(20).default(8).describe('Retries of a 5xx / network failure / 429 before the run fails. @default 8'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(20)
+      .default(8)
+      .describe('Retries of a 5xx or network failure before the run fails (429s are retried for `retryBudgetMs`). @default 8'),
+    retryBudgetMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(MAX_TIMER_MS)
+      .default(300_000)
+      .describe(
+        'How long one request is retried, from its first attempt: a 429 (throttled) is retried at the end of the rate-limit window that refused it until then; 5xx and network failures stop at `retries` or this. @default 300000 (5 minutes)',
+      ),
     timeoutMs: z
       .number()
       .int()

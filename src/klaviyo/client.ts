@@ -51,8 +51,14 @@ export interface KlaviyoClientOptions {
   logger?: Logger;
   /** Per-attempt timeout in ms. @default 60000 */
   timeoutMs?: number;
-  /** Retries of 429 / 5xx / network failures before giving up. @default 8 */
+  /** Retries of 5xx / network failures before giving up. @default 8 */
   retries?: number;
+  /**
+   * How long one request may keep being retried, in ms from its first attempt: a 429 is retried (at the end of the
+   * window that refused it) until the next attempt would start later than this; 5xx and network failures stop at
+   * `retries` or this, whichever comes first. @default 300000 (5 minutes)
+   */
+  retryBudgetMs?: number;
   /** Aborts waits and requests; an abort surfaces as EtlError('INTERRUPTED'). */
   signal?: AbortSignal;
   /** Backoff parameters. @default DEFAULT_RETRY_POLICY */
@@ -77,6 +83,14 @@ interface Call {
   body: string | Uint8Array | undefined;
   /** Method and URL for errors' `http` details. */
   info: { method: string; url: string };
+  /** When the first attempt was made (clock ms): the retry budget counts from it. */
+  firstAt: number;
+  /** When the last attempt was sent (clock ms). */
+  sentAt: number;
+  /** 429s in a row (the last attempts). */
+  throttledInARow: number;
+  /** 5xx answers and network failures so far (`retries` bounds them). */
+  failures: number;
 }
 
 /** After an attempt: the response for the caller, or a retry after `delay` ms (`why` goes to the log). */
@@ -92,6 +106,7 @@ export class KlaviyoClient {
   readonly #logger: Logger;
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #retryBudgetMs: number;
   readonly #signal: AbortSignal | undefined;
   readonly #policy: RetryPolicy;
   readonly #dispatcher: Dispatcher;
@@ -115,6 +130,7 @@ export class KlaviyoClient {
     this.#logger = options.logger ?? silentLogger;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#retries = options.retries ?? 8;
+    this.#retryBudgetMs = options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
     this.#signal = options.signal;
     this.#policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     this.#ownsDispatcher = options.dispatcher === undefined;
@@ -132,7 +148,9 @@ export class KlaviyoClient {
         : typeof request.body === 'string' || request.body instanceof Uint8Array
           ? request.body
           : JSON.stringify(request.body);
-    const call: Call = { key: endpointKey, method, path, body, info: { method, url: new URL(path, this.#baseUrl).toString() } };
+    const now = this.#clock.now();
+    const info = { method, url: new URL(path, this.#baseUrl).toString() };
+    const call: Call = { key: endpointKey, method, path, body, info, firstAt: now, sentAt: now, throttledInARow: 0, failures: 0 };
 
     for (let attempt = 0; ; attempt++) {
       this.#throwIfAborted();
@@ -149,6 +167,7 @@ export class KlaviyoClient {
   async #attempt(call: Call): Promise<{ raw?: RawResponse; errorCode?: string; errorMessage?: string }> {
     try {
       const raw = await this.#limiter.schedule(call.key, () => {
+        call.sentAt = this.#clock.now();
         this.#stats.requests.total++;
         this.#stats.requests.byEndpoint[call.key] = (this.#stats.requests.byEndpoint[call.key] ?? 0) + 1;
         return this.#send(call.method, call.path, call.body);
@@ -166,11 +185,8 @@ export class KlaviyoClient {
     this.#observe(call.key, raw);
     const status = raw.status;
     if (status >= 200 && status < 300) return { response: this.#response(raw) };
-    const retryAfter = raw.headers['retry-after'];
-    if (status === 429) {
-      this.#stats.requests.throttled++;
-      this.#limiter.pause(call.key, parseRetryAfter(retryAfter, this.#clock.now()) ?? 1000);
-    }
+    if (status === 429) return this.#afterThrottled(call, raw, attempt);
+    call.throttledInARow = 0;
     if (status === 401 || status === 403) {
       this.#stats.requests.failed++;
       const response = this.#response(raw);
@@ -180,12 +196,13 @@ export class KlaviyoClient {
         { context: { component: 'klaviyo-client', endpoint: call.key, status } },
       ).withHttp({ ...call.info, status, body: response.body });
     }
-    const delay = retryDelay({ attempt, status, retryAfter, now: this.#clock.now() }, this.#policy);
+    const delay = retryDelay({ attempt: call.failures, status, retryAfter: raw.headers['retry-after'], now: this.#clock.now() }, this.#policy);
     if (delay === undefined) {
       this.#stats.requests.failed++;
       return { response: this.#response(raw) };
     }
-    if (attempt >= this.#retries) {
+    call.failures++;
+    if (call.failures > this.#retries || this.#pastBudget(call, delay)) {
       this.#stats.requests.failed++;
       const response = this.#response(raw);
       throw new EtlError(
@@ -197,11 +214,47 @@ export class KlaviyoClient {
     return { delay, why: { status } };
   }
 
+  /**
+   * A 429: wait for the end of the window that refused the request (`Retry-After`, else what the limiter knows of
+   * the windows: see RateLimiter.throttled) and try again, for as long as the retry budget lasts.
+   */
+  #afterThrottled(call: Call, raw: RawResponse, attempt: number): Next {
+    this.#stats.requests.throttled++;
+    const now = this.#clock.now();
+    const retryAfter = raw.headers['retry-after'];
+    const untilWindowMs = this.#limiter.throttled(call.key, {
+      sentAt: call.sentAt,
+      retryAfterMs: parseRetryAfter(retryAfter, now),
+      hintMs: availableInMs(raw.text),
+      inARow: call.throttledInARow,
+    });
+    call.throttledInARow++;
+    const delay = retryDelay({ attempt, status: 429, retryAfter, untilWindowMs, now }, this.#policy)!;
+    if (this.#pastBudget(call, delay)) {
+      this.#stats.requests.failed++;
+      const response = this.#response(raw);
+      const seconds = Math.round((now - call.firstAt) / 1000);
+      throw new EtlError(
+        'KLAVIYO_UNAVAILABLE',
+        `Klaviyo kept answering 429 (throttled) to ${call.key} for ${seconds} s, ${attempt + 1} attempts; the retry budget (destination.retryBudgetMs: ${this.#retryBudgetMs} ms) is used up: ${this.#describe(response.errors)}`,
+        { context: { component: 'klaviyo-client', endpoint: call.key, status: 429, attempts: attempt + 1 } },
+      ).withHttp({ ...call.info, status: 429, body: response.body });
+    }
+    return { delay, why: { status: 429 } };
+  }
+
+  /** Whether an attempt `delay` ms from now would start past the request's retry budget. */
+  #pastBudget(call: Call, delay: number): boolean {
+    return this.#clock.now() + delay - call.firstAt > this.#retryBudgetMs;
+  }
+
   /** A network failure is retried after a delay, or thrown when it is not retryable or the retries are used up. */
   #afterFailure(call: Call, failure: { errorCode?: string; errorMessage?: string }, attempt: number): Next {
     const { errorCode, errorMessage = '' } = failure;
-    const delay = retryDelay({ attempt, errorCode }, this.#policy);
-    if (delay === undefined || attempt >= this.#retries) {
+    call.throttledInARow = 0;
+    const delay = retryDelay({ attempt: call.failures, errorCode }, this.#policy);
+    call.failures++;
+    if (delay === undefined || call.failures > this.#retries || this.#pastBudget(call, delay)) {
       this.#stats.requests.failed++;
       throw new EtlError(
         'KLAVIYO_UNAVAILABLE',
@@ -265,9 +318,9 @@ export class KlaviyoClient {
   #observe(key: string, raw: RawResponse): void {
     const remaining = raw.headers['ratelimit-remaining'];
     if (remaining === undefined) return;
-    const reset = raw.headers['ratelimit-reset'];
+    const number = (name: string) => (raw.headers[name] === undefined ? undefined : Number(raw.headers[name]));
     void this.#limiter
-      .observe(key, { remaining: Number(remaining), resetSeconds: reset === undefined ? undefined : Number(reset) })
+      .observe(key, { limit: number('ratelimit-limit'), remaining: Number(remaining), resetSeconds: number('ratelimit-reset') })
       .catch(() => undefined);
   }
 
@@ -300,6 +353,15 @@ export class KlaviyoClient {
   #sleep(ms: number): Promise<void> {
     return sleep(this.#clock, ms, this.#signal, () => new EtlError('INTERRUPTED', 'Klaviyo request interrupted'));
   }
+}
+
+/** Default of {@link KlaviyoClientOptions.retryBudgetMs}: 5 minutes. */
+export const DEFAULT_RETRY_BUDGET_MS = 300_000;
+
+/** "Expected available in N seconds" of a 429's body (Klaviyo's throttled detail), in ms; undefined when absent. */
+export function availableInMs(text: string): number | undefined {
+  const m = /available in (\d+(?:\.\d+)?) seconds?/i.exec(text);
+  return m ? Number(m[1]) * 1000 : undefined;
 }
 
 function splitKey(key: string): [string, string] {

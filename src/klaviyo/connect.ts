@@ -31,7 +31,8 @@ export interface KlaviyoConnection {
 
 /** A Klaviyo client and its rate limiter, from a destination's settings (the loaders and the `klaviyo` source use it). */
 export function connectKlaviyo(
-  destination: Pick<KlaviyoDestinationConfig, 'baseUrl' | 'revision' | 'rateLimits' | 'retries' | 'timeoutMs'>,
+  destination: Pick<KlaviyoDestinationConfig, 'baseUrl' | 'revision' | 'rateLimits' | 'retries' | 'timeoutMs'> &
+    Partial<Pick<KlaviyoDestinationConfig, 'retryBudgetMs'>>,
   options: KlaviyoConnectionOptions,
 ): KlaviyoConnection {
   const limiter = new RateLimiter({
@@ -51,6 +52,7 @@ export function connectKlaviyo(
     logger: options.logger,
     timeoutMs: destination.timeoutMs,
     retries: destination.retries,
+    retryBudgetMs: destination.retryBudgetMs,
     signal: options.signal,
     clock: options.clock,
   });

@@ -1,6 +1,6 @@
 import Bottleneck from 'bottleneck';
 import type * as ioredis from 'ioredis';
-import { ENDPOINTS, TIERS, type TierLimits } from './endpoints.js';
+import { pacingLimits, TIERS, type TierLimits } from './endpoints.js';
 import { sleep, systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { EtlError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
@@ -32,8 +32,10 @@ const ioredisLib = lazyModule<typeof ioredis>('ioredis');
  * 250 ms, at most 1 s): another client uses the same account, or the server counts differently.
  */
 
-/** Steady-window facts read off a response (`RateLimit-Remaining`, `RateLimit-Reset`). */
+/** Steady-window facts read off a response (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`). */
 export interface RateLimitObservation {
+  /** The account's steady allowance for the endpoint, as the server states it. */
+  limit?: number;
   /** Requests the server says remain in its current steady window. */
   remaining?: number;
   /** Seconds until the server's steady window resets. */
@@ -68,9 +70,29 @@ const MIN_MARGIN_AFTER_429_MS = 250;
 /** A request unanswered this long after its start returns its tokens one window + this after its start. */
 const LATE_RESPONSE_MS = 250;
 const MAX_MARGIN_MS = 1000;
+/** Answers a key needs before the spread of their latencies is trusted (until then: one window after the answer). */
+const MIN_LATENCY_SAMPLES = 4;
+/** Latencies kept per key to measure their spread. */
+const LATENCY_SAMPLES = 32;
+/** A burst allowance lowered by a 429 grows back by one request per this many burst windows without one. */
+const BURST_RECOVERY_WINDOWS = 10;
+
+/** What a 429 tells the limiter (see {@link RateLimiter.throttled}). */
+export interface ThrottleInfo {
+  /** When the throttled request was started (clock ms). */
+  sentAt: number;
+  /** The answer's `Retry-After`, in ms (absent, or 0: Klaviyo sometimes sends none). */
+  retryAfterMs?: number;
+  /** "Expected available in N seconds" of the answer's body, in ms. */
+  hintMs?: number;
+  /** 429s this request received in a row before this one. */
+  inARow: number;
+}
 
 /** The steady and burst reservoirs of one endpoint key. */
 interface Windows {
+  /** Shared with other processes (Redis): the allowance is then not resized from what one process learns. */
+  readonly shared: boolean;
   /** Resolves once a steady and a burst token are taken (FIFO). */
   take(): Promise<void>;
   /** Give tokens back to the steady reservoir (negative: take them away). */
@@ -84,6 +106,7 @@ interface Windows {
 
 /** Two bottleneck reservoirs (steady chained into burst), shared between processes through Redis. */
 class BottleneckWindows implements Windows {
+  readonly shared = true;
   readonly #steady: Bottleneck;
   readonly #burst: Bottleneck;
 
@@ -120,6 +143,7 @@ class BottleneckWindows implements Windows {
  * reservoirs have a token; a returned token starts the first waiting request synchronously.
  */
 class LocalWindows implements Windows {
+  readonly shared = false;
   #steady: number;
   #burst: number;
   readonly #waiting: (() => void)[] = [];
@@ -257,13 +281,27 @@ interface KeyState {
   /** Safety margin of this key's windows (grows on 429s). */
   marginMs: number;
   windows: Windows;
+  /** The allowance paced at now: the tier, lowered by what the answers told (RateLimit-Limit, 429s). */
   limits: TierLimits;
+  /** The most `limits` may grow back to: the tier, scaled down when RateLimit-Limit states a lower steady allowance. */
+  ceiling: TierLimits;
   pausedUntil: number;
   /** Burst and steady tokens taken and not yet due back. */
   burstReturns: TokenReturns;
   steadyReturns: TokenReturns;
   /** Tokens taken and not yet given back (the two queues, plus requests still open). */
   held: { steady: number; burst: number };
+  /** Resolves when the key's first request is answered: until then it is the only one (the answer tells the limits). */
+  firstAnswer: Promise<void> | undefined;
+  answered: boolean;
+  /** Latencies (ms) of the last answers, oldest first. */
+  latencies: number[];
+  /** Start times of the requests answered within the last burst windows, and whether they were throttled. */
+  recent: { start: number; throttled: boolean }[];
+  /** When the burst allowance was last lowered (or grown back). */
+  burstChangedAt: number;
+  /** The server's steady window as the last answer stated it: when it resets, what remained, requests started since. */
+  steady: { resetAt: number; remaining: number; startedSince: number } | undefined;
 }
 
 export class RateLimiter {
@@ -309,44 +347,98 @@ export class RateLimiter {
 
   /** The effective (scaled) limits of an endpoint key. */
   limits(key: string): TierLimits {
-    const base = this.#tiers[key] ?? (ENDPOINTS as Record<string, TierLimits>)[key] ?? FALLBACK_TIER;
+    const base = this.#tiers[key] ?? pacingLimits(key) ?? FALLBACK_TIER;
     return {
       burst: Math.max(1, Math.floor(base.burst * this.#scale)),
       steady: Math.max(1, Math.floor(base.steady * this.#scale)),
     };
   }
 
-  /** Run `fn` when the endpoint's windows allow one more request. Waiting holds no connection. */
+  /** The allowance a key is paced at now: {@link limits}, lowered by what the server's answers told. */
+  pacedLimits(key: string): TierLimits {
+    return { ...this.#state(key).limits };
+  }
+
+  /**
+   * Run `fn` when the endpoint's windows allow one more request. Waiting holds no connection. A key's first request
+   * goes alone: its answer states the account's allowance (`RateLimit-Limit`), which may be below the tier.
+   */
   async schedule<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const state = this.#state(key);
-    for (;;) {
-      if (this.#closed) throw new EtlError('INTERNAL', 'rate limiter is closed');
-      const wait = state.pausedUntil - this.#clock.now();
-      if (wait > 0) await sleep(this.#clock, wait);
-      await state.windows.take();
-      if (this.#clock.now() < state.pausedUntil) {
-        // Paused while queued: give the tokens back and queue again after the pause.
-        await state.windows.addSteady(1);
-        await state.windows.addBurst(1);
-        continue;
+    // Set when this request is the key's first: the others wait for its answer (in the order they came).
+    let release: (() => void) | undefined;
+    try {
+      for (;;) {
+        if (this.#closed) throw new EtlError('INTERNAL', 'rate limiter is closed');
+        if (!release && state.firstAnswer) {
+          await state.firstAnswer;
+          continue;
+        }
+        if (!release && !state.answered) state.firstAnswer = new Promise<void>((resolve) => (release = resolve));
+        const wait = state.pausedUntil - this.#clock.now();
+        if (wait > 0) await sleep(this.#clock, wait);
+        this.#growBurst(state);
+        await state.windows.take();
+        if (this.#clock.now() < state.pausedUntil) {
+          // Paused while queued: give the tokens back and queue again after the pause.
+          await state.windows.addSteady(1);
+          await state.windows.addBurst(1);
+          continue;
+        }
+        const first = release;
+        release = undefined;
+        return await this.#run(state, fn, first);
       }
-      const ended = this.#holdToken(state);
-      try {
-        return await fn();
-      } finally {
-        ended();
+    } finally {
+      if (release) {
+        state.firstAnswer = undefined;
+        release();
+      }
+    }
+  }
+
+  /** Run `fn` holding a token of each window; `release`: it is the key's first request, the others wait for it. */
+  async #run<T>(state: KeyState, fn: () => Promise<T>, release: (() => void) | undefined): Promise<T> {
+    if (state.steady) state.steady.startedSince++;
+    const ended = this.#holdToken(state);
+    let answered = false;
+    try {
+      const result = await fn();
+      answered = true;
+      return result;
+    } finally {
+      ended(answered);
+      if (release) {
+        state.answered = answered;
+        state.firstAnswer = undefined;
+        release();
       }
     }
   }
 
   /**
-   * Lower our allowance when the server says fewer requests remain in its steady window than we think (another
-   * process or tool uses the same account). The deficit is given back when the server's window resets.
+   * Learn from an answer's `RateLimit-*` headers (they describe the steady window):
+   * - `RateLimit-Limit` below the steady allowance paced at: the account's limits are lower than the tier (a custom
+   *   limit, or the emulator's `--limits`); both allowances are scaled down by the same ratio, for the rest of the run.
+   * - `RateLimit-Remaining` below the tokens we hold: another process or tool uses the same account; the deficit is
+   *   taken away until the server's window resets (`RateLimit-Reset`).
+   * The window's reset time is kept for 429s that come without `Retry-After` ({@link throttled}).
    */
   async observe(key: string, observation: RateLimitObservation): Promise<void> {
-    const { remaining, resetSeconds } = observation;
-    if (remaining === undefined || !Number.isFinite(remaining) || this.#closed) return;
+    const { limit, remaining, resetSeconds } = observation;
+    if (this.#closed) return;
     const state = this.#state(key);
+    const now = this.#clock.now();
+    if (limit !== undefined && Number.isFinite(limit) && limit >= 1 && limit < state.ceiling.steady && !state.windows.shared) {
+      const ratio = limit / state.ceiling.steady;
+      state.ceiling = { steady: Math.floor(limit), burst: Math.max(1, Math.floor(state.ceiling.burst * ratio)) };
+      this.#resize(state, { steady: Math.min(state.limits.steady, state.ceiling.steady), burst: Math.min(state.limits.burst, state.ceiling.burst) });
+      this.#logger.info('rate limiter follows the limit the server states', { endpoint: key, limit, paced: state.limits });
+    }
+    if (remaining === undefined || !Number.isFinite(remaining)) return;
+    if (resetSeconds !== undefined && Number.isFinite(resetSeconds) && resetSeconds >= 0) {
+      state.steady = { resetAt: now + resetSeconds * 1000, remaining, startedSince: 0 };
+    }
     const current = await state.windows.steadyLeft();
     if (current === null || remaining >= current) return;
     const deficit = current - Math.max(0, remaining);
@@ -357,6 +449,42 @@ export class RateLimiter {
   }
 
   /**
+   * A request was answered 429: pause the key until the window that refused it ends, and return that wait (ms).
+   * - `Retry-After` when the answer has one (> 0);
+   * - else, when the steady window is known to be used up (the last `RateLimit-Remaining`, less the requests started
+   *   since), or the request was refused already, or the body says so ("available in N seconds"), the steady
+   *   window's end: from the last `RateLimit-Reset`, else one whole steady window (the tier's);
+   * - else the end of the burst window (at most one burst window away).
+   * A 429 that is not the steady window's (another client takes part of the burst allowance) also lowers the burst
+   * allowance to the requests that got through in the burst window before it; it grows back by one every
+   * BURST_RECOVERY_WINDOWS burst windows without a 429, up to the tier.
+   */
+  throttled(key: string, info: ThrottleInfo): number {
+    const state = this.#state(key);
+    const now = this.#clock.now();
+    for (let i = state.recent.length - 1; i >= 0; i--) {
+      if (state.recent[i]!.start === info.sentAt) {
+        state.recent[i]!.throttled = true;
+        break;
+      }
+    }
+    const burstLike = Math.max(this.#burstWindowMs, 1000);
+    const steadyOut =
+      (state.steady !== undefined && state.steady.resetAt > now && state.steady.remaining - state.steady.startedSince <= 0) ||
+      (info.hintMs ?? 0) > burstLike ||
+      (info.retryAfterMs ?? 0) > burstLike;
+    let wait: number;
+    if (info.retryAfterMs !== undefined && info.retryAfterMs > 0) wait = info.retryAfterMs;
+    else if (steadyOut || info.inARow > 0) {
+      wait = state.steady && state.steady.resetAt > now ? state.steady.resetAt - now + state.marginMs : this.#steadyWindowMs;
+    } else wait = this.#burstWindowMs;
+    wait = Math.max(wait, info.hintMs ?? 0);
+    if (!steadyOut) this.#lowerBurst(state, info.sentAt, now);
+    this.pause(key, wait);
+    return wait;
+  }
+
+  /**
    * Stop starting requests for `key` for `ms` milliseconds (a 429's Retry-After), and widen the key's safety margin:
    * the server counted more than we thought, so jitter is larger than the margin allowed for.
    */
@@ -364,6 +492,33 @@ export class RateLimiter {
     const state = this.#state(key);
     state.pausedUntil = Math.max(state.pausedUntil, this.#clock.now() + ms);
     state.marginMs = Math.min(MAX_MARGIN_MS, Math.max(state.marginMs * 2, MIN_MARGIN_AFTER_429_MS));
+  }
+
+  #lowerBurst(state: KeyState, sentAt: number, now: number): void {
+    if (state.windows.shared || now - state.burstChangedAt < this.#burstWindowMs) return;
+    const from = sentAt - this.#burstWindowMs;
+    const through = state.recent.filter((r) => r.start >= from && r.start <= sentAt && !r.throttled).length;
+    const burst = Math.max(1, Math.min(state.limits.burst - 1, through));
+    state.burstChangedAt = now;
+    if (burst === state.limits.burst) return;
+    this.#resize(state, { steady: state.limits.steady, burst });
+    this.#logger.info('rate limiter lowered the burst allowance after a 429', { burst });
+  }
+
+  #growBurst(state: KeyState): void {
+    const now = this.#clock.now();
+    if (state.limits.burst >= state.ceiling.burst || now - state.burstChangedAt < BURST_RECOVERY_WINDOWS * this.#burstWindowMs) return;
+    state.burstChangedAt = now;
+    this.#resize(state, { steady: state.limits.steady, burst: state.limits.burst + 1 });
+  }
+
+  /** Pace `state` at `to` from now on (tokens already out keep their due times). */
+  #resize(state: KeyState, to: TierLimits): void {
+    const steady = to.steady - state.limits.steady;
+    const burst = to.burst - state.limits.burst;
+    state.limits = { ...to };
+    if (steady !== 0) this.#give(state.windows.addSteady(steady));
+    if (burst !== 0) this.#give(state.windows.addBurst(burst));
   }
 
   /** The current safety margin of an endpoint key (ms). */
@@ -435,7 +590,14 @@ export class RateLimiter {
     const held = { steady: 0, burst: 0 };
     state = {
       windows,
-      limits,
+      limits: { ...limits },
+      ceiling: { ...limits },
+      firstAnswer: undefined,
+      answered: false,
+      latencies: [],
+      recent: [],
+      burstChangedAt: -Infinity,
+      steady: undefined,
       pausedUntil: 0,
       marginMs: this.#marginMs,
       held,
@@ -461,10 +623,14 @@ export class RateLimiter {
   }
 
   /**
-   * Take a request's tokens: each comes back one window + margin after the request ended (call the returned function
-   * then), or one window + LATE_RESPONSE_MS after its start if that is sooner.
+   * Take a request's tokens: each comes back one window + margin after the request was counted. When was it counted?
+   * Between its start and its answer; at the same point of the latency for every request, as far as the spread of
+   * the latencies shows. So, once MIN_LATENCY_SAMPLES answers are in, a token comes back one window + margin after
+   * the request's start + the spread of the last latencies (a steady 250 ms latency costs nothing), never later than
+   * one window + margin after its answer, or one window + LATE_RESPONSE_MS after a start left unanswered.
+   * `ended(answered)`: the request ended (answered: a response arrived).
    */
-  #holdToken(state: KeyState): () => void {
+  #holdToken(state: KeyState): (answered: boolean) => void {
     const start = this.#clock.now();
     state.held.steady++;
     state.held.burst++;
@@ -479,16 +645,29 @@ export class RateLimiter {
       state.steadyReturns.add(start + this.#steadyWindowMs + LATE_RESPONSE_MS);
     }, this.#burstWindowMs + LATE_RESPONSE_MS);
     this.#timers.add(late);
-    return () => {
+    return (answered) => {
+      const now = this.#clock.now();
+      if (answered) this.#answered(state, start, now);
       if (ended || this.#closed) return;
       ended = true;
       this.#open--;
       this.#clock.clearTimeout(late);
       this.#timers.delete(late);
-      const end = this.#clock.now() + state.marginMs;
-      state.burstReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#burstWindowMs);
-      state.steadyReturns.add(Math.min(start + LATE_RESPONSE_MS, end) + this.#steadyWindowMs);
+      const latencies = state.latencies;
+      const spread = latencies.length >= MIN_LATENCY_SAMPLES ? Math.max(...latencies) - Math.min(...latencies) : Infinity;
+      const counted = Math.min(start + LATE_RESPONSE_MS, start + spread + state.marginMs, now + state.marginMs);
+      state.burstReturns.add(counted + this.#burstWindowMs);
+      state.steadyReturns.add(counted + this.#steadyWindowMs);
     };
+  }
+
+  /** Record an answer's latency and start (for the spread of latencies and the burst a 429 lowers to). */
+  #answered(state: KeyState, start: number, now: number): void {
+    state.latencies.push(now - start);
+    if (state.latencies.length > LATENCY_SAMPLES) state.latencies.shift();
+    state.recent.push({ start, throttled: false });
+    const keepFrom = now - 2 * this.#burstWindowMs - LATE_RESPONSE_MS;
+    while (state.recent.length > 0 && state.recent[0]!.start < keepFrom) state.recent.shift();
   }
 
   /** Run `fn` after `ms` (unless closed by then). */

@@ -15,6 +15,11 @@ export interface RetryInput {
   retryAfter?: number | string;
   /** Epoch ms an HTTP-date `Retry-After` is counted from. @default Date.now() */
   now?: number;
+  /**
+   * 429 without a usable `Retry-After` (absent or 0, as Klaviyo sometimes answers): ms until the window that refused
+   * the request ends, as the rate limiter knows it ({@link RateLimiter.throttled}). @default 1000
+   */
+  untilWindowMs?: number;
 }
 
 export interface RetryPolicy {
@@ -73,7 +78,8 @@ export function parseRetryAfter(value: number | string | undefined, now: number 
 
 /**
  * Delay in milliseconds before retrying, or `undefined` if the failure is not retryable.
- * - 429: at least `Retry-After` seconds (1 s when missing) plus up to 250 ms of jitter, never below the backoff floor.
+ * - 429: `Retry-After` seconds when it is > 0, else `untilWindowMs` (the end of the window, 1 s when unknown), plus up
+ *   to 250 ms of jitter.
  * - any 5xx but 501/505, and network errors: capped exponential backoff with full jitter,
  *   `random() * min(capMs, baseMs * 2^attempt)`; a 5xx that sends `Retry-After` waits at least that long (plus
  *   up to 250 ms of jitter).
@@ -84,7 +90,8 @@ export function retryDelay(input: RetryInput, policy: RetryPolicy = DEFAULT_RETR
   const { attempt } = input;
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, attempt));
   if (input.status === 429) {
-    const wait = parseRetryAfter(input.retryAfter, input.now) ?? 1000;
+    const after = parseRetryAfter(input.retryAfter, input.now);
+    const wait = after !== undefined && after > 0 ? after : (input.untilWindowMs ?? 1000);
     return Math.ceil(wait + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.status !== undefined) {

@@ -246,3 +246,91 @@ describe('RateLimiter', () => {
     expect(await paused).toBe(1_000_000 + 1000 + 5000);
   });
 });
+
+describe('RateLimiter learns from the answers (issue 12)', () => {
+  it('sends a key\'s first request alone: the others wait for its answer', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 100 } } });
+    const t0 = Date.now();
+    const starts: number[] = [];
+    const all = Promise.all(Array.from({ length: 3 }, () => l.schedule(KEY, async () => {
+      starts.push(Date.now() - t0);
+      await delay(100);
+    })));
+    await settle(all);
+    expect(starts).toEqual([0, 100, 100]);
+  });
+
+  it('paces at a lower RateLimit-Limit, burst scaled by the same ratio (the account\'s limits are not the tier\'s)', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 150 } }, marginMs: 0 });
+    await l.schedule(KEY, async () => undefined);
+    await l.observe(KEY, { limit: 75, remaining: 74, resetSeconds: 50 });
+    expect(l.pacedLimits(KEY)).toEqual({ burst: 5, steady: 75 });
+    // a higher limit (the spec's 750 where the loader paces at the docs' 700) never raises the allowance
+    await l.observe(KEY, { limit: 150, remaining: 73, resetSeconds: 50 });
+    expect(l.pacedLimits(KEY)).toEqual({ burst: 5, steady: 75 });
+    const t0 = Date.now();
+    const starts: number[] = [];
+    await settle(Promise.all(Array.from({ length: 9 }, () => l.schedule(KEY, async () => void starts.push(Date.now() - t0)))));
+    // the first request's token is back 1 s after it: 4 more now, then 5 one window later
+    expect(starts.filter((s) => s < 1000)).toHaveLength(4);
+    expect(starts.filter((s) => s >= 1000 && s < 2000)).toHaveLength(5);
+  });
+
+  it('a 429 of the burst window lowers the burst allowance to what got through; it grows back one per 10 windows', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 1000 } }, marginMs: 0 });
+    const t0 = Date.now();
+    const sent: number[] = [];
+    // 10 requests in one burst window; the server (another client takes half) refuses the last four
+    for (let i = 0; i < 10; i++) {
+      await l.schedule(KEY, async () => void sent.push(Date.now()));
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    expect(l.pacedLimits(KEY).burst).toBe(10);
+    const cutAt = Date.now();
+    const wait = l.throttled(KEY, { sentAt: sent[6]!, inARow: 0 });
+    for (const at of sent.slice(7)) l.throttled(KEY, { sentAt: at, inARow: 0 });
+    expect(wait).toBe(1000); // no Retry-After, the steady window has room: the end of the burst window
+    expect(l.pacedLimits(KEY).burst).toBe(6); // one cut per burst window, to the six that got through
+    await vi.advanceTimersByTimeAsync(9_999 - (Date.now() - cutAt));
+    await l.schedule(KEY, async () => undefined);
+    expect(l.pacedLimits(KEY).burst).toBe(6);
+    await vi.advanceTimersByTimeAsync(1);
+    await l.schedule(KEY, async () => undefined);
+    expect(l.pacedLimits(KEY).burst).toBe(7);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('a 429 without Retry-After when the steady window is used up waits for RateLimit-Reset', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 1000 } }, marginMs: 0 });
+    const sentAt = Date.now();
+    await l.schedule(KEY, async () => undefined);
+    await l.observe(KEY, { limit: 1000, remaining: 0, resetSeconds: 42 });
+    expect(l.throttled(KEY, { sentAt, inARow: 0 })).toBe(42_000);
+    expect(l.pacedLimits(KEY).burst).toBe(10); // a steady 429 says nothing of the burst window
+    // Retry-After wins when there is one
+    expect(l.throttled(KEY, { sentAt, inARow: 0, retryAfterMs: 3000 })).toBe(3000);
+  });
+
+  it('with a steady latency, a token comes back one window after the request was counted, not after its answer', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 1000 } }, marginMs: 2 });
+    const t0 = Date.now();
+    const starts: number[] = [];
+    // every answer takes 250 ms: each request is counted at the same point of it
+    await settle(Promise.all(Array.from({ length: 12 }, () => l.schedule(KEY, async () => {
+      starts.push(Date.now() - t0);
+      await delay(250);
+    }))));
+    // the first request alone (250 ms), then the next one; until 4 answers are in, one window after the answer
+    expect(starts.slice(0, 2)).toEqual([0, 250]);
+    // then two per window + 2 ms (latency spread 0): not one per window + 250 ms
+    const last = starts[11]!;
+    const gaps = starts.slice(6).map((s, i) => s - starts[i + 4]!);
+    for (const g of gaps) expect(g).toBe(1002);
+    expect(last).toBeLessThan(6 * 1250);
+  });
+});
