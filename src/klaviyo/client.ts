@@ -182,7 +182,7 @@ export class KlaviyoClient {
 
   /** What a response means: returned to the caller, retried after a delay, or thrown (auth, retries exhausted). */
   #afterResponse(call: Call, raw: RawResponse, attempt: number): Next {
-    this.#observe(call.key, raw);
+    this.#observe(call.key, raw, call.sentAt);
     const status = raw.status;
     if (status >= 200 && status < 300) return { response: this.#response(raw) };
     if (status === 429) return this.#afterThrottled(call, raw, attempt);
@@ -315,12 +315,12 @@ export class KlaviyoClient {
     return { status: raw.status, headers: raw.headers, body, errors, ok };
   }
 
-  #observe(key: string, raw: RawResponse): void {
+  #observe(key: string, raw: RawResponse, sentAt: number): void {
     const remaining = raw.headers['ratelimit-remaining'];
     if (remaining === undefined) return;
     const number = (name: string) => (raw.headers[name] === undefined ? undefined : Number(raw.headers[name]));
     void this.#limiter
-      .observe(key, { limit: number('ratelimit-limit'), remaining: Number(remaining), resetSeconds: number('ratelimit-reset') })
+      .observe(key, { limit: number('ratelimit-limit'), remaining: Number(remaining), resetSeconds: number('ratelimit-reset'), sentAt })
       .catch(() => undefined);
   }
 

@@ -38,8 +38,10 @@ export interface RateLimitObservation {
   limit?: number;
   /** Requests the server says remain in its current steady window. */
   remaining?: number;
-  /** Seconds until the server's steady window resets. */
+  /** Seconds until the server's steady window resets (whole seconds, rounded up). */
   resetSeconds?: number;
+  /** When the answered request was started (clock ms): bounds when the window ends from below. */
+  sentAt?: number;
 }
 
 export interface RateLimiterOptions {
@@ -300,8 +302,11 @@ interface KeyState {
   recent: { start: number; throttled: boolean }[];
   /** When the burst allowance was last lowered (or grown back). */
   burstChangedAt: number;
-  /** The server's steady window as the last answer stated it: when it resets, what remained, requests started since. */
-  steady: { resetAt: number; remaining: number; startedSince: number } | undefined;
+  /**
+   * The server's steady window as the answers stated it: it ends after `endsAfter` and by `resetAt` (clock ms);
+   * what remained at the last answer, and the requests started since.
+   */
+  steady: { resetAt: number; endsAfter: number; remaining: number; startedSince: number } | undefined;
 }
 
 export class RateLimiter {
@@ -436,9 +441,7 @@ export class RateLimiter {
       this.#logger.info('rate limiter follows the limit the server states', { endpoint: key, limit, paced: state.limits });
     }
     if (remaining === undefined || !Number.isFinite(remaining)) return;
-    if (resetSeconds !== undefined && Number.isFinite(resetSeconds) && resetSeconds >= 0) {
-      state.steady = { resetAt: now + resetSeconds * 1000, remaining, startedSince: 0 };
-    }
+    if (resetSeconds !== undefined && Number.isFinite(resetSeconds) && resetSeconds >= 0) this.#steadyWindow(state, now, remaining, resetSeconds, observation.sentAt);
     const current = await state.windows.steadyLeft();
     if (current === null || remaining >= current) return;
     const deficit = current - Math.max(0, remaining);
@@ -446,6 +449,23 @@ export class RateLimiter {
     const resetMs = Math.min(this.#steadyWindowMs, Math.max(0, (resetSeconds ?? this.#steadyWindowMs / 1000) * 1000));
     this.#logger.debug('rate limiter lowered by server headers', { endpoint: key, remaining, deficit });
     this.#later(resetMs + state.marginMs, () => state.windows.addSteady(deficit));
+  }
+
+  /**
+   * Where the server's current steady window ends. Klaviyo's windows are fixed windows and `RateLimit-Reset` counts
+   * whole seconds (rounded up) from when the request was counted, between its start and its answer: the window ends
+   * after start + (Reset − 1) s and by answer + Reset s. Answers within one window narrow both bounds.
+   */
+  #steadyWindow(state: KeyState, now: number, remaining: number, resetSeconds: number, sentAt: number | undefined): void {
+    const resetAt = now + resetSeconds * 1000;
+    let endsAfter = sentAt === undefined ? -Infinity : sentAt + (resetSeconds - 1) * 1000;
+    const prev = state.steady;
+    const sameWindow = prev !== undefined && Math.abs(prev.resetAt - resetAt) < this.#steadyWindowMs / 2;
+    const upper = sameWindow ? Math.min(prev.resetAt, resetAt) : resetAt;
+    if (sameWindow) endsAfter = Math.max(prev.endsAfter, endsAfter);
+    // Bounds that contradict each other (a server rounding otherwise): trust only the upper one.
+    if (endsAfter > upper) endsAfter = -Infinity;
+    state.steady = { resetAt: upper, endsAfter, remaining, startedSince: 0 };
   }
 
   /**
@@ -494,13 +514,18 @@ export class RateLimiter {
     state.marginMs = Math.min(MAX_MARGIN_MS, Math.max(state.marginMs * 2, MIN_MARGIN_AFTER_429_MS));
   }
 
+  /**
+   * Lower the burst allowance to the requests that got through in the burst window before the refused one, when
+   * fewer got through than the allowance (another client took the rest). Nothing is learnt from a window that
+   * overlapped a pause (it was not paced at the allowance), nor twice in one burst window.
+   */
   #lowerBurst(state: KeyState, sentAt: number, now: number): void {
-    if (state.windows.shared || now - state.burstChangedAt < this.#burstWindowMs) return;
     const from = sentAt - this.#burstWindowMs;
+    if (state.windows.shared || now - state.burstChangedAt < this.#burstWindowMs || from < state.pausedUntil) return;
     const through = state.recent.filter((r) => r.start >= from && r.start <= sentAt && !r.throttled).length;
-    const burst = Math.max(1, Math.min(state.limits.burst - 1, through));
+    if (through >= state.limits.burst) return;
+    const burst = Math.max(1, through);
     state.burstChangedAt = now;
-    if (burst === state.limits.burst) return;
     this.#resize(state, { steady: state.limits.steady, burst });
     this.#logger.info('rate limiter lowered the burst allowance after a 429', { burst });
   }
@@ -657,7 +682,11 @@ export class RateLimiter {
       const spread = latencies.length >= MIN_LATENCY_SAMPLES ? Math.max(...latencies) - Math.min(...latencies) : Infinity;
       const counted = Math.min(start + LATE_RESPONSE_MS, start + spread + state.marginMs, now + state.marginMs);
       state.burstReturns.add(counted + this.#burstWindowMs);
-      state.steadyReturns.add(counted + this.#steadyWindowMs);
+      // Ended before the server's steady window can have ended: it was counted in that window (if at all), and its
+      // steady token is free when that fixed window ends, not one window after.
+      const window = state.steady;
+      const steadyDue = window && now < window.endsAfter ? Math.min(window.resetAt + state.marginMs, counted + this.#steadyWindowMs) : counted + this.#steadyWindowMs;
+      state.steadyReturns.add(steadyDue);
     };
   }
 

@@ -333,4 +333,41 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
     for (const g of gaps) expect(g).toBe(1002);
     expect(last).toBeLessThan(6 * 1250);
   });
+
+  it('learns nothing of the burst window from a 429 right after a pause, or when the whole allowance got through', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 4, steady: 1000 } }, marginMs: 0 });
+    const sent: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await l.schedule(KEY, async () => void sent.push(Date.now()));
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    // four got through, then a 429 (a fault, or the server's jitter): not another client's share
+    const fifth = l.schedule(KEY, async () => void sent.push(Date.now()));
+    await vi.advanceTimersByTimeAsync(1000);
+    await fifth;
+    expect(sent[4]! - sent[0]!).toBeLessThanOrEqual(1000);
+    expect(l.throttled(KEY, { sentAt: sent[4]!, inARow: 0, retryAfterMs: 1000 })).toBe(1000);
+    expect(l.pacedLimits(KEY).burst).toBe(4);
+    // the first requests after the pause are refused too: the window before them was paused, nothing to learn
+    const sixth = l.schedule(KEY, async () => void sent.push(Date.now()));
+    await vi.advanceTimersByTimeAsync(1500);
+    await sixth;
+    l.throttled(KEY, { sentAt: sent[5]!, inARow: 0, retryAfterMs: 1000 });
+    expect(l.pacedLimits(KEY).burst).toBe(4);
+  });
+
+  it('gives a steady token back when the server\'s fixed window ends (RateLimit-Reset), not one window after', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 2 } }, marginMs: 0 });
+    const t0 = Date.now();
+    const first = Date.now();
+    await l.schedule(KEY, async () => undefined);
+    // the window ends in 20 s (after first + 19 s, by first + 20 s)
+    await l.observe(KEY, { limit: 2, remaining: 1, resetSeconds: 20, sentAt: first });
+    const starts: number[] = [];
+    await settle(Promise.all(Array.from({ length: 3 }, () => l.schedule(KEY, async () => void starts.push(Date.now() - t0)))));
+    // one token left now; the second request's token is free at the window's end (20 s), the first's at 60 s
+    expect(starts).toEqual([0, 20_000, 60_000]);
+  });
 });
