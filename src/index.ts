@@ -1,9 +1,9 @@
 /**
  * klaviyo-etl as a library: everything the CLI does is a function here.
  */
-export { run, type RunOptions } from './run.js';
-export { formatSummary, type RunReport, type RunStatus } from './report.js';
-export { EXIT, exitCodeForStatus, exitCodeForError } from './cli/exit-codes.js';
+export { run, type RunOptions } from './runner/index.js';
+export { formatSummary, type RunReport, type RunStatus } from './runner/report.js';
+export { EXIT, exitCodeForStatus, exitCodeForError } from './core/exit-codes.js';
 export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
 export {
   loadPipelineFile,
@@ -13,7 +13,20 @@ export {
 } from './config/load.js';
 export { pipelineJsonSchema } from './config/json-schema.js';
 export { formatProblem, type Problem } from './config/problem.js';
-export { Pipeline, type PipelineConfig, type PipelineInput } from './config/schema.js';
+export { Pipeline, pipelineSchema, type PipelineConfig, type PipelineInput } from './config/pipeline.js';
+export { BUILTIN_COMPONENTS, withComponents } from './components/index.js';
+export type {
+  Components,
+  DestinationCapabilities,
+  DestinationDefinition,
+  SourceCapabilities,
+  SourceDefinition,
+  TransformCapabilities,
+  TransformDefinition,
+} from './components/types.js';
+export type { Destination, DestinationContext } from './destinations/types.js';
+export type { ExtractContext, SourceReader } from './extract/types.js';
+export type { TransformContext, Transformer } from './transform/types.js';
 export { startEmulator, type EmulatorHandle, type EmulatorOptions, type EmulatorStateSummary } from './emulator/index.js';
 export { EtlError, ERROR_CODES, isEtlError, type ErrorCode } from './core/errors.js';
 export { jsonLogger, silentLogger, type Logger } from './core/logger.js';

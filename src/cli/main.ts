@@ -6,7 +6,7 @@ import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
-import { EXIT, exitCodeForError } from './exit-codes.js';
+import { EXIT, exitCodeForError } from '../core/exit-codes.js';
 import { processIo, type CliIo } from './io.js';
 
 /** The package version (dist/cli/main.js and src/cli/main.ts both sit two levels below package.json). */
@@ -21,7 +21,7 @@ function packageVersion(): string {
 
 /**
  * The `klaviyo-etl` CLI. Commands are registered explicitly. Every error ends here: it is printed as
- * `error [CODE]: message` on stderr (the stack only with `--debug`) and mapped to an exit code (src/cli/exit-codes.ts).
+ * `error [CODE]: message` on stderr (the stack only with `--debug`) and mapped to an exit code (src/core/exit-codes.ts).
  *
  * @param argv arguments after the executable, e.g. `process.argv.slice(2)`
  * @param io where output goes and how the exit code is set. @default the real process

@@ -1,5 +1,6 @@
 import type { RunStats } from '../core/stats.js';
 import type { SourceProgress } from '../extract/types.js';
+import { estimate, formatDuration } from '../runner/progress.js';
 
 /** A progress display: `update` about once a second, `done` before the summary is printed. */
 export interface Progress {
@@ -36,20 +37,4 @@ export function createProgress(stream: NodeJS.WriteStream, clock: () => number =
       if (drawn) stream.write('\r\x1b[2K');
     },
   };
-}
-
-/** Share of the input read, and the time left at the average rate so far; undefined when the total is unknown. */
-export function estimate(source: SourceProgress | undefined, elapsedMs: number): { percent: number; remainingMs?: number } | undefined {
-  if (!source?.totalBytes) return undefined;
-  const fraction = Math.min(1, source.bytes / source.totalBytes);
-  if (fraction <= 0) return { percent: 0 };
-  return { percent: fraction * 100, remainingMs: (elapsedMs * (1 - fraction)) / fraction };
-}
-
-/** `42s`, `3m05s`, `1h02m`. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

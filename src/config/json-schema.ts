@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { Field, FieldObject } from './field.js';
-import { Checkpoint, Destination, Location, ProfileMapping, Rejects, Source, Tier, Transform } from './schema.js';
-import { Pipeline } from './schema.js';
+import { BUILTIN_COMPONENTS } from '../components/index.js';
+import type { Components } from '../components/types.js';
+import { pipelineSchemaParts } from './pipeline.js';
+import { Checkpoint, Location, ProfileMapping, Rejects, Tier } from './schema.js';
 
 /** Sub-schemas emitted once under `$defs` (by these names) and referenced, instead of being inlined everywhere. */
-function definitions(): z.core.$ZodRegistry<{ id: string }> {
+function definitions(parts: ReturnType<typeof pipelineSchemaParts>): z.core.$ZodRegistry<{ id: string }> {
   const registry = z.registry<{ id: string }>();
   const named: Array<[z.ZodType, string]> = [
     [Field, 'Field'],
@@ -12,9 +14,9 @@ function definitions(): z.core.$ZodRegistry<{ id: string }> {
     [ProfileMapping, 'ProfileMapping'],
     [Location, 'Location'],
     [Tier, 'RateLimitTier'],
-    [Source, 'Source'],
-    [Transform, 'Transform'],
-    [Destination, 'Destination'],
+    [parts.source, 'Source'],
+    [parts.transform, 'Transform'],
+    [parts.destination, 'Destination'],
     [Rejects, 'Rejects'],
     [Checkpoint, 'Checkpoint'],
   ];
@@ -23,21 +25,23 @@ function definitions(): z.core.$ZodRegistry<{ id: string }> {
 }
 
 /**
- * The JSON Schema (draft 2020-12) of a pipeline file, generated from the zod schema (`src/config/schema.ts`),
- * input side: keys with defaults are optional. Committed as `schema/pipeline.schema.json` (a test keeps it current)
- * and printed by `klaviyo-etl schema`. Cross-field rules (rules.ts) are not expressible here.
+ * The JSON Schema (draft 2020-12) of a pipeline file, generated from the zod schema built from the registered
+ * components (`src/config/pipeline.ts`), input side: keys with defaults are optional. For the built-in components
+ * it is committed as `schema/pipeline.schema.json` (a test keeps it current) and printed by `klaviyo-etl schema`.
+ * Cross-field rules (rules.ts) are not expressible here.
  */
-export function pipelineJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(Pipeline, {
+export function pipelineJsonSchema(components: Components = BUILTIN_COMPONENTS): Record<string, unknown> {
+  const parts = pipelineSchemaParts(components);
+  const schema = z.toJSONSchema(parts.pipeline, {
     io: 'input',
     target: 'draft-2020-12',
     unrepresentable: 'throw',
-    metadata: definitions(),
+    metadata: definitions(parts),
   }) as Record<string, unknown>;
   return { $schema: schema.$schema, title: 'klaviyo-etl pipeline file', ...schema };
 }
 
 /** The schema as committed: pretty-printed JSON with a trailing newline. */
-export function pipelineJsonSchemaText(): string {
-  return JSON.stringify(pipelineJsonSchema(), null, 2) + '\n';
+export function pipelineJsonSchemaText(components?: Components): string {
+  return JSON.stringify(pipelineJsonSchema(components), null, 2) + '\n';
 }

@@ -7,7 +7,9 @@ import { interpolate, type PipelineEnv } from './env.js';
 import { formatPath, formatProblem, sortProblems, type PathSegment, type Problem, type ProblemCode } from './problem.js';
 import { closest } from './suggest.js';
 import { checkRules, PIPELINE_RULES, type PipelineRule } from './rules.js';
-import { Pipeline, type PipelineConfig } from './schema.js';
+import { BUILTIN_COMPONENTS } from '../components/index.js';
+import type { Components } from '../components/types.js';
+import { pipelineSchema, type PipelineConfig } from './pipeline.js';
 
 /** Where a pipeline came from. Relative paths inside the pipeline resolve against `dir`. */
 export interface PipelineSource {
@@ -40,6 +42,8 @@ export interface LoadOptions {
    * rules check the rejects path against. @default env.KLAVIYO_ETL_STATE_DIR
    */
   stateDir?: string;
+  /** The components a pipeline may name (the schema is built from them). @default BUILTIN_COMPONENTS */
+  components?: Components;
 }
 
 export interface LoadTextOptions extends LoadOptions {
@@ -137,13 +141,15 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   }
 
   // phase 3: schema
-  const parsed = Pipeline.safeParse(raw);
+  const components = options.components ?? BUILTIN_COMPONENTS;
+  const schema = pipelineSchema(components);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     if (raw === null || raw === undefined) {
       add('CONFIG_INVALID', 'the pipeline file is empty', [], { line: 1, column: 1 });
     } else {
       for (const issue of parsed.error.issues) {
-        for (const p of describeIssue(issue, [], raw)) add(p.code, p.message, p.path, locate(p.path, p.code === 'CONFIG_UNKNOWN_KEY'));
+        for (const p of describeIssue(issue, [], raw, schema)) add(p.code, p.message, p.path, locate(p.path, p.code === 'CONFIG_UNKNOWN_KEY'));
       }
     }
   }
@@ -156,6 +162,7 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
       dir,
       file: options.file === undefined ? undefined : path.resolve(options.file),
       stateDir: options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR,
+      components,
     };
     const violations = checkRules(ruleContext, options.rules ?? PIPELINE_RULES);
     for (const v of violations) add(v.code ?? 'CONFIG_RULE', v.message, v.path, locate(v.path, v.key === true));
@@ -165,7 +172,9 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   const missing = new Set(problems.filter((p) => p.code === 'CONFIG_ENV_MISSING').map((p) => p.path));
   const kept = problems.filter((p) => p.code === 'CONFIG_ENV_MISSING' || !missing.has(p.path));
   const sorted = sortProblems(dedupe(kept));
-  return { config: sorted.length === 0 && parsed.success ? parsed.data : undefined, problems: sorted, source };
+  // With other components than the built-in ones, the sections hold their configs (PipelineConfig names the built-in ones).
+  const config = sorted.length === 0 && parsed.success ? (parsed.data as PipelineConfig) : undefined;
+  return { config, problems: sorted, source };
 }
 
 /** Load every file and return all their problems, sorted by file, line and column. */
@@ -296,12 +305,12 @@ function toSegs(p: readonly PropertyKey[]): PathSegment[] {
 }
 
 /** Turn one zod issue into located problems, with messages that say what is wrong without echoing values. */
-function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown): IssueProblem[] {
+function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown, schema: z.ZodType): IssueProblem[] {
   const segs = [...prefix, ...toSegs(issue.path)];
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => {
-        const guess = suggestKey(key);
+        const guess = suggestKey(key, schema);
         const message = `unknown key "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`;
         return { code: 'CONFIG_UNKNOWN_KEY', message, path: [...segs, key] };
       });
@@ -316,7 +325,7 @@ function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown): Issue
       const matching = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
       if (matching.length > 0) {
         const best = matching.reduce((a, b) => (b.length < a.length ? b : a));
-        return best.flatMap((i) => describeIssue(i, segs, raw));
+        return best.flatMap((i) => describeIssue(i, segs, raw, schema));
       }
       const value = valueAt(raw, segs);
       if (value === undefined) return [{ code: 'CONFIG_INVALID', message: `missing required key "${String(segs.at(-1))}"`, path: segs }];
@@ -358,8 +367,8 @@ function schemaKeys(schema: unknown, keys = new Set<string>(), seen = new Set<un
 }
 
 /** The known key closest to a misspelt one (case-insensitive, at most 2 edits, and less than half the key). */
-function suggestKey(key: string): string | undefined {
-  return closest(key, schemaKeys(Pipeline));
+function suggestKey(key: string, schema: z.ZodType): string | undefined {
+  return closest(key, schemaKeys(schema));
 }
 
 function lowerFirst(s: string): string {

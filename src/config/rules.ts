@@ -5,6 +5,8 @@ import { isSupportedCountry } from 'libphonenumber-js';
 import picomatch from 'picomatch';
 import { escapePath, isDynamicPattern } from 'tinyglobby';
 import { ENDPOINTS } from '../klaviyo/endpoints.js';
+import { BUILTIN_COMPONENTS } from '../components/index.js';
+import type { Components } from '../components/types.js';
 import type { PathSegment, ProblemCode } from './problem.js';
 import { closest } from './suggest.js';
 
@@ -38,6 +40,8 @@ export interface RuleContext {
   file?: string;
   /** The state directory of a run (`--state-dir` / KLAVIYO_ETL_STATE_DIR), where default state files go. */
   stateDir?: string;
+  /** The registered components (their declared capabilities). @default the built-in components */
+  components?: Components;
 }
 
 export type PipelineRule = (ctx: RuleContext) => RuleViolation[];
@@ -348,39 +352,49 @@ export function klaviyoSourceListOrSegment(ctx: RuleContext): RuleViolation[] {
 
 // ---------------------------------------------------------------- wiring between sections
 
-const EXPORT_DESTINATIONS = ['csv', 's3'];
-const IMPORT_TRANSFORMS = ['profile', 'event', 'subscription'];
+/** `a profile`, `an event`. */
+function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`;
+}
 
-/** Exports: klaviyo source → export transform → csv/s3 destination, and only that combination. */
-export function exportWiring(ctx: RuleContext): RuleViolation[] {
-  const source = typeOf(ctx, 'source');
-  const transform = typeOf(ctx, 'transform');
-  const destination = typeOf(ctx, 'destination');
+/** `csv or s3`, `profile, event or subscription`. */
+function alternatives(words: string[]): string {
+  return words.length <= 1 ? (words[0] ?? 'other') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
+}
+
+/**
+ * The components fit together, by their declared capabilities: the transform reads what the source yields (rows,
+ * or exported Klaviyo profiles), and the destination accepts what the transform produces (profiles, events,
+ * subscriptions, or export rows). So an export is a klaviyo source → export transform → csv/s3 destination.
+ */
+export function componentsFit(ctx: RuleContext): RuleViolation[] {
+  const c = ctx.components ?? BUILTIN_COMPONENTS;
+  const registered = <D extends { type: string }>(list: readonly D[], section: string): D | undefined => {
+    const type = typeOf(ctx, section);
+    return type === undefined ? undefined : list.find((d) => d.type === type);
+  };
+  const source = registered(c.sources, 'source');
+  const transform = registered(c.transforms, 'transform');
+  const destination = registered(c.destinations, 'destination');
   const out: RuleViolation[] = [];
-  if (source === 'klaviyo') {
-    if (transform !== undefined && transform !== 'export') {
-      out.push({ path: ['transform', 'type'], message: 'a klaviyo source (export) needs an export transform' });
-    }
-    if (destination !== undefined && !EXPORT_DESTINATIONS.includes(destination)) {
-      out.push({ path: ['destination', 'type'], message: 'a klaviyo source (export) needs a csv or s3 destination' });
-    }
-  } else if (source !== undefined) {
-    if (transform === 'export') {
-      out.push({ path: ['transform', 'type'], message: 'an export transform needs a klaviyo source' });
-    }
-    if (destination !== undefined && EXPORT_DESTINATIONS.includes(destination)) {
-      out.push({ path: ['destination', 'type'], message: `a ${destination} destination is for exports and needs a klaviyo source` });
-    }
+  if (source && transform && transform.capabilities.reads !== source.capabilities.yields) {
+    const fit = c.transforms.filter((t) => t.capabilities.reads === source.capabilities.yields).map((t) => t.type);
+    out.push({ path: ['transform', 'type'], message: `${withArticle(source.type)} source needs ${withArticle(alternatives(fit))} transform` });
+  }
+  if (transform && destination && !destination.capabilities.accepts.includes(transform.capabilities.produces)) {
+    const fit = c.destinations.filter((d) => d.capabilities.accepts.includes(transform.capabilities.produces)).map((d) => d.type);
+    out.push({ path: ['destination', 'type'], message: `${withArticle(transform.type)} transform needs ${withArticle(alternatives(fit))} destination` });
+  } else if (source && destination && !reaches(c, source.capabilities.yields, destination)) {
+    // whatever the transform: no transform of what this source yields produces what this destination takes
+    const fit = c.sources.filter((s) => reaches(c, s.capabilities.yields, destination)).map((s) => s.type);
+    out.push({ path: ['destination', 'type'], message: `${withArticle(destination.type)} destination needs ${withArticle(alternatives(fit))} source` });
   }
   return out;
 }
 
-/** The klaviyo destination imports profiles, events or subscriptions. */
-export function klaviyoDestinationNeedsImportTransform(ctx: RuleContext): RuleViolation[] {
-  const transform = typeOf(ctx, 'transform');
-  if (typeOf(ctx, 'destination') !== 'klaviyo' || transform === undefined || IMPORT_TRANSFORMS.includes(transform)) return [];
-  if (typeOf(ctx, 'source') === 'klaviyo') return []; // reported once by exportWiring
-  return [{ path: ['transform', 'type'], message: 'the klaviyo destination needs a profile, event or subscription transform' }];
+/** Whether some transform turns records of kind `records` into items `destination` accepts. */
+function reaches(c: Components, records: string, destination: Components['destinations'][number]): boolean {
+  return c.transforms.some((t) => t.capabilities.reads === records && destination.capabilities.accepts.includes(t.capabilities.produces));
 }
 
 /** `checkpoint.store: s3` needs `url`; `url` only means something for the s3 store. */
@@ -600,8 +614,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   postgresColumnsNeedTable,
   postgresLookbackNeedsCursor,
   klaviyoSourceListOrSegment,
-  exportWiring,
-  klaviyoDestinationNeedsImportTransform,
+  componentsFit,
   checkpointS3NeedsUrl,
   rateLimitKeysKnown,
   revisionIsADate,

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { Field, FieldMap } from './field.js';
 
 /*
- * The pipeline file schema: the single source of truth for pipeline configuration. Types are inferred from it,
- * `klaviyo-etl schema` prints the JSON Schema generated from it, and every object is strict (unknown keys are
- * errors). Cross-field rules that zod cannot express live in rules.ts.
+ * The config schemas of the built-in components and of the pipeline's own sections: the single source of truth
+ * for pipeline configuration. Each component's definition (src/extract, src/transform, src/destinations) names its
+ * schema here, and src/config/pipeline.ts composes the pipeline schema from the registered definitions. Types are
+ * inferred, `klaviyo-etl schema` prints the JSON Schema generated from it, and every object is strict (unknown keys
+ * are errors). Cross-field rules that zod cannot express live in rules.ts.
  */
 
 /** The longest delay a Node.js timer keeps (2^31 − 1 ms); a longer one fires after 1 ms. */
@@ -121,8 +123,6 @@ export const KlaviyoSource = z
   })
   .describe('Members of a Klaviyo list or segment (export).');
 
-export const Source = z.discriminatedUnion('type', [CsvSource, NdjsonSource, PostgresSource, S3Source, KlaviyoSource]);
-
 // ---------------------------------------------------------------- transforms
 
 export const Location = z
@@ -232,8 +232,6 @@ export const ExportTransform = z
   })
   .describe('Select and rename profile fields for a CSV export.');
 
-export const Transform = z.discriminatedUnion('type', [ProfileTransform, EventTransform, SubscriptionTransform, ExportTransform]);
-
 // ---------------------------------------------------------------- destinations
 
 export const Tier = z.strictObject({
@@ -323,8 +321,6 @@ export const S3Destination = z
   })
   .describe('Write rows as a CSV object in S3 (exports).');
 
-export const Destination = z.discriminatedUnion('type', [KlaviyoDestination, CsvDestination, S3Destination]);
-
 // ---------------------------------------------------------------- pipeline
 
 export const Rejects = z
@@ -352,34 +348,15 @@ export const Checkpoint = z
   })
   .describe('Checkpoint settings.');
 
-export const Pipeline = z
-  .strictObject({
-    version: z.literal(1).describe('Pipeline file format version.'),
-    name: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._-]*$/)
-      .describe('Pipeline name: lower-case letters, digits, `.`, `_`, `-` (names the checkpoint directory).'),
-    description: z.string().optional(),
-    source: Source,
-    transform: Transform,
-    destination: Destination,
-    rejects: Rejects.prefault({}),
-    checkpoint: Checkpoint.prefault({}),
-  })
-  .describe('A klaviyo-etl pipeline file.');
-
-export type PipelineConfig = z.output<typeof Pipeline>;
-export type PipelineInput = z.input<typeof Pipeline>;
-export type SourceConfig = z.output<typeof Source>;
 export type CsvSourceConfig = z.output<typeof CsvSource>;
 export type NdjsonSourceConfig = z.output<typeof NdjsonSource>;
 export type PostgresSourceConfig = z.output<typeof PostgresSource>;
 export type S3SourceConfig = z.output<typeof S3Source>;
 export type KlaviyoSourceConfig = z.output<typeof KlaviyoSource>;
-export type TransformConfig = z.output<typeof Transform>;
 export type ProfileTransformConfig = z.output<typeof ProfileTransform>;
 export type EventTransformConfig = z.output<typeof EventTransform>;
 export type SubscriptionTransformConfig = z.output<typeof SubscriptionTransform>;
 export type ExportTransformConfig = z.output<typeof ExportTransform>;
 export type ProfileMappingConfig = z.output<typeof ProfileMapping>;
 export type KlaviyoDestinationConfig = z.output<typeof KlaviyoDestination>;
+export type { DestinationConfig, PipelineConfig, PipelineInput, SourceConfig, TransformConfig } from './pipeline.js';

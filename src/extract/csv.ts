@@ -28,7 +28,7 @@ import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
 import { CsvSplitter, QuotedRecord, RECORD_DONE, RECORD_MORE } from './csv-engine.js';
 import { createFileReader, isGzipName, resolveFiles, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
-import type { ExtractorDefinition } from './types.js';
+import type { SourceDefinition } from '../components/types.js';
 
 /** Format options of the CSV parser (the subset of the `csv` / `s3` source config it needs). */
 export interface CsvParseOptions {
@@ -614,10 +614,11 @@ export function csvParser(config: CsvParseOptions): FormatParser {
 }
 
 /** The `csv` source component. */
-export const csvSource: ExtractorDefinition<CsvSourceConfig> = {
-  kind: 'csv',
+export const csvSource: SourceDefinition<typeof CsvSource> = {
+  type: 'csv',
   summary: 'Local CSV files (glob or list, .gz decompressed), streamed with exact line/byte positions.',
   config: CsvSource,
+  capabilities: { yields: 'rows' },
   create(config, ctx) {
     // progress(): bytes parsed (a resumed file counts from its start offset) out of the files' total size. The total
     // is known only for uncompressed files (a .gz file's decompressed size is not).

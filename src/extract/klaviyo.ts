@@ -5,7 +5,8 @@ import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { newStats } from '../core/stats.js';
 import { connectKlaviyo, type KlaviyoConnection } from '../klaviyo/connect.js';
 import type { KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
-import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
+import type { ExtractContext, SourceReader } from './types.js';
+import type { SourceDefinition } from '../components/types.js';
 
 /*
  * Klaviyo source (exports): the members of a list (`GET /api/lists/{id}/profiles`) or segment
@@ -319,10 +320,11 @@ export function createKlaviyoReader(config: KlaviyoSourceConfig, ctx: ExtractCon
   return new KlaviyoSourceReader(config, ctx, options);
 }
 
-export const klaviyoSource: ExtractorDefinition<KlaviyoSourceConfig> = {
-  kind: 'klaviyo',
+export const klaviyoSource: SourceDefinition<typeof KlaviyoSource> = {
+  type: 'klaviyo',
   summary: 'Members of a Klaviyo list or segment (exports), incremental on joined_group_at, resumable by page cursor.',
   config: KlaviyoSource,
+  capabilities: { yields: 'klaviyo-profiles', readsKlaviyo: true },
   create(config: KlaviyoSourceConfig, ctx: ExtractContext): KlaviyoReader {
     return createKlaviyoReader(config, ctx);
   },

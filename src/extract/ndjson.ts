@@ -7,7 +7,7 @@
 import { NdjsonSource, type NdjsonSourceConfig } from '../config/schema.js';
 import type { SourceRecord } from '../core/record.js';
 import { createFileReader, type FormatParser, type ParseInput } from './files.js';
-import type { ExtractorDefinition } from './types.js';
+import type { SourceDefinition } from '../components/types.js';
 
 /** Longest raw text kept on a rejected record. */
 const MAX_RAW_CHARS = 65_536;
@@ -108,10 +108,11 @@ export function ndjsonParser(): FormatParser {
 }
 
 /** The `ndjson` source component. */
-export const ndjsonSource: ExtractorDefinition<NdjsonSourceConfig> = {
-  kind: 'ndjson',
+export const ndjsonSource: SourceDefinition<typeof NdjsonSource> = {
+  type: 'ndjson',
   summary: 'Local newline-delimited JSON files (glob or list, .gz decompressed), one object per line.',
   config: NdjsonSource,
+  capabilities: { yields: 'rows' },
   create(config, ctx) {
     return createFileReader({ patterns: config.path, ctx, component: 'source.ndjson', parse: parseNdjsonChunks, onChangedFile: config.onChangedFile });
   },

@@ -5,7 +5,8 @@ import { resolve as resolvePath } from 'node:path';
 import { PostgresSource, type PostgresSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
-import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
+import type { ExtractContext, SourceReader } from './types.js';
+import type { SourceDefinition } from '../components/types.js';
 import { lazyModule } from '../core/lazy.js';
 
 const pgLib = lazyModule<typeof pg>('pg');
@@ -400,10 +401,11 @@ class PostgresSourceReader implements PostgresReader {
 }
 
 /** The `postgres` source. */
-export const postgresSource: ExtractorDefinition<PostgresSourceConfig> = {
-  kind: 'postgres',
+export const postgresSource: SourceDefinition<typeof PostgresSource> = {
+  type: 'postgres',
   summary: 'A PostgreSQL table or query, streamed with a server-side cursor (keyset-incremental with `cursor`).',
   config: PostgresSource,
+  capabilities: { yields: 'rows', cursorBounds: true },
   create(config: PostgresSourceConfig, ctx: ExtractContext): PostgresReader {
     return new PostgresSourceReader(config, ctx);
   },

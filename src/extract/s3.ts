@@ -8,7 +8,8 @@ import { csvParseOptions, parseCsvChunks } from './csv.js';
 import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
 import { ndjsonParser } from './ndjson.js';
 import { createS3Client, s3Sdk } from '../s3/client.js';
-import type { ExtractContext, ExtractorDefinition, SourceReader } from './types.js';
+import type { ExtractContext, SourceReader } from './types.js';
+import type { SourceDefinition } from '../components/types.js';
 
 /*
  * S3 source: objects under `bucket/prefix` (filtered by `glob`), listed page by page and read in key order, each
@@ -318,10 +319,11 @@ export function createS3Reader(config: S3SourceConfig, ctx: ExtractContext, opti
 }
 
 /** The `s3` source. */
-export const s3Source: ExtractorDefinition<S3SourceConfig> = {
-  kind: 's3',
+export const s3Source: SourceDefinition<typeof S3Source> = {
+  type: 's3',
   summary: 'CSV or NDJSON objects under an S3 prefix (gzip by `.gz` or Content-Encoding), streamed in key order.',
   config: S3Source,
+  capabilities: { yields: 'rows' },
   create(config: S3SourceConfig, ctx: ExtractContext): S3Reader {
     return createS3Reader(config, ctx);
   },

@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
@@ -46,6 +45,11 @@ export interface SourceReader {
   /** Incremental state to store after a successful run (e.g. files done, high-water cursor). */
   watermark?(): unknown;
   close?(): Promise<void>;
+  /**
+   * This run reads a bounded part of the input (`--since/--until`): its watermark must not be stored, or the next
+   * incremental run would skip what lies outside the bounds.
+   */
+  readonly boundedRun?: boolean;
   /** How far the reader got through its input, for progress and ETAs (sources that can tell). */
   progress?(): SourceProgress;
 }
@@ -54,12 +58,4 @@ export interface SourceReader {
 export interface SourceProgress {
   bytes: number;
   totalBytes?: number;
-}
-
-/** A registered source component. */
-export interface ExtractorDefinition<C = any> {
-  kind: string;
-  summary: string;
-  config: z.ZodType<C>;
-  create(config: C, ctx: ExtractContext): SourceReader;
 }

@@ -42,6 +42,12 @@ interface Job {
 }
 
 /**
+ * Reject codes of profiles this loader acknowledged before rejecting them: a job's items are acknowledged when
+ * Klaviyo accepts the job (202), and its import errors (or its failure) arrive later.
+ */
+export const SETTLED_BEFORE_REJECT: readonly string[] = ['KLAVIYO_IMPORT_ERROR', 'KLAVIYO_JOB_FAILED'];
+
+/**
  * Loads profile items through `POST /api/profile-bulk-import-jobs`. A 202 acknowledges the items (with the job
  * id) and the job is polled in the background while later batches are submitted; when it completes its
  * import-errors are joined back to source positions and rejected (`KLAVIYO_IMPORT_ERROR`). `close` waits for

@@ -7,7 +7,8 @@ import type { CompiledMap, FieldFailure } from './common.js';
 import { ConsecutiveGroups, KEY_SEPARATOR, type GroupBuilder } from './event-grouping.js';
 import { showValue } from './field/coercion.js';
 import { compileField, type CompiledField, type Row } from './field/compile.js';
-import type { TransformContext, TransformDefinition, Transformer } from './types.js';
+import type { TransformContext, Transformer } from './types.js';
+import type { TransformDefinition } from '../components/types.js';
 
 /*
  * Rows → Klaviyo events. Payload: `{ profile, event: { metric, properties, time?, value?, value_currency?,
@@ -150,10 +151,11 @@ function singleEvents(m: EventMapping): Transformer {
   };
 }
 
-export const eventTransform: TransformDefinition<EventTransformConfig> = {
-  kind: 'event',
+export const eventTransform: TransformDefinition<typeof EventTransform> = {
+  type: 'event',
   summary: 'One Klaviyo event per row, or per group of consecutive rows (orders with line items).',
   config: EventTransform,
+  capabilities: { reads: 'rows', produces: 'event' },
   create(config, ctx: TransformContext): Transformer {
     const mapping = compileEventMapping(config, ctx);
     const group = config.group;

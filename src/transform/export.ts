@@ -1,7 +1,9 @@
+import { ExportTransform } from '../config/schema.js';
 import type { ExportTransformConfig } from '../config/schema.js';
 import type { ExportRow, Reject, SourceRecord } from '../core/record.js';
 import { compileMap, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
+import type { TransformDefinition } from '../components/types.js';
 import type { Transformer } from './types.js';
 
 /*
@@ -50,3 +52,13 @@ export function createExportTransformer(config: ExportTransformConfig): Transfor
     held: () => undefined,
   };
 }
+
+/** The `export` transform: exported Klaviyo profiles → output rows (column → value) for the csv / s3 destinations. */
+export const exportTransform: TransformDefinition<typeof ExportTransform> = {
+  type: 'export',
+  summary: 'Select and rename fields of exported Klaviyo profiles: one output row per member.',
+  config: ExportTransform,
+  capabilities: { reads: 'klaviyo-profiles', produces: 'export-row' },
+  columns: (config) => Object.keys(config.columns),
+  create: (config) => createExportTransformer(config),
+};

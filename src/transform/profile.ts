@@ -3,13 +3,15 @@ import type { ProfileTransformConfig } from '../config/schema.js';
 import type { SourceRecord, TransformOutput } from '../core/record.js';
 import { compileProfile, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
-import type { TransformDefinition, Transformer } from './types.js';
+import type { Transformer } from './types.js';
+import type { TransformDefinition } from '../components/types.js';
 
 /** Rows → Klaviyo profile attributes (one LoadItem per row). */
-export const profileTransform: TransformDefinition<ProfileTransformConfig> = {
-  kind: 'profile',
+export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
+  type: 'profile',
   summary: 'One Klaviyo profile per row (email, phone_number, external_id, names, location, properties).',
   config: ProfileTransform,
+  capabilities: { reads: 'rows', produces: 'profile' },
   create(config): Transformer {
     const profile = compileProfile(config.profile);
     return {

@@ -4,7 +4,8 @@ import type { Consent, SourceRecord, SubscriptionPayload, TransformOutput } from
 import { extractReject, failuresReject, runField } from './common.js';
 import type { FieldFailure } from './common.js';
 import { compileField, type CompiledField, type Row } from './field/compile.js';
-import type { TransformContext, TransformDefinition, Transformer } from './types.js';
+import type { TransformContext, Transformer } from './types.js';
+import type { TransformDefinition } from '../components/types.js';
 
 /*
  * Rows → subscribe payloads: `{ profile: { email?, phone_number?, subscriptions }, listId?, historicalImport,
@@ -68,10 +69,11 @@ function subscriptionsOf(
   return subscriptions;
 }
 
-export const subscriptionTransform: TransformDefinition<SubscriptionTransformConfig> = {
-  kind: 'subscription',
+export const subscriptionTransform: TransformDefinition<typeof SubscriptionTransform> = {
+  type: 'subscription',
   summary: 'Subscribe profiles (email / SMS marketing consent), optionally into a list, optionally as historical import.',
   config: SubscriptionTransform,
+  capabilities: { reads: 'rows', produces: 'subscription' },
   create(config, ctx: TransformContext): Transformer {
     const now = ctx.now ?? (() => new Date());
     const historical = config.historical_import === true;

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 import { jsonLogger } from '../../src/core/logger.js';
 
 /**

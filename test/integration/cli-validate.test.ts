@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { EXIT, exitCodeForError, exitCodeForStatus } from '../../src/cli/exit-codes.js';
+import { EXIT, exitCodeForError, exitCodeForStatus } from '../../src/core/exit-codes.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { EtlError } from '../../src/core/errors.js';
 

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flattenProfile, instantKey } from '../../src/extract/klaviyo.js';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 import { ROOT } from '../helpers/cli.js';
 
 /** The example export pipeline and segment exports, run against the embedded emulator (run --emulator). */

@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 import { client, KEY, profileBody } from '../unit/emulator/client.js';
 

@@ -7,11 +7,12 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProgress, estimate, formatDuration } from '../../src/cli/progress.js';
+import { createProgress } from '../../src/cli/progress.js';
+import { estimate, formatDuration } from '../../src/runner/progress.js';
 import { jsonLogger, silentLogger } from '../../src/core/logger.js';
 import { newStats } from '../../src/core/stats.js';
 import { getExtractor } from '../../src/extract/registry.js';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 
 let dir: string;
 let csvFile: string;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPipelineFile, loadPipelineText } from '../../src/config/load.js';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 import { ROOT } from '../helpers/cli.js';
 
 /** Every pipeline file under pipelines/, recursively. */

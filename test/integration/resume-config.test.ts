@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { EXIT } from '../../src/cli/exit-codes.js';
+import { EXIT } from '../../src/core/exit-codes.js';
 import { cli } from '../helpers/cli.js';
 import { emulatorEvents, lockedBy, makeOrders, ordersPipeline, readCheckpointFile, start, waitForCheckpoint } from '../helpers/resume.js';
 

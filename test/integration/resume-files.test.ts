@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT } from '../../src/cli/exit-codes.js';
+import { EXIT } from '../../src/core/exit-codes.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
 import {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/run.js';
+import { run } from '../../src/runner/index.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { ROOT, cli } from '../helpers/cli.js';
 

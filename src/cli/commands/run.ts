@@ -3,9 +3,9 @@ import v8 from 'node:v8';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
-import { run } from '../../run.js';
-import { formatSummary } from '../../report.js';
-import { exitCodeForStatus } from '../exit-codes.js';
+import { run } from '../../runner/index.js';
+import { formatSummary } from '../../runner/report.js';
+import { exitCodeForStatus } from '../../core/exit-codes.js';
 import { createProgress } from '../progress.js';
 
 interface RunArgs {

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { validatePipelineFiles } from '../../config/load.js';
 import { formatProblem } from '../../config/problem.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT } from '../../core/exit-codes.js';
 import { ioOf } from '../io.js';
 
 interface ValidateArgs {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pipeline, type PipelineInput } from '../../../src/config/schema.js';
+import { Pipeline, type PipelineInput } from '../../../src/config/pipeline.js';
 import {
   canonicalJson,
   parseCheckpoint,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Transform } from '../../../src/config/schema.js';
+import { Transform } from '../../../src/config/pipeline.js';
 import type { TransformConfig } from '../../../src/config/schema.js';
 import { createTransformer } from '../../../src/transform/registry.js';
 import { rec, runAll } from './helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Transform } from '../../../src/config/schema.js';
+import { Transform } from '../../../src/config/pipeline.js';
 import type { TransformConfig } from '../../../src/config/schema.js';
 import { createTransformer } from '../../../src/transform/registry.js';
 import { rec, runAll } from './helpers.js';
@@ -134,8 +134,11 @@ describe('profile transform', () => {
     expect(t.flush()).toEqual({ items: [], rejects: [] });
   });
 
-  it('export config is not a load transform', () => {
-    expect(() => createTransformer(config({ type: 'export', columns: { email: 'email' } }))).toThrow(/createExportMapper/);
+  it('an export config builds the registered export transform (rows for an export file, not profiles to load)', () => {
+    const t = createTransformer(config({ type: 'export', columns: { email: 'email' } }));
+    const out = t.push(rec(0, { email: 'a@x.com', phone_number: '+15555550100' }));
+    expect(out.items.map((i) => i.payload)).toEqual([{ email: 'a@x.com' }]);
+    expect(() => createTransformer({ type: 'nope' })).toThrow(/Unknown transform type "nope"/);
   });
 
   it('throughput of a simple profile mapping (printed, not asserted)', () => {

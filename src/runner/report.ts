@@ -1,4 +1,7 @@
-import type { RunStats } from './core/stats.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunStats } from '../core/stats.js';
+import type { RunSetup } from './setup.js';
 
 export type RunStatus = 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted';
 
@@ -71,4 +74,62 @@ export function formatSummary(report: RunReport): string {
   if (report.rejects && report.rejects.count > 0) lines.push(`  rejects   ${report.rejects.count} → ${report.rejects.file}`);
   if (report.error) lines.push(`  error     [${report.error.code}] ${report.error.message}`);
   return lines.join('\n');
+}
+
+/** How a run ended, before the report: `error` set for a failed run. */
+export interface RunOutcome {
+  outcome: 'completed' | 'failed' | 'interrupted';
+  error?: { code: string; message: string };
+}
+
+function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
+/** What {@link buildReport} reports on. */
+export interface ReportInput {
+  pipeline: { name: string; file: string };
+  dryRun: boolean;
+  startedAt: Date;
+  stats: RunStats;
+  setup: RunSetup;
+  end: RunOutcome;
+  warnings: string[];
+}
+
+/** The report of a finished run. */
+export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, warnings }: ReportInput): RunReport {
+  const finishedAt = new Date();
+  return {
+    status: statusFor(stats, end.outcome),
+    pipeline,
+    runId: setup.runId,
+    resumed: setup.resume?.resumed ?? false,
+    dryRun,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    rows: { ...stats.rows },
+    items: { ...stats.items },
+    requests: {
+      total: stats.requests.total,
+      throttled: stats.requests.throttled,
+      retried: stats.requests.retried,
+      failed: stats.requests.failed,
+      planned: stats.plannedRequests,
+      byEndpoint: { ...stats.requests.byEndpoint },
+    },
+    jobs: { ...stats.jobs },
+    rejects: { file: displayPath(setup.rejects.path), count: setup.rejects.count },
+    ...(setup.location && !setup.ephemeralDir ? { checkpoint: { file: displayPath(setup.location), position: setup.tracker.safePosition() } } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
+    ...(end.error ? { error: end.error } : {}),
+  };
+}
+
+/** Write the JSON report (`--report`). */
+export async function writeReport(file: string, report: RunReport): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, JSON.stringify(report, null, 2) + '\n');
 }

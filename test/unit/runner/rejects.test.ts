@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Reject } from '../../../src/core/record.js';
-import { REJECT_CSV_COLUMNS, openRejects } from '../../../src/core/rejects.js';
+import { REJECT_CSV_COLUMNS, openRejects } from '../../../src/runner/rejects.js';
 
 const REJECTS: Reject[] = [
   {

@@ -1,4 +1,4 @@
-import { isEtlError, type ErrorCode } from '../core/errors.js';
+import { isEtlError, type ErrorCode } from './errors.js';
 
 /** Documented exit codes of the `klaviyo-etl` CLI (README, "Exit codes"). */
 export const EXIT = {

@@ -1,0 +1,43 @@
+/** What the csv and s3 export destinations share: output paths, and a Destination over an export loader. */
+import { EtlError } from '../core/errors.js';
+import { createExportLoader, type ExportTarget } from '../load/csv-export.js';
+import type { Destination, DestinationContext, RunInfo } from './types.js';
+
+/** The item kind export destinations take: one output row (column → value) per exported member. */
+export const EXPORT_ROW = 'export-row';
+
+/** Replace `{runId}` and `{date}` in an output path or key. */
+export function expandExportPath(template: string, run: Pick<RunInfo, 'id' | 'startedAt'>): string {
+  return template.replaceAll('{runId}', run.id).replaceAll('{date}', run.startedAt.toISOString().slice(0, 10));
+}
+
+/** A destination writing export rows to `target` (`release` frees what the target holds, e.g. an S3 client). */
+export function exportDestination(target: ExportTarget, delimiter: string, ctx: DestinationContext, release: () => void = () => {}): Destination {
+  const columns = ctx.items.columns;
+  if (!columns) throw new EtlError('USAGE', `an export destination needs a transform with output columns (got items of kind ${ctx.items.kind})`);
+  const loader = createExportLoader(
+    {
+      target,
+      columns,
+      delimiter,
+      resume: ctx.run.resumed ? { afterSeq: ctx.run.startAfter?.seq } : undefined,
+      interrupted: ctx.run.interrupted,
+    },
+    { logger: ctx.logger, stats: ctx.stats, signal: ctx.signal, dryRun: ctx.dryRun, onAck: ctx.onAck, onReject: ctx.onReject },
+  );
+  return {
+    write: (items) => loader.write(items),
+    close: async () => {
+      try {
+        await loader.close();
+      } finally {
+        release();
+      }
+    },
+    abort: async () => {
+      await loader.abort();
+      release();
+    },
+    pendingJobs: () => [],
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The runner: `run(options) → RunReport`. It wires the components a pipeline names (looked up in the registry,
+ * told apart only by their declared capabilities), reads, routes rejects, checkpoints the acknowledged prefix and
+ * reports. Its parts: setup.ts (state directories, checkpoint, rejects file), wiring.ts (components), read-loop.ts,
+ * rejects.ts (the rejects file and policy), progress.ts, emulator.ts (`--emulator`), execute.ts, report.ts.
+ */
+import path from 'node:path';
+import { BUILTIN_COMPONENTS } from '../components/index.js';
+import { loadPipelineFileOrThrow } from '../config/load.js';
+import { silentLogger } from '../core/logger.js';
+import { carryOver, CountUpTo, newStats } from '../core/stats.js';
+import { withEmulator } from './emulator.js';
+import { execute, finish, type LiveRun } from './execute.js';
+import { JobStarts } from './forgotten-jobs.js';
+import type { RunOptions } from './options.js';
+import { buildReport, formatSummary, writeReport, type RunReport } from './report.js';
+import { setUpRun, tearDownRun } from './setup.js';
+import { checkBounds, componentsOf, needsKlaviyo } from './wiring.js';
+
+export type { RunOptions } from './options.js';
+export { formatSummary, type RunReport, type RunStatus } from './report.js';
+
+/**
+ * Run one pipeline: source → transform → destination, routing bad rows to the rejects file and checkpointing the
+ * acknowledged prefix so an interrupted run resumes where it stopped.
+ *
+ * Throws EtlError only for an invalid pipeline file (codes CONFIG_*), and for LOCKED / CHECKPOINT_* when the run
+ * cannot start. Every other failure is in the returned report with status `failed`.
+ */
+export async function run(options: RunOptions): Promise<RunReport> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? silentLogger;
+  const dryRun = options.dryRun ?? false;
+  const components = options.components ?? BUILTIN_COMPONENTS;
+  const startedAt = new Date();
+  // the state directory locates the checkpoint the rules keep the rejects file away from
+  const { config, source } = await loadPipelineFileOrThrow(path.resolve(options.pipelineFile), { env, components, stateDir: options.stateDir });
+  const parts = componentsOf(config, components);
+  checkBounds(parts.source, components.sources, options);
+  const emulator = needsKlaviyo(parts, dryRun) ? options.emulator : undefined;
+  const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
+    const live = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats: newStats(), read: { count: 0 } };
+    const setup = await setUpRun({
+      config,
+      baseDir: source.dir,
+      env,
+      logger,
+      dryRun,
+      restart: options.restart,
+      stateDir: options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR,
+      emulator: Boolean(options.emulator),
+      settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
+      fail: (error) => {
+        running.fatal ??= error;
+      },
+    });
+    // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
+    if (setup.resume?.resumed && setup.resume.counters) carryOver(live.stats, setup.resume.counters);
+    const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
+    const extra = { jobStarts, warnings: [], skipped: new CountUpTo(live.stats.rows.skipped), jobsWritingRejects: new Set<string>() };
+    const running: LiveRun = { ...live, setup, ...extra };
+    const end = await finish(running, await execute(running));
+    await tearDownRun(setup);
+    const pipeline = { name: config.name, file: options.pipelineFile };
+    return buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings });
+  });
+  if (options.reportFile) await writeReport(options.reportFile, report);
+  logger.info('run finished', { summary: formatSummary(report) });
+  return report;
+}

@@ -1,0 +1,47 @@
+import type { Components } from '../components/types.js';
+import type { Logger } from '../core/logger.js';
+import type { RunStats } from '../core/stats.js';
+import type { EmulatorOptions } from '../emulator/index.js';
+import type { SourceProgress } from '../extract/types.js';
+
+/** Options of one run (the `klaviyo-etl run` command is a thin wrapper around `run`). */
+export interface RunOptions {
+  /** Path of the pipeline file. */
+  pipelineFile: string;
+  /** Environment for `${VAR}` interpolation, the API key and KLAVIYO_BASE_URL. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Start an embedded Klaviyo emulator and run against it (`true`, or emulator options). */
+  emulator?: boolean | EmulatorOptions;
+  /** Read, transform, batch and validate everything; send nothing to Klaviyo and touch no checkpoint. */
+  dryRun?: boolean;
+  /** Ignore an unfinished run's checkpoint (even one whose pipeline changed) and start over. */
+  restart?: boolean;
+  /** Write the JSON run report here. */
+  reportFile?: string;
+  /**
+   * Directory for the default checkpoint and rejects locations (`<stateDir>/<pipeline name>/`), instead of
+   * `.klaviyo-etl/` beside the pipeline file. @default $KLAVIYO_ETL_STATE_DIR
+   */
+  stateDir?: string;
+  /** Backfill bounds for one run (cursor sources), without moving the stored watermark. */
+  since?: string;
+  until?: string;
+  /** Read at most this many records (sample runs; the watermark is not moved). */
+  limit?: number;
+  /** Share rate limits with other processes through this Redis URL. @default $KLAVIYO_ETL_REDIS_URL */
+  redisUrl?: string;
+  /** After an interrupt, how long in-flight requests may take to finish before they are cut off. @default 30000 */
+  drainTimeoutMs?: number;
+  logger?: Logger;
+  /** Abort to stop reading, drain in-flight requests, checkpoint and report `interrupted`. */
+  signal?: AbortSignal;
+  /**
+   * Called about once a second with the live counters, and how far the source got through its input when it can
+   * tell (local CSV files: bytes read / total bytes, for an ETA).
+   */
+  onProgress?: (stats: RunStats, source?: SourceProgress) => void;
+  /** Log a `progress` line at info level this often (nightly job logs). 0 disables. @default 10000 */
+  progressLogIntervalMs?: number;
+  /** The components a pipeline may name (e.g. `withComponents({ destinations: [mine] })`). @default BUILTIN_COMPONENTS */
+  components?: Components;
+}

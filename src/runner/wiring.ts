@@ -1,0 +1,123 @@
+/**
+ * The components of a pipeline, looked up in the registry and wired to the run. What differs between components
+ * is what they declare (capabilities); nothing here names a source, transform or destination.
+ */
+import type { Components, DestinationDefinition, SourceDefinition, TransformDefinition } from '../components/types.js';
+import { definitionOf } from '../components/lookup.js';
+import type { PipelineConfig } from '../config/pipeline.js';
+import { EtlError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { LoadItem, Reject } from '../core/record.js';
+import type { RunStats } from '../core/stats.js';
+import type { Destination } from '../destinations/types.js';
+import { guardReader } from '../extract/limits.js';
+import type { SourceReader } from '../extract/types.js';
+import type { Transformer } from '../transform/types.js';
+import type { EmbeddedKlaviyo } from './emulator.js';
+import type { RunSetup } from './setup.js';
+
+/** The registered definitions a pipeline names. */
+export interface PipelineComponents {
+  source: SourceDefinition;
+  transform: TransformDefinition;
+  destination: DestinationDefinition;
+}
+
+/** Look the pipeline's components up (the pipeline was validated against the same registry). */
+export function componentsOf(config: PipelineConfig, components: Components): PipelineComponents {
+  return {
+    source: definitionOf(components.sources, config.source.type, 'source'),
+    transform: definitionOf(components.transforms, config.transform.type, 'transform'),
+    destination: definitionOf(components.destinations, config.destination.type, 'destination'),
+  };
+}
+
+/** Bounds for one run (`--since/--until`) apply only to sources declaring `cursorBounds`. */
+export function checkBounds(source: SourceDefinition, sources: readonly SourceDefinition[], bounds: { since?: string; until?: string }): void {
+  if ((bounds.since !== undefined || bounds.until !== undefined) && !source.capabilities.cursorBounds) {
+    // never a run that quietly ignores its bounds and reads everything
+    const fit = sources.filter((s) => s.capabilities.cursorBounds).map((s) => s.type);
+    throw new EtlError('USAGE', `--since/--until bound a cursor and apply to ${fit.join(', ')} sources, not to a ${source.type} source`);
+  }
+}
+
+/** Whether a run needs the embedded emulator: a source reading Klaviyo, or a real run writing to it. */
+export function needsKlaviyo(parts: PipelineComponents, dryRun: boolean): boolean {
+  return Boolean(parts.source.capabilities.readsKlaviyo || (!dryRun && parts.destination.capabilities.writesKlaviyo));
+}
+
+/** What the runner hands the components. */
+export interface WiringContext {
+  config: PipelineConfig;
+  parts: PipelineComponents;
+  setup: RunSetup;
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  stats: RunStats;
+  dryRun: boolean;
+  startedAt: Date;
+  klaviyo?: EmbeddedKlaviyo;
+  redisUrl?: string;
+  /** The run's interrupt signal (sources stop reading). */
+  signal?: AbortSignal;
+  /** Cuts in-flight requests off some time after an interrupt (destinations). */
+  drainSignal: AbortSignal;
+  onAck(items: LoadItem[]): void;
+  onReject(rejects: Reject[]): void;
+  onJobDone(jobId: string): void;
+}
+
+/** The destination of the pipeline. */
+export function openDestination(ctx: WiringContext): Destination {
+  const { config, parts, setup } = ctx;
+  return parts.destination.create(config.destination, {
+    baseDir: ctx.baseDir,
+    env: ctx.env,
+    logger: ctx.logger,
+    stats: ctx.stats,
+    dryRun: ctx.dryRun,
+    signal: ctx.drainSignal,
+    klaviyo: parts.destination.capabilities.writesKlaviyo ? ctx.klaviyo?.target : undefined,
+    redisUrl: ctx.redisUrl,
+    resumeJobs: setup.resume?.resumeJobs,
+    run: {
+      id: setup.runId,
+      startedAt: ctx.startedAt,
+      resumed: setup.resume?.resumed ?? false,
+      startAfter: setup.startAfter,
+      stateDir: setup.stateDir,
+      interrupted: () => ctx.signal?.aborted ?? false,
+    },
+    items: { kind: parts.transform.capabilities.produces, columns: parts.transform.columns?.(config.transform) },
+    onAck: ctx.onAck,
+    onReject: ctx.onReject,
+    onJobDone: ctx.onJobDone,
+  });
+}
+
+/** The source reader of the pipeline; every row passes the row limits (src/extract/limits.ts), whatever the source. */
+export function openSource(ctx: WiringContext, bounds: { since?: string; until?: string; limit?: number }): SourceReader {
+  const { parts, setup } = ctx;
+  const checkpointer = setup.checkpointer;
+  // a source reading Klaviyo reads the embedded emulator under --emulator
+  const env = ctx.klaviyo && parts.source.capabilities.readsKlaviyo ? ctx.klaviyo.env(ctx.env) : ctx.env;
+  const reader = parts.source.create(ctx.config.source, {
+    baseDir: ctx.baseDir,
+    env,
+    stats: ctx.stats,
+    logger: ctx.logger,
+    signal: ctx.signal,
+    startAfter: setup.startAfter,
+    watermark: setup.resume?.watermark,
+    plan: setup.resume?.sourcePlan,
+    savePlan: checkpointer ? (sourcePlan: unknown) => checkpointer.update({ sourcePlan }) : undefined,
+    ...bounds,
+  });
+  return guardReader(reader);
+}
+
+/** The transformer of the pipeline. */
+export function openTransform(ctx: WiringContext): Transformer {
+  return ctx.parts.transform.create(ctx.config.transform, {});
+}
