@@ -29,7 +29,7 @@ export interface LiveRun {
   stats: RunStats;
   setup: RunSetup;
   /** The first error that must fail the run (a failed rejects write, too many rejects). */
-  fatal?: EtlError;
+  failure: { fatal?: EtlError };
   reader?: SourceReader;
   destination?: Destination;
   /** Records read by this run. */
@@ -117,11 +117,11 @@ async function pump(run: LiveRun, drainSignal: AbortSignal): Promise<RunOutcome>
   run.reader = openSource(wiring, { since: options.since, until: options.until, limit: options.limit });
   const transformer = openTransform(wiring);
   const loop = { reader: run.reader, transformer, destination: run.destination, tracker: setup.tracker, stats, rejects: setup.rejects, skipped: run.skipped };
-  await readAll({ ...loop, route: wiring.onReject, fatal: () => run.fatal, signal: options.signal, firstSeq: setup.firstSeq, read: run.read });
+  await readAll({ ...loop, route: wiring.onReject, fatal: () => run.failure.fatal, signal: options.signal, firstSeq: setup.firstSeq, read: run.read });
   // After an interrupt, bulk jobs still processing are not waited for: they stay in the checkpoint's
   // pendingJobs and the next run polls them (and collects their import errors).
   await run.destination.close({ stopWaitingForJobs: options.signal });
-  if (run.fatal) throw run.fatal;
+  if (run.failure.fatal) throw run.failure.fatal;
   return { outcome: options.signal?.aborted ? 'interrupted' : 'completed' };
 }
 

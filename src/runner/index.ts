@@ -39,7 +39,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
   checkBounds(parts.source, components.sources, options);
   const emulator = needsKlaviyo(parts, dryRun) ? options.emulator : undefined;
   const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
-    const live = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats: newStats(), read: { count: 0 } };
+    const failure: LiveRun['failure'] = {};
+    const stats = newStats();
+    const live = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure };
     const setup = await setUpRun({
       config,
       baseDir: source.dir,
@@ -51,13 +53,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
       emulator: Boolean(options.emulator),
       settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
       fail: (error) => {
-        running.fatal ??= error;
+        failure.fatal ??= error;
       },
     });
     // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
-    if (setup.resume?.resumed && setup.resume.counters) carryOver(live.stats, setup.resume.counters);
+    if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
     const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
-    const extra = { jobStarts, warnings: [], skipped: new CountUpTo(live.stats.rows.skipped), jobsWritingRejects: new Set<string>() };
+    const extra = { jobStarts, warnings: [], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
     const running: LiveRun = { ...live, setup, ...extra };
     const end = await finish(running, await execute(running));
     await tearDownRun(setup);
