@@ -42,6 +42,11 @@ export interface Reject {
   line?: number;
   offset?: number;
   seq: number;
+  /**
+   * The last record of the rows the rejected item came from, when it came from several (a grouped order's event):
+   * every record from `seq` to `lastSeq` is a rejected row. Absent for a one-row item.
+   */
+  lastSeq?: number;
   /** JSON pointer or field name inside the record / payload that was wrong. */
   field?: string;
   row?: Record<string, unknown>;

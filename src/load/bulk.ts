@@ -61,6 +61,7 @@ export function itemReject(item: ItemSpan | undefined, pos: SourcePosition, code
     ...(pos.line === undefined ? {} : { line: pos.line }),
     ...(pos.offset === undefined ? {} : { offset: pos.offset }),
     seq: pos.seq,
+    ...(item !== undefined && item.last.seq > pos.seq ? { lastSeq: item.last.seq } : {}),
     ...(field === undefined ? {} : { field }),
     ...(item?.row === undefined ? {} : { row: item.row }),
     ...(item?.raw === undefined ? {} : { raw: item.raw }),

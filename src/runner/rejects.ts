@@ -18,7 +18,8 @@
  * written as read.
  *
  * Formats: NDJSON, one object per reject with all `Reject` fields (absent fields omitted); CSV with the columns
- * `source,line,offset,seq,stage,code,field,message,row` (`row` as JSON), header written when the file is created
+ * `source,line,offset,seq,stage,code,field,message,row,last_seq` (`row` as JSON; `last_seq` only for an item made of
+ * several rows: see {@link rejectedRowSeqs}), header written when the file is created
  * (or when appending to an empty file).
  */
 import { mkdir, open, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
@@ -50,9 +51,9 @@ export interface RejectsWriter {
   close(): Promise<void>;
 }
 
-export const REJECT_CSV_COLUMNS = ['source', 'line', 'offset', 'seq', 'stage', 'code', 'field', 'message', 'row'] as const;
+export const REJECT_CSV_COLUMNS = ['source', 'line', 'offset', 'seq', 'stage', 'code', 'field', 'message', 'row', 'last_seq'] as const;
 
-const NDJSON_KEYS = ['stage', 'code', 'message', 'source', 'line', 'offset', 'seq', 'field', 'row', 'raw'] as const;
+const NDJSON_KEYS = ['stage', 'code', 'message', 'source', 'line', 'offset', 'seq', 'lastSeq', 'field', 'row', 'raw'] as const;
 
 /** One reject as an NDJSON line (with the trailing newline). */
 export function rejectToNdjson(reject: Reject): string {
@@ -76,6 +77,7 @@ export function rejectsToCsv(rejects: readonly Reject[]): string {
     r.field,
     redact(r.message),
     r.row === undefined ? undefined : JSON.stringify(r.row),
+    r.lastSeq,
   ]);
   return stringify(records, { eof: true });
 }
@@ -196,6 +198,7 @@ export function openRejects(options: RejectsOptions): RejectsWriter {
 /** The fields of a written reject that identify it across a crash (see {@link rejectKey}). */
 interface RejectKeyFields {
   seq: unknown;
+  lastSeq?: unknown;
   stage: unknown;
   code: unknown;
   source?: unknown;
@@ -234,7 +237,7 @@ export interface WrittenRejects {
 function keyFieldsOf(text: string, format: 'csv' | 'ndjson'): RejectKeyFields[] {
   if (format === 'csv') {
     return (parseCsv(text, { columns: true, relax_column_count: true }) as Record<string, string | undefined>[]).map(
-      (r): RejectKeyFields => ({ seq: r.seq, stage: r.stage, code: r.code, source: r.source, field: r.field || undefined, row: parseJson(r.row) }),
+      (r): RejectKeyFields => ({ seq: r.seq, lastSeq: r.last_seq, stage: r.stage, code: r.code, source: r.source, field: r.field || undefined, row: parseJson(r.row) }),
     );
   }
   return text
@@ -271,7 +274,8 @@ export async function readWrittenRejects(file: string, format: 'csv' | 'ndjson')
     const key = rejectKey(r);
     keys.add(key);
     const seq = Number(r.seq);
-    seqs.add(seq >= 0 ? seq : key);
+    if (!(seq >= 0)) seqs.add(key);
+    else for (const s of rejectedRowSeqs({ seq, lastSeq: r.lastSeq === undefined || r.lastSeq === '' ? undefined : Number(r.lastSeq) })) seqs.add(s);
   }
   return { keys, seqs };
 }
@@ -422,7 +426,8 @@ export class RunRejects {
         continue;
       }
       keys.add(key);
-      seqs.add(r.seq >= 0 ? r.seq : key); // an import error without a position counts on its own
+      if (r.seq < 0) seqs.add(key); // an import error without a position counts on its own
+      else for (const seq of rejectedRowSeqs(r)) seqs.add(seq); // every row of a multi-row item
     }
     return fresh;
   }
@@ -440,4 +445,16 @@ export async function openRunRejects(options: RunRejectsOptions): Promise<RunRej
   if (!options.resumed) await rm(options.path, { force: true }).catch(() => undefined);
   const writer = openRejects({ path: options.path, format: options.format, append: options.resumed });
   return new RunRejects(writer, previous, options);
+}
+
+/**
+ * The records a reject makes rejected rows: `seq`, and for an item made of several rows (a grouped order's event)
+ * every record up to `lastSeq`. A row counts as loaded only if every item it produced was accepted: one rejected
+ * item of a group rejects each of its rows, even those whose other items were accepted.
+ */
+export function rejectedRowSeqs(reject: { seq: number; lastSeq?: number | undefined }): number[] {
+  const last = reject.lastSeq !== undefined && reject.lastSeq > reject.seq ? reject.lastSeq : reject.seq;
+  const seqs: number[] = [];
+  for (let s = reject.seq; s <= last; s++) seqs.push(s);
+  return seqs;
 }

@@ -52,7 +52,7 @@ describe('rejects writer', () => {
     expect(lines.map((l) => JSON.parse(l) as Reject)).toEqual(REJECTS);
   });
 
-  it('format csv: columns source,line,offset,seq,stage,code,field,message,row with row as JSON', async () => {
+  it('format csv: columns source,line,offset,seq,stage,code,field,message,row,last_seq with row as JSON', async () => {
     const path = join(dir, 'rejects.csv');
     const writer = openRejects({ path, format: 'csv' });
     await writer.write(REJECTS);
