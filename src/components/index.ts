@@ -10,7 +10,6 @@ import { TRANSFORMS } from '../transform/registry.js';
 import type { Components } from './types.js';
 
 export type * from './types.js';
-export { definitionOf } from './lookup.js';
 
 /** Every component klaviyo-etl ships with. */
 export const BUILTIN_COMPONENTS = { sources: SOURCES, transforms: TRANSFORMS, destinations: DESTINATIONS } as const satisfies Components;

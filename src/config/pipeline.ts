@@ -68,12 +68,9 @@ const builtin = pipelineSchemaParts(BUILTIN_COMPONENTS);
 
 /** The pipeline file schema of the built-in components. */
 export const Pipeline = builtin.pipeline;
-export const Source = builtin.source;
+
 export const Transform = builtin.transform;
-export const Destination = builtin.destination;
 
 export type PipelineConfig = z.output<typeof Pipeline>;
 export type PipelineInput = z.input<typeof Pipeline>;
-export type SourceConfig = z.output<typeof Source>;
 export type TransformConfig = z.output<typeof Transform>;
-export type DestinationConfig = z.output<typeof Destination>;

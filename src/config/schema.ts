@@ -359,4 +359,4 @@ export type SubscriptionTransformConfig = z.output<typeof SubscriptionTransform>
 export type ExportTransformConfig = z.output<typeof ExportTransform>;
 export type ProfileMappingConfig = z.output<typeof ProfileMapping>;
 export type KlaviyoDestinationConfig = z.output<typeof KlaviyoDestination>;
-export type { DestinationConfig, PipelineConfig, PipelineInput, SourceConfig, TransformConfig } from './pipeline.js';
+export type { PipelineConfig, TransformConfig } from './pipeline.js';

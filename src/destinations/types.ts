@@ -66,4 +66,3 @@ export interface Destination {
   dropJobs?(ids: readonly string[]): void;
 }
 
-export type { Reject };

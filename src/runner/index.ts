@@ -18,7 +18,7 @@ import { setUpRun, tearDownRun } from './setup.js';
 import { checkBounds, componentsOf, needsKlaviyo } from './wiring.js';
 
 export type { RunOptions } from './options.js';
-export { formatSummary, type RunReport, type RunStatus } from './report.js';
+export type { RunReport } from './report.js';
 
 /**
  * Run one pipeline: source → transform → destination, routing bad rows to the rejects file and checkpointing the

@@ -1,4 +1,3 @@
-import type { ZodType } from 'zod';
 import type { SourceRecord, TransformOutput } from '../core/record.js';
 
 /** What a transform component gets from the runner. Transforms do no I/O: the clock is the only dependency. */
@@ -18,12 +17,4 @@ export interface Transformer {
   flush(): TransformOutput;
   /** seq of the first record held in an unfinished group (for checkpoints), or undefined. */
   held(): number | undefined;
-}
-
-/** A registered transform component. */
-export interface TransformDefinition<C> {
-  kind: string;
-  summary: string;
-  config: ZodType<C>;
-  create(config: C, ctx: TransformContext): Transformer;
 }
