@@ -87,7 +87,7 @@ function tooLong(s: string): boolean {
 }
 
 /**
- * Klaviyo's limit on nesting inside event properties ("10 nesting levels", shared docs/klaviyo-api.md §3): a property
+ * Klaviyo's limit on nesting inside event properties ("10 nesting levels", Klaviyo's Events API docs, developers.klaviyo.com): a property
  * value may hold objects and arrays nested at most 10 deep (`{"a":{…}}` is one level). The emulator applies the
  * same limit to profile properties, where Klaviyo documents none.
  */

@@ -146,7 +146,7 @@ async function tour(): Promise<void> {
   await call('POST', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: pid }] });
   await call('POST', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: '01NOPE0000000000000000000' }] }); // 400
   await call('GET', `/api/lists/${lid}/profiles?additional-fields[profile]=subscriptions&page[size]=1`);
-  await call('GET', `/api/lists/${lid}/profiles?filter=${q('greater-or-equal(joined_group_at,2020-01-01T00:00:00Z)')}&sort=-joined_group_at&fields[profile]=email`);
+  await call('GET', `/api/lists/${lid}/profiles?filter=${q('greater-or-equal(joined_group_at,2020-01-01T00:00:00Z)')}&sort=-joined_group_at&fields[profile]=email,joined_group_at`);
   await call('GET', `/api/lists/${lid}/profiles?page[size]=101`); // 400
   await call('GET', `/api/lists/${lid}/relationships/profiles`);
   await call('DELETE', `/api/lists/${lid}/relationships/profiles`, { data: [{ type: 'profile', id: pid }] });
