@@ -5,7 +5,9 @@ import { EtlError, redact } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
+import { checkApiKey } from './api-key.js';
+import { authCause, isAuthRefusal } from './auth.js';
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One JSON:API error object as Klaviyo returns it. */
 export interface JsonApiError {
@@ -18,7 +20,7 @@ export interface JsonApiError {
   meta?: Record<string, unknown>;
 }
 
-/** A response the caller gets back: every 2xx, and every 4xx other than 401/403/429 (callers decide). */
+/** A response the caller gets back: every 2xx, and every 4xx other than 401/403/429 and auth 400s (callers decide). */
 export interface KlaviyoResponse {
   status: number;
   headers: Record<string, string>;
@@ -37,6 +39,12 @@ export interface KlaviyoRequest {
   query?: Record<string, string | number | undefined>;
   /** JSON body; a string or bytes (UTF-8 JSON) are sent as they are. */
   body?: unknown;
+  /**
+   * Whether sending the request twice does no harm (a bulk event create whose events all carry `unique_id`, a profile
+   * upsert). Only then are 500, 502 and the like retried; 429, 503, 504 and 524 are retried on any request.
+   * @default true for GET and DELETE, false otherwise
+   */
+  idempotent?: boolean;
 }
 
 export interface KlaviyoClientOptions {
@@ -81,6 +89,7 @@ interface Call {
   method: string;
   path: string;
   body: string | Uint8Array | undefined;
+  idempotent: boolean;
   /** Method and URL for errors' `http` details. */
   info: { method: string; url: string };
   /** When the first attempt was made (clock ms): the retry budget counts from it. */
@@ -114,14 +123,7 @@ export class KlaviyoClient {
   readonly #clock: Clock;
 
   constructor(options: KlaviyoClientOptions) {
-    if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) {
-      throw new EtlError('MISSING_API_KEY', 'Expected `apiKey` to be a non-empty string');
-    }
-    // a header cannot carry it: undici's failure would be retried and end as KLAVIYO_UNAVAILABLE (an outage)
-    if (/[^\x21-\x7e]/.test(options.apiKey)) {
-      const what = /\s/.test(options.apiKey) ? 'white space (a trailing newline, as `$(cat keyfile)` or a copied line leaves?)' : 'a character that is not printable ASCII';
-      throw new EtlError('API_KEY_INVALID', `The Klaviyo API key holds ${what}: remove it from the variable that holds the key`);
-    }
+    checkApiKey(options.apiKey);
     this.#baseUrl = new URL(options.baseUrl ?? 'https://a.klaviyo.com');
     this.#apiKey = options.apiKey;
     this.#revision = options.revision ?? DEFAULT_REVISION;
@@ -150,7 +152,8 @@ export class KlaviyoClient {
           : JSON.stringify(request.body);
     const now = this.#clock.now();
     const info = { method, url: new URL(path, this.#baseUrl).toString() };
-    const call: Call = { key: endpointKey, method, path, body, info, firstAt: now, sentAt: now, throttledInARow: 0, failures: 0 };
+    const idempotent = request.idempotent ?? (method === 'GET' || method === 'DELETE');
+    const call: Call = { key: endpointKey, method, path, body, idempotent, info, firstAt: now, sentAt: now, throttledInARow: 0, failures: 0 };
 
     for (let attempt = 0; ; attempt++) {
       this.#throwIfAborted();
@@ -187,16 +190,26 @@ export class KlaviyoClient {
     if (status >= 200 && status < 300) return { response: this.#response(raw) };
     if (status === 429) return this.#afterThrottled(call, raw, attempt);
     call.throttledInARow = 0;
-    if (status === 401 || status === 403) {
+    if (status >= 400 && status < 500 && isAuthRefusal(status, this.#response(raw).errors)) {
       this.#stats.requests.failed++;
       const response = this.#response(raw);
       throw new EtlError(
         'KLAVIYO_AUTH',
-        `Klaviyo refused the API key (${status}) for ${call.key}: ${this.#describe(response.errors)}`,
+        `Klaviyo refused the API key (${status}) for ${call.key}: ${this.#describe(response.errors)}. ${authCause(status, response.errors, call.key)}`,
         { context: { component: 'klaviyo-client', endpoint: call.key, status } },
       ).withHttp({ ...call.info, status, body: response.body });
     }
-    const delay = retryDelay({ attempt: call.failures, status, retryAfter: raw.headers['retry-after'], now: this.#clock.now() }, this.#policy);
+    const delay = retryDelay({ attempt: call.failures, status, retryAfter: raw.headers['retry-after'], now: this.#clock.now(), idempotent: call.idempotent }, this.#policy);
+    if (delay === undefined && !call.idempotent && isRetryableStatus(status, true)) {
+      // a 500/502 to a write: Klaviyo may have applied it, and sending it again could apply it twice
+      this.#stats.requests.failed++;
+      const response = this.#response(raw);
+      throw new EtlError(
+        'KLAVIYO_UNAVAILABLE',
+        `Klaviyo answered ${status} to ${call.key}: ${this.#describe(response.errors)}; not retried, as the request is a write Klaviyo may have applied and sending it again could apply it twice`,
+        { context: { component: 'klaviyo-client', endpoint: call.key, status, attempts: attempt + 1 } },
+      ).withHttp({ ...call.info, status, body: response.body });
+    }
     if (delay === undefined) {
       this.#stats.requests.failed++;
       return { response: this.#response(raw) };

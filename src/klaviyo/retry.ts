@@ -20,6 +20,12 @@ export interface RetryInput {
    * the request ends, as the rate limiter knows it ({@link RateLimiter.throttled}). @default 1000
    */
   untilWindowMs?: number;
+  /**
+   * Whether sending the request twice does no harm (reads; writes that Klaviyo dedups or upserts). A write that is
+   * not is retried only on the statuses Klaviyo's own SDKs treat as transient ({@link TRANSIENT_STATUSES}).
+   * @default false
+   */
+  idempotent?: boolean;
 }
 
 export interface RetryPolicy {
@@ -34,14 +40,25 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 500, capMs: 30_000, random: Math.random };
 
 /**
- * 5xx statuses that are NOT retried (the request can never succeed); every other 5xx is (500, 502, 503, 504, the
- * CDN's 520-524 and 529…). 429 is handled separately (Retry-After).
+ * The statuses Klaviyo's own SDKs retry on every request (`RetryWithExponentialBackoff.retryCodes` of klaviyo-api-node
+ * and klaviyo-api-python: 429, 503, 504, 524): the request was not processed, so sending it again is safe.
+ */
+export const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 503, 504, 524]);
+
+/**
+ * 5xx statuses that are NOT retried even on an idempotent request (the request can never succeed); every other 5xx
+ * (500, 502, the CDN's 520-523 and 529…) is retried on an idempotent request only: Klaviyo may have applied a write
+ * it answered 500 or 502 to.
  */
 export const NON_RETRYABLE_5XX: ReadonlySet<number> = new Set([501, 505]);
 
-/** Whether a status is retried with backoff: any 5xx except 501 and 505. */
-export function isRetryableStatus(status: number): boolean {
-  return status >= 500 && status <= 599 && !NON_RETRYABLE_5XX.has(status);
+/**
+ * Whether a status is retried with backoff: 429, 503, 504 and 524 always; any other 5xx but 501 and 505 only when the
+ * request is idempotent.
+ */
+export function isRetryableStatus(status: number, idempotent = false): boolean {
+  if (TRANSIENT_STATUSES.has(status)) return true;
+  return idempotent && status >= 500 && status <= 599 && !NON_RETRYABLE_5XX.has(status);
 }
 
 /** Network failures (no response) that are retried. */
@@ -80,7 +97,8 @@ export function parseRetryAfter(value: number | string | undefined, now: number 
  * Delay in milliseconds before retrying, or `undefined` if the failure is not retryable.
  * - 429: `Retry-After` seconds when it is > 0, else `untilWindowMs` (the end of the window, 1 s when unknown), plus up
  *   to 250 ms of jitter.
- * - any 5xx but 501/505, and network errors: capped exponential backoff with full jitter,
+ * - 503, 504, 524 (any request), any other 5xx but 501/505 (idempotent requests only), and network errors: capped
+ *   exponential backoff with full jitter,
  *   `random() * min(capMs, baseMs * 2^attempt)`; a 5xx that sends `Retry-After` waits at least that long (plus
  *   up to 250 ms of jitter).
  * - any other status (every other 4xx, and 2xx/3xx): undefined.
@@ -95,7 +113,7 @@ export function retryDelay(input: RetryInput, policy: RetryPolicy = DEFAULT_RETR
     return Math.ceil(wait + policy.random() * RETRY_AFTER_JITTER_MS);
   }
   if (input.status !== undefined) {
-    if (!isRetryableStatus(input.status)) return undefined;
+    if (!isRetryableStatus(input.status, input.idempotent ?? false)) return undefined;
     const backoff = Math.floor(policy.random() * ceiling);
     const after = parseRetryAfter(input.retryAfter, input.now);
     return after === undefined || after <= backoff ? backoff : Math.ceil(after + policy.random() * RETRY_AFTER_JITTER_MS);

@@ -5,9 +5,15 @@ import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/cl
 
 /**
  * What the three bulk loaders share: one serialized JSON:API entry per item, a request body made of an envelope
- * around the entries, and the partial-failure protocol for a 4xx naming entries by `source.pointer`:
- * reject the named entries, resubmit the rest once, and if that is refused too, bisect until each bad entry is
- * alone. 4xx responses are never retried as they are.
+ * around the entries, and the partial-failure protocol (docs/loader.md, "When Klaviyo refuses a request"):
+ * - a 4xx naming entries by `source.pointer`: reject the named entries, resubmit the rest once;
+ * - a refusal that names no entry: split the entries into the first one and the rest and send both. If both are
+ *   refused with the same error that names no entry, the refusal is about the request (key, scope, list id…), not
+ *   its rows: the run fails at once (KLAVIYO_REQUEST_REJECTED), rejecting nothing. If they behave differently, the
+ *   refusal depends on the rows: bisect until each bad entry is alone, and reject it;
+ * - a refusal about the request itself (404, 405, 410, 415…, or errors pointing at a member outside the entries,
+ *   such as a list relationship, or at a parameter) fails the run on the first request.
+ * 4xx responses are never retried as they are.
  */
 
 /** One item with its serialized JSON:API entry. */
@@ -47,10 +53,20 @@ export interface BulkEndpoint<E extends ItemEntry = Entry> {
    * sent): such an entry is acknowledged as a duplicate, never rejected. @default none
    */
   alreadyHeld?(error: JsonApiError, field: string): boolean;
+  /**
+   * Whether sending these entries twice does no harm (events that all carry `unique_id`, profile upserts): only then
+   * does the client retry a 500 or 502. @default false
+   */
+  idempotent?(entries: E[]): boolean;
+  /** What a request of these entries names besides them, for the likely cause of a refusal (e.g. `list XyZ123`). */
+  names?(entries: E[]): string[];
 }
 
 /** Statuses whose errors may name individual entries; anything else is a request-level refusal. */
 const ITEM_LEVEL_STATUSES = new Set([400, 409, 413, 422]);
+
+/** Pointers that name no member in particular (Klaviyo's default `source` of an error about the whole body). */
+const GENERIC_POINTERS = new Set(['', '/', '/data', '/data/']);
 
 export function itemReject(item: ItemSpan | undefined, pos: SourcePosition, code: string, message: string, field?: string): Reject {
   return {
@@ -88,6 +104,33 @@ export function pointerIndex(entriesPointer: string, pointer: string | undefined
   return { index: Number(match[1]), field: match[2] ?? '' };
 }
 
+/** Whether an error names a member of the request outside its entries (a list relationship) or a parameter. */
+function namesRequestMember(error: JsonApiError, entriesPointer: string): boolean {
+  if (error.source?.parameter !== undefined) return true;
+  const pointer = error.source?.pointer;
+  return pointer !== undefined && !GENERIC_POINTERS.has(pointer) && pointer !== entriesPointer && !pointer.startsWith(entriesPointer + '/');
+}
+
+/** Two refusals alike: same status, same error codes, details and sources. */
+function sameRefusal(a: KlaviyoResponse, b: KlaviyoResponse): boolean {
+  const sign = (r: KlaviyoResponse) => JSON.stringify([r.status, r.errors.map((e) => [e.code, e.detail ?? e.title, e.source?.pointer, e.source?.parameter])]);
+  return sign(a) === sign(b);
+}
+
+/** What most likely makes Klaviyo refuse a whole request, for the error message. */
+export function likelyCause(response: KlaviyoResponse, names: readonly string[]): string {
+  const text = response.errors.map((e) => `${e.detail ?? ''} ${e.title ?? ''} ${e.source?.pointer ?? ''}`).join(' ');
+  const lists = names.filter((n) => n.startsWith('list '));
+  if (/\blists?\b/i.test(text) || (response.status === 404 && lists.length > 0)) {
+    return `Likely cause: the list id${lists.length > 0 ? ` (${lists.join(', ')})` : ''}: check that the list exists in this Klaviyo account.`;
+  }
+  if (response.status === 404) return 'Likely cause: something the request names does not exist in this Klaviyo account.';
+  if (response.status === 400) {
+    return `Likely cause: the request, not its rows: the API key (Klaviyo documents 400 for a missing or invalid key), its scopes${lists.length > 0 ? `, the list id (${lists.join(', ')})` : ''}, or the revision. If the rows themselves are at fault (several that Klaviyo refuses without saying which), a smaller batch size lets the loader isolate them.`;
+  }
+  return `Likely cause: the request, not its rows (Klaviyo answered ${response.status}).`;
+}
+
 export function errorMessage(error: JsonApiError): string {
   return [error.code ?? 'error', error.detail ?? error.title ?? ''].filter((s) => s !== '').join(': ');
 }
@@ -123,60 +166,72 @@ export class BulkSender<E extends ItemEntry = Entry> {
   }
 
   async send(entries: E[]): Promise<void> {
-    const first = await this.#post(entries);
-    if (first.ok) return this.#onAccepted(entries, first);
-    const bad = this.#badEntries(entries, first);
-    if (bad.size === 0) return this.#bisect(entries, first);
-    const held = this.#ackHeld(entries, bad, first);
+    await this.#settle(entries, await this.#post(entries), false);
+  }
+
+  /**
+   * `answer` is Klaviyo's answer to exactly these entries. `proven`: an earlier answer showed that this refusal
+   * depends on the entries (a pointer named some, or two parts of the batch were answered differently).
+   */
+  async #settle(entries: E[], answer: KlaviyoResponse, proven: boolean): Promise<void> {
+    if (answer.ok) return this.#onAccepted(entries, answer);
+    if (answer.status === 413) return this.#isolate(entries, answer, true); // too large: halves go through
+    const bad = this.#badEntries(entries, answer); // throws on a request-level refusal
+    if (bad.size === 0) return this.#isolate(entries, answer, proven);
+    const held = this.#ackHeld(entries, bad, answer);
     this.#rejectMapped(entries, bad);
     const rest = entries.filter((_, i) => !bad.has(i) && !held.has(i));
     if (rest.length === 0) return;
-    const second = await this.#post(rest);
-    if (second.ok) return this.#onAccepted(rest, second);
-    this.#badEntries(rest, second); // throws on a request-level refusal
-    return this.#bisect(rest, second);
+    const again = await this.#post(rest);
+    if (again.ok) return this.#onAccepted(rest, again);
+    // refused again: pointed → the rows are at fault, bisect; unpointed → it may be the request (a list checked
+    // after the rows), so probe before bisecting
+    return this.#isolate(rest, again, this.#badEntries(rest, again).size > 0);
   }
 
-  /** `response` is the refusal of exactly these entries. */
-  async #bisect(entries: E[], response: KlaviyoResponse): Promise<void> {
+  /** Entries refused without a pointer to any of them: find the bad ones, or prove the request is at fault. */
+  async #isolate(entries: E[], answer: KlaviyoResponse, proven: boolean): Promise<void> {
     if (entries.length === 1) {
-      const entry = entries[0]!;
-      const errors = response.errors.length > 0 ? response.errors : [{ code: `http_${response.status}`, detail: 'refused without details' }];
-      const mapped = errors.map((e) => this.#locate(e.source?.pointer, entries));
-      const held = this.#endpoint.alreadyHeld;
-      if (held && errors.every((e, k) => mapped[k] !== undefined && held(e, mapped[k].field))) return this.#acceptHeld([entry], response);
-      const field = mapped.find((m) => m !== undefined)?.field;
-      this.#ctx.onReject([
-        itemReject(entry.item, entry.item.first, 'KLAVIYO_REJECTED', errors.map(errorMessage).join('; '), field || undefined),
-      ]);
-      return;
+      if (!proven) throw this.#requestRejected(entries, answer);
+      return this.#rejectAlone(entries[0]!, answer);
     }
-    const middle = Math.ceil(entries.length / 2);
-    for (const half of [entries.slice(0, middle), entries.slice(middle)]) {
-      const answer = await this.#post(half);
-      if (answer.ok) this.#onAccepted(half, answer);
-      else {
-        this.#badEntries(half, answer);
-        await this.#bisect(half, answer);
-      }
+    // unproven: the first entry alone and the rest, which a request-level refusal answers alike (3 requests in all)
+    const cut = proven ? Math.ceil(entries.length / 2) : 1;
+    const parts = [entries.slice(0, cut), entries.slice(cut)];
+    const answers: KlaviyoResponse[] = [];
+    for (const part of parts) answers.push(await this.#post(part));
+    const [a, b] = answers as [KlaviyoResponse, KlaviyoResponse];
+    if (!proven && !a.ok && !b.ok && this.#unpointed(parts[0]!, a) && this.#unpointed(parts[1]!, b) && sameRefusal(a, b)) {
+      throw this.#requestRejected(entries, b, 'its first entry alone and the rest');
     }
+    for (let i = 0; i < 2; i++) await this.#settle(parts[i]!, answers[i]!, true);
+  }
+
+  /** Whether a refusal names no entry (a request-level one throws). */
+  #unpointed(entries: E[], answer: KlaviyoResponse): boolean {
+    return answer.status !== 413 && this.#badEntries(entries, answer).size === 0;
+  }
+
+  #rejectAlone(entry: E, response: KlaviyoResponse): void {
+    const errors = response.errors.length > 0 ? response.errors : [{ code: `http_${response.status}`, detail: 'refused without details' }];
+    const mapped = errors.map((e) => this.#locate(e.source?.pointer, [entry]));
+    const held = this.#endpoint.alreadyHeld;
+    if (held && errors.every((e, k) => mapped[k] !== undefined && held(e, mapped[k].field))) return this.#acceptHeld([entry], response);
+    const field = mapped.find((m) => m !== undefined)?.field;
+    this.#ctx.onReject([itemReject(entry.item, entry.item.first, 'KLAVIYO_REJECTED', errors.map(errorMessage).join('; '), field || undefined)]);
   }
 
   /** Entry index → its errors. Throws when the refusal is about the request, not its entries. */
   #badEntries(entries: E[], response: KlaviyoResponse): Map<number, { field: string; error: JsonApiError }[]> {
-    if (!ITEM_LEVEL_STATUSES.has(response.status)) {
-      throw new EtlError(
-        'KLAVIYO_REQUEST_REJECTED',
-        `Klaviyo refused ${this.#endpoint.key} (${response.status}) for ${describeRange(entries.map((e) => e.item))}: ${
-          response.errors.map(errorMessage).join('; ') || 'no error details'
-        }`,
-        { context: { component: 'loader', endpoint: this.#endpoint.key, status: response.status } },
-      );
-    }
+    if (!ITEM_LEVEL_STATUSES.has(response.status)) throw this.#requestRejected(entries, response);
     const bad = new Map<number, { field: string; error: JsonApiError }[]>();
+    let aboutRequest = false;
     for (const error of response.errors) {
       const located = this.#locate(error.source?.pointer, entries);
-      if (!located) continue;
+      if (!located) {
+        aboutRequest ||= namesRequestMember(error, this.#endpoint.entriesPointer);
+        continue;
+      }
       for (const index of located.indexes) {
         if (index >= entries.length) continue;
         const list = bad.get(index) ?? [];
@@ -184,7 +239,33 @@ export class BulkSender<E extends ItemEntry = Entry> {
         bad.set(index, list);
       }
     }
+    if (bad.size === 0 && aboutRequest) throw this.#requestRejected(entries, response);
     return bad;
+  }
+
+  /** KLAVIYO_REQUEST_REJECTED for a refusal of the request; `probed`: which parts were refused alike. */
+  #requestRejected(entries: E[], response: KlaviyoResponse, probed?: string): EtlError {
+    const items = entries.map((e) => e.item);
+    const first = items[0]?.first;
+    const last = items[items.length - 1]?.last;
+    const said = response.errors.map(errorMessage).join('; ') || 'no error details';
+    const how = probed ? `; ${probed} were refused the same way, so the request is at fault, not its rows` : '';
+    return new EtlError(
+      'KLAVIYO_REQUEST_REJECTED',
+      `Klaviyo refused ${this.#endpoint.key} (${response.status}: ${said}) for ${describeRange(items)}${how}. ${likelyCause(response, this.#endpoint.names?.(entries) ?? [])} Nothing was rejected: the next run resumes from this batch.`,
+      {
+        context: {
+          component: 'loader',
+          endpoint: this.#endpoint.key,
+          status: response.status,
+          file: first?.source,
+          line: first?.line,
+          firstSeq: first?.seq,
+          lastSeq: last?.seq,
+          lastLine: last?.line,
+        },
+      },
+    );
   }
 
   /**
@@ -230,7 +311,10 @@ export class BulkSender<E extends ItemEntry = Entry> {
 
   async #post(entries: E[]): Promise<KlaviyoResponse> {
     try {
-      return await this.#client.request(this.#endpoint.key, { body: this.#endpoint.body(entries) });
+      return await this.#client.request(this.#endpoint.key, {
+        body: this.#endpoint.body(entries),
+        idempotent: this.#endpoint.idempotent?.(entries) ?? false,
+      });
     } catch (error) {
       if (isEtlError(error) && error.code === 'KLAVIYO_UNAVAILABLE') {
         const items = entries.map((e) => e.item);

@@ -25,6 +25,8 @@ const ENDPOINT: BulkEndpoint<EventEntry> = {
   body: (entries) => eventsBody(entries),
   locate: (pointer, entries) => locateEvent(pointer, entries),
   alreadyHeld: (error, field) => isHeldEvent(error, field),
+  // Klaviyo keeps one event per profile + metric + unique_id: a request whose events all carry one can be sent twice
+  idempotent: (entries) => entries.every((e) => e.keyed),
 };
 
 /**
@@ -143,6 +145,8 @@ interface ProfileBytes extends ByteRange {
 export interface EventEntry extends ByteRange {
   item: ItemSpan<'event'>;
   profile: ProfileBytes;
+  /** The event carries a `unique_id` (sending it twice stores it once). */
+  keyed: boolean;
 }
 
 /**
@@ -302,6 +306,7 @@ export class KlaviyoEventLoader implements Loader {
         start: w.start,
         end: w.pos,
         profile: this.#profileBytes!,
+        keyed: payload.event.unique_id !== undefined,
       };
       const accepted = this.#batcher.tryAdd(entry, dedupKey(payload.event, this.#identity));
       if (accepted) await accepted;

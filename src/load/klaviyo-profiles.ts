@@ -83,6 +83,9 @@ export class KlaviyoProfileLoader implements Loader {
       key: PROFILES_ENDPOINT_KEY,
       entriesPointer: ENTRIES_POINTER,
       body: (entries) => envelope(PREFIX, entries, suffix),
+      // an import upserts: sending it twice leaves the same profiles
+      idempotent: () => true,
+      names: () => lists.map((id) => `list ${id}`),
     };
     const sender = client ? new BulkSender(client, endpoint, ctx, (entries, response) => this.#accepted(entries, response)) : undefined;
     this.#batcher = new Batcher<Entry<ProfileItem>>({

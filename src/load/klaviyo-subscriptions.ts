@@ -43,6 +43,11 @@ const ENDPOINT: BulkEndpoint<Entry<SubscriptionItem>> = {
     const { prefix, suffix } = parts(entries[0]!.item.payload);
     return envelope(prefix, entries, suffix);
   },
+  // not idempotent: a subscription to a double opt-in list sends a confirmation email each time it is applied
+  names: (entries) => {
+    const list = entries[0]?.item.payload.listId;
+    return list === undefined ? [] : [`list ${list}`];
+  },
 };
 
 /**

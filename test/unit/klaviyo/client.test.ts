@@ -187,6 +187,76 @@ describe('KlaviyoClient', () => {
     expectNoKey(error);
   });
 
+  it.each([
+    ['not_authenticated', /no usable key/],
+    ['authentication_failed', /wrong, revoked/],
+    ['permission_denied', /lacks a scope .*events:write/],
+  ])('throws KLAVIYO_AUTH on a 400 with the auth code %s (Klaviyo documents 400 for a bad key), on the first request', async (code, cause) => {
+    server = await withServer(() => ({ status: 400, body: { errors: [{ status: 400, code, detail: 'Incorrect authentication credentials.', source: { pointer: '/data/' } }] } }));
+    const { client: c, stats } = client(server.url);
+    const error = await caught(c.request(KEY, { body: {} }));
+    expect(error.code).toBe('KLAVIYO_AUTH');
+    expect(error.message).toMatch(cause);
+    expect(server.requests).toHaveLength(1);
+    expect(stats.requests).toMatchObject({ total: 1, retried: 0, failed: 1 });
+  });
+
+  it('a 403 names the scope the endpoint needs', async () => {
+    server = await withServer(() => ({ status: 403, body: { errors: [{ code: 'permission_denied', detail: 'You do not have permission to perform this action.' }] } }));
+    const { client: c } = client(server.url);
+    const error = await caught(c.request('POST /api/profile-bulk-import-jobs', { body: {} }));
+    expect(error.code).toBe('KLAVIYO_AUTH');
+    expect(error.message).toContain('profiles:write');
+  });
+
+  it.each([500, 502])('does not retry %i on a write that is not idempotent: KLAVIYO_UNAVAILABLE after one request', async (status) => {
+    server = await withServer(() => ({ status, body: { errors: [{ code: 'error', detail: 'A server error occurred.' }] } }));
+    const { client: c, stats } = client(server.url, { retries: 3 });
+    const error = await caught(c.request(KEY, { body: {} }));
+    expect(error.code).toBe('KLAVIYO_UNAVAILABLE');
+    expect(error.message).toMatch(/not retried/);
+    expect(server.requests).toHaveLength(1);
+    expect(stats.requests).toMatchObject({ total: 1, retried: 0, failed: 1 });
+  });
+
+  it.each([500, 502])('retries %i on an idempotent write (and on a GET) until it succeeds', async (status) => {
+    server = await withServer((_req, i) => (i % 2 === 0 ? { status } : { status: 202 }));
+    const { client: c, stats } = client(server.url, { retries: 3 });
+    expect((await c.request(KEY, { body: {}, idempotent: true })).status).toBe(202);
+    expect((await c.request('GET /api/profiles')).status).toBe(202);
+    expect(server.requests).toHaveLength(4);
+    expect(stats.requests.retried).toBe(2);
+  });
+
+  it.each([503, 504, 524])('retries %i on any write, as Klaviyo\'s SDKs do', async (status) => {
+    server = await withServer((_req, i) => (i === 0 ? { status } : { status: 202 }));
+    const { client: c, stats } = client(server.url, { retries: 3 });
+    expect((await c.request(KEY, { body: {}, idempotent: false })).status).toBe(202);
+    expect(stats.requests.retried).toBe(1);
+  });
+
+  it.each([
+    ['a public key (6-character site id)', 'AbC123', /public key .*pk_/],
+    ['a key without pk_', 'sk_0123456789abcdef', /not starting with `pk_`.*private key/],
+    ['pk_ alone', 'pk_', /shape of a private key/],
+  ])('refuses %s before any request, with API_KEY_INVALID saying a private key is needed and why', async (_what, apiKey, message) => {
+    const { KlaviyoClient } = await import('../../../src/klaviyo/client.js');
+    const { limiter, stats, close } = testClient('http://127.0.0.1:9');
+    cleanups.push(close);
+    let error: unknown;
+    try {
+      new KlaviyoClient({ baseUrl: 'http://127.0.0.1:9', apiKey, limiter, stats });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EtlError);
+    expect((error as EtlError).code).toBe('API_KEY_INVALID');
+    expect((error as EtlError).message).toMatch(message);
+    expect((error as EtlError).message).toMatch(/server-side \/api endpoints/);
+    expect((error as EtlError).message).not.toContain(apiKey === 'pk_' ? 'pk_x' : apiKey);
+    expect(stats.requests.total).toBe(0);
+  });
+
   it('turns an abort into INTERRUPTED', async () => {
     server = await withServer(() => ({ status: 503 }));
     useFakeClock();

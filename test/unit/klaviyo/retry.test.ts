@@ -7,8 +7,8 @@ const maxRandom = { ...policy, random: () => 0.999999 };
 describe('retryDelay', () => {
   it.each([
     // status / errorCode, attempt, expected (random = 0.5)
-    [{ status: 500 }, 0, 50],
-    [{ status: 502 }, 1, 100],
+    [{ status: 500, idempotent: true }, 0, 50],
+    [{ status: 502, idempotent: true }, 1, 100],
     [{ status: 503 }, 2, 200],
     [{ status: 504 }, 3, 400],
     [{ status: 524 }, 4, 500], // capped at 1000 * 0.5
@@ -38,12 +38,23 @@ describe('retryDelay', () => {
     expect(jittered).toBeLessThanOrEqual(2250);
   });
 
-  it.each([520, 521, 522, 523, 529, 507])('retries any transient 5xx (%i, e.g. from the CDN in front of Klaviyo)', (status) => {
-    expect(retryDelay({ attempt: 0, status }, policy)).toBe(50);
+  it.each([520, 521, 522, 523, 529, 507])('retries any transient 5xx (%i, e.g. from the CDN in front of Klaviyo) on an idempotent request', (status) => {
+    expect(retryDelay({ attempt: 0, status, idempotent: true }, policy)).toBe(50);
+  });
+
+  it.each([500, 502, 520, 521, 522, 523, 529, 507])('does not retry %i on a write that is not idempotent (Klaviyo may have applied it)', (status) => {
+    expect(retryDelay({ attempt: 0, status }, policy)).toBeUndefined();
+    expect(retryDelay({ attempt: 0, status, idempotent: false }, policy)).toBeUndefined();
+  });
+
+  it.each([503, 504, 524])("retries %i on any request, as Klaviyo's own SDKs do (retryCodes 429, 503, 504, 524)", (status) => {
+    expect(retryDelay({ attempt: 0, status, idempotent: false }, policy)).toBe(50);
+    expect(retryDelay({ attempt: 0, status, idempotent: true }, policy)).toBe(50);
   });
 
   it.each([501, 505])('does not retry %i (the request can never succeed)', (status) => {
     expect(retryDelay({ attempt: 0, status }, policy)).toBeUndefined();
+    expect(retryDelay({ attempt: 0, status, idempotent: true }, policy)).toBeUndefined();
   });
 
   it('waits at least Retry-After on a 5xx that sends one (503 maintenance)', () => {

@@ -224,6 +224,87 @@ describe('event loader', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('a 400 naming no item, answered alike to the first event alone and to the rest, fails the run after 3 requests, rejecting nothing', async () => {
+    const refusal = { status: 400, body: { errors: [{ status: 400, code: 'invalid', title: 'Invalid input.', detail: 'The payload provided in the request is invalid.', source: { pointer: '/data' } }] } };
+    server = await withServer(() => refusal);
+    const { client, ctx, acked, rejects } = setup(server.url);
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(makeItems('event', Array.from({ length: 40 }, (_, i) => event(`p${i}@x.com`, `o-${i}`)), 'orders.csv'));
+    const error = await loader.close().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; context: Record<string, unknown> },
+    );
+    expect(error?.code).toBe('KLAVIYO_REQUEST_REJECTED');
+    expect(error?.message).toContain('POST /api/event-bulk-create-jobs (400: invalid: The payload provided in the request is invalid.)');
+    expect(error?.message).toContain('orders.csv:2-41 (seq 0-39)');
+    expect(error?.message).toMatch(/request is at fault, not its rows/);
+    expect(error?.message).toMatch(/Likely cause: .*API key/);
+    expect(error?.context).toMatchObject({ endpoint: 'POST /api/event-bulk-create-jobs', status: 400, file: 'orders.csv', line: 2, firstSeq: 0, lastSeq: 39 });
+    // the batch, its first event alone, the other 39
+    expect(server.requests.map((r) => entriesOf(r).length)).toEqual([40, 1, 39]);
+    expect(rejects).toEqual([]);
+    expect(acked).toEqual([]);
+  });
+
+  it('a refusal pointing at a member outside the entries (a list relationship) or a 404 fails the run on the first request', async () => {
+    for (const reply of [
+      { status: 400, body: { errors: [{ code: 'invalid', detail: 'List XyZ123 does not exist.', source: { pointer: '/data/relationships/list/data/id' } }] } },
+      { status: 404, body: { errors: [{ code: 'not_found', detail: 'Not found.', source: { pointer: '/data/' } }] } },
+      { status: 400, body: { errors: [{ code: 'invalid', detail: 'Invalid revision', source: { parameter: 'revision' } }] } },
+    ]) {
+      await server?.close();
+      server = await withServer(() => reply);
+      const { client, ctx, acked, rejects } = setup(server.url);
+      const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+      await loader.write(makeItems('event', Array.from({ length: 10 }, (_, i) => event(`p${i}@x.com`, `o-${i}`))));
+      await expect(loader.close()).rejects.toMatchObject({ code: 'KLAVIYO_REQUEST_REJECTED' });
+      expect(server.requests).toHaveLength(1);
+      expect(rejects).toEqual([]);
+      expect(acked).toEqual([]);
+    }
+  });
+
+  it('an unpointed refusal the rows cause (the first event alone goes through) is bisected: each bad event rejected, wherever it is', async () => {
+    // bad events in both halves, answered without a pointer and with the same error
+    server = await withServer((req) =>
+      emailsOf(req).some((e) => e.startsWith('hidden'))
+        ? { status: 400, body: { errors: [{ code: 'invalid', detail: 'The payload provided in the request is invalid.', source: { pointer: '/data' } }] } }
+        : { status: 202 },
+    );
+    const { client, ctx, acked, rejects } = setup(server.url);
+    const emails = Array.from({ length: 32 }, (_, i) => ([5, 29].includes(i) ? `hidden${i}@x.com` : `ok${i}@x.com`));
+    const loader = createKlaviyoLoader('event', config(), { ...ctx, client });
+    await loader.write(makeItems('event', emails.map((e, i) => event(e, `o-${i}`))));
+    await loader.close();
+    expect(rejects.map((r) => r.seq).sort((a, b) => a - b)).toEqual([5, 29]);
+    expect(rejects[0]).toMatchObject({ code: 'KLAVIYO_REJECTED', message: 'invalid: The payload provided in the request is invalid.' });
+    expect(acked.map((i) => i.first.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i).filter((i) => i !== 5 && i !== 29));
+    // far fewer than the 2N-1 = 63 of a blind bisection
+    expect(server.requests.length).toBeLessThanOrEqual(2 + 2 * 2 * Math.ceil(Math.log2(32)));
+  });
+
+  it('a 500 is retried when every event carries unique_id (idempotent), and fails at once, naming the batch, when one does not', async () => {
+    server = await withServer((_req, i) => (i === 0 ? { status: 500 } : { status: 202 }));
+    const keyed = setup(server.url);
+    const loader = createKlaviyoLoader('event', config(), { ...keyed.ctx, client: keyed.client });
+    await loader.write(makeItems('event', [event('a@x.com', 'o-1'), event('b@x.com', 'o-2')]));
+    await loader.close();
+    expect(server.requests).toHaveLength(2);
+    expect(keyed.acked).toHaveLength(2);
+    expect(keyed.stats.requests.retried).toBe(1);
+
+    await server.close();
+    server = await withServer((_req, i) => (i === 0 ? { status: 500 } : { status: 202 }));
+    const unkeyed = setup(server.url);
+    const noId = event('c@x.com', 'x');
+    delete noId.event.unique_id;
+    const second = createKlaviyoLoader('event', config(), { ...unkeyed.ctx, client: unkeyed.client });
+    await second.write(makeItems('event', [event('a@x.com', 'o-1'), noId], 'orders.csv'));
+    await expect(second.close()).rejects.toMatchObject({ code: 'KLAVIYO_UNAVAILABLE', message: expect.stringMatching(/not retried.*orders\.csv:2-3/) });
+    expect(server.requests).toHaveLength(1);
+    expect(unkeyed.acked).toEqual([]);
+  });
+
   it('keeps at most `concurrency` requests in flight', async () => {
     server = await withServer(() => ({ status: 202, delayMs: 40 }));
     const { client, ctx, acked } = setup(server.url);
