@@ -11,6 +11,8 @@ export interface FaultOptions {
   seed?: number;
   /** Probability of a 500 `error`. @default 0 */
   rate500?: number;
+  /** Probability of a 502 `bad_gateway` (as a proxy in front of Klaviyo answers). @default 0 */
+  rate502?: number;
   /** Probability of a 503 `service_unavailable`. @default 0 */
   rate503?: number;
   /** Probability of starting a 429 burst (this request and the next 1-3 `/api` requests get 429). @default 0 */
@@ -30,7 +32,7 @@ export interface FaultOptions {
   noRetryAfter?: number;
 }
 
-export type FaultKind = '500' | '503' | '429' | 'reset' | 'slow' | 'timeout';
+export type FaultKind = '500' | '502' | '503' | '429' | 'reset' | 'slow' | 'timeout';
 
 export interface FaultDecision {
   kind: FaultKind;
@@ -39,7 +41,7 @@ export interface FaultDecision {
 }
 
 export class FaultInjector {
-  readonly injected: Record<FaultKind, number> = { '500': 0, '503': 0, '429': 0, reset: 0, slow: 0, timeout: 0 };
+  readonly injected: Record<FaultKind, number> = { '500': 0, '502': 0, '503': 0, '429': 0, reset: 0, slow: 0, timeout: 0 };
   readonly options: Required<FaultOptions>;
   #rand: () => number;
   #burstLeft = 0;
@@ -49,6 +51,7 @@ export class FaultInjector {
     this.options = {
       seed: o.seed ?? 1,
       rate500: o.rate500 ?? 0,
+      rate502: o.rate502 ?? 0,
       rate503: o.rate503 ?? 0,
       rate429: o.rate429 ?? 0,
       resetRate: o.resetRate ?? 0,
@@ -78,6 +81,7 @@ export class FaultInjector {
     const pick = (rate: number) => r < (acc += rate);
     let kind: FaultKind | null = null;
     if (pick(o.rate500)) kind = '500';
+    else if (pick(o.rate502)) kind = '502';
     else if (pick(o.rate503)) kind = '503';
     else if (pick(o.rate429)) {
       kind = '429';
@@ -92,7 +96,7 @@ export class FaultInjector {
 }
 
 /** The fault options there are (`FaultOptions`' keys). */
-export const FAULT_OPTION_NAMES = ['seed', 'rate500', 'rate503', 'rate429', 'resetRate', 'slowRate', 'slowMs', 'timeoutRate', 'noRetryAfter'] as const;
+export const FAULT_OPTION_NAMES = ['seed', 'rate500', 'rate502', 'rate503', 'rate429', 'resetRate', 'slowRate', 'slowMs', 'timeoutRate', 'noRetryAfter'] as const;
 
 /**
  * `options` checked: a plain object of known fault options only, the rates probabilities in 0..1, `slowMs` a

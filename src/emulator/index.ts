@@ -9,6 +9,7 @@ import { EmulatorServer, type EmulatorHandle, type EmulatorOptions } from './ser
 export type { EmulatorHandle, EmulatorOptions, EmulatorStateSummary } from './server.js';
 export { parseFaults } from './faults.js';
 export type { RouteModule } from './router.js';
+export { parseRealism } from './realism.js';
 
 /** Start an emulator and resolve once it listens. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {

@@ -27,6 +27,7 @@
  *   server-wide things (base URL, job queue, all accounts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RealismOptions } from './realism.js';
 import type { EndpointKey } from '../klaviyo/endpoints.js';
 import type { Reply } from './http.js';
 import type { Account, ImportJobRecord } from './state.js';
@@ -45,6 +46,8 @@ export interface EmulatorContext {
   readonly jobDelayMs: number;
   /** The answer to a bulk event that repeats an event already held (see EmulatorOptions.duplicateEvents). */
   readonly duplicateEvents: 'ignore' | 'reject';
+  /** Realism options, with defaults (src/emulator/realism.ts). */
+  readonly realism: Required<RealismOptions>;
   /** Every account, by internal key. */
   readonly accounts: Map<string, Account>;
   /** Account for an API key (created on first use, with the seed applied). */

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ENDPOINTS, type EndpointKey } from '../klaviyo/endpoints.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
+import { resolveRealism, type RealismOptions } from './realism.js';
 import { ApiError, errorObject, invalid, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
 import { MAX_BODY_DEPTH, parseJson, pointerAt, tooDeepAt } from './json-body.js';
@@ -51,6 +52,8 @@ export interface EmulatorOptions {
   duplicateEvents?: 'ignore' | 'reject';
   /** Seeded fault injection on `/api/*`. @default none */
   faults?: FaultOptions;
+  /** Answers Klaviyo gives besides its spec's (src/emulator/realism.ts). @default DEFAULT_REALISM */
+  realism?: RealismOptions;
   /** Load state from this JSON file on start (if it exists) and save it there on close. */
   stateFile?: string;
   /** JSON seed (lists, segments with member emails, profiles) applied to every new account. */
@@ -96,6 +99,7 @@ export class EmulatorServer implements EmulatorContext {
   readonly processingRate: number;
   readonly jobDelayMs: number;
   readonly duplicateEvents: 'ignore' | 'reject';
+  readonly realism: Required<RealismOptions>;
   readonly #options: EmulatorOptions;
   readonly #router = new Router();
   readonly #ids = new IdGenerator();
@@ -135,6 +139,11 @@ export class EmulatorServer implements EmulatorContext {
     }
     try {
       this.#faults = options.faults ? new FaultInjector(options.faults) : null;
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+    try {
+      this.realism = resolveRealism(options.realism);
     } catch (e) {
       throw usage((e as Error).message);
     }
@@ -449,24 +458,26 @@ export class EmulatorServer implements EmulatorContext {
     }
     throw fault.kind === '500'
       ? new ApiError(500, { code: 'error', detail: 'A server error occurred (injected fault).' })
-      : new ApiError(503, { code: 'service_unavailable', detail: 'Service temporarily unavailable (injected fault).' });
+      : fault.kind === '502'
+        ? new ApiError(502, { code: 'bad_gateway', detail: 'Bad gateway (injected fault).' })
+        : new ApiError(503, { code: 'service_unavailable', detail: 'Service temporarily unavailable (injected fault).' });
   }
 
   #authenticate(req: IncomingMessage): Account {
     const header = req.headers.authorization;
     if (!header) {
-      throw new ApiError(401, { code: 'not_authenticated', detail: 'Authentication credentials were not provided.' });
+      throw new ApiError(this.realism.authStatus, { code: 'not_authenticated', detail: 'Authentication credentials were not provided.' });
     }
     const m = /^Klaviyo-API-Key\s+(\S+)\s*$/i.exec(header);
     if (!m) {
-      throw new ApiError(401, { code: 'not_authenticated', detail: 'Authentication credentials were not provided. Use the header `Authorization: Klaviyo-API-Key <private key>`.' });
+      throw new ApiError(this.realism.authStatus, { code: 'not_authenticated', detail: 'Authentication credentials were not provided. Use the header `Authorization: Klaviyo-API-Key <private key>`.' });
     }
     const key = m[1]!;
     if (PUBLIC_KEY_RE.test(key)) {
       throw new ApiError(403, { code: 'permission_denied', detail: 'A public API key (site id) cannot be used with this endpoint; use a private API key.' });
     }
     if (!PRIVATE_KEY_RE.test(key) || (this.#apiKeys && !this.#apiKeys.has(key))) {
-      throw new ApiError(401, { code: 'authentication_failed', detail: 'Incorrect authentication credentials.' });
+      throw new ApiError(this.realism.authStatus, { code: 'authentication_failed', detail: 'Incorrect authentication credentials.' });
     }
     return this.accountFor(key);
   }

@@ -84,6 +84,12 @@ describe('klaviyo-etl emulator command', () => {
     });
     expect(emulatorOptionsFromArgs({ port: 1, host: 'h', limits: 'off', faults: '{"rate503":0.2}' })).toMatchObject({ limits: 'off', faults: { rate503: 0.2 } });
     expect(() => emulatorOptionsFromArgs({ port: 0, host: 'h', limits: 'fast' })).toThrow(/--limits/);
+    expect(emulatorOptionsFromArgs({ port: 0, host: 'h', limits: 'off', realism: 'authStatus=400,unknownListStatus=400,invalidProfile=request' })).toMatchObject({
+      realism: { authStatus: 400, unknownListStatus: 400, invalidProfile: 'request' },
+    });
+    expect(emulatorOptionsFromArgs({ port: 0, host: 'h', limits: 'off', realism: '{"authStatus":400}' })).toMatchObject({ realism: { authStatus: 400 } });
+    expect(() => emulatorOptionsFromArgs({ port: 0, host: 'h', limits: 'off', realism: 'authStatus=402' })).toThrow(/--realism.*`authStatus` to be 401 or 400/);
+    expect(() => emulatorOptionsFromArgs({ port: 0, host: 'h', limits: 'off', realism: 'bogus=1' })).toThrow(/--realism.*realism option/);
   });
 
   it('prints the base URL as the first stdout line and serves until stopped', async () => {

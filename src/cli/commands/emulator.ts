@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EtlError } from '../../core/errors.js';
-import { parseFaults, startEmulator, type EmulatorOptions } from '../../emulator/index.js';
+import { parseFaults, parseRealism, startEmulator, type EmulatorOptions } from '../../emulator/index.js';
 import { ioOf, type CliIo } from '../io.js';
 
 interface EmulatorArgs {
@@ -12,6 +12,7 @@ interface EmulatorArgs {
   jobDelay?: number | string;
   duplicateEvents?: string;
   faults?: string;
+  realism?: string;
   state?: string;
   seed?: string;
 }
@@ -61,6 +62,13 @@ export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
       options.faults = parseFaults(args.faults);
     } catch (e) {
       throw new EtlError('USAGE', `Bad --faults: ${(e as Error).message}`);
+    }
+  }
+  if (args.realism) {
+    try {
+      options.realism = parseRealism(args.realism);
+    } catch (e) {
+      throw new EtlError('USAGE', `Expected --realism to be JSON or k=v,… : ${(e as Error).message}`);
     }
   }
   if (args.state !== undefined) options.stateFile = filePath('--state', args.state);
@@ -131,7 +139,11 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
         type: 'string',
         describe: "A bulk event repeating a unique_id the profile already holds: 'ignore' (202, dropped: Klaviyo's documented answer; default) or 'reject' (400 naming it)",
       })
-      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… of seed, rate500, rate503, rate429, resetRate, slowRate, timeoutRate (probabilities 0-1), slowMs, noRetryAfter (0 or 1); other names are refused' })
+      .option('faults', { type: 'string', describe: 'Fault injection: JSON or k=v,… of seed, rate500, rate502, rate503, rate429, resetRate, slowRate, timeoutRate (probabilities 0-1), slowMs, noRetryAfter (0 or 1); other names are refused' })
+      .option('realism', {
+        type: 'string',
+        describe: "Answers Klaviyo gives besides its spec's: JSON or k=v,… (authStatus=400, unknownListStatus=400, invalidProfile=request; see docs/emulator.md)",
+      })
       .option('state', { type: 'string', describe: 'State file (JSON): loaded on start if it exists, saved on exit; its directory must be writable' })
       .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })
       .example('$0 emulator --port 4010 --limits off', 'Serve on port 4010 without rate limits') as unknown as Argv<EmulatorArgs>,

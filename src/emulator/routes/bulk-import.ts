@@ -9,7 +9,8 @@ import { collectionLinks, conditionValues, pageSize, parseFilter, pickFields, re
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { ImportJobRecord } from '../state.js';
-import { isPlainObject } from '../validate.js';
+import { hasIdentifier, isPlainObject, validateProfileAttributes } from '../validate.js';
+import { unknownList } from '../realism.js';
 import { notFound, requireData } from './common.js';
 
 const MAX_PROFILES = 10_000;
@@ -18,6 +19,13 @@ function getJob(ctx: RequestContext, id: string): ImportJobRecord {
   const job = ctx.account.jobs.get(id);
   if (!job) throw notFound('profile-bulk-import-job', id);
   return job;
+}
+
+/** Whether a bulk import item passes the checks its job would make (attributes, an identifier). */
+function profileIsValid(item: unknown, i: number): boolean {
+  const p = item as { id?: unknown; attributes?: unknown };
+  const r = validateProfileAttributes(p.attributes, `/data/attributes/profiles/data/${i}/attributes`);
+  return r.ok && hasIdentifier(r.value, p.id);
 }
 
 function createJob(ctx: RequestContext): Reply {
@@ -38,6 +46,10 @@ function createJob(ctx: RequestContext): Reply {
     else if (!isPlainObject(p.attributes)) errors.push(invalid("'attributes' must be an object.", `/data/attributes/profiles/data/${i}/attributes`));
   }
   if (errors.length > 0) throw new ApiError(400, errors);
+  if (ctx.emulator.realism.invalidProfile === 'request' && profiles.some((p, i) => !profileIsValid(p, i))) {
+    // observed: one malformed profile refuses the whole request, with no pointer to it
+    throw new ApiError(400, { code: 'invalid', title: 'Invalid input.', detail: 'The payload provided in the request is invalid.', source: { pointer: '/data' } });
+  }
   const listIds: string[] = [];
   const rel = data.relationships;
   if (rel !== undefined) {
@@ -47,7 +59,7 @@ function createJob(ctx: RequestContext): Reply {
       if (!isPlainObject(l) || l.type !== 'list' || typeof l.id !== 'string') {
         throw new ApiError(400, invalid("Each list must be {type: 'list', id}.", `/data/relationships/lists/data/${i}`));
       }
-      if (!ctx.account.lists.has(l.id)) throw new ApiError(404, { code: 'not_found', detail: `A list with id ${l.id} does not exist.`, source: { pointer: `/data/relationships/lists/data/${i}/id` } });
+      if (!ctx.account.lists.has(l.id)) throw unknownList(ctx.emulator.realism.unknownListStatus, l.id, `/data/relationships/lists/data/${i}/id`);
       listIds.push(l.id);
     });
   }

@@ -3,6 +3,7 @@
  * `POST /api/profile-subscription-bulk-delete-jobs` (≤100). Both validate the whole request synchronously (any bad
  * item → 400 with one error per problem), apply it at once and answer 202 with an empty body.
  */
+import { unknownList } from '../realism.js';
 import { ApiError, invalid, type ErrorInit, type Reply } from '../http.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { Account, GroupRecord, ProfileRecord } from '../state.js';
@@ -189,7 +190,7 @@ function readJob(ctx: RequestContext, kind: JobOptions['kind']): { items: Profil
     } else {
       list = ctx.account.lists.get(ld.id) ?? null;
       if (!list && errors.length === 0) {
-        throw new ApiError(404, { code: 'not_found', detail: `A list with id ${ld.id} does not exist.`, source: { pointer: '/data/relationships/list/data/id' } });
+        throw unknownList(ctx.emulator.realism.unknownListStatus, ld.id, '/data/relationships/list/data/id');
       }
     }
   }
