@@ -94,7 +94,7 @@ describe('faults', () => {
   });
 
   it('refuses unknown names, non-numbers and out-of-range values, in both forms and in the constructor', () => {
-    expect(() => parseFaults('rate500=0.1,rate5OO=0.2')).toThrow(/Unknown fault option `rate5OO`; the options are seed, rate500, rate503, rate429, resetRate, slowRate, slowMs, timeoutRate/);
+    expect(() => parseFaults('rate500=0.1,rate5OO=0.2')).toThrow(/Unknown fault option `rate5OO`; the options are seed, rate500, rate502, rate503, rate429, resetRate, slowRate, slowMs, timeoutRate/);
     expect(() => parseFaults('{"timeout":0.1}')).toThrow(/Unknown fault option `timeout`/);
     expect(() => parseFaults('{"rate500":"0.1"}')).toThrow(/`rate500` to be a number, got string/);
     expect(() => parseFaults('[]')).toThrow(/to be an object/);
