@@ -94,22 +94,12 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   const lineCounter = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter, prettyErrors: false, uniqueKeys: true });
   const locate = locator(doc, lineCounter);
-  const add = (code: ProblemCode, message: string, segs: readonly PathSegment[], pos: { line: number; column: number }) =>
+  const add: AddProblem = (code, message, segs, pos) =>
     problems.push({ file, line: pos.line, column: pos.column, code, message, path: formatPath(segs) });
 
   // phase 1: YAML syntax
   if (doc.errors.length > 0) {
-    // one error per line, at most MAX_SYNTAX_ERRORS: after the first, YAML errors mostly cascade
-    const lines = new Set<number>();
-    for (const error of doc.errors) {
-      const pos = lineCounter.linePos(error.pos[0]);
-      if (lines.has(pos.line) || lines.size >= MAX_SYNTAX_ERRORS) continue;
-      lines.add(pos.line);
-      const lineText = text.split('\n')[pos.line - 1] ?? '';
-      const hint = lineText.includes('${') && /[{[]/.test(lineText) ? ' (quote values holding "${…}" inside { } or [ ])' : '';
-      const message = error.code === 'MULTIPLE_DOCS' ? 'a pipeline file holds one YAML document (remove the second "---")' : firstLine(error.message);
-      add('CONFIG_YAML_SYNTAX', message + hint, [], { line: pos.line, column: pos.col });
-    }
+    addSyntaxProblems(doc, text, lineCounter, add);
     return { config: undefined, problems: sortProblems(problems), source };
   }
 
@@ -121,16 +111,7 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   if (problems.length > 0) return { config: undefined, problems: sortProblems(problems), source };
 
   // phase 2: ${VAR} interpolation in string scalars (values, not keys)
-  const fromEnv = new Set<string>();
-  walkScalars(doc.contents, [], (scalar, segs) => {
-    if (typeof scalar.value !== 'string') return;
-    const result = interpolate(scalar.value, env);
-    scalar.value = result.value;
-    if (result.substituted) fromEnv.add(formatPath(segs));
-    for (const issue of result.issues) {
-      add(issue.kind === 'missing' ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID', issue.message, segs, locate(segs));
-    }
-  });
+  const fromEnv = interpolateScalars(doc, env, add, locate);
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
@@ -144,15 +125,7 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
   const components = options.components ?? BUILTIN_COMPONENTS;
   const schema = pipelineSchema(components);
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    if (raw === null || raw === undefined) {
-      add('CONFIG_INVALID', 'the pipeline file is empty', [], { line: 1, column: 1 });
-    } else {
-      for (const issue of parsed.error.issues) {
-        for (const p of describeIssue(issue, [], raw, schema)) add(p.code, p.message, p.path, locate(p.path, p.code === 'CONFIG_UNKNOWN_KEY'));
-      }
-    }
-  }
+  if (!parsed.success) addSchemaProblems(raw, parsed.error.issues, schema, add, locate);
 
   // phase 4: cross-field rules (run on the raw document so they report even when the schema failed elsewhere)
   if (raw !== null && typeof raw === 'object') {
@@ -168,13 +141,68 @@ export function loadPipelineText(text: string, options: LoadTextOptions = {}): L
     for (const v of violations) add(v.code ?? 'CONFIG_RULE', v.message, v.path, locate(v.path, v.key === true));
   }
 
-  // a scalar with a missing variable is reported once, as CONFIG_ENV_MISSING, not again for its (empty) value
-  const missing = new Set(problems.filter((p) => p.code === 'CONFIG_ENV_MISSING').map((p) => p.path));
-  const kept = problems.filter((p) => p.code === 'CONFIG_ENV_MISSING' || !missing.has(p.path));
-  const sorted = sortProblems(dedupe(kept));
+  const sorted = finalProblems(problems);
   // With other components than the built-in ones, the sections hold their configs (PipelineConfig names the built-in ones).
   const config = sorted.length === 0 && parsed.success ? (parsed.data as PipelineConfig) : undefined;
   return { config, problems: sorted, source };
+}
+
+/** Records one problem of the pipeline being loaded. */
+type AddProblem = (code: ProblemCode, message: string, segs: readonly PathSegment[], pos: { line: number; column: number }) => void;
+
+/** Where a path of the document is (its key's position when `key`). */
+type Locate = ReturnType<typeof locator>;
+
+/** Phase 1: the YAML syntax errors of `doc`, one per line, at most MAX_SYNTAX_ERRORS. */
+function addSyntaxProblems(doc: Document, text: string, lineCounter: LineCounter, add: AddProblem): void {
+  // after the first, YAML errors mostly cascade
+  const lines = new Set<number>();
+  for (const error of doc.errors) {
+    const pos = lineCounter.linePos(error.pos[0]);
+    if (lines.has(pos.line) || lines.size >= MAX_SYNTAX_ERRORS) continue;
+    lines.add(pos.line);
+    const lineText = text.split('\n')[pos.line - 1] ?? '';
+    const hint = lineText.includes('${') && /[{[]/.test(lineText) ? ' (quote values holding "${…}" inside { } or [ ])' : '';
+    const message = error.code === 'MULTIPLE_DOCS' ? 'a pipeline file holds one YAML document (remove the second "---")' : firstLine(error.message);
+    add('CONFIG_YAML_SYNTAX', message + hint, [], { line: pos.line, column: pos.col });
+  }
+}
+
+/**
+ * Phase 2: replace `${VAR}` in the document's string scalars (values, not keys) in place; returns the paths of the
+ * scalars that took a value from the environment.
+ */
+function interpolateScalars(doc: Document, env: PipelineEnv, add: AddProblem, locate: Locate): Set<string> {
+  const fromEnv = new Set<string>();
+  walkScalars(doc.contents, [], (scalar, segs) => {
+    if (typeof scalar.value !== 'string') return;
+    const result = interpolate(scalar.value, env);
+    scalar.value = result.value;
+    if (result.substituted) fromEnv.add(formatPath(segs));
+    for (const issue of result.issues) {
+      add(issue.kind === 'missing' ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID', issue.message, segs, locate(segs));
+    }
+  });
+  return fromEnv;
+}
+
+/** Phase 3: the problems of a document the schema rejected. */
+function addSchemaProblems(raw: unknown, issues: readonly Issue[], schema: z.ZodType, add: AddProblem, locate: Locate): void {
+  if (raw === null || raw === undefined) {
+    add('CONFIG_INVALID', 'the pipeline file is empty', [], { line: 1, column: 1 });
+    return;
+  }
+  for (const issue of issues) {
+    for (const p of describeIssue(issue, [], raw, schema)) add(p.code, p.message, p.path, locate(p.path, p.code === 'CONFIG_UNKNOWN_KEY'));
+  }
+}
+
+/** The problems to report, deduplicated and sorted. */
+function finalProblems(problems: Problem[]): Problem[] {
+  // a scalar with a missing variable is reported once, as CONFIG_ENV_MISSING, not again for its (empty) value
+  const missing = new Set(problems.filter((p) => p.code === 'CONFIG_ENV_MISSING').map((p) => p.path));
+  const kept = problems.filter((p) => p.code === 'CONFIG_ENV_MISSING' || !missing.has(p.path));
+  return sortProblems(dedupe(kept));
 }
 
 /** Load every file and return all their problems, sorted by file, line and column. */
