@@ -53,6 +53,11 @@ export const MAX_RAW_CHARS = 65_536;
 
 const LF = 10;
 const CR = 13;
+const EMPTY = Buffer.alloc(0);
+/** Outcomes of `#quotedLine`. */
+const QUOTED_NEXT = 0;
+const QUOTED_REJECTED = 1;
+const QUOTED_REPARSE = 2;
 
 /**
  * The header record may take this many bytes at most (and so may the search for the first record delimiter outside
@@ -125,6 +130,9 @@ export class CsvChunkParser {
   #recOffset = 0;
   #recLine = 0;
   #recFirstLine = '';
+  /** After QUOTED_REPARSE: the bytes to parse again and the offset of their start. */
+  #reparseBuf: Buffer = EMPTY;
+  #reparseBase = 0;
   #seq: number;
   #resume: ResumeAt | undefined;
   /** The input is over, or the rest of it is discarded (after an unclosed quote). */
@@ -312,13 +320,8 @@ export class CsvChunkParser {
     const lfMode = nl === LF;
     let base = this.#offset;
     let n = buf.length;
-    let p = 0;
+    let p = this.#bomPending ? this.#skipBom(buf) : 0;
     let line = this.#line;
-    if (this.#bomPending) {
-      // The first scan has a line break (or is the last one): it holds the whole BOM if there is one.
-      this.#bomPending = false;
-      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) p = 3;
-    }
     /** Index of the next quote byte at or after p (-2: to look up, Infinity: none in buf). */
     let quoteAt = -2;
     for (;;) {
@@ -362,56 +365,21 @@ export class CsvChunkParser {
         }
       }
       // A line of a record with a quote character.
-      const text = this.#decode(buf, p, e);
-      const term = lf === -1 ? '' : e < stop ? '\r\n' : lfMode ? '\n' : '\r';
-      let r = rec;
-      if (r === undefined) {
-        r = new QuotedRecord();
-        this.#recOffset = base + p;
-        this.#recLine = line;
-        this.#recFirstLine = text;
-      }
-      const result = this.#splitter.feed(r, text, term);
-      if (result === RECORD_MORE) {
-        if (lf === -1) {
-          this.#unclosed(buf.subarray(p, n));
-          p = n;
-          break;
+      const outcome = this.#quotedLine(rec, buf, p, e, lf, base + p, line);
+      if (outcome === QUOTED_NEXT) {
+        if (lf !== -1) line++;
+      } else {
+        // A syntax error: the physical line where the record starts is rejected, parsing goes on at the next one.
+        line = this.#recLine + 1;
+        if (outcome === QUOTED_REPARSE) {
+          base = this.#reparseBase;
+          buf = this.#reparseBuf;
+          this.#reparseBuf = EMPTY;
+          n = buf.length;
+          p = 0;
+          quoteAt = -2;
+          continue;
         }
-        this.#rec = r;
-        this.#recBytes.push(buf.subarray(p, lf + 1));
-        this.#recByteCount += lf + 1 - p;
-        if (this.#columns === undefined && this.#recByteCount > MAX_HEADER_BYTES) this.#headerTooLong();
-        p = lf + 1;
-        line++;
-        continue;
-      }
-      const lines = this.#recBytes;
-      this.#rec = undefined;
-      this.#recBytes = [];
-      this.#recByteCount = 0;
-      if (result === RECORD_DONE) {
-        const raw = lines.length === 0 ? text : this.#decodeRecord([...lines, buf.subarray(p, e)]);
-        this.#emit(r.fields, raw, this.#recOffset, this.#recLine);
-        if (lf === -1) {
-          p = n;
-          break;
-        }
-        p = lf + 1;
-        line++;
-        continue;
-      }
-      // A syntax error: the physical line where the record starts is rejected, parsing goes on at the next one.
-      this.#parseError(r.error, this.#recFirstLine, this.#recOffset, this.#recLine);
-      line = this.#recLine + 1;
-      if (lines.length > 0) {
-        // The error is on a later line of the record: parse again from its second line.
-        base = this.#recOffset + lines[0]!.length;
-        buf = Buffer.concat([...lines.slice(1), buf.subarray(p)]);
-        n = buf.length;
-        p = 0;
-        quoteAt = -2;
-        continue;
       }
       if (lf === -1) {
         p = n;
@@ -422,6 +390,59 @@ export class CsvChunkParser {
     this.#line = line;
     this.#offset = base + p;
     if (p < n && !this.#done) this.#partial.push(buf.subarray(p));
+  }
+
+  /** The length of the UTF-8 BOM `buf` starts with (0 if none); the first scan only. */
+  #skipBom(buf: Buffer): number {
+    // The first scan has a line break (or is the last one): it holds the whole BOM if there is one.
+    this.#bomPending = false;
+    return buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  }
+
+  /**
+   * One line (`buf[p..e)`, its line feed at `lf`, -1 for the last line) of a record with a quote character:
+   * `rec` is the record it continues, if any; `offset` and `line` are its position. Emits the record when it ends.
+   * Returns QUOTED_NEXT (go on at the next line), QUOTED_REJECTED (a syntax error: the record's first line is
+   * rejected) or QUOTED_REPARSE (the same on a later line: parse again from `#reparseBuf`, its second line on).
+   */
+  #quotedLine(rec: QuotedRecord | undefined, buf: Buffer, p: number, e: number, lf: number, offset: number, line: number): number {
+    const text = this.#decode(buf, p, e);
+    const stop = lf === -1 ? buf.length : lf;
+    const term = lf === -1 ? '' : e < stop ? '\r\n' : this.#nl === LF ? '\n' : '\r';
+    let r = rec;
+    if (r === undefined) {
+      r = new QuotedRecord();
+      this.#recOffset = offset;
+      this.#recLine = line;
+      this.#recFirstLine = text;
+    }
+    const result = this.#splitter.feed(r, text, term);
+    if (result === RECORD_MORE) {
+      if (lf === -1) {
+        this.#unclosed(buf.subarray(p, buf.length));
+        return QUOTED_NEXT;
+      }
+      this.#rec = r;
+      this.#recBytes.push(buf.subarray(p, lf + 1));
+      this.#recByteCount += lf + 1 - p;
+      if (this.#columns === undefined && this.#recByteCount > MAX_HEADER_BYTES) this.#headerTooLong();
+      return QUOTED_NEXT;
+    }
+    const lines = this.#recBytes;
+    this.#rec = undefined;
+    this.#recBytes = [];
+    this.#recByteCount = 0;
+    if (result === RECORD_DONE) {
+      const raw = lines.length === 0 ? text : this.#decodeRecord([...lines, buf.subarray(p, e)]);
+      this.#emit(r.fields, raw, this.#recOffset, this.#recLine);
+      return QUOTED_NEXT;
+    }
+    this.#parseError(r.error, this.#recFirstLine, this.#recOffset, this.#recLine);
+    if (lines.length === 0) return QUOTED_REJECTED;
+    // The error is on a later line of the record: parse again from its second line.
+    this.#reparseBase = this.#recOffset + lines[0]!.length;
+    this.#reparseBuf = Buffer.concat([...lines.slice(1), buf.subarray(p)]);
+    return QUOTED_REPARSE;
   }
 
   /** A line without quote character: its fields are split by the delimiter. */
