@@ -5,7 +5,7 @@
  * a trailing `\r` (CRLF files) is removed.
  */
 import { NdjsonSource, type NdjsonSourceConfig } from '../config/schema.js';
-import type { SourceRecord } from '../core/record.js';
+import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { createFileReader, type FormatParser, type ParseInput } from './files.js';
 import type { SourceDefinition } from '../components/types.js';
 
@@ -43,30 +43,7 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
       if (resume.offset !== undefined ? offset <= resume.offset : lineNo <= (resume.line ?? 0)) return;
       resume = undefined;
     }
-    const pos = { seq: seq++, source, line: lineNo, offset };
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      out.push({
-        pos,
-        row: {},
-        raw: text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) + '…' : text,
-        error: { code: 'NDJSON_PARSE_ERROR', message: `Invalid JSON: ${(error as Error).message}` },
-      });
-      return;
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-      out.push({
-        pos,
-        row: {},
-        raw: text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) + '…' : text,
-        error: { code: 'NDJSON_PARSE_ERROR', message: `Expected a JSON object, got ${kind}` },
-      });
-      return;
-    }
-    out.push({ pos, row: value as Record<string, unknown>, raw: text });
+    out.push(lineRecord(text, { seq: seq++, source, line: lineNo, offset }));
   };
 
   for await (const chunk of input.chunks) {
@@ -100,6 +77,31 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
     onLine(last, 0, last.length, carryStart);
     if (out.length > 0) yield out;
   }
+}
+
+/** The record of one non-blank line: its object, or an `NDJSON_PARSE_ERROR` when the line is not a JSON object. */
+function lineRecord(text: string, pos: SourcePosition): SourceRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return rejectedLine(text, pos, `Invalid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    return rejectedLine(text, pos, `Expected a JSON object, got ${kind}`);
+  }
+  return { pos, row: value as Record<string, unknown>, raw: text };
+}
+
+/** A rejected line: its raw text (cut at MAX_RAW_CHARS) and the error. */
+function rejectedLine(text: string, pos: SourcePosition, message: string): SourceRecord {
+  return {
+    pos,
+    row: {},
+    raw: text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) + '…' : text,
+    error: { code: 'NDJSON_PARSE_ERROR', message },
+  };
 }
 
 /** A {@link FormatParser} for NDJSON (the S3 source parses object bodies with it). */
