@@ -159,99 +159,14 @@ function createEvent(ctx: RequestContext): Reply {
 }
 
 function bulkCreate(ctx: RequestContext): Reply {
-  const data = requireData(ctx.body, 'event-bulk-create-job');
-  const attrs = data.attributes;
-  const root = BULK_ROOT;
-  const entries = isPlainObject(attrs) && isPlainObject(attrs['events-bulk-create']) ? attrs['events-bulk-create'].data : undefined;
-  if (!Array.isArray(entries)) throw new ApiError(400, invalid("'events-bulk-create' must contain a 'data' array.", root));
-  if (entries.length === 0) throw new ApiError(400, invalid('At least one event is required.', root));
-  let total = 0;
-  for (const e of entries) {
-    const evs = isPlainObject(e) && isPlainObject(e.attributes) && isPlainObject(e.attributes.events) ? e.attributes.events.data : undefined;
-    if (Array.isArray(evs)) total += evs.length;
-  }
-  if (total > MAX_BULK_EVENTS) throw new ApiError(400, invalid(`A bulk create request may contain at most ${MAX_BULK_EVENTS} events; got ${total}.`, root));
+  const entries = bulkEntries(ctx.body);
   const now = ctx.now();
   const account = ctx.account;
-  const errors: ErrorInit[] = [];
-  // the valid events in order, with their entry's profile and entry index
-  const events: EventInput[] = [];
-  const refs: ProfileRef[] = [];
-  const entryOf: number[] = [];
-  const seen = new SeenUniqueIds();
   // duplicateEvents 'reject': an event the profile already holds (sent by an earlier request) refuses the request
-  const strict = ctx.emulator.duplicateEvents === 'reject';
-  const at = new BulkEventPointer();
-  // consecutive entries usually repeat the same profile: its validation and identity are reused
-  let prevProfile: unknown = undefined;
-  let prevRef: ProfileRef | null = null;
-  let prevIdKey = '';
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
-    if (!isPlainObject(entry) || entry.type !== 'event-bulk-create') {
-      errors.push(invalid("Each item must be {type: 'event-bulk-create', attributes}.", isPlainObject(entry) ? `${root}/${i}/type` : `${root}/${i}`));
-      continue;
-    }
-    const ea = entry.attributes;
-    if (!isPlainObject(ea)) {
-      errors.push(invalid("'attributes' must be an object.", `${root}/${i}/attributes`));
-      continue;
-    }
-    for (const k in ea) {
-      if (k !== 'profile' && k !== 'events' && k !== 'backfill') errors.push(invalid(`'${k}' is not a valid field for the resource 'event-bulk-create'.`, `${root}/${i}/attributes/${k}`));
-    }
-    const entryBackfill = ea.backfill;
-    if (entryBackfill !== undefined && entryBackfill !== null && typeof entryBackfill !== 'boolean') errors.push(invalid("'backfill' must be a boolean.", `${root}/${i}/attributes/backfill`));
-    let ref: ProfileRef | null;
-    let idKey: string;
-    if (ea.profile === undefined) {
-      errors.push(invalid("'profile' is a required field.", `${root}/${i}/attributes/profile`));
-      ref = null;
-      idKey = '';
-    } else if (prevRef !== null && sameProfile(ea.profile, prevProfile)) {
-      ref = prevRef;
-      idKey = prevIdKey;
-    } else {
-      ref = readProfileRef(ea.profile, { toString: () => `${root}/${i}/attributes/profile` }, errors, EVENT_PROFILE);
-      if (ref && !profileExists(account, ref, `${root}/${i}/attributes/profile/data/id`, errors)) ref = null;
-      idKey = ref ? identityKey(account, ref) : '';
-      prevProfile = ea.profile;
-      prevRef = ref;
-      prevIdKey = idKey;
-    }
-    const evs = isPlainObject(ea.events) ? ea.events.data : undefined;
-    if (!Array.isArray(evs) || evs.length === 0) {
-      errors.push(invalid("'events' must contain a non-empty 'data' array.", `${root}/${i}/attributes/events/data`));
-      continue;
-    }
-    at.entry = i;
-    for (let j = 0; j < evs.length; j++) {
-      const item = evs[j];
-      if (!isPlainObject(item) || item.type !== 'event') {
-        errors.push(invalid("'type' must be 'event'.", `${root}/${i}/attributes/events/data/${j}/type`));
-        continue;
-      }
-      at.event = j;
-      const ev = validateEventAttributes(item.attributes, at, now, errors, false);
-      if (!ev) continue;
-      // the entry's backfill is the default of its events (an event's own backfill wins)
-      if (entryBackfill === true && (item.attributes as Record<string, unknown>).backfill == null) ev.backfill = true;
-      if (ref && ev.uniqueId !== undefined && seen.check(idKey, ev.metricName, ev.uniqueId)) {
-        errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
-        continue;
-      }
-      if (ref && ev.uniqueId !== undefined && strict && account.holdsEvent(heldProfile(account, ref), ev.metricName, ev.uniqueId)) {
-        errors.push(invalid(`An event with unique_id '${ev.uniqueId}' already exists for this profile and metric; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
-        continue;
-      }
-      if (ref) {
-        events.push(ev);
-        refs.push(ref);
-        entryOf.push(i);
-      }
-    }
-  }
-  if (errors.length > 0) throw new ApiError(400, errors);
+  const bulk = new BulkEvents(account, now, ctx.emulator.duplicateEvents === 'reject');
+  for (let i = 0; i < entries.length; i++) bulk.entry(i, entries[i]);
+  if (bulk.errors.length > 0) throw new ApiError(400, bulk.errors);
+  const { events, refs } = bulk;
   // Accepted: like Klaviyo's job queue, the events are stored once the 202 is on its way (every later request sees
   // them). Every entry has events here; its profile is resolved before them. Consecutive entries with the same
   // profile share one ProfileRef: applying the same input again right after would change nothing.
@@ -266,6 +181,128 @@ function bulkCreate(ctx: RequestContext): Reply {
     }
   };
   return { status: 202, after: apply };
+}
+
+/** The entries of a bulk create job's body: a non-empty array holding at most MAX_BULK_EVENTS events in all. */
+function bulkEntries(body: unknown): unknown[] {
+  const data = requireData(body, 'event-bulk-create-job');
+  const attrs = data.attributes;
+  const root = BULK_ROOT;
+  const entries = isPlainObject(attrs) && isPlainObject(attrs['events-bulk-create']) ? attrs['events-bulk-create'].data : undefined;
+  if (!Array.isArray(entries)) throw new ApiError(400, invalid("'events-bulk-create' must contain a 'data' array.", root));
+  if (entries.length === 0) throw new ApiError(400, invalid('At least one event is required.', root));
+  let total = 0;
+  for (const e of entries) {
+    const evs = isPlainObject(e) && isPlainObject(e.attributes) && isPlainObject(e.attributes.events) ? e.attributes.events.data : undefined;
+    if (Array.isArray(evs)) total += evs.length;
+  }
+  if (total > MAX_BULK_EVENTS) throw new ApiError(400, invalid(`A bulk create request may contain at most ${MAX_BULK_EVENTS} events; got ${total}.`, root));
+  return entries;
+}
+
+/** Validates the entries of one bulk create request in order: its valid events with their profiles, and its errors. */
+class BulkEvents {
+  readonly errors: ErrorInit[] = [];
+  /** The valid events in order, with their entry's profile. */
+  readonly events: EventInput[] = [];
+  readonly refs: ProfileRef[] = [];
+  readonly #seen = new SeenUniqueIds();
+  readonly #at = new BulkEventPointer();
+  // consecutive entries usually repeat the same profile: its validation and identity are reused
+  #prevProfile: unknown = undefined;
+  #prevRef: ProfileRef | null = null;
+  #prevIdKey = '';
+  /** The profile of the entry being read (null: none valid) and its identity key. */
+  #ref: ProfileRef | null = null;
+  #idKey = '';
+
+  readonly #account: Account;
+  readonly #now: number;
+  /** An event the profile already holds refuses the request. */
+  readonly #strict: boolean;
+
+  constructor(account: Account, now: number, strict: boolean) {
+    this.#account = account;
+    this.#now = now;
+    this.#strict = strict;
+  }
+
+  /** Entry `i` of the request. */
+  entry(i: number, entry: unknown): void {
+    const root = BULK_ROOT;
+    const errors = this.errors;
+    if (!isPlainObject(entry) || entry.type !== 'event-bulk-create') {
+      errors.push(invalid("Each item must be {type: 'event-bulk-create', attributes}.", isPlainObject(entry) ? `${root}/${i}/type` : `${root}/${i}`));
+      return;
+    }
+    const ea = entry.attributes;
+    if (!isPlainObject(ea)) {
+      errors.push(invalid("'attributes' must be an object.", `${root}/${i}/attributes`));
+      return;
+    }
+    for (const k in ea) {
+      if (k !== 'profile' && k !== 'events' && k !== 'backfill') errors.push(invalid(`'${k}' is not a valid field for the resource 'event-bulk-create'.`, `${root}/${i}/attributes/${k}`));
+    }
+    const entryBackfill = ea.backfill;
+    if (entryBackfill !== undefined && entryBackfill !== null && typeof entryBackfill !== 'boolean') errors.push(invalid("'backfill' must be a boolean.", `${root}/${i}/attributes/backfill`));
+    this.#profile(i, ea.profile);
+    const evs = isPlainObject(ea.events) ? ea.events.data : undefined;
+    if (!Array.isArray(evs) || evs.length === 0) {
+      errors.push(invalid("'events' must contain a non-empty 'data' array.", `${root}/${i}/attributes/events/data`));
+      return;
+    }
+    this.#at.entry = i;
+    for (let j = 0; j < evs.length; j++) this.#event(i, j, evs[j], entryBackfill === true);
+  }
+
+  /** Sets `#ref` and `#idKey` to the profile of entry `i` (the previous entry's when it names the same one). */
+  #profile(i: number, profile: unknown): void {
+    const root = BULK_ROOT;
+    if (profile === undefined) {
+      this.errors.push(invalid("'profile' is a required field.", `${root}/${i}/attributes/profile`));
+      this.#ref = null;
+      this.#idKey = '';
+    } else if (this.#prevRef !== null && sameProfile(profile, this.#prevProfile)) {
+      this.#ref = this.#prevRef;
+      this.#idKey = this.#prevIdKey;
+    } else {
+      let ref = readProfileRef(profile, { toString: () => `${root}/${i}/attributes/profile` }, this.errors, EVENT_PROFILE);
+      if (ref && !profileExists(this.#account, ref, `${root}/${i}/attributes/profile/data/id`, this.errors)) ref = null;
+      this.#ref = ref;
+      this.#idKey = ref ? identityKey(this.#account, ref) : '';
+      this.#prevProfile = profile;
+      this.#prevRef = ref;
+      this.#prevIdKey = this.#idKey;
+    }
+  }
+
+  /** Event `j` of entry `i` (`entryBackfill`: the entry's backfill is true). */
+  #event(i: number, j: number, item: unknown, entryBackfill: boolean): void {
+    const root = BULK_ROOT;
+    const errors = this.errors;
+    if (!isPlainObject(item) || item.type !== 'event') {
+      errors.push(invalid("'type' must be 'event'.", `${root}/${i}/attributes/events/data/${j}/type`));
+      return;
+    }
+    this.#at.event = j;
+    const ev = validateEventAttributes(item.attributes, this.#at, this.#now, errors, false);
+    if (!ev) return;
+    // the entry's backfill is the default of its events (an event's own backfill wins)
+    if (entryBackfill && (item.attributes as Record<string, unknown>).backfill == null) ev.backfill = true;
+    const ref = this.#ref;
+    if (ref && ev.uniqueId !== undefined && this.#seen.check(this.#idKey, ev.metricName, ev.uniqueId)) {
+      errors.push(invalid(`Duplicate unique_id '${ev.uniqueId}' for the same profile and metric in this request; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
+      return;
+    }
+    if (ref && ev.uniqueId !== undefined && this.#strict && this.#account.holdsEvent(heldProfile(this.#account, ref), ev.metricName, ev.uniqueId)) {
+      errors.push(invalid(`An event with unique_id '${ev.uniqueId}' already exists for this profile and metric; no events were processed.`, `${root}/${i}/attributes/events/data/${j}/attributes/unique_id`));
+      return;
+    }
+    if (ref) {
+      this.events.push(ev);
+      this.refs.push(ref);
+    }
+  }
 }
 
 const EVENT_FILTERS = {
