@@ -94,60 +94,73 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
   const sp = `${base}/attributes/subscriptions`;
   if (subs === undefined || subs === null) errors.push(invalid("'subscriptions' is a required field.", sp));
   else if (!isPlainObject(subs)) errors.push(invalid("'subscriptions' must be an object.", sp));
-  else {
-    const wanted = o.kind === 'subscribe' ? 'SUBSCRIBED' : 'UNSUBSCRIBED';
-    for (const ch in subs) {
-      const sub = o.kind === 'subscribe' ? SUBSCRIBE_CHANNELS[ch] : CHANNELS[ch];
-      const chv = subs[ch];
-      if (!sub) {
-        errors.push(invalid(`'${ch}' is not a valid subscription channel.`, `${sp}/${ch}`));
-        continue;
-      }
-      if (!isPlainObject(chv)) {
-        errors.push(invalid(`'${ch}' must be an object.`, `${sp}/${ch}`));
-        continue;
-      }
-      if (ch === 'sms' && (typeof phone !== 'string' || phone.trim() === '')) {
-        errors.push(invalid(SMS_WITHOUT_PHONE, `${base}/attributes/phone_number`));
-      }
-      if (ch === 'email' && (email === undefined || email === null || email === '') && !item.id) {
-        errors.push(invalid(EMAIL_WITHOUT_EMAIL, `${base}/attributes/email`));
-      }
-      for (const key in chv) {
-        const target = sub[key];
-        const pp = `${sp}/${ch}/${key}`;
-        if (!target) {
-          errors.push(invalid(`'${key}' is not a valid field for the '${ch}' channel.`, pp));
-          continue;
-        }
-        if (key === 'tokens' || key === 'anonymous_id') continue;
-        const param = chv[key];
-        if (!isPlainObject(param)) {
-          errors.push(invalid(`'${key}' must be an object.`, pp));
-          continue;
-        }
-        if (param.consent === undefined) errors.push(invalid("'consent' is a required field.", `${pp}/consent`));
-        else if (param.consent !== wanted) errors.push(invalid(`'consent' must be one of: ${wanted}.`, `${pp}/consent`));
-        let consentedAt: number | null = null;
-        const at = param.consented_at;
-        if (o.kind === 'subscribe' && at !== undefined && at !== null) {
-          const ms = typeof at === 'string' && ISO_DATETIME.test(at) ? Date.parse(at) : NaN;
-          if (!o.historical) {
-            errors.push(invalid("'consented_at' may only be provided when 'historical_import' is true.", `${pp}/consented_at`));
-          } else if (Number.isNaN(ms)) errors.push(invalid("'consented_at' must be a valid ISO 8601 datetime.", `${pp}/consented_at`));
-          else if (ms > o.now) errors.push(invalid("'consented_at' must be in the past.", `${pp}/consented_at`));
-          else consentedAt = ms;
-        } else if (o.kind === 'subscribe' && o.historical && key !== 'open_tracking') {
-          errors.push(invalid("'consented_at' is required when 'historical_import' is true.", `${pp}/consented_at`));
-        }
-        if (target !== 'ignored') item.changes.push({ channel: target, consentedAt });
-      }
-    }
-  }
+  else readChannels(subs, base, email, phone, item, o, errors);
   if (item.email === undefined && item.phone === undefined && item.id === undefined && errors.length === before) {
     errors.push(invalid('A profile identifier is required (email or phone_number).', `${base}/attributes`));
   }
   return errors.length > before ? null : item;
+}
+
+/**
+ * The channels of an item's `subscriptions` object (at `${base}/attributes/subscriptions`): their changes go to
+ * `item.changes`, problems to `errors`. `email` and `phone` are the item's attributes as sent.
+ */
+function readChannels(subs: Record<string, unknown>, base: string, email: unknown, phone: unknown, item: ProfileItem, o: JobOptions, errors: ErrorInit[]): void {
+  const sp = `${base}/attributes/subscriptions`;
+  for (const ch in subs) {
+    const sub = o.kind === 'subscribe' ? SUBSCRIBE_CHANNELS[ch] : CHANNELS[ch];
+    const chv = subs[ch];
+    if (!sub) {
+      errors.push(invalid(`'${ch}' is not a valid subscription channel.`, `${sp}/${ch}`));
+      continue;
+    }
+    if (!isPlainObject(chv)) {
+      errors.push(invalid(`'${ch}' must be an object.`, `${sp}/${ch}`));
+      continue;
+    }
+    if (ch === 'sms' && (typeof phone !== 'string' || phone.trim() === '')) {
+      errors.push(invalid(SMS_WITHOUT_PHONE, `${base}/attributes/phone_number`));
+    }
+    if (ch === 'email' && (email === undefined || email === null || email === '') && !item.id) {
+      errors.push(invalid(EMAIL_WITHOUT_EMAIL, `${base}/attributes/email`));
+    }
+    for (const key in chv) {
+      const target = sub[key];
+      const pp = `${sp}/${ch}/${key}`;
+      if (!target) {
+        errors.push(invalid(`'${key}' is not a valid field for the '${ch}' channel.`, pp));
+        continue;
+      }
+      if (key === 'tokens' || key === 'anonymous_id') continue;
+      const param = chv[key];
+      if (!isPlainObject(param)) {
+        errors.push(invalid(`'${key}' must be an object.`, pp));
+        continue;
+      }
+      const consentedAt = readConsent(param, key, pp, o, errors);
+      if (target !== 'ignored') item.changes.push({ channel: target, consentedAt });
+    }
+  }
+}
+
+/** The `consent` and `consented_at` of one sub-channel (`key`, at `pp`): the consent time, null when none. */
+function readConsent(param: Record<string, unknown>, key: string, pp: string, o: JobOptions, errors: ErrorInit[]): number | null {
+  const wanted = o.kind === 'subscribe' ? 'SUBSCRIBED' : 'UNSUBSCRIBED';
+  if (param.consent === undefined) errors.push(invalid("'consent' is a required field.", `${pp}/consent`));
+  else if (param.consent !== wanted) errors.push(invalid(`'consent' must be one of: ${wanted}.`, `${pp}/consent`));
+  let consentedAt: number | null = null;
+  const at = param.consented_at;
+  if (o.kind === 'subscribe' && at !== undefined && at !== null) {
+    const ms = typeof at === 'string' && ISO_DATETIME.test(at) ? Date.parse(at) : NaN;
+    if (!o.historical) {
+      errors.push(invalid("'consented_at' may only be provided when 'historical_import' is true.", `${pp}/consented_at`));
+    } else if (Number.isNaN(ms)) errors.push(invalid("'consented_at' must be a valid ISO 8601 datetime.", `${pp}/consented_at`));
+    else if (ms > o.now) errors.push(invalid("'consented_at' must be in the past.", `${pp}/consented_at`));
+    else consentedAt = ms;
+  } else if (o.kind === 'subscribe' && o.historical && key !== 'open_tracking') {
+    errors.push(invalid("'consented_at' is required when 'historical_import' is true.", `${pp}/consented_at`));
+  }
+  return consentedAt;
 }
 
 function readJob(ctx: RequestContext, kind: JobOptions['kind']): { items: ProfileItem[]; list: GroupRecord | null; customSource: string | null; historical: boolean } {
