@@ -350,19 +350,7 @@ export class EmulatorServer implements EmulatorContext {
       now: () => this.now(),
     };
     if (!isApi) {
-      const key = query.get('key') ?? parseAuthKey(req.headers.authorization);
-      if (key) {
-        // look up without registering: asking for an unknown key's state must not create an account
-        const id = EmulatorServer.accountKey(key);
-        ctx.account = ctx.accountOrNull = this.accounts.get(id) ?? new Account(id, this.#ids);
-      }
-      try {
-        ctx.body = await this.#readBody(req, false, m.def.parseBody);
-        const reply = await m.def.handler(ctx);
-        if (reply) this.#reply(res, reply);
-      } catch (err) {
-        this.#sendError(res, err, {});
-      }
+      await this.#handleControl(ctx, m);
       return;
     }
     let rlHeaders: Record<string, string> = {};
@@ -371,38 +359,15 @@ export class EmulatorServer implements EmulatorContext {
       ctx.account = ctx.accountOrNull = this.#authenticate(req);
       const endpoint = m.def.endpoint === undefined ? (`${method} ${m.template}` as EndpointKey) : m.def.endpoint;
       const account = ctx.account;
-      account.requests.total++;
-      if (endpoint) {
-        account.requests.byEndpoint[endpoint] = (account.requests.byEndpoint[endpoint] ?? 0) + 1;
-        this.#requests.byEndpoint[endpoint] = (this.#requests.byEndpoint[endpoint] ?? 0) + 1;
-      }
+      this.#count(account, endpoint);
       // 2. revision
       this.#checkRevision(req);
       // 3. faults (decided before anything changes state)
       if (!(await this.#applyFault(req, res, account))) return;
       // 4. rate limit
-      if (this.#limiter && endpoint) {
-        const tier = ENDPOINTS[endpoint];
-        if (!tier) throw new Error(`Route ${m.template} has rate-limit key ${endpoint} that is not in ENDPOINTS`);
-        const d = this.#limiter.checkAll(account.key, limitKeys(endpoint, tier, query), this.now());
-        if (!d.allowed) {
-          account.requests.throttled++;
-          this.#requests.throttled++;
-          req.resume();
-          throw throttled(this.#faults ? this.#faults.retryAfter(d.retryAfter) : d.retryAfter);
-        }
-        rlHeaders = { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
-      }
+      if (this.#limiter && endpoint) rlHeaders = this.#rateLimit(this.#limiter, req, account, endpoint, m.template, query);
       // 5. query parameters (fields, additional-fields, include, sort, page[size]) as the spec allows them
-      const rules = endpoint ? (QUERY_RULES as Partial<Record<string, (typeof QUERY_RULES)[EndpointKey]>>)[endpoint] : undefined;
-      if (rules && query.size > 0) {
-        try {
-          checkQuery(rules, query);
-        } catch (e) {
-          req.resume();
-          throw e;
-        }
-      }
+      if (endpoint) checkEndpointQuery(req, endpoint, query);
       // 6. body
       ctx.body = await this.#readBody(req, true, m.def.parseBody);
       const reply = await m.def.handler(ctx);
@@ -410,6 +375,47 @@ export class EmulatorServer implements EmulatorContext {
     } catch (err) {
       this.#sendError(res, err, rlHeaders);
     }
+  }
+
+  /** A request outside `/api` (the emulator's control routes): no revision, faults nor rate limits. */
+  async #handleControl(ctx: RequestContext, m: RouteMatch): Promise<void> {
+    const { req, res } = ctx;
+    const key = ctx.query.get('key') ?? parseAuthKey(req.headers.authorization);
+    if (key) {
+      // look up without registering: asking for an unknown key's state must not create an account
+      const id = EmulatorServer.accountKey(key);
+      ctx.account = ctx.accountOrNull = this.accounts.get(id) ?? new Account(id, this.#ids);
+    }
+    try {
+      ctx.body = await this.#readBody(req, false, m.def.parseBody);
+      const reply = await m.def.handler(ctx);
+      if (reply) this.#reply(res, reply);
+    } catch (err) {
+      this.#sendError(res, err, {});
+    }
+  }
+
+  /** Count an authenticated API request, per account and per endpoint. */
+  #count(account: Account, endpoint: EndpointKey | null): void {
+    account.requests.total++;
+    if (endpoint) {
+      account.requests.byEndpoint[endpoint] = (account.requests.byEndpoint[endpoint] ?? 0) + 1;
+      this.#requests.byEndpoint[endpoint] = (this.#requests.byEndpoint[endpoint] ?? 0) + 1;
+    }
+  }
+
+  /** Take the request from the account's rate limits: its RateLimit-* headers, or a 429 thrown. */
+  #rateLimit(limiter: RateLimiter, req: IncomingMessage, account: Account, endpoint: EndpointKey, template: string, query: URLSearchParams): Record<string, string> {
+    const tier = ENDPOINTS[endpoint];
+    if (!tier) throw new Error(`Route ${template} has rate-limit key ${endpoint} that is not in ENDPOINTS`);
+    const d = limiter.checkAll(account.key, limitKeys(endpoint, tier, query), this.now());
+    if (!d.allowed) {
+      account.requests.throttled++;
+      this.#requests.throttled++;
+      req.resume();
+      throw throttled(this.#faults ? this.#faults.retryAfter(d.retryAfter) : d.retryAfter);
+    }
+    return { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
   }
 
   /** The route of a request, or null when it was answered here: a malformed path (400), no route (404 / 405). */
@@ -676,4 +682,17 @@ function tooLarge(): ApiError {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The query parameters (fields, additional-fields, include, sort, page[size]) as the spec allows them for `endpoint`. */
+function checkEndpointQuery(req: IncomingMessage, endpoint: EndpointKey, query: URLSearchParams): void {
+  const rules = (QUERY_RULES as Partial<Record<string, (typeof QUERY_RULES)[EndpointKey]>>)[endpoint];
+  if (rules && query.size > 0) {
+    try {
+      checkQuery(rules, query);
+    } catch (e) {
+      req.resume();
+      throw e;
+    }
+  }
 }
