@@ -87,6 +87,9 @@ export class Checkpointer {
   #inFlight: Promise<void> | undefined;
   #error: unknown;
   #finished = false;
+  /** Set when another run took the lock over (lease ran out): no checkpoint write may follow. */
+  #lost: EtlError | undefined;
+  readonly #lostListeners: ((error: EtlError) => void)[] = [];
 
   constructor(options: CheckpointerOptions) {
     if (!/^sha256:[0-9a-f]{64}$/.test(options.configHash)) {
@@ -107,6 +110,12 @@ export class Checkpointer {
     return this.#error;
   }
 
+  /** Call `listener` if another run takes this run's lock over (the run must stop: LOCK_LOST). */
+  onLockLost(listener: (error: EtlError) => void): void {
+    if (this.#lost) listener(this.#lost);
+    else this.#lostListeners.push(listener);
+  }
+
   /** The checkpoint as last handed to the store (or about to be). */
   get state(): Readonly<Checkpoint> | undefined {
     return this.#state;
@@ -122,6 +131,12 @@ export class Checkpointer {
   async start(options: StartOptions = {}): Promise<ResumeState> {
     if (this.#lock) throw new EtlError('INTERNAL', 'Checkpointer.start() called twice');
     this.#lock = await this.#store.lock();
+    this.#lock.onLost((error) => {
+      this.#lost = error;
+      this.#error ??= error;
+      this.#logger.error('run lock lost', { checkpoint: this.#store.location, code: error.code });
+      for (const listener of this.#lostListeners) listener(error);
+    });
     try {
       return await this.#start(options);
     } catch (error) {
@@ -280,6 +295,8 @@ export class Checkpointer {
       }
       this.#finished = true;
       this.#dirty = false;
+      // the lock is another run's now: its checkpoint must not be overwritten
+      if (this.#lost) throw this.#lost;
       await this.#store.write(state);
       if (this.#error !== undefined && status !== 'succeeded') {
         this.#logger.warn('an earlier checkpoint write failed; the final one succeeded', { error: String(this.#error) });

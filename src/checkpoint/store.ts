@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, isS3ConditionFailed, isS3NotFound, parseS3Url, s3Sdk } from '../s3/client.js';
 import { EtlError } from '../core/errors.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint, type SerializeOptions } from './format.js';
-import { describeLock, isStale, newLockInfo, parseLockInfo, type Lock, type LockEnvironment, type LockInfo } from './lock.js';
+import { describeLock, isStale, keepLeaseAlive, newLockInfo, parseLockInfo, renewedLockInfo, type Lock, type LockEnvironment, type LockInfo } from './lock.js';
 
 export type { Lock, LockInfo, LockEnvironment } from './lock.js';
 
@@ -59,6 +59,8 @@ const unusableStateDir = (dir: string, error: unknown): EtlError =>
 export interface LocalCheckpointStoreOptions {
   /** How locks are judged stale (pid / hostname / liveness probe). */
   lockEnv?: LockEnvironment;
+  /** The lock's lease (`checkpoint.leaseSeconds`). @default DEFAULT_LEASE_MS */
+  leaseMs?: number;
   /** Fault injection for tests: called after the temp file is written and synced, before the rename. */
   beforeRename?: (tempPath: string) => void | Promise<void>;
 }
@@ -133,7 +135,7 @@ export class LocalCheckpointStore implements CheckpointStore {
       throw unusableStateDir(this.#dir, error);
     });
     const env = this.#options.lockEnv ?? {};
-    const info = newLockInfo(env);
+    const info = newLockInfo(env, this.#options.leaseMs);
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const fh = await open(this.#lockFile, 'wx', 0o644);
@@ -187,15 +189,34 @@ export class LocalCheckpointStore implements CheckpointStore {
   #heldLock(info: LockInfo): Lock {
     let released = false;
     const file = this.#lockFile;
+    const lease = keepLeaseAlive(info, file, () => this.#renew(info));
     return {
       info,
+      onLost: lease.onLost,
       async release() {
         if (released) return;
         released = true;
+        lease.stop();
         const text = await readFile(file, 'utf8').catch(() => undefined);
         if (text !== undefined && parseLockInfo(text)?.token === info.token) await unlink(file).catch(() => undefined);
       },
     };
+  }
+
+  /** Extend the lease: rewrite the lock file (temp file + rename) if it still holds this run's token. */
+  async #renew(info: LockInfo): Promise<boolean> {
+    const text = await readFile(this.#lockFile, 'utf8').catch((error: unknown) => {
+      if (errno(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (text === undefined || parseLockInfo(text)?.token !== info.token) return false;
+    const temp = `${this.#lockFile}.${randomBytes(4).toString('hex')}.renew`;
+    await writeFile(temp, JSON.stringify(renewedLockInfo(info, this.#options.lockEnv)) + '\n', { mode: 0o644 });
+    await rename(temp, this.#lockFile).catch(async (error: unknown) => {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    });
+    return true;
   }
 
   /** Temp files left by a crash between write and rename (only called while holding the lock). */
@@ -240,6 +261,8 @@ export interface S3CheckpointStoreOptions {
   /** Destroy `client` in `close()` (set when the store created it). @default false */
   ownsClient?: boolean;
   lockEnv?: LockEnvironment;
+  /** The lock's lease (`checkpoint.leaseSeconds`). @default DEFAULT_LEASE_MS */
+  leaseMs?: number;
   /**
    * Compare the object's current ETag (HeadObject) with the expected one before each conditional write. Needed
    * with stores that ignore `If-Match` / `If-None-Match` on PutObject (s3rver, older MinIO); on AWS S3 the
@@ -318,7 +341,7 @@ export class S3CheckpointStore implements CheckpointStore {
 
   async lock(): Promise<Lock> {
     const env = this.#options.lockEnv ?? {};
-    const info = newLockInfo(env);
+    const info = newLockInfo(env, this.#options.leaseMs);
     const location = `s3://${this.#bucket}/${this.#lockKey}`;
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.#get(this.#lockKey);
@@ -363,17 +386,42 @@ export class S3CheckpointStore implements CheckpointStore {
 
   #heldLock(info: LockInfo): Lock {
     let released = false;
+    const lease = keepLeaseAlive(info, `s3://${this.#bucket}/${this.#lockKey}`, () => this.#renew(info));
     return {
       info,
+      onLost: lease.onLost,
       release: async () => {
         if (released) return;
         released = true;
+        lease.stop();
         const current = await this.#get(this.#lockKey);
         if (current && parseLockInfo(current.text)?.token === info.token) {
           await this.#client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: this.#lockKey }));
         }
       },
     };
+  }
+
+  /** Extend the lease: a PUT conditional on the lock object this run last saw, if it still holds our token. */
+  async #renew(info: LockInfo): Promise<boolean> {
+    const current = await this.#get(this.#lockKey);
+    if (!current || parseLockInfo(current.text)?.token !== info.token) return false;
+    if (this.#options.verifyWithHead !== false && (await this.#head(this.#lockKey)) !== current.etag) return false;
+    try {
+      await this.#client.send(
+        new (s3Sdk().PutObjectCommand)({
+          Bucket: this.#bucket,
+          Key: this.#lockKey,
+          Body: JSON.stringify(renewedLockInfo(info, this.#options.lockEnv)) + '\n',
+          ContentType: 'application/json',
+          IfMatch: current.etag,
+        }),
+      );
+    } catch (error) {
+      if (isS3ConditionFailed(error)) return false;
+      throw error;
+    }
+    return true;
   }
 
   #conflict(cause?: unknown): EtlError {
@@ -433,12 +481,12 @@ export function createCheckpointStore(config: PipelineConfig['checkpoint'], ctx:
     const url = `s3://${bucket}/${prefix ? `${prefix}/` : ''}${ctx.pipelineName}`;
     const client =
       ctx.s3Client ?? createS3Client({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, env: ctx.env });
-    return new S3CheckpointStore({ url, client, ownsClient: !ctx.s3Client, lockEnv: ctx.lockEnv });
+    return new S3CheckpointStore({ url, client, ownsClient: !ctx.s3Client, lockEnv: ctx.lockEnv, leaseMs: config.leaseSeconds * 1000 });
   }
   const dir = config.dir
     ? isAbsolute(config.dir)
       ? config.dir
       : resolve(ctx.baseDir, config.dir)
     : join(ctx.baseDir, '.klaviyo-etl', ctx.pipelineName);
-  return new LocalCheckpointStore(dir, { lockEnv: ctx.lockEnv });
+  return new LocalCheckpointStore(dir, { lockEnv: ctx.lockEnv, leaseMs: config.leaseSeconds * 1000 });
 }

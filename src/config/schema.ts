@@ -345,6 +345,14 @@ export const Checkpoint = z
     region: z.string().optional(),
     forcePathStyle: z.boolean().default(false),
     every: z.number().int().min(1).default(1).describe('Write the checkpoint every N acknowledged batches. @default 1'),
+    leaseSeconds: z
+      .number()
+      .min(1)
+      .max(86_400)
+      .default(300)
+      .describe(
+        'The run lock is a lease: renewed every third of this while the run lives; a lock from another host (a dead pod) not renewed for this long is taken over by the next run. @default 300',
+      ),
   })
   .describe('Checkpoint settings.');
 

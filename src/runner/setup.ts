@@ -66,6 +66,7 @@ async function openCheckpoint(options: SetupOptions, defaultDir: string): Promis
   const store = createCheckpointStore(checkpointConfig, { pipelineName: config.name, baseDir, env });
   const checkpointer = new Checkpointer({ store, pipeline: config.name, configHash: pipelineHash(config), every: config.checkpoint.every, logger });
   const resume = await checkpointer.start({ restart: options.restart });
+  checkpointer.onLockLost(options.fail);
   if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
   return { checkpointer, location: store.location, resume, ephemeralDir };
 }

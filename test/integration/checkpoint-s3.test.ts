@@ -128,7 +128,7 @@ describe('S3CheckpointStore against s3rver', () => {
   });
 
   it('drives a resumed run through the Checkpointer (factory appends the pipeline name)', async () => {
-    const cfg = { store: 's3' as const, url: 's3://ckpt/shared/', forcePathStyle: true, every: 1 };
+    const cfg = { store: 's3' as const, url: 's3://ckpt/shared/', forcePathStyle: true, every: 1, leaseSeconds: 300 };
     const mk = () =>
       new Checkpointer({
         store: createCheckpointStore(cfg, { pipelineName: 'nightly', baseDir: '/unused', s3Client: client }),

@@ -57,7 +57,7 @@ class ManualStore implements CheckpointStore {
   }
   async clear() {}
   async lock(): Promise<Lock> {
-    return { info: { pid: 1, hostname: 'h', startedAt: new Date().toISOString(), token: 't' }, release: async () => {} };
+    return { info: { pid: 1, hostname: 'h', startedAt: new Date().toISOString(), token: 't' }, release: async () => {}, onLost: () => {} };
   }
 }
 

@@ -133,9 +133,9 @@ describe('LocalCheckpointStore', () => {
   });
 
   it('resolves the default directory beside the pipeline file', async () => {
-    const store = createCheckpointStore({ store: 'local', forcePathStyle: false, every: 1 }, { pipelineName: 'orders', baseDir: dir });
+    const store = createCheckpointStore({ store: 'local', forcePathStyle: false, every: 1, leaseSeconds: 300 }, { pipelineName: 'orders', baseDir: dir });
     expect(store.location).toBe(join(dir, '.klaviyo-etl', 'orders', 'checkpoint.json'));
-    const custom = createCheckpointStore({ store: 'local', dir: 'state', forcePathStyle: false, every: 1 }, { pipelineName: 'orders', baseDir: dir });
+    const custom = createCheckpointStore({ store: 'local', dir: 'state', forcePathStyle: false, every: 1, leaseSeconds: 300 }, { pipelineName: 'orders', baseDir: dir });
     expect(custom.location).toBe(join(dir, 'state', 'checkpoint.json'));
   });
 });
