@@ -59,7 +59,7 @@ async function pipeline(name: string, extra = ''): Promise<string> {
 const env = (): NodeJS.ProcessEnv => ({ ...s3.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: KEY, S3_ENDPOINT: s3.endpoint });
 
 const storedIds = async (metric: string): Promise<string[]> =>
-  (await emulatorEvents(emulator.url, KEY)).filter((e) => e.metric === metric).map((e) => e.unique_id);
+  (await emulatorEvents(emulator.url, KEY)).filter((e) => e.metric === metric).map((e) => String(e.unique_id));
 
 describe('run lock lease (CLI, built binary)', () => {
   it('local store: a dead pod’s lock is refused while its lease runs, taken over once it ran out', async () => {
