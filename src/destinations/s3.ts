@@ -11,6 +11,12 @@ export const s3Destination: DestinationDefinition<typeof S3Destination> = {
   config: S3Destination,
   capabilities: { accepts: [EXPORT_ROW] },
   create(dest, ctx) {
+    if (ctx.run.emulatorOutputDir) {
+      // --emulator: the object is written as a local file, never to the real bucket
+      const file = path.join(ctx.run.emulatorOutputDir, 's3', dest.bucket, expandExportPath(dest.key, ctx.run));
+      ctx.logger.warn('--emulator run: the S3 export is written to a local file instead of the bucket', { file });
+      return exportDestination({ type: 'file', path: file }, ',', ctx);
+    }
     const s3 = createS3Client({ region: dest.region, endpoint: dest.endpoint, forcePathStyle: dest.forcePathStyle, env: ctx.env });
     const key = expandExportPath(dest.key, ctx.run);
     const stagingPath = path.join(ctx.run.stateDir, `export-${ctx.run.id}${/\.gz$/i.test(key) ? '.csv.gz' : '.csv'}.partial`);

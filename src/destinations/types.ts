@@ -24,6 +24,11 @@ export interface RunInfo {
   stateDir: string;
   /** Whether the run was interrupted (an export's partial file is then kept, not published). */
   interrupted(): boolean;
+  /**
+   * Set for `--emulator` runs: a destination that would write to real remote storage (an S3 bucket) writes under
+   * this local directory instead, so a demo or dry rehearsal never touches the real destination.
+   */
+  emulatorOutputDir?: string;
 }
 
 /** Everything a destination gets from the runner. */

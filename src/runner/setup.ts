@@ -29,6 +29,11 @@ export interface RunSetup extends CheckpointSetup {
   firstSeq: number;
   /** The pipeline's state directory (`<stateDir>/<name>` or `.klaviyo-etl/<name>` beside the pipeline file). */
   stateDir: string;
+  /**
+   * `--emulator` runs: where destinations that would write to real remote storage (S3) write instead
+   * (`emulator-output/` in the pipeline's state directory, kept after the run).
+   */
+  emulatorOutputDir?: string;
   tracker: AckTracker;
   rejects: RunRejects;
 }
@@ -51,19 +56,26 @@ export interface SetupOptions {
   fail(error: EtlError): void;
 }
 
+/**
+ * Where the checkpoint goes. An `--emulator` run never uses the pipeline's own store (its `checkpoint.dir` or S3
+ * store hold the real account's progress): it checkpoints under `--state-dir` when given, else into a temporary
+ * directory, since the embedded emulator's state dies with the run and its checkpoint must not outlive it either.
+ */
+async function checkpointSettings(options: SetupOptions, defaultDir: string): Promise<{ settings: PipelineConfig['checkpoint']; ephemeralDir?: string }> {
+  const { config } = options;
+  if (options.emulator) {
+    const ephemeralDir = options.stateDir ? undefined : await mkdtemp(path.join(tmpdir(), `klaviyo-etl-${config.name}-`));
+    return { settings: { ...config.checkpoint, store: 'local', dir: ephemeralDir ?? defaultDir }, ephemeralDir };
+  }
+  return { settings: config.checkpoint.store === 'local' && !config.checkpoint.dir ? { ...config.checkpoint, dir: defaultDir } : config.checkpoint };
+}
+
 /** Lock and read the checkpoint (never for dry runs). */
 async function openCheckpoint(options: SetupOptions, defaultDir: string): Promise<CheckpointSetup> {
   const { config, baseDir, env, logger } = options;
   if (options.dryRun) return {};
-  // The embedded emulator's state dies with the run, so its checkpoint must not outlive it either: without an
-  // explicit state directory, an --emulator run checkpoints into a temporary directory.
-  let ephemeralDir: string | undefined;
-  if (options.emulator && !options.stateDir && config.checkpoint.store === 'local' && !config.checkpoint.dir) {
-    ephemeralDir = await mkdtemp(path.join(tmpdir(), `klaviyo-etl-${config.name}-`));
-  }
-  const checkpointConfig =
-    config.checkpoint.store === 'local' && !config.checkpoint.dir ? { ...config.checkpoint, dir: ephemeralDir ?? defaultDir } : config.checkpoint;
-  const store = createCheckpointStore(checkpointConfig, { pipelineName: config.name, baseDir, env });
+  const { settings, ephemeralDir } = await checkpointSettings(options, defaultDir);
+  const store = createCheckpointStore(settings, { pipelineName: config.name, baseDir, env });
   const checkpointer = new Checkpointer({ store, pipeline: config.name, configHash: pipelineHash(config), every: config.checkpoint.every, logger });
   const resume = await checkpointer.start({ restart: options.restart });
   checkpointer.onLockLost(options.fail);
@@ -101,7 +113,8 @@ export async function setUpRun(options: SetupOptions): Promise<RunSetup> {
     fail: options.fail,
   });
   const runId = checkpoint.resume?.runId ?? randomUUID();
-  return { ...checkpoint, runId, startAfter, firstSeq, stateDir: checkpoint.ephemeralDir ?? defaultDir, tracker, rejects };
+  const emulatorOutputDir = options.emulator ? path.join(defaultDir, 'emulator-output') : undefined;
+  return { ...checkpoint, runId, startAfter, firstSeq, stateDir: checkpoint.ephemeralDir ?? defaultDir, emulatorOutputDir, tracker, rejects };
 }
 
 /** Remove what a run set up only for itself. */

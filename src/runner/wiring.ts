@@ -88,6 +88,7 @@ export function openDestination(ctx: WiringContext): Destination {
       startAfter: setup.startAfter,
       stateDir: setup.stateDir,
       interrupted: () => ctx.signal?.aborted ?? false,
+      emulatorOutputDir: setup.emulatorOutputDir,
     },
     items: { kind: parts.transform.capabilities.produces, columns: parts.transform.columns?.(config.transform) },
     onAck: ctx.onAck,

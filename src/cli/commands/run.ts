@@ -36,7 +36,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('emulator', {
         type: 'boolean',
         default: false,
-        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API (its checkpoint is temporary unless --state-dir is given: the emulator forgets everything when the run ends)',
+        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API (its checkpoint is temporary unless --state-dir is given: the emulator forgets everything when the run ends; the pipeline’s own checkpoint store and S3 destinations are never touched: an S3 export becomes a local file under emulator-output/ in the state directory)',
       })
       .option('emulator-limits', {
         type: 'string',
