@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { runCommand } from './commands/run.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
@@ -37,6 +38,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .command(statusCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
+      .command(scheduleCommand)
       .option('debug', { type: 'boolean', default: false, global: true, describe: 'Print stack traces of errors' })
       .demandCommand(1, 'Name a command (see --help)')
       .strict()

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { ComponentConfig, Components } from '../components/types.js';
-import { Checkpoint, Rejects } from './schema.js';
+import { Checkpoint, Schedule, Rejects } from './schema.js';
 
 /*
  * The pipeline schema, built from the registered components (Benthos's way: the registered spec is the linter):
@@ -40,6 +40,7 @@ function pipelineObject<C extends Components>(source: Union<C['sources']>, trans
       destination,
       rejects: Rejects.prefault({}),
       checkpoint: Checkpoint.prefault({}),
+      schedule: Schedule.optional(),
     })
     .describe('A klaviyo-etl pipeline file.');
 }

@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { Cron } from 'croner';
 import { DateTime, IANAZone } from 'luxon';
 import { isSupportedCountry } from 'libphonenumber-js';
 import picomatch from 'picomatch';
@@ -422,6 +423,25 @@ export function rateLimitKeysKnown(ctx: RuleContext): RuleViolation[] {
     });
 }
 
+/** `schedule.cron` is an expression croner can read, `schedule.timezone` a known IANA zone. */
+export function scheduleIsValid(ctx: RuleContext): RuleViolation[] {
+  const schedule = asObj(at(ctx.raw, 'schedule'));
+  if (!schedule) return [];
+  const out: RuleViolation[] = [];
+  const { cron, timezone } = schedule;
+  if (typeof timezone === 'string' && !IANAZone.isValidZone(timezone)) {
+    out.push({ path: ['schedule', 'timezone'], message: `unknown IANA time zone ${shown(ctx, ['schedule', 'timezone'], timezone)}` });
+  }
+  if (typeof cron === 'string') {
+    try {
+      new Cron(cron, { paused: true });
+    } catch (error) {
+      out.push({ path: ['schedule', 'cron'], message: `not a cron expression: ${(error as Error).message.replace(/^CronPattern: /, '')} (e.g. "0 2 * * *" for 02:00 every day)` });
+    }
+  }
+  return out;
+}
+
 /** The API revision is a date that exists (2024-02-30 is not one). */
 export function revisionIsADate(ctx: RuleContext): RuleViolation[] {
   const revision = at(ctx.raw, 'destination', 'revision');
@@ -621,6 +641,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   urlsAreHttp,
   csvCharactersUsable,
   rejectsPathIsSafe,
+  scheduleIsValid,
 ];
 
 /** Run every rule and collect all violations, tagged with the rule's name. */

@@ -336,6 +336,15 @@ export const Rejects = z
   })
   .describe('Where rejected rows go.');
 
+export const Schedule = z
+  .strictObject({
+    cron: z
+      .string()
+      .describe('Cron expression as croner reads it: 5 fields (`0 2 * * *`: 02:00 every day), or 6 with seconds first.'),
+    timezone: z.string().default('UTC').describe('IANA time zone the expression is read in (`Europe/Berlin`). @default UTC'),
+  })
+  .describe('When `klaviyo-etl schedule` runs this pipeline (ignored by `run`).');
+
 export const Checkpoint = z
   .strictObject({
     store: z.enum(['local', 's3']).default('local').describe('@default local'),
