@@ -206,6 +206,7 @@ export async function bareCsvParse(file) {
 /**
  * The least time (ms) a tier allows for `n` requests under its sliding form: request k may start no earlier than
  * request k-burst + 1 s and request k-steady + 60 s. Time from the first request's start to the last one's start.
+ * Recorded for comparison with the figures before 2026-12-02; Klaviyo's windows are fixed (see leastTimeFixedMs).
  */
 export function leastTimeMs(n, { burst, steady }) {
   const t = new Array(n).fill(0);
@@ -213,6 +214,46 @@ export function leastTimeMs(n, { burst, steady }) {
     t[k] = Math.max(t[k - 1], k >= burst ? t[k - burst] + 1000 : 0, k >= steady ? t[k - steady] + 60_000 : 0);
   }
   return n > 0 ? t[n - 1] : 0;
+}
+
+/**
+ * The least time (ms) a tier allows for `n` requests under Klaviyo's fixed windows ("a fixed-window rate limiting
+ * algorithm with two distinct windows: burst (1-second window) and steady (1-minute window)", Klaviyo's rate-limit
+ * guide) aligned as the emulator aligns them (whole seconds and minutes of the clock), the first request counted at
+ * `firstAt` (epoch ms): every request as early as both windows allow (which is the fastest any client can do from
+ * that first request on). Time from the first request's count to the last one's. A run cannot beat it, so least /
+ * actual ≤ 1.
+ */
+export function leastTimeFixedMs(n, { burst, steady }, firstAt) {
+  let t = firstAt;
+  let burstWindow = -1;
+  let inBurst = 0;
+  let steadyWindow = -1;
+  let inSteady = 0;
+  for (let k = 0; k < n; ) {
+    const b = Math.floor(t / 1000);
+    const s = Math.floor(t / 60_000);
+    if (b !== burstWindow) [burstWindow, inBurst] = [b, 0];
+    if (s !== steadyWindow) [steadyWindow, inSteady] = [s, 0];
+    if (inSteady >= steady) t = (s + 1) * 60_000;
+    else if (inBurst >= burst) t = (b + 1) * 1000;
+    else {
+      inBurst++;
+      inSteady++;
+      k++;
+    }
+  }
+  return n > 0 ? t - firstAt : 0;
+}
+
+/**
+ * When the emulator let an endpoint's requests through its rate limits (`requests.admitted` of GET /_emulator/state,
+ * the emulator's clock, which is this machine's): `{count, firstAt, lastAt, spanMs}`.
+ */
+export async function admittedRequests(emu, apiKey, endpoint) {
+  const a = (await emu.state(apiKey)).requests.admitted?.[endpoint];
+  if (!a) return { count: 0, firstAt: undefined, lastAt: undefined, spanMs: 0 };
+  return { count: a.count, firstAt: a.first, lastAt: a.last, spanMs: a.last - a.first };
 }
 
 /**
@@ -277,36 +318,4 @@ export const UNPACED = `  rateLimits:
 
 export async function fileSize(file) {
   return (await stat(file)).size;
-}
-
-/**
- * Watch when the emulator counts requests of one endpoint (GET /_emulator/state?key= every `everyMs`): the time the
- * first one arrived and the time the count last grew. `stop()` returns `{count, firstAt, lastAt, spanMs}`
- * (times from performance.now(); resolution `everyMs`).
- */
-export function watchEndpoint(emu, apiKey, endpoint, everyMs = 20) {
-  let count = 0;
-  let firstAt;
-  let lastAt;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const s = await emu.state(apiKey).catch(() => undefined);
-      const now = performance.now();
-      const n = s?.requests?.byEndpoint?.[endpoint] ?? 0;
-      if (n > count) {
-        if (count === 0) firstAt = now;
-        lastAt = now;
-        count = n;
-      }
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return { count, firstAt, lastAt, spanMs: firstAt === undefined ? 0 : lastAt - firstAt };
-    },
-  };
 }

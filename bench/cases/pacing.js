@@ -2,52 +2,74 @@
 // lower than the documented tier (another integration, custom limits) with the loader not told.
 //
 // - latency, burst-bound: 90 bulk event requests at Klaviyo's own limits (M tier, 10/s, 150/min), the emulator adding
-//   250 ms to every answer (`--faults slowRate=1,slowMs=250`); target ≥ 0.90 of the least time.
-// - latency, steady-bound: 100 requests with the tiers × 0.5 (5/s, 75/min) on both sides, 250 ms latency; target
-//   ≥ 0.97.
+//   250 ms to every answer (`--faults slowRate=1,slowMs=250`), `concurrency: 10` (the burst: a window's burst can only
+//   go out as the window opens with that many requests in flight); target ≥ 0.90 of the least time. The same run with
+//   the default `concurrency: 4` is recorded (no target): four requests per latency is then the ceiling, not the pacing.
+// - latency, steady-bound: 100 requests with the tiers × 0.5 (5/s, 75/min) on both sides, 250 ms latency,
+//   `concurrency: 10`; target ≥ 0.97. The run is started 3 s into a minute of the clock (the emulator's windows are the
+//   clock's), so that it sends 75 requests in the first minute, waits for the next one and sends 25 more: bound by the
+//   steady window, whatever the minute the bench runs in.
 // - half limits: 100 requests, the emulator at `--limits 0.5`, the loader given no rateLimits (it paces at the
 //   documented tier until the answers tell it otherwise); target < 3% of requests throttled (29% before issue 12).
 //
 // Efficiency is measured on the run's whole duration: least time / the run report's `durationMs` (from the run's
-// start, pipeline loading and the first batch included, to its end, the last answer included). The span from the
-// first to the last arrival at the emulator and the CLI's wall time are recorded alongside.
+// start, pipeline loading and the first batch included, to its end, the last answer included). The least time is that
+// of the tier's fixed windows (Klaviyo documents fixed 1 s and 60 s windows; the emulator aligns them to the clock)
+// from the moment the emulator let the run's first request through: the fastest any client could send the same number
+// of requests from then on (see leastTimeFixedMs in ../lib.js), so the ratio cannot pass 1. Recorded alongside: the span
+// from the first to the last request let through, the CLI's wall time, the sliding form's least time (the measure
+// before 2026-12-02, which a client pacing at fixed windows can beat: it gave 2.62 and 2.99 for the steady-bound run).
 import { ENDPOINTS } from '../../dist/klaviyo/endpoints.js';
-import { API_KEY, ensureData, leastTimeMs, runCli, scaledLimits, signupEventsPipeline, startEmulatorProcess, watchEndpoint, writePipeline } from '../lib.js';
+import { API_KEY, admittedRequests, ensureData, leastTimeFixedMs, leastTimeMs, runCli, scaledLimits, signupEventsPipeline, sleep, startEmulatorProcess, writePipeline } from '../lib.js';
 
 export const description = 'pacing with 250 ms latency (burst- and steady-bound) and with the account at half the tier, the loader not told';
 
 const EVENTS = 'POST /api/event-bulk-create-jobs';
 
-async function one(ctx, { label, rows, factor, told, faults }) {
+/** Wait until the clock is `second` s into a minute (the emulator's steady windows are the clock's minutes). */
+async function untilSecondOfMinute(second) {
+  const wait = (second * 1000 - (Date.now() % 60_000) + 60_000) % 60_000;
+  await sleep(wait);
+}
+
+async function one(ctx, { label, rows, factor, told, faults, concurrency, startAtSecond }) {
   const file = await ensureData(rows, { profiles: true, log: ctx.log });
   const name = `bench-pacing-${label}`;
-  const destination = told ? scaledLimits(factor, Object.keys(ENDPOINTS), ENDPOINTS) : '';
+  let destination = told ? scaledLimits(factor, Object.keys(ENDPOINTS), ENDPOINTS) : '';
+  if (concurrency !== undefined) destination = `  concurrency: ${concurrency}\n${destination}`;
   const pipeline = await writePipeline(name, signupEventsPipeline(name, file, { destination }));
   const apiKey = `${API_KEY}${label}`.replace(/[^A-Za-z0-9_]/g, '_');
   const emu = await startEmulatorProcess({ limits: factor, faults, warmUp: true });
   try {
-    ctx.log(`${label}: ${rows} events, emulator limits × ${factor}${faults ? `, faults ${JSON.stringify(faults)}` : ''}, loader ${told ? 'told' : 'not told'}`);
-    const watch = watchEndpoint(emu, apiKey, EVENTS);
+    ctx.log(`${label}: ${rows} events, emulator limits × ${factor}${faults ? `, faults ${JSON.stringify(faults)}` : ''}, loader ${told ? 'told' : 'not told'}, concurrency ${concurrency ?? 'default (4)'}`);
+    if (startAtSecond !== undefined) await untilSecondOfMinute(startAtSecond);
     const cli = await runCli(pipeline, { env: { KLAVIYO_BASE_URL: emu.url }, apiKey });
-    const seen = await watch.stop();
+    const seen = await admittedRequests(emu, apiKey, EVENTS);
     const state = await emu.state(apiKey);
     const tier = { burst: Math.max(1, Math.floor(ENDPOINTS[EVENTS].burst * factor)), steady: Math.max(1, Math.floor(ENDPOINTS[EVENTS].steady * factor)) };
-    const n = (state.requests.byEndpoint[EVENTS] ?? 0) - state.requests.throttled;
-    const least = leastTimeMs(n, tier);
+    const n = seen.count;
+    const least = leastTimeFixedMs(n, tier, seen.firstAt);
     const durationMs = cli.report.durationMs;
+    const startedAt = Date.parse(cli.report.startedAt);
     const r = {
       label,
       rows,
       factor,
       told,
+      concurrency: concurrency ?? 4,
       faults: faults ?? null,
       tier,
       requests: n,
       leastMs: least,
       durationMs,
       efficiency: Number((least / durationMs).toFixed(3)),
-      spanMs: Math.round(seen.spanMs),
+      // where the run's first request fell in the emulator's windows, and how long the run took to send it
+      firstPhaseMs: { inSecond: seen.firstAt % 1000, inMinute: seen.firstAt % 60_000 },
+      firstAfterStartMs: seen.firstAt - startedAt,
+      lastToEndMs: Date.parse(cli.report.finishedAt) - seen.lastAt,
+      spanMs: seen.spanMs,
       spanEfficiency: Number((least / Math.max(1, seen.spanMs)).toFixed(3)),
+      leastSlidingMs: leastTimeMs(n, tier),
       wallMs: Math.round(cli.wallMs),
       requestsTotal: state.requests.total,
       throttled: state.requests.throttled,
@@ -68,26 +90,32 @@ export async function run(ctx) {
   const q = ctx.quick ? 0.2 : 1;
   const latency = { seed: 1, slowRate: 1, slowMs: 250 };
   const runs = [
-    await one(ctx, { label: 'latency-burst', rows: Math.round(90_000 * q), factor: 1, told: true, faults: latency }),
-    await one(ctx, { label: 'latency-steady', rows: Math.round(100_000 * q), factor: 0.5, told: true, faults: latency }),
+    await one(ctx, { label: 'latency-burst', rows: Math.round(90_000 * q), factor: 1, told: true, faults: latency, concurrency: 10 }),
+    await one(ctx, { label: 'latency-steady', rows: Math.round(100_000 * q), factor: 0.5, told: true, faults: latency, concurrency: 10, startAtSecond: 3 }),
     await one(ctx, { label: 'half-limits', rows: Math.round(100_000 * q), factor: 0.5, told: false }),
+    await one(ctx, { label: 'latency-burst-c4', rows: Math.round(90_000 * q), factor: 1, told: true, faults: latency }),
   ];
-  const [burst, steady, half] = runs;
+  const [burst, steady, half, burst4] = runs;
   const stored = (r) => r.stored === r.loaded && r.loaded + r.rejected === r.rows && r.status === 'succeeded';
   const targets = [
-    { name: `latency 250 ms, burst-bound: least time / run duration (${burst.requests} requests)`, target: '≥ 0.90', value: burst.efficiency, met: burst.efficiency >= 0.9 },
-    { name: `latency 250 ms, steady-bound: least time / run duration (${steady.requests} requests)`, target: '≥ 0.97', value: steady.efficiency, met: steady.efficiency >= 0.97 },
-    ...[burst, steady].map((r) => ({ name: `${r.label}: requests answered 429`, target: '< 1%', value: `${(r.throttledShare * 100).toFixed(2)}%`, met: r.throttledShare < 0.01 })),
+    { name: `latency 250 ms, burst-bound: least time / run duration (${burst.requests} requests, concurrency 10)`, target: '≥ 0.90', value: burst.efficiency, met: burst.efficiency >= 0.9 },
+    { name: `latency 250 ms, steady-bound: least time / run duration (${steady.requests} requests, concurrency 10)`, target: '≥ 0.97', value: steady.efficiency, met: steady.efficiency >= 0.97 },
+    ...[burst, steady, burst4].map((r) => ({ name: `${r.label}: requests answered 429`, target: '< 1%', value: `${(r.throttledShare * 100).toFixed(2)}%`, met: r.throttledShare < 0.01 })),
     { name: 'limits at half the tier, loader not told: requests answered 429', target: '< 3%', value: `${(half.throttledShare * 100).toFixed(2)}%`, met: half.throttledShare < 0.03 },
     ...runs.map((r) => ({ name: `${r.label}: every loaded event stored, run succeeded`, target: r.rows, value: r.stored, met: stored(r) })),
   ];
   return {
-    config: { emulator: 'child process, --limits <factor> [--faults slowRate=1,slowMs=250]', cli: 'child process; rateLimits = tiers × factor when told, none otherwise', sampleMs: 20 },
-    metrics: { runs },
+    config: {
+      emulator: 'child process, --limits <factor> [--faults slowRate=1,slowMs=250]',
+      cli: 'child process; rateLimits = tiers × factor when told, none otherwise; concurrency 10 where stated, else the default 4',
+      leastTime: 'the tier\'s fixed windows (whole seconds and minutes of the clock, as the emulator\'s) from the first request let through',
+    },
+    metrics: { runs, informational: { 'latency-burst-c4': burst4.efficiency } },
     targets,
     notes: [
-      'efficiency = least time of the sliding form of the tier / the run report durationMs (whole run); spanEfficiency uses first to last arrival at the emulator',
-      'the steady-bound run can beat the sliding least time: a steady token comes back when the server\'s fixed window ends (RateLimit-Reset), which the sliding form does not allow for',
+      'efficiency = least time of the fixed windows from the first request let through / the run report durationMs (whole run: start-up, first batch and last answer included); spanEfficiency uses the first to the last request let through',
+      'latency-burst-c4 (the default concurrency 4) has no target: with 250 ms latency, 4 requests in flight cannot send a window\'s 10 as it opens',
+      'the steady-bound run is started 3 s into a minute so that it is bound by the steady window (75 requests, then the next minute)',
     ],
   };
 }

@@ -21,7 +21,7 @@ import { ROUTE_MODULES } from './routes/index.js';
 import { applySeed, loadSeedFile, type SeedFile } from './seed.js';
 import { checkWritable, fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import { EtlError } from '../core/errors.js';
-import { Account, type AccountSummary, type ImportJobRecord, type SavedAccount } from './state.js';
+import { Account, type AccountSummary, type ImportJobRecord, type RequestCounters, type SavedAccount } from './state.js';
 
 /** Options of `startEmulator`. */
 export interface EmulatorOptions {
@@ -68,7 +68,7 @@ export interface EmulatorOptions {
 export interface EmulatorStateSummary extends AccountSummary {
   accounts: number;
   limits: 'klaviyo' | 'off' | number;
-  requests: { total: number; throttled: number; byEndpoint: Record<string, number> };
+  requests: RequestCounters;
   faults: Record<string, number>;
 }
 
@@ -107,7 +107,7 @@ export class EmulatorServer implements EmulatorContext {
   readonly #faults: FaultInjector | null;
   readonly #seed: SeedFile | null;
   readonly #apiKeys: Set<string> | null;
-  readonly #requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
+  readonly #requests: RequestCounters = { total: 0, throttled: 0, byEndpoint: {}, admitted: {} };
   readonly #held = new Set<ServerResponse>();
   readonly #sockets = new Set<Socket>();
   readonly #jobQueue: { account: Account; job: ImportJobRecord }[] = [];
@@ -185,6 +185,7 @@ export class EmulatorServer implements EmulatorContext {
       this.#requests.total = 0;
       this.#requests.throttled = 0;
       this.#requests.byEndpoint = {};
+      this.#requests.admitted = {};
       this.#limiter?.clear();
     }
   }
@@ -415,6 +416,14 @@ export class EmulatorServer implements EmulatorContext {
       req.resume();
       throw throttled(this.#faults ? this.#faults.retryAfter(d.retryAfter) : d.retryAfter);
     }
+    const at = this.now();
+    for (const counters of [account.requests, this.#requests]) {
+      const seen = counters.admitted[endpoint];
+      if (seen) {
+        seen.last = at;
+        seen.count++;
+      } else counters.admitted[endpoint] = { first: at, last: at, count: 1 };
+    }
     return { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.reset) };
   }
 
@@ -627,8 +636,9 @@ function listenError(err: Error, host: string, port: number): Error {
   return reason ? new EtlError('USAGE', `The emulator cannot listen on ${host}:${port}: ${reason}.`, { cause: err }) : err;
 }
 
-function cloneRequests(r: { total: number; throttled: number; byEndpoint: Record<string, number> }) {
-  return { total: r.total, throttled: r.throttled, byEndpoint: { ...r.byEndpoint } };
+function cloneRequests(r: RequestCounters): RequestCounters {
+  const admitted = Object.fromEntries(Object.entries(r.admitted).map(([k, v]) => [k, { ...v }]));
+  return { total: r.total, throttled: r.throttled, byEndpoint: { ...r.byEndpoint }, admitted };
 }
 
 function parseAuthKey(header: string | undefined): string | null {

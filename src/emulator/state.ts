@@ -9,6 +9,18 @@ import type { IdGenerator, UlidBlock } from './ids.js';
 import { PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 /**
+ * Request counters of an account (or of the whole emulator): every `/api` request, those answered 429, per endpoint
+ * key, and per endpoint key the requests its rate limits let through (emulator clock, epoch ms of the first and the
+ * last; kept only while limits are on). The benchmarks read the windows a run used from them.
+ */
+export interface RequestCounters {
+  total: number;
+  throttled: number;
+  byEndpoint: Record<string, number>;
+  admitted: Record<string, { first: number; last: number; count: number }>;
+}
+
+/**
  * A profile's events, for dedup (profile + metric + unique_id, or + second without unique_id): the event itself, an
  * array while there are few, then a map keyed by unique_id or, for events without one, by time. Held under a symbol
  * so state files (JSON) do not carry it; it is rebuilt from the events on load.
@@ -267,7 +279,7 @@ export class Account {
   /** The metric of the last event (events of a request mostly share a few metrics). */
   #lastMetric: MetricRecord | null = null;
   /** Request counters for this account. */
-  readonly requests = { total: 0, throttled: 0, byEndpoint: {} as Record<string, number> };
+  readonly requests: RequestCounters = { total: 0, throttled: 0, byEndpoint: {}, admitted: {} };
   readonly #ids: IdGenerator;
   /** Membership change counters and cached member arrays (join order) for paging without re-copying Maps. */
   readonly #memberVersion = new WeakMap<GroupRecord, number>();

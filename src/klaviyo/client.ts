@@ -169,11 +169,14 @@ export class KlaviyoClient {
   /** One attempt through the limiter: the response, or the network failure (EtlErrors, aborts included, throw). */
   async #attempt(call: Call): Promise<{ raw?: RawResponse; errorCode?: string; errorMessage?: string }> {
     try {
-      const raw = await this.#limiter.schedule(call.key, () => {
+      const raw = await this.#limiter.schedule(call.key, async () => {
         call.sentAt = this.#clock.now();
         this.#stats.requests.total++;
         this.#stats.requests.byEndpoint[call.key] = (this.#stats.requests.byEndpoint[call.key] ?? 0) + 1;
-        return this.#send(call.method, call.path, call.body);
+        const answer = await this.#send(call.method, call.path, call.body);
+        // before the limiter sees the request end: what the answer tells decides when its tokens come back
+        this.#observe(call.key, answer, call.sentAt);
+        return answer;
       });
       return { raw };
     } catch (error) {
@@ -185,7 +188,6 @@ export class KlaviyoClient {
 
   /** What a response means: returned to the caller, retried after a delay, or thrown (auth, retries exhausted). */
   #afterResponse(call: Call, raw: RawResponse, attempt: number): Next {
-    this.#observe(call.key, raw, call.sentAt);
     const status = raw.status;
     if (status >= 200 && status < 300) return { response: this.#response(raw) };
     if (status === 429) return this.#afterThrottled(call, raw, attempt);

@@ -42,6 +42,8 @@ export function connectKlaviyo(
     redis: options.redis,
     logger: options.logger,
     clock: options.clock,
+    // a pipeline's rateLimits and the emulator's factor state the account's allowance: no first request alone
+    trustStated: true,
   });
   const client = new KlaviyoClient({
     baseUrl: destination.baseUrl ?? options.defaultBaseUrl,

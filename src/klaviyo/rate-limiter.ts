@@ -30,6 +30,14 @@ const ioredisLib = lazyModule<typeof ioredis>('ioredis');
  * (Returning tokens one window + 20 ms after the start instead gave 429s on a busy emulator, whose count can come
  * later than 20 ms after the send.) Every 429 the server still answers widens the key's margin (doubled, at least
  * 250 ms, at most 1 s): another client uses the same account, or the server counts differently.
+ *
+ * Windows of the clock. Klaviyo documents fixed windows, not where they start. When the answers' `RateLimit-Reset`
+ * agrees with windows at the clock's whole minutes (the emulator's are; so are windows of `floor(time / length)` on a
+ * server whose clock agrees with ours), the key is paced at the clock's windows: a request was counted by the time it
+ * ended, so its tokens are free when the clock's burst (steady) window holding that moment ends, plus the margin. A
+ * window's burst then goes out as the window opens, instead of one window + one latency (or its spread) after the
+ * previous one: 10 requests per second at 10/s whatever the latency. The first answer that disagrees, or any 429,
+ * ends it for the key (back to the sliding form above).
  */
 
 /** Steady-window facts read off a response (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`). */
@@ -63,6 +71,12 @@ export interface RateLimiterOptions {
   logger?: Logger;
   /** Time and timers (tests pass a fake one). @default systemClock */
   clock?: Clock;
+  /**
+   * The allowances stated in `tiers` (for the keys listed) and `scale` (for every key) are the account's own (a
+   * pipeline's `rateLimits`, the emulator's `--limits` factor): such a key's first request does not go alone.
+   * connectKlaviyo sets it. @default false
+   */
+  trustStated?: boolean;
 }
 
 /** Tier used for an endpoint key that is neither in ENDPOINTS nor overridden. */
@@ -78,6 +92,11 @@ const MIN_LATENCY_SAMPLES = 4;
 const LATENCY_SAMPLES = 32;
 /** A burst allowance lowered by a 429 grows back by one request per this many burst windows without one. */
 const BURST_RECOVERY_WINDOWS = 10;
+/**
+ * How far our clock may be from the server's for its windows to count as ours (ms): the request's start and answer
+ * are widened by this when checking a `RateLimit-Reset` against the clock's whole minutes.
+ */
+const CLOCK_TOLERANCE_MS = 50;
 
 /** What a 429 tells the limiter (see {@link RateLimiter.throttled}). */
 export interface ThrottleInfo {
@@ -251,6 +270,25 @@ class TokenReturns {
   };
 }
 
+/** The first multiple of `windowMs` after `t` (the end of the clock's window holding `t`). */
+function nextBoundary(t: number, windowMs: number): number {
+  return Math.floor(t / windowMs) * windowMs + windowMs;
+}
+
+/**
+ * Whether some moment `c` in [from, to] has ceil((end − c) / 1000) = `resetSeconds`, where `end` is the end of the
+ * clock's steady window holding `c` ({@link nextBoundary}): what the server states as `RateLimit-Reset` when its
+ * windows are the clock's and it counted the request at `c`.
+ */
+function clockWindowFits(from: number, to: number, resetSeconds: number, windowMs: number): boolean {
+  for (let end = nextBoundary(from, windowMs); end <= nextBoundary(to, windowMs); end += windowMs) {
+    const lo = Math.max(from, end - windowMs, end - resetSeconds * 1000);
+    const hi = Math.min(to + 1, end, end - (resetSeconds - 1) * 1000);
+    if (lo < hi) return true;
+  }
+  return false;
+}
+
 function heapPush(heap: number[], value: number): void {
   let i = heap.length;
   heap.push(value);
@@ -293,6 +331,12 @@ interface KeyState {
   steadyReturns: TokenReturns;
   /** Tokens taken and not yet given back (the two queues, plus requests still open). */
   held: { steady: number; burst: number };
+  /**
+   * Whether the server's windows are our clock's (whole seconds and minutes, as the emulator's are and as fixed
+   * windows of `floor(time / length)` are where clocks agree): undefined until an answer's `RateLimit-Reset` tells,
+   * then true while every answer agrees; false for good once one does not, or after a 429 (see {@link #holdToken}).
+   */
+  aligned: boolean | undefined;
   /** Resolves when the key's first request is answered: until then it is the only one (the answer tells the limits). */
   firstAnswer: Promise<void> | undefined;
   answered: boolean;
@@ -320,6 +364,8 @@ export class RateLimiter {
   readonly #keys = new Map<string, KeyState>();
   readonly #timers = new Set<TimerHandle>();
   readonly #redisPrefix: string | undefined;
+  readonly #trustStated: boolean;
+  readonly #scaleStated: boolean;
   #connection: Bottleneck.IORedisConnection | undefined;
   /** Requests started and not yet ended (nor past their start-based return): close() waits for them in cluster mode. */
   #open = 0;
@@ -333,6 +379,8 @@ export class RateLimiter {
       throw new EtlError('USAGE', `Expected \`scale\` to be a positive number, got \`${String(options.scale)}\``);
     }
     this.#scale = scale;
+    this.#scaleStated = options.scale !== undefined;
+    this.#trustStated = options.trustStated ?? false;
     this.#tiers = { ...(options.tiers ?? {}) };
     this.#marginMs = options.marginMs ?? 2;
     this.#burstWindowMs = options.burstWindowMs ?? 1000;
@@ -434,6 +482,9 @@ export class RateLimiter {
     if (this.#closed) return;
     const state = this.#state(key);
     const now = this.#clock.now();
+    if (resetSeconds !== undefined && Number.isFinite(resetSeconds) && observation.sentAt !== undefined) {
+      this.#checkAligned(key, state, observation.sentAt, now, resetSeconds);
+    }
     if (limit !== undefined && Number.isFinite(limit) && limit >= 1 && limit < state.ceiling.steady && !state.windows.shared) {
       const ratio = limit / state.ceiling.steady;
       state.ceiling = { steady: Math.floor(limit), burst: Math.max(1, Math.floor(state.ceiling.burst * ratio)) };
@@ -449,6 +500,23 @@ export class RateLimiter {
     const resetMs = Math.min(this.#steadyWindowMs, Math.max(0, (resetSeconds ?? this.#steadyWindowMs / 1000) * 1000));
     this.#logger.debug('rate limiter lowered by server headers', { endpoint: key, remaining, deficit });
     this.#later(resetMs + state.marginMs, () => state.windows.addSteady(deficit));
+  }
+
+  /**
+   * Does this answer's `RateLimit-Reset` agree with windows that are our clock's (the steady window ending at a whole
+   * minute of the clock, so the burst windows at whole seconds)? It does when, for some moment between the request's
+   * start and its answer (each widened by CLOCK_TOLERANCE_MS), the seconds to the clock's next whole steady window,
+   * rounded up, are the Reset. The first answer that agrees sets the key aligned; one that does not ends it for good.
+   */
+  #checkAligned(key: string, state: KeyState, sentAt: number, now: number, resetSeconds: number): void {
+    if (state.aligned === false) return;
+    if (clockWindowFits(sentAt - CLOCK_TOLERANCE_MS, now + CLOCK_TOLERANCE_MS, resetSeconds, this.#steadyWindowMs)) {
+      if (state.aligned === undefined) this.#logger.debug('rate limiter paces at the clock\'s windows', { endpoint: key });
+      state.aligned = true;
+      return;
+    }
+    if (state.aligned) this.#logger.info('rate limiter no longer paces at the clock\'s windows: the server\'s differ', { endpoint: key, resetSeconds });
+    state.aligned = false;
   }
 
   /**
@@ -482,6 +550,12 @@ export class RateLimiter {
   throttled(key: string, info: ThrottleInfo): number {
     const state = this.#state(key);
     const now = this.#clock.now();
+    if (state.aligned) {
+      // paced at the clock's windows and refused all the same: they are not the server's (or another client shares
+      // the account); back to the sliding form, which holds whatever the windows
+      state.aligned = false;
+      this.#logger.info('rate limiter no longer paces at the clock\'s windows after a 429', { endpoint: key });
+    }
     for (let i = state.recent.length - 1; i >= 0; i--) {
       if (state.recent[i]!.start === info.sentAt) {
         state.recent[i]!.throttled = true;
@@ -618,7 +692,9 @@ export class RateLimiter {
       limits: { ...limits },
       ceiling: { ...limits },
       firstAnswer: undefined,
-      answered: false,
+      // a key whose allowance the caller stated sends its first burst at once: nothing to learn first
+      answered: this.#trustStated && (this.#scaleStated || this.#tiers[key] !== undefined),
+      aligned: undefined,
       latencies: [],
       recent: [],
       burstChangedAt: -Infinity,
@@ -652,7 +728,8 @@ export class RateLimiter {
    * Between its start and its answer; at the same point of the latency for every request, as far as the spread of
    * the latencies shows. So, once MIN_LATENCY_SAMPLES answers are in, a token comes back one window + margin after
    * the request's start + the spread of the last latencies (a steady 250 ms latency costs nothing), never later than
-   * one window + margin after its answer, or one window + LATE_RESPONSE_MS after a start left unanswered.
+   * one window + margin after its answer, or one window + LATE_RESPONSE_MS after a start left unanswered. At the
+   * clock's windows (`state.aligned`), when the windows holding its end (+ margin) end, plus the margin.
    * `ended(answered)`: the request ended (answered: a response arrived).
    */
   #holdToken(state: KeyState): (answered: boolean) => void {
@@ -664,6 +741,10 @@ export class RateLimiter {
     // Still unanswered when the burst token's start-based time comes: both tokens go back on their start-based times.
     const late = this.#clock.setTimeout(() => {
       this.#timers.delete(late);
+      // At the clock's windows a token waits for its request's end, however late: the server may count it as late
+      // as it answers (the emulator counts after its `slow` delay; a loaded one later still), and a token given back
+      // on the start-based guess let a request into a window that counted the late one too.
+      if (state.aligned) return;
       ended = true;
       this.#open--;
       state.burstReturns.add(start + this.#burstWindowMs + LATE_RESPONSE_MS);
@@ -678,6 +759,14 @@ export class RateLimiter {
       this.#open--;
       this.#clock.clearTimeout(late);
       this.#timers.delete(late);
+      if (state.aligned) {
+        // The server's windows are the clock's: the request was counted by now, so its tokens are free when the
+        // windows it was counted in end (the next whole second and minute after now + margin), plus the margin.
+        const after = now + state.marginMs;
+        state.burstReturns.add(nextBoundary(after, this.#burstWindowMs) + state.marginMs);
+        state.steadyReturns.add(nextBoundary(after, this.#steadyWindowMs) + state.marginMs);
+        return;
+      }
       const latencies = state.latencies;
       const spread = latencies.length >= MIN_LATENCY_SAMPLES ? Math.max(...latencies) - Math.min(...latencies) : Infinity;
       const counted = Math.min(start + LATE_RESPONSE_MS, start + spread + state.marginMs, now + state.marginMs);

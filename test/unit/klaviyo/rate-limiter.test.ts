@@ -358,7 +358,8 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
   });
 
   it('gives a steady token back when the server\'s fixed window ends (RateLimit-Reset), not one window after', async () => {
-    vi.useFakeTimers();
+    // 300 ms into a minute of the clock: a Reset of 20 s says the server's windows are not the clock's
+    vi.useFakeTimers({ now: Date.UTC(2026, 11, 2, 5, 0, 0, 300) });
     const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 2 } }, marginMs: 0 });
     const t0 = Date.now();
     const first = Date.now();
@@ -369,5 +370,109 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
     await settle(Promise.all(Array.from({ length: 3 }, () => l.schedule(KEY, async () => void starts.push(Date.now() - t0)))));
     // one token left now; the second request's token is free at the window's end (20 s), the first's at 60 s
     expect(starts).toEqual([0, 20_000, 60_000]);
+  });
+});
+
+describe('RateLimiter at the clock\'s windows (Klaviyo\'s fixed windows, aligned as the answers show)', () => {
+  // 2026-12-02 05:00:00.300 UTC: 300 ms into a second, at the start of a minute
+  const T0 = Date.UTC(2026, 11, 2, 5, 0, 0, 300);
+  const nextBoundary = (t: number, w: number) => Math.floor(t / w) * w + w;
+
+  /**
+   * A server whose fixed windows start `offsetMs` after the clock's (0: the clock's, as the emulator's): it counts a
+   * request `latencyMs` after its start, then answers; the limiter reads the answer's RateLimit-* headers before the
+   * request ends (as the client does). Returns the start times of `n` requests, relative to T0.
+   */
+  async function run(l: RateLimiter, n: number, { latencyMs = 250, offsetMs = 0, steady = 150 } = {}): Promise<number[]> {
+    const starts: number[] = [];
+    const counted = new Map<number, number>();
+    await settle(Promise.all(Array.from({ length: n }, () => l.schedule(KEY, async () => {
+      const sentAt = Date.now();
+      starts.push(sentAt - T0);
+      await delay(latencyMs);
+      const c = Date.now() - offsetMs;
+      const minute = Math.floor(c / 60_000);
+      counted.set(minute, (counted.get(minute) ?? 0) + 1);
+      const resetSeconds = Math.ceil((nextBoundary(c, 60_000) - c) / 1000);
+      void l.observe(KEY, { limit: steady, remaining: steady - counted.get(minute)!, resetSeconds, sentAt });
+    }))));
+    return starts;
+  }
+
+  it('sends a window\'s burst as the window opens, whatever the latency, once RateLimit-Reset shows the windows are the clock\'s', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 150 } }, trustStated: true });
+    const starts = await run(l, 30);
+    // the first burst at once (the allowance was stated: no first request alone); the next ones at the next whole
+    // seconds + the 2 ms margin, not one window + one latency (or its spread) after the previous burst
+    expect(starts).toEqual([...Array(10).fill(0), ...Array(10).fill(702), ...Array(10).fill(1702)]);
+  });
+
+  it('gives steady tokens back when the clock\'s minute ends', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 15 } }, trustStated: true });
+    const starts = await run(l, 20, { steady: 15 });
+    expect(starts).toEqual([...Array(10).fill(0), ...Array(5).fill(702), ...Array(5).fill(60_000 - 300 + 2)]);
+  });
+
+  it('a request still unanswered long after its start keeps its tokens until its answer (the server may count it late)', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 1, steady: 150 } }, trustStated: true });
+    // a server at the clock's windows; every request answered `latencyMs` after its start
+    const request = (latencyMs: number) =>
+      l.schedule(KEY, async () => {
+        const sentAt = Date.now();
+        await delay(latencyMs);
+        const c = Date.now();
+        void l.observe(KEY, { limit: 150, remaining: 100, resetSeconds: Math.ceil((nextBoundary(c, 60_000) - c) / 1000), sentAt });
+        return sentAt - T0;
+      });
+    const first = request(250);
+    const slow = request(2000); // starts at 702, answered at 2,702 (03.002 of the clock)
+    const next = request(250);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await first).toBe(0);
+    expect(await slow).toBe(702);
+    // the next whole second after the answer + margin, not one window + 250 ms after the slow request's start (1,952)
+    expect(await next).toBe(3702);
+  });
+
+  it('keeps the sliding form when RateLimit-Reset shows the server\'s windows are not the clock\'s', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 150 } }, trustStated: true });
+    // the server's minutes start 700 ms before the clock's: its Reset says 59 where the clock's minute says 60
+    const starts = await run(l, 20, { offsetMs: -700 });
+    // one window after each request was counted: 3 answers before the latency spread is known (start + 250 ms + 1 s),
+    // then start + spread (0) + margin + 1 s; never at the clock's next second (702)
+    expect(starts.slice(10).sort((a, b) => a - b)).toEqual([...Array(7).fill(1002), ...Array(3).fill(1250)]);
+  });
+
+  it('a 429 ends pacing at the clock\'s windows for the key (back to the sliding form)', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 150 } }, trustStated: true, marginMs: 0 });
+    expect(await run(l, 4)).toEqual([0, 0, 700, 700]);
+    // (a 429 with Retry-After for the last request: the burst window had its two, so the allowance stays)
+    l.throttled(KEY, { sentAt: T0 + 700, inARow: 0, retryAfterMs: 1 });
+    expect(l.pacedLimits(KEY).burst).toBe(2);
+    await vi.advanceTimersByTimeAsync(2000);
+    const t = Date.now() - T0;
+    const later = await run(l, 4);
+    // the first two at once (tokens back), the next two one window + the margin (widened to 250 ms by the 429) after
+    // they were counted (start + latency spread 0), not at the clock's next second + margin (1000)
+    expect(later.map((s) => s - t)).toEqual([0, 0, 1250, 1250]);
+  });
+
+  it('sends a first request alone only for an allowance not stated by the caller', async () => {
+    vi.useFakeTimers({ now: T0 });
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 150 } }, trustStated: true });
+    const starts: Record<string, number[]> = { stated: [], unstated: [] };
+    const three = (key: string, into: number[]) =>
+      Array.from({ length: 3 }, () => l.schedule(key, async () => {
+        into.push(Date.now() - T0);
+        await delay(100);
+      }));
+    await settle(Promise.all([...three(KEY, starts.stated!), ...three('GET /api/lists', starts.unstated!)]));
+    expect(starts.stated).toEqual([0, 0, 0]);
+    expect(starts.unstated).toEqual([0, 100, 100]);
   });
 });
