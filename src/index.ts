@@ -3,9 +3,10 @@
  */
 export { run, type RunOptions } from './runner/index.js';
 export { formatSummary, type RunReport, type RunStatus } from './runner/report.js';
-export { EXIT, exitCodeForStatus, exitCodeForError } from './core/exit-codes.js';
+export { EXIT, exitCodeForStatus, exitCodeForError, exitCodeForReport } from './core/exit-codes.js';
 export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
 export { schedule, type ScheduleOptions, type Scheduler, type ScheduleEvent } from './scheduler/index.js';
+export { pipelineHistory, formatHistory, historyHtml, type HistoryOptions } from './history/index.js';
 export {
   loadPipelineFile,
   loadPipelineFileOrThrow,

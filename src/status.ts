@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { loadPipelineFileOrThrow } from './config/load.js';
 import { createCheckpointStore, pipelineHash, type Checkpoint } from './checkpoint/index.js';
+import type { PipelineConfig } from './config/pipeline.js';
+import { openHistoryStore } from './history/store.js';
+import type { RunReport } from './runner/report.js';
 
 /** Where a pipeline stands, from its checkpoint (read without taking the lock). */
 export interface PipelineStatus {
@@ -20,6 +23,21 @@ export interface PipelineStatus {
   /** What the next `run` will do. */
   next: 'start' | 'resume' | 'incremental' | 'refuse (pipeline changed; use --restart)';
   watermark?: unknown;
+  /** The last run in the run history: how it ended, and why when it failed. */
+  lastRun?: Pick<RunReport, 'runId' | 'status' | 'finishedAt' | 'durationMs' | 'error'>;
+}
+
+/** The last run of the run history (undefined when there is none or it cannot be read: status must still answer). */
+async function lastRunOf(config: PipelineConfig, baseDir: string, env: NodeJS.ProcessEnv, stateDir: string | undefined): Promise<PipelineStatus['lastRun']> {
+  const history = openHistoryStore(config, { baseDir, env, stateDir });
+  try {
+    const last = (await history.list(1)).at(-1);
+    return last && { runId: last.runId, status: last.status, finishedAt: last.finishedAt, durationMs: last.durationMs, ...(last.error ? { error: last.error } : {}) };
+  } catch {
+    return undefined;
+  } finally {
+    await history.close();
+  }
 }
 
 export async function pipelineStatus(
@@ -34,9 +52,11 @@ export async function pipelineStatus(
       ? { ...config.checkpoint, dir: path.resolve(stateDir, config.name) }
       : config.checkpoint;
   const store = createCheckpointStore(checkpointConfig, { pipelineName: config.name, baseDir: source.dir, env });
+  const lastRun = await lastRunOf(config, source.dir, env, stateDir);
+  const last = lastRun ? { lastRun } : {};
   try {
     const cp = await store.read();
-    if (!cp) return { pipeline: config.name, checkpoint: store.location, state: 'never-run', pendingJobs: [], configChanged: false, next: 'start' };
+    if (!cp) return { pipeline: config.name, checkpoint: store.location, state: 'never-run', pendingJobs: [], configChanged: false, next: 'start', ...last };
     const configChanged = cp.configHash !== pipelineHash(config);
     const unfinished = cp.status !== 'succeeded';
     return {
@@ -52,6 +72,7 @@ export async function pipelineStatus(
       configChanged,
       next: unfinished ? (configChanged ? 'refuse (pipeline changed; use --restart)' : 'resume') : 'incremental',
       watermark: cp.watermark,
+      ...last,
     };
   } finally {
     await store.close?.();
@@ -70,6 +91,10 @@ export function formatStatus(s: PipelineStatus): string {
   if (s.counters) lines.push(`  rows        read ${s.counters.read}, loaded ${s.counters.loaded}, rejected ${s.counters.rejected}`);
   if (s.pendingJobs.length > 0) lines.push(`  pending     ${s.pendingJobs.length} bulk import job(s): ${s.pendingJobs.join(', ')}`);
   if (s.lastSuccess) lines.push(`  last success ${s.lastSuccess.finishedAt} (${s.lastSuccess.runId})`);
+  if (s.lastRun) {
+    const why = s.lastRun.error ? `: [${s.lastRun.error.code}] ${s.lastRun.error.message}` : '';
+    lines.push(`  last run    ${s.lastRun.status} at ${s.lastRun.finishedAt} (${s.lastRun.runId})${why}`);
+  }
   lines.push(`  next run    ${s.next}`);
   return lines.join('\n');
 }

@@ -31,6 +31,7 @@ export const CountersSchema = z.looseObject({
     retried: Counter,
     failed: Counter,
     byEndpoint: z.record(z.string(), Counter),
+    throttledByEndpoint: z.record(z.string(), Counter).optional(),
   }),
   plannedRequests: Counter,
   jobs: z.looseObject({ submitted: Counter, completed: Counter, importErrors: Counter }),

@@ -4,6 +4,7 @@ import { EtlError, isEtlError, redact } from '../core/errors.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { runCommand } from './commands/run.js';
 import { scheduleCommand } from './commands/schedule.js';
+import { historyCommand } from './commands/history.js';
 import { statusCommand } from './commands/status.js';
 import { schemaCommand } from './commands/schema.js';
 import { validateCommand } from './commands/validate.js';
@@ -36,6 +37,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .command(runCommand)
       .command(validateCommand)
       .command(statusCommand)
+      .command(historyCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
       .command(scheduleCommand)
@@ -46,7 +48,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .alias('h', 'help')
       .version(packageVersion())
       .alias('v', 'version')
-      .epilogue('Exit codes: 0 succeeded, 1 failed, 2 invalid pipeline file or usage, 3 completed with rejected rows, 130/143 interrupted.')
+      .epilogue('Exit codes: 0 succeeded, 1 failed, 2 invalid pipeline file or usage, 3 completed with rejected rows (above failOn in the pipeline), 130/143 interrupted.')
       .wrap(Math.min(110, process.stdout.columns ?? 110))
       .exitProcess(false)
       .fail((message: string | undefined, error: Error | undefined) => {

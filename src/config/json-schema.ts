@@ -3,6 +3,7 @@ import { Field, FieldObject } from './field.js';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { Components } from '../components/types.js';
 import { pipelineSchemaParts } from './pipeline.js';
+import { Alerts, FailOn, Metrics } from './operations.js';
 import { Checkpoint, Location, ProfileMapping, Rejects, Tier } from './schema.js';
 
 /** Sub-schemas emitted once under `$defs` (by these names) and referenced, instead of being inlined everywhere. */
@@ -19,6 +20,9 @@ function definitions(parts: ReturnType<typeof pipelineSchemaParts>): z.core.$Zod
     [parts.destination, 'Destination'],
     [Rejects, 'Rejects'],
     [Checkpoint, 'Checkpoint'],
+    [FailOn, 'FailOn'],
+    [Alerts, 'Alerts'],
+    [Metrics, 'Metrics'],
   ];
   for (const [schema, id] of named) registry.add(schema, { id });
   return registry;

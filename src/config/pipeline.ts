@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { ComponentConfig, Components } from '../components/types.js';
+import { Alerts, FailOn, Metrics } from './operations.js';
 import { Checkpoint, Schedule, Rejects } from './schema.js';
 
 /*
@@ -41,6 +42,9 @@ function pipelineObject<C extends Components>(source: Union<C['sources']>, trans
       rejects: Rejects.prefault({}),
       checkpoint: Checkpoint.prefault({}),
       schedule: Schedule.optional(),
+      failOn: FailOn.optional(),
+      alerts: Alerts.optional(),
+      metrics: Metrics.optional(),
     })
     .describe('A klaviyo-etl pipeline file.');
 }

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'INTERRUPTED',
   'DESTINATION_WRITE',
   'REJECTS_WRITE',
+  'ALL_ROWS_REJECTED',
   'INTERNAL',
   // record problems (routed to the rejects file, never thrown out of a run)
   'CSV_RAGGED_ROW',

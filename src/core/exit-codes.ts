@@ -41,6 +41,15 @@ export function exitCodeForError(error: unknown): ExitCode {
   return exitCodeForErrorCode(error.code, signal);
 }
 
+/**
+ * Exit code for a run report: as its status, except that a run whose rejects stay within the pipeline's `failOn`
+ * thresholds exits 0.
+ */
+export function exitCodeForReport(report: { status: Parameters<typeof exitCodeForStatus>[0]; failOn?: { exceeded: boolean } }, signal?: string): ExitCode {
+  if (report.status === 'completed_with_rejects' && report.failOn && !report.failOn.exceeded) return EXIT.OK;
+  return exitCodeForStatus(report.status, signal);
+}
+
 /** Exit code for a run report status. */
 export function exitCodeForStatus(
   status: 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted',

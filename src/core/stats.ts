@@ -7,7 +7,15 @@ export interface RunStats {
    * of an export file (exported profiles are rows here, not profiles loaded into Klaviyo).
    */
   items: { profiles: number; events: number; subscriptions: number; exportRows: number; duplicates: number };
-  requests: { total: number; throttled: number; retried: number; failed: number; byEndpoint: Record<string, number> };
+  /** `byEndpoint`: requests sent, `throttledByEndpoint`: 429s, per endpoint (`METHOD /api/path`). */
+  requests: {
+    total: number;
+    throttled: number;
+    retried: number;
+    failed: number;
+    byEndpoint: Record<string, number>;
+    throttledByEndpoint: Record<string, number>;
+  };
   /** Requests a real run would make (dry runs). */
   plannedRequests: number;
   /**
@@ -21,7 +29,7 @@ export function newStats(): RunStats {
   return {
     rows: { read: 0, loaded: 0, rejected: 0, skipped: 0 },
     items: { profiles: 0, events: 0, subscriptions: 0, exportRows: 0, duplicates: 0 },
-    requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {} },
+    requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {}, throttledByEndpoint: {} },
     plannedRequests: 0,
     jobs: { submitted: 0, completed: 0, importErrors: 0, forgotten: 0 },
   };
@@ -41,6 +49,8 @@ export function carryOver(stats: RunStats, previous: RunStats): void {
   const requests = stats.requests;
   for (const k of ['total', 'throttled', 'retried', 'failed'] as const) requests[k] += previous.requests[k];
   for (const [k, v] of Object.entries(previous.requests.byEndpoint)) requests.byEndpoint[k] = (requests.byEndpoint[k] ?? 0) + v;
+  // checkpoints written before 429s were counted per endpoint have none
+  for (const [k, v] of Object.entries(previous.requests.throttledByEndpoint ?? {})) requests.throttledByEndpoint[k] = (requests.throttledByEndpoint[k] ?? 0) + v;
   stats.plannedRequests += previous.plannedRequests;
   for (const k of ['submitted', 'completed', 'importErrors', 'forgotten'] as const) stats.jobs[k] += previous.jobs[k] ?? 0;
 }

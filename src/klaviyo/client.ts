@@ -235,6 +235,7 @@ export class KlaviyoClient {
    */
   #afterThrottled(call: Call, raw: RawResponse, attempt: number): Next {
     this.#stats.requests.throttled++;
+    this.#stats.requests.throttledByEndpoint[call.key] = (this.#stats.requests.throttledByEndpoint[call.key] ?? 0) + 1;
     const now = this.#clock.now();
     const retryAfter = raw.headers['retry-after'];
     const untilWindowMs = this.#limiter.throttled(call.key, {

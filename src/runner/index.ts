@@ -14,7 +14,10 @@ import { execute, finish, type LiveRun } from './execute.js';
 import { JobStarts } from './forgotten-jobs.js';
 import type { RunOptions } from './options.js';
 import { buildReport, formatSummary, writeReport, type RunReport } from './report.js';
-import { setUpRun, tearDownRun } from './setup.js';
+import { setUpRun, tearDownRun, type RunSetup } from './setup.js';
+import { afterRefusal, afterRun } from './after-run.js';
+import { liveSnapshot, type LiveMetrics } from './live-metrics.js';
+import { serveMetrics } from '../metrics/publish.js';
 import { checkBounds, componentsOf, needsKlaviyo } from './wiring.js';
 
 export type { RunOptions } from './options.js';
@@ -38,35 +41,56 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const parts = componentsOf(config, components);
   checkBounds(parts.source, components.sources, options);
   const emulator = needsKlaviyo(parts, dryRun) ? options.emulator : undefined;
-  const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
-    const failure: LiveRun['failure'] = {};
-    const stats = newStats();
-    const live = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure };
-    const setup = await setUpRun({
-      config,
-      baseDir: source.dir,
-      env,
-      logger,
-      dryRun,
-      restart: options.restart,
-      stateDir: options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR,
-      emulator: Boolean(options.emulator),
-      settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
-      fail: (error) => {
-        failure.fatal ??= error;
-      },
+  const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
+  const pipeline = { name: config.name, file: options.pipelineFile };
+  const where = { config, logger, baseDir: source.dir, env, stateDir, emulator: Boolean(options.emulator) };
+  const live: LiveMetrics = { pipeline: config.name, startedAt };
+  const metrics = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, options.metricsHost ?? '0.0.0.0', () => liveSnapshot(live)) : undefined;
+  if (metrics) logger.info('metrics served', { url: metrics.url });
+  options.onMetricsServed?.(metrics?.url);
+  try {
+    const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
+      const failure: LiveRun['failure'] = {};
+      const stats = (live.stats = newStats());
+      const base = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure };
+      let setup: RunSetup;
+      try {
+        setup = await setUpRun({
+          config,
+          baseDir: source.dir,
+          env,
+          logger,
+          dryRun,
+          restart: options.restart,
+          stateDir,
+          emulator: Boolean(options.emulator),
+          settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
+          fail: (error) => {
+            failure.fatal ??= error;
+          },
+        });
+      } catch (error) {
+        // an --emulator run never writes into the real pipeline's history
+        if (!dryRun && !options.emulator) await afterRefusal(error, pipeline, startedAt, where);
+        throw error;
+      }
+      // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
+      if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
+      const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
+      const extra = { jobStarts, warnings: [], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
+      const running: LiveRun = { ...base, setup, ...extra };
+      live.settled = () => (setup.tracker.safePosition()?.seq ?? -1) + 1;
+      const end = await finish(running, await execute(running));
+      const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings });
+      await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir });
+      live.report = report;
+      await tearDownRun(setup);
+      return report;
     });
-    // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
-    if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
-    const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
-    const extra = { jobStarts, warnings: [], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
-    const running: LiveRun = { ...live, setup, ...extra };
-    const end = await finish(running, await execute(running));
-    await tearDownRun(setup);
-    const pipeline = { name: config.name, file: options.pipelineFile };
-    return buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings });
-  });
-  if (options.reportFile) await writeReport(options.reportFile, report);
-  logger.info('run finished', { summary: formatSummary(report) });
-  return report;
+    if (options.reportFile) await writeReport(options.reportFile, report);
+    logger.info('run finished', { summary: formatSummary(report) });
+    return report;
+  } finally {
+    await metrics?.close();
+  }
 }

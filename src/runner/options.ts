@@ -42,6 +42,15 @@ export interface RunOptions {
   onProgress?: (stats: RunStats, source?: SourceProgress) => void;
   /** Log a `progress` line at info level this often (nightly job logs). 0 disables. @default 10000 */
   progressLogIntervalMs?: number;
+  /**
+   * Serve the run's Prometheus metrics at `http://<metricsHost>:<port>/metrics` while it runs (0: a free port).
+   * @default not served
+   */
+  metricsPort?: number;
+  /** Address the metrics are served on. @default 0.0.0.0 */
+  metricsHost?: string;
+  /** Called with the metrics URL once they are served (`metricsPort`). */
+  onMetricsServed?: (url: string | undefined) => void;
   /** The components a pipeline may name (e.g. `withComponents({ destinations: [mine] })`). @default BUILTIN_COMPONENTS */
   components?: Components;
 }

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunStats } from '../core/stats.js';
+import type { AlertDelivery } from '../alerts/deliver.js';
 import type { RunSetup } from './setup.js';
 
 export type RunStatus = 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted';
@@ -30,6 +31,8 @@ export interface RunReport {
     /** Requests a real run would make (dry runs). */
     planned: number;
     byEndpoint: Record<string, number>;
+    /** 429s per endpoint. */
+    throttledByEndpoint: Record<string, number>;
   };
   /** `forgotten`: jobs of the interrupted run that Klaviyo no longer knew at the resume; their rows were sent again. */
   jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
@@ -39,6 +42,13 @@ export interface RunReport {
   /** What the run decided that the user should know (e.g. rows sent again because Klaviyo forgot their job). */
   warnings?: string[];
   error?: { code: string; message: string };
+  /**
+   * A run that completed with rejects: the pipeline's `failOn` thresholds (default `rejects: 0`) and whether the
+   * rejects exceed them (exit 3) or not (exit 0).
+   */
+  failOn?: { rejects?: number; rejectShare?: number; exceeded: boolean };
+  /** The alerts this run raised and whether each webhook took them (see docs/operations.md). */
+  alerts?: AlertDelivery[];
   /** What the embedded emulator holds at the end (`--emulator` runs). */
   emulator?: { url: string; state: unknown };
 }
@@ -71,7 +81,13 @@ export function formatSummary(report: RunReport): string {
     );
   }
   for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
-  if (report.rejects && report.rejects.count > 0) lines.push(`  rejects   ${report.rejects.count} → ${report.rejects.file}`);
+  if (report.rejects && report.rejects.count > 0) {
+    const within = report.failOn && !report.failOn.exceeded ? ' (within failOn: the run counts as succeeded, exit 0)' : '';
+    lines.push(`  rejects   ${report.rejects.count} → ${report.rejects.file}${within}`);
+  }
+  for (const alert of report.alerts ?? []) {
+    lines.push(`  alert     ${alert.kinds.join(', ')} → webhook ${alert.webhook} (${alert.format}): ${alert.delivered ? 'delivered' : `not delivered after ${alert.attempts} attempts`}`);
+  }
   if (report.error) lines.push(`  error     [${report.error.code}] ${report.error.message}`);
   return lines.join('\n');
 }
@@ -119,6 +135,7 @@ export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, wa
       failed: stats.requests.failed,
       planned: stats.plannedRequests,
       byEndpoint: { ...stats.requests.byEndpoint },
+      throttledByEndpoint: { ...stats.requests.throttledByEndpoint },
     },
     jobs: { ...stats.jobs },
     rejects: { file: displayPath(setup.rejects.path), count: setup.rejects.count },

@@ -5,7 +5,7 @@ import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../runner/index.js';
 import { formatSummary } from '../../runner/report.js';
-import { exitCodeForStatus } from '../../core/exit-codes.js';
+import { exitCodeForReport } from '../../core/exit-codes.js';
 import { createProgress } from '../progress.js';
 
 interface RunArgs {
@@ -24,6 +24,8 @@ interface RunArgs {
   json: boolean;
   logLevel: LogLevel;
   progress: boolean;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 /** `klaviyo-etl run <pipeline.yaml>`: run a pipeline. */
@@ -71,6 +73,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         default: 'warn' as LogLevel,
         describe: 'Structured (JSON lines) log level on stderr',
       })
+      .option('metrics-port', {
+        type: 'number',
+        describe: 'Serve the run\'s Prometheus metrics at http://<host>:<port>/metrics while it runs (0: a free port, printed on stderr)',
+      })
+      .option('metrics-host', { type: 'string', default: '0.0.0.0', describe: 'Address --metrics-port listens on' })
       .option('progress', {
         type: 'boolean',
         default: process.stderr.isTTY ?? false,
@@ -80,6 +87,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // a bad value is a usage error, never a run that quietly reads nothing (0, -3) or everything (NaN)
     if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0)) {
       throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
+    }
+    if (args.metricsPort !== undefined && !(Number.isInteger(args.metricsPort) && args.metricsPort >= 0 && args.metricsPort <= 65535)) {
+      throw new EtlError('USAGE', `Expected --metrics-port to be a port number (0-65535), got ${String(args.metricsPort)}`);
     }
     const emulatorLimits = parseLimits(args.emulatorLimits);
     limitHeapGrowth();
@@ -118,6 +128,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         logger,
         signal: controller.signal,
         onProgress: progress?.update,
+        metricsPort: args.metricsPort,
+        metricsHost: args.metricsHost,
+        onMetricsServed: (url) => {
+          if (url) process.stderr.write(`metrics: ${url}\n`);
+        },
       });
       progress?.done();
       if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -125,7 +140,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         process.stdout.write(formatSummary(report) + '\n');
         if (report.emulator) process.stdout.write(formatEmulatorState(report.emulator) + '\n');
       }
-      process.exitCode = exitCodeForStatus(report.status, signal);
+      process.exitCode = exitCodeForReport(report, signal);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -6,7 +6,7 @@ describe('carryOver (the counters of a resumed run)', () => {
     const previous = newStats();
     previous.rows = { read: 500, loaded: 480, rejected: 10, skipped: 7 };
     previous.items.events = 900;
-    previous.requests = { total: 40, throttled: 3, retried: 4, failed: 1, byEndpoint: { 'POST /api/event-bulk-create-jobs': 40 } };
+    previous.requests = { total: 40, throttled: 3, retried: 4, failed: 1, byEndpoint: { 'POST /api/event-bulk-create-jobs': 40 }, throttledByEndpoint: { 'POST /api/event-bulk-create-jobs': 3 } };
     previous.jobs.submitted = 2;
     const stats = newStats();
     stats.requests.total = 5;
@@ -14,7 +14,7 @@ describe('carryOver (the counters of a resumed run)', () => {
     carryOver(stats, previous);
     expect(stats.rows).toEqual({ read: 0, loaded: 0, rejected: 0, skipped: 7 });
     expect(stats.items.events).toBe(900);
-    expect(stats.requests).toEqual({ total: 45, throttled: 3, retried: 4, failed: 1, byEndpoint: { 'POST /api/event-bulk-create-jobs': 45 } });
+    expect(stats.requests).toEqual({ total: 45, throttled: 3, retried: 4, failed: 1, byEndpoint: { 'POST /api/event-bulk-create-jobs': 45 }, throttledByEndpoint: { 'POST /api/event-bulk-create-jobs': 3 } });
     expect(stats.jobs.submitted).toBe(2);
   });
 
