@@ -34,6 +34,11 @@ export interface StateLocation {
   stateDir?: string;
   /** The run's temporary state directory (`--emulator` without a state directory). */
   ephemeralDir?: string;
+  /**
+   * The local directory an `--emulator` run keeps its state in (never the pipeline's own checkpoint store): its
+   * history goes there too.
+   */
+  emulatorStateDir?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -48,6 +53,7 @@ export function localStateDir(config: PipelineConfig, where: StateLocation): str
 /** The history store of a pipeline: beside its checkpoint (`checkpoint.store`). */
 export function openHistoryStore(config: PipelineConfig, where: StateLocation): HistoryStore {
   const cp = config.checkpoint;
+  if (where.emulatorStateDir) return new LocalHistoryStore(join(where.emulatorStateDir, 'history.ndjson'));
   if (cp.store === 's3' && cp.url) {
     const { bucket, prefix } = parseS3Url(cp.url);
     const client = createS3Client({ region: cp.region, endpoint: cp.endpoint, forcePathStyle: cp.forcePathStyle, env: where.env });

@@ -82,7 +82,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       live.settled = () => (setup.tracker.safePosition()?.seq ?? -1) + 1;
       const end = await finish(running, await execute(running));
       const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings });
-      await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir });
+      await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir, ...(options.emulator ? { emulatorStateDir: setup.stateDir } : {}) });
       live.report = report;
       await tearDownRun(setup);
       return report;

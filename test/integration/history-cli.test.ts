@@ -97,7 +97,7 @@ describe('run history (CLI, built binary)', () => {
     // a run refused: another host holds the lock
     const lock = path.join(stateDir, NAME, 'checkpoint.lock');
     await mkdir(path.dirname(lock), { recursive: true });
-    await writeFile(lock, JSON.stringify({ pid: 1, hostname: 'another-host', startedAt: new Date().toISOString(), token: randomUUID() }) + '\n');
+    await writeFile(lock, JSON.stringify({ pid: 1, hostname: 'another-host', startedAt: new Date().toISOString(), token: randomUUID(), ttlMs: 600_000, expiresAt: new Date(Date.now() + 600_000).toISOString() }) + '\n');
     const locked = await run(ok2);
     expect(locked.code).toBe(1);
     const status = await cli(['status', ok2, '--state-dir', stateDir]);
