@@ -222,6 +222,19 @@ export const SubscriptionTransform = z
     list: z.string().optional().describe('List id to subscribe into.'),
     custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
     when: Field.optional().describe('Only rows where this field is a true boolean are subscribed; others are skipped and counted.'),
+    sms_regions: z
+      .array(z.string().regex(/^[A-Z]{2}$/, 'Expected an upper-case ISO 3166 region code, e.g. US'))
+      .min(1)
+      .optional()
+      .describe(
+        'SMS channel: the regions (ISO 3166 codes) this Klaviyo account has sending numbers for. A row whose phone number is of another region is rejected (SMS_REGION_UNSUPPORTED), not sent: Klaviyo answers 400 to SMS consent it cannot send to. @default every region Klaviyo SMS is available in (US, CA, GB, IE, DE, NL, FR, BE, AT, ES, CH, DK, SE, NO, FI, IT, PT, AU, NZ)',
+      ),
+    unsafe_resubscribe_opted_out: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Turn the consent guard off: subscribe every row even when its profile unsubscribed, was suppressed or marked spam after the row\'s consent (subscribing lifts those suppressions). By default each batch\'s current consent is read first (GET /api/profiles) and such rows are skipped (CONSENT_OPTED_OUT). @default false',
+      ),
   })
   .describe('Subscribe profiles with explicit consent.');
 
@@ -291,6 +304,21 @@ export const KlaviyoDestination = z
       .max(MAX_TIMER_MS)
       .default(60_000)
       .describe('Per-request timeout (at most 2147483647, the longest timer Node.js keeps). @default 60000'),
+    verify: z
+      .strictObject({
+        sample: z.number().int().min(1).max(1000).describe('Accepted profiles to read back.'),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_TIMER_MS)
+          .default(60_000)
+          .describe('How long to wait for them to hold the consent (polling at 1 s, doubling, at most 10 s). @default 60000'),
+      })
+      .optional()
+      .describe(
+        'Subscriptions: after the last batch, read a uniform sample of the accepted profiles back (GET /api/profiles with their subscriptions) until they hold the consent sent or `timeoutMs` passes, and report how many do (`verify` in the report). Klaviyo accepts subscriptions with 202 and applies them later; without this the report says what was accepted.',
+      ),
     jobTimeoutMs: z
       .number()
       .int()

@@ -49,6 +49,9 @@ export const ERROR_CODES = [
   'VALUE_TOO_DEEP',
   'KLAVIYO_REJECTED',
   'KLAVIYO_IMPORT_ERROR',
+  'SMS_REGION_UNSUPPORTED',
+  // rows a loader deliberately does not send (in the skipped file and counted in `rows.skipped`)
+  'CONSENT_OPTED_OUT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

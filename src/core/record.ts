@@ -97,6 +97,13 @@ export interface SubscriptionPayload {
   historicalImport?: boolean;
   /** Job-level `custom_source`. */
   customSource?: string;
+  /**
+   * When the row's consent was given (ISO 8601), whether or not it is sent (Klaviyo takes `consented_at` only with
+   * `historical_import`): the consent guard compares opt-outs with it.
+   */
+  consentedAt?: string;
+  /** Read the profile's current consent first and hold the row back if it opted out since (see load/consent-guard.ts). */
+  checkOptOuts?: boolean;
 }
 
 /** One row of an export file: column → value, every configured column present, in configuration order. */

@@ -23,6 +23,10 @@ export interface RunStats {
    * (404: Klaviyo forgets jobs 7 days after they end); their rows were sent again.
    */
   jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
+  /** The read-back of a subscription load (`destination.verify`), when one ran. */
+  verify?: VerifyResult;
+  /** Rows skipped by a loader (not by the transform), by code: e.g. CONSENT_OPTED_OUT. This attempt's. */
+  skippedByCode?: Record<string, number>;
 }
 
 export function newStats(): RunStats {
@@ -57,8 +61,8 @@ export function carryOver(stats: RunStats, previous: RunStats): void {
 
 /**
  * A count of events tied to records (skipped rows), which can tell how many fall at or before a position: what a
- * checkpoint at that position may claim. Seqs are added in increasing order; those behind the position are folded
- * into the count, so only the records past it are held.
+ * checkpoint at that position may claim. Seqs behind the position are folded into the count, so only the records
+ * past it are held.
  */
 export class CountUpTo {
   #settled: number;
@@ -70,8 +74,14 @@ export class CountUpTo {
     this.#settled = settled;
   }
 
+  /** Seqs may come out of order (a loader skips items of batches that finish in any order): kept sorted. */
   add(seq: number, count = 1): void {
-    for (let i = 0; i < count; i++) this.#ahead.push(seq);
+    let at = this.#ahead.length;
+    while (at > this.#from && this.#ahead[at - 1]! > seq) at--;
+    for (let i = 0; i < count; i++) {
+      if (at === this.#ahead.length) this.#ahead.push(seq);
+      else this.#ahead.splice(at, 0, seq);
+    }
   }
 
   /** The count of events at or before record `seq`. */
@@ -87,3 +97,20 @@ export class CountUpTo {
     return this.#settled;
   }
 }
+
+/** What the read-back of a subscription load found (`destination.verify`; the report's `verify`). */
+export interface VerifyResult {
+  /** Accepted profiles sampled. */
+  sampled: number;
+  /** Of those, how many hold every consent they were sent when the read-back ended. */
+  holding: number;
+  /** Sampled profiles not (yet) holding it: not found, or another consent. */
+  notHolding: number;
+  /** Read-back requests made (GET /api/profiles). */
+  requests: number;
+  /** How long the read-back waited and polled, ms. */
+  waitedMs: number;
+  /** False when it stopped at `timeoutMs` (or an interrupt) with profiles not holding the consent. */
+  complete: boolean;
+}
+

@@ -49,6 +49,7 @@ export const klaviyoDestination: DestinationDefinition<typeof KlaviyoDestination
       onAck: ctx.onAck,
       onReject: ctx.onReject,
       onJobDone: ctx.onJobDone,
+      onSkip: ctx.onSkip,
     });
     return {
       write: (items) => loader.write(items),

@@ -46,6 +46,10 @@ export interface EmulatorContext {
   readonly jobDelayMs: number;
   /** The answer to a bulk event that repeats an event already held (see EmulatorOptions.duplicateEvents). */
   readonly duplicateEvents: 'ignore' | 'reject';
+  /** How long after its 202 a subscribe job is applied (ms, emulator clock). */
+  readonly subscriptionDelayMs: number;
+  /** The regions the account can send SMS to (SMS consent elsewhere is refused). */
+  readonly smsRegions: ReadonlySet<string>;
   /** Realism options, with defaults (src/emulator/realism.ts). */
   readonly realism: Required<RealismOptions>;
   /** Every account, by internal key. */

@@ -8,6 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ENDPOINTS, type EndpointKey } from '../klaviyo/endpoints.js';
+import { KLAVIYO_SMS_REGIONS } from '../klaviyo/sms-regions.js';
+import { applyDueConsent } from './subscriptions.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { resolveRealism, type RealismOptions } from './realism.js';
 import { ApiError, errorObject, invalid, type Reply } from './http.js';
@@ -50,6 +52,18 @@ export interface EmulatorOptions {
    * @default 'ignore'
    */
   duplicateEvents?: 'ignore' | 'reject';
+  /**
+   * How long (ms, on the emulator's clock) after its 202 a subscribe job is applied: Klaviyo processes subscriptions
+   * asynchronously and has no status endpoint, so a client reading the profiles right after sees the old consent.
+   * Klaviyo documents no processing time; the default is a few seconds. 0 applies a job before its 202. @default 3000
+   */
+  subscriptionDelayMs?: number;
+  /**
+   * The regions (ISO 3166 codes) the account has SMS sending numbers for. SMS consent for a phone number of another
+   * region is answered 400 (revision 2024-05-15 and later) or dropped (earlier revisions).
+   * @default every region Klaviyo SMS is available in (KLAVIYO_SMS_REGIONS)
+   */
+  smsRegions?: string[];
   /** Seeded fault injection on `/api/*`. @default none */
   faults?: FaultOptions;
   /** Answers Klaviyo gives besides its spec's (src/emulator/realism.ts). @default DEFAULT_REALISM */
@@ -83,6 +97,8 @@ export interface EmulatorHandle {
 }
 
 const MAX_BODY = 5 * 1024 * 1024;
+/** Default of {@link EmulatorOptions.subscriptionDelayMs}. */
+const DEFAULT_SUBSCRIPTION_DELAY_MS = 3000;
 const REVISION_RE = /^(\d{4})-(\d{2})-(\d{2})(?:\.[A-Za-z0-9]+)?$/;
 const PRIVATE_KEY_RE = /^pk_[A-Za-z0-9_-]{4,}$/;
 const PUBLIC_KEY_RE = /^[A-Za-z0-9]{6}$/;
@@ -100,6 +116,8 @@ export class EmulatorServer implements EmulatorContext {
   readonly jobDelayMs: number;
   readonly duplicateEvents: 'ignore' | 'reject';
   readonly realism: Required<RealismOptions>;
+  readonly subscriptionDelayMs: number;
+  readonly smsRegions: ReadonlySet<string>;
   readonly #options: EmulatorOptions;
   readonly #router = new Router();
   readonly #ids = new IdGenerator();
@@ -133,6 +151,14 @@ export class EmulatorServer implements EmulatorContext {
     }
     this.jobDelayMs = options.jobDelayMs ?? 0;
     if (!(this.jobDelayMs >= 0)) throw usage(`Expected \`jobDelayMs\` to be a number ≥ 0, got \`${String(options.jobDelayMs)}\``);
+    this.subscriptionDelayMs = options.subscriptionDelayMs ?? DEFAULT_SUBSCRIPTION_DELAY_MS;
+    if (!(this.subscriptionDelayMs >= 0 && Number.isFinite(this.subscriptionDelayMs))) {
+      throw usage(`Expected \`subscriptionDelayMs\` to be a number ≥ 0, got \`${String(options.subscriptionDelayMs)}\``);
+    }
+    const regions = options.smsRegions ?? KLAVIYO_SMS_REGIONS;
+    const badRegion = regions.find((r) => !/^[A-Z]{2}$/.test(r));
+    if (badRegion !== undefined) throw usage(`Expected \`smsRegions\` to hold upper-case ISO 3166 region codes (US, GB…), got \`${badRegion}\``);
+    this.smsRegions = new Set(regions);
     this.duplicateEvents = options.duplicateEvents ?? 'ignore';
     if (this.duplicateEvents !== 'ignore' && this.duplicateEvents !== 'reject') {
       throw usage(`Expected \`duplicateEvents\` to be 'ignore' or 'reject', got \`${String(options.duplicateEvents)}\``);
@@ -191,6 +217,7 @@ export class EmulatorServer implements EmulatorContext {
   }
 
   summary(account?: Account): EmulatorStateSummary {
+    for (const a of account ? [account] : this.accounts.values()) applyDueConsent(a, this.now());
     const limits = this.#options.limits ?? 'klaviyo';
     const faults = this.#faults ? { ...this.#faults.injected } : {};
     if (account) {
@@ -205,6 +232,7 @@ export class EmulatorServer implements EmulatorContext {
       lists: [],
       segments: [],
       jobs: { total: 0, queued: 0, processing: 0, complete: 0, importErrors: 0 },
+      subscriptionsPending: 0,
     };
     for (const a of this.accounts.values()) {
       const s = a.summary();
@@ -216,6 +244,7 @@ export class EmulatorServer implements EmulatorContext {
       total.lists.push(...s.lists);
       total.segments.push(...s.segments);
       for (const k of Object.keys(total.jobs) as (keyof AccountSummary['jobs'])[]) total.jobs[k] += s.jobs[k];
+      total.subscriptionsPending += s.subscriptionsPending;
     }
     return { ...total, accounts: this.accounts.size, limits, requests: cloneRequests(this.#requests), faults };
   }
@@ -318,6 +347,7 @@ export class EmulatorServer implements EmulatorContext {
   }
 
   #save(file: string): void {
+    for (const a of this.accounts.values()) applyDueConsent(a, this.now(), true); // pending jobs cannot be saved
     const state: SavedState = { version: 1, accounts: [...this.accounts.values()].map((a) => a.toJSON()) };
     const tmp = `${file}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(state));
@@ -360,6 +390,7 @@ export class EmulatorServer implements EmulatorContext {
       ctx.account = ctx.accountOrNull = this.#authenticate(req);
       const endpoint = m.def.endpoint === undefined ? (`${method} ${m.template}` as EndpointKey) : m.def.endpoint;
       const account = ctx.account;
+      applyDueConsent(account, this.now());
       this.#count(account, endpoint);
       // 2. revision
       this.#checkRevision(req);
@@ -387,6 +418,7 @@ export class EmulatorServer implements EmulatorContext {
       const id = EmulatorServer.accountKey(key);
       ctx.account = ctx.accountOrNull = this.accounts.get(id) ?? new Account(id, this.#ids);
     }
+    for (const a of ctx.accountOrNull ? [ctx.accountOrNull] : this.accounts.values()) applyDueConsent(a, this.now());
     try {
       ctx.body = await this.#readBody(req, false, m.def.parseBody);
       const reply = await m.def.handler(ctx);

@@ -255,6 +255,15 @@ export interface AccountSummary {
   lists: { id: string; name: string; members: number }[];
   segments: { id: string; name: string; members: number }[];
   jobs: { total: number; queued: number; processing: number; complete: number; importErrors: number };
+  /** Subscribe jobs accepted (202) and not applied yet (see EmulatorOptions.subscriptionDelayMs). */
+  subscriptionsPending: number;
+}
+
+/** A subscribe job accepted and not applied yet. */
+export interface PendingConsent {
+  /** When it is applied (emulator clock, ms). */
+  dueAt: number;
+  apply(): void;
 }
 
 export class Account {
@@ -276,6 +285,8 @@ export class Account {
   readonly segments = new Map<string, GroupRecord>();
   readonly jobs = new Map<string, ImportJobRecord>();
   duplicateEventsIgnored = 0;
+  /** Subscribe jobs accepted and not applied yet, in acceptance order (applied when due, FIFO). */
+  readonly pendingConsent: PendingConsent[] = [];
   /** The metric of the last event (events of a request mostly share a few metrics). */
   #lastMetric: MetricRecord | null = null;
   /** Request counters for this account. */
@@ -563,6 +574,7 @@ export class Account {
       lists: [...this.lists.values()].map(group),
       segments: [...this.segments.values()].map(group),
       jobs,
+      subscriptionsPending: this.pendingConsent.length,
     };
   }
 

@@ -3,13 +3,30 @@
  * `attributes.subscriptions` (`additional-fields[profile]=subscriptions`).
  */
 import { ApiError, invalidParam, isoMicros } from './http.js';
-import type { ConsentRecord, ProfileRecord, SubscriptionRecord } from './state.js';
+import type { Account, ConsentRecord, ProfileRecord, SubscriptionRecord } from './state.js';
 
 /** The consent channels the emulator models. */
 export type ConsentChannel = 'email' | 'sms' | 'smsTransactional';
 
-/** Suppression reasons a subscribe call lifts (spec: bulk_subscribe_profiles description). */
-const LIFTED = new Set(['UNSUBSCRIBE', 'SPAM_REPORT', 'USER_SUPPRESSED']);
+/**
+ * Suppression reasons a subscribe call lifts: the spec's bulk_subscribe_profiles description names `UNSUBSCRIBE`,
+ * `SPAM_REPORT` and `USER_SUPPRESSED`; its EmailMarketingSuppression enum calls the spam one `SPAM_COMPLAINT`, so
+ * both spellings are lifted. `HARD_BOUNCE` and `INVALID_EMAIL` stay.
+ */
+const LIFTED = new Set(['UNSUBSCRIBE', 'SPAM_REPORT', 'SPAM_COMPLAINT', 'USER_SUPPRESSED']);
+
+/**
+ * Apply the account's accepted subscribe jobs that are due at `now` (every one with `all`), in acceptance order.
+ * Called before every request of the account is handled (and before the state is read or saved), so a job is applied
+ * exactly when a client could first see it.
+ */
+export function applyDueConsent(account: Account, now: number, all = false): void {
+  const queue = account.pendingConsent;
+  let n = 0;
+  while (n < queue.length && (all || queue[n]!.dueAt <= now)) n++;
+  if (n === 0) return;
+  for (const job of queue.splice(0, n)) job.apply();
+}
 
 function record(p: ProfileRecord): SubscriptionRecord {
   return (p.subscriptions ??= { suppression: [], listSuppressions: [] });

@@ -11,7 +11,7 @@ export type { EventPayload } from './klaviyo-events.js';
 export type { JobPollOptions } from './klaviyo-profiles.js';
 
 /** The destination config as the loaders read it (the parsed `destination` of a pipeline). */
-export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'> & Partial<Pick<KlaviyoDestinationConfig, 'jobTimeoutMs'>>;
+export type KlaviyoLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency' | 'lists' | 'batch'> & Partial<Pick<KlaviyoDestinationConfig, 'jobTimeoutMs' | 'verify'>>;
 
 export interface KlaviyoLoaderContext extends LoadContext {
   /** Required unless `dryRun`. */

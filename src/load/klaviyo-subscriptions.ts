@@ -3,14 +3,17 @@ import { assertItemKind, type LoadItem, type SubscriptionItem, type Subscription
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
+import { checkOptOuts, CONSENT_OPTED_OUT, plannedLookups } from './consent-guard.js';
+import { ConsentSample, verifyConsent } from './consent-verify.js';
 import type { LoadContext, Loader } from './types.js';
 
 export type { SubscriptionPayload } from '../core/record.js';
 
 /** The parts of the destination config the subscription loader reads. */
-export type SubscriptionLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
-  batch: Pick<KlaviyoDestinationConfig['batch'], 'subscriptions' | 'maxBytes'>;
-};
+export type SubscriptionLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> &
+  Partial<Pick<KlaviyoDestinationConfig, 'verify'>> & {
+    batch: Pick<KlaviyoDestinationConfig['batch'], 'subscriptions' | 'maxBytes'>;
+  };
 
 export const SUBSCRIPTIONS_ENDPOINT_KEY = 'POST /api/profile-subscription-bulk-create-jobs';
 /** Room reserved for the group-dependent part of the envelope (list id, custom_source). */
@@ -52,15 +55,32 @@ const ENDPOINT: BulkEndpoint<Entry<SubscriptionItem>> = {
 
 /**
  * Loads subscription items through `POST /api/profile-subscription-bulk-create-jobs` (≤1000 profiles). Consecutive
- * items with the same list id + historical_import + custom_source share a request. 202 acknowledges them.
+ * items with the same list id + historical_import + custom_source share a request. 202 acknowledges them: Klaviyo
+ * accepted them and applies them later (`verify` reads a sample back).
+ *
+ * Items asking for it (`checkOptOuts`, the subscription transform's default) are first checked against the profiles'
+ * current consent (load/consent-guard.ts): those whose profile opted out since the row's consent are not sent but
+ * skipped (`onSkip`, code CONSENT_OPTED_OUT).
  */
 export class KlaviyoSubscriptionLoader implements Loader {
   readonly #batcher: Batcher<Entry<SubscriptionItem>>;
+  readonly #ctx: LoadContext;
+  readonly #client: KlaviyoClient | undefined;
+  readonly #config: SubscriptionLoaderConfig;
+  readonly #sample: ConsentSample | undefined;
 
   constructor(config: SubscriptionLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#config = config;
+    this.#sample = config.verify && client ? new ConsentSample(config.verify.sample) : undefined;
     const sender = client
-      ? new BulkSender<Entry<SubscriptionItem>>(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
+      ? new BulkSender<Entry<SubscriptionItem>>(client, ENDPOINT, ctx, (entries) => {
+          this.#sample?.add(entries.map((e) => e.item));
+          ctx.onAck(entries.map((e) => e.item));
+        })
       : undefined;
+    const send = sendOrPlan(ctx, sender);
     this.#batcher = new Batcher<Entry<SubscriptionItem>>({
       maxItems: config.batch.subscriptions,
       maxBytes: config.batch.maxBytes,
@@ -68,10 +88,29 @@ export class KlaviyoSubscriptionLoader implements Loader {
       concurrency: config.concurrency,
       sizeOf: (entry) => Buffer.byteLength(entry.json),
       groupOf: (entry) => JSON.stringify(group(entry.item.payload)),
-      send: sendOrPlan(ctx, sender),
+      send: async (entries) => {
+        const rest = await this.#holdBackOptedOut(entries);
+        if (rest.length > 0) await send(rest);
+      },
       onTooLarge: (entry, bytes) =>
         ctx.onReject([itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `subscription is ${bytes} bytes serialized`)]),
     });
+  }
+
+  /** The entries to send: those whose profiles did not opt out since their consent (the others are skipped). */
+  async #holdBackOptedOut(entries: Entry<SubscriptionItem>[]): Promise<Entry<SubscriptionItem>[]> {
+    const items = entries.map((e) => e.item);
+    if (!this.#client) {
+      this.#ctx.stats.plannedRequests += plannedLookups(items); // a dry run: what a real run would look up
+      return entries;
+    }
+    const { held } = await checkOptOuts(this.#client, items);
+    if (held.length === 0) return entries;
+    const skips = held.map(({ item, reason }) => itemReject(item, item.first, CONSENT_OPTED_OUT, reason, 'subscriptions'));
+    if (this.#ctx.onSkip) this.#ctx.onSkip(skips);
+    else this.#ctx.onReject(skips); // never dropped silently
+    const heldItems = new Set(held.map((h) => h.item));
+    return entries.filter((e) => !heldItems.has(e.item));
   }
 
   async write(items: LoadItem[]): Promise<void> {
@@ -83,5 +122,16 @@ export class KlaviyoSubscriptionLoader implements Loader {
 
   async close(): Promise<void> {
     await this.#batcher.close();
+    const verify = this.#config.verify;
+    if (!verify || !this.#client || !this.#sample) return;
+    const result = await verifyConsent(this.#client, this.#sample.profiles, verify, this.#ctx.signal);
+    this.#ctx.stats.verify = result;
+    if (!result.complete) {
+      this.#ctx.logger.warn('verify: not every sampled profile holds the consent it was sent (Klaviyo applies subscriptions asynchronously)', {
+        sampled: result.sampled,
+        holding: result.holding,
+        waitedMs: result.waitedMs,
+      });
+    }
   }
 }

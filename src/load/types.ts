@@ -11,6 +11,12 @@ export interface LoadEvents {
   onAck(items: ItemSpan[], info?: { jobId?: string }): void;
   /** Items Klaviyo refused (400 pointers, import-errors); already joined to their source positions. */
   onReject(rejects: Reject[]): void;
+  /**
+   * Items deliberately not sent (a subscription whose profile opted out after the row's consent: code
+   * CONSENT_OPTED_OUT), with their source positions, code and reason: the runner writes them to the skipped file,
+   * counts them in `rows.skipped` and settles them. Without it, they are rejected (never dropped silently).
+   */
+  onSkip?(skips: Reject[]): void;
   /** A bulk import job reached a final state (its import-errors, if any, were reported through onReject). */
   onJobDone?(jobId: string): void;
 }

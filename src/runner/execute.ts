@@ -92,6 +92,16 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
       setup.rejects.route(rejects);
       stats.rows.rejected = setup.rejects.count;
     },
+    onSkip: (skips) => {
+      // counted before they settle: a checkpoint past them claims them skipped; a resume before them skips them again
+      for (const s of skips) {
+        stats.rows.skipped++;
+        run.skipped.add(s.seq);
+        const byCode = (stats.skippedByCode ??= {});
+        byCode[s.code] = (byCode[s.code] ?? 0) + 1;
+      }
+      setup.skipped.route(skips); // settles them in the tracker once written
+    },
     onJobDone: (jobId: string) => {
       const tail = setup.rejects.lastWrite;
       if (tail) {
@@ -157,6 +167,7 @@ export async function execute(run: LiveRun): Promise<RunOutcome> {
     stopProgress();
     await run.reader?.close?.().catch(() => {});
     await run.setup.rejects.close(); // a failure fails the run (finish)
+    await run.setup.skipped.close();
   }
   return end;
 }
@@ -167,7 +178,7 @@ export async function execute(run: LiveRun): Promise<RunOutcome> {
  */
 export async function finish(run: LiveRun, end: RunOutcome): Promise<RunOutcome> {
   const { stats, setup, options } = run;
-  const rejectsError = setup.rejects.error;
+  const rejectsError = setup.rejects.error ?? setup.skipped.error;
   if (rejectsError && end.outcome !== 'failed') {
     end = { outcome: 'failed', error: { code: rejectsError.code, message: redact(rejectsError.message) } };
     run.logger.error('run failed', { error: end.error });

@@ -43,6 +43,7 @@ export async function resendForgottenJobs(setup: RunSetup, destination: Destinat
   setup.firstSeq = plan.startAfter ? plan.startAfter.seq + 1 : 0;
   setup.tracker = new AckTracker({ initial: setup.startAfter, startSeq: setup.firstSeq });
   setup.rejects.rewind(setup.tracker, setup.firstSeq);
+  setup.skipped.rewind(setup.tracker, setup.firstSeq);
   setup.checkpointer?.rewind(setup.startAfter, plan.keep, jobStarts.of(plan.keep));
   const resent = (resume.startAfter?.seq ?? -1) - (setup.startAfter?.seq ?? -1);
   logger.warn('profile import jobs unknown to Klaviyo; sending their rows again', { jobs: forgotten, after: setup.startAfter?.seq, rows: resent });

@@ -37,6 +37,14 @@ export interface RunReport {
   /** `forgotten`: jobs of the interrupted run that Klaviyo no longer knew at the resume; their rows were sent again. */
   jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
   rejects?: { file: string; count: number };
+  /**
+   * Rows a loader deliberately did not send (`rows.skipped` also counts rows a transform filtered out), by code
+   * (CONSENT_OPTED_OUT: the profile opted out after the row's consent), and the file listing them with their source
+   * location and reason. Present when a loader skipped rows in this attempt.
+   */
+  skips?: { file: string; byCode: Record<string, number> };
+  /** The read-back of a subscription load (`destination.verify`): how many sampled profiles hold their consent. */
+  verify?: { sampled: number; holding: number; notHolding: number; requests: number; waitedMs: number; complete: boolean };
   /** Where the run stands for the next run (for resumable runs). */
   checkpoint?: { file: string; position?: unknown };
   /** What the run decided that the user should know (e.g. rows sent again because Klaviyo forgot their job). */
@@ -78,6 +86,17 @@ export function formatSummary(report: RunReport): string {
     lines.push(
       `  jobs      ${report.jobs.submitted} bulk import jobs, ${report.jobs.importErrors} import errors` +
         (report.jobs.forgotten > 0 ? `, ${report.jobs.forgotten} unknown to Klaviyo at the resume (rows sent again)` : ''),
+    );
+  }
+  if (report.skips) {
+    const codes = Object.entries(report.skips.byCode).map(([code, n]) => `${code} ${fmt.format(n)}`).join(', ');
+    lines.push(`  skipped   ${codes} → ${report.skips.file}`);
+  }
+  if (report.verify) {
+    const v = report.verify;
+    lines.push(
+      `  verify    ${fmt.format(v.holding)} of ${fmt.format(v.sampled)} sampled profiles hold the consent sent` +
+        (v.complete ? '' : ` after ${(v.waitedMs / 1000).toFixed(0)} s (Klaviyo applies subscriptions asynchronously; the rest may follow)`),
     );
   }
   for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
@@ -139,6 +158,8 @@ export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, wa
     },
     jobs: { ...stats.jobs },
     rejects: { file: displayPath(setup.rejects.path), count: setup.rejects.count },
+    ...(stats.skippedByCode ? { skips: { file: displayPath(setup.skipped.path), byCode: { ...stats.skippedByCode } } } : {}),
+    ...(stats.verify ? { verify: { ...stats.verify } } : {}),
     ...(setup.location && !setup.ephemeralDir ? { checkpoint: { file: displayPath(setup.location), position: setup.tracker.safePosition() } } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
     ...(end.error ? { error: end.error } : {}),

@@ -36,6 +36,11 @@ export interface RunSetup extends CheckpointSetup {
   emulatorOutputDir?: string;
   tracker: AckTracker;
   rejects: RunRejects;
+  /**
+   * The skipped file: rows a loader deliberately did not send (a subscription whose profile opted out since), with
+   * their source location, code and reason (`skipped.ndjson` in the state directory; created on the first skip).
+   */
+  skipped: RunRejects;
 }
 
 /** What {@link setUpRun} needs. */
@@ -112,9 +117,17 @@ export async function setUpRun(options: SetupOptions): Promise<RunSetup> {
     maxRejects: config.rejects.maxRejects,
     fail: options.fail,
   });
+  const skipped = await openRunRejects({
+    path: path.join(defaultDir, options.dryRun ? 'skipped.dry-run.ndjson' : 'skipped.ndjson'),
+    format: 'ndjson',
+    resumed: checkpoint.resume?.resumed ?? false,
+    tracker,
+    firstSeq,
+    fail: options.fail,
+  });
   const runId = checkpoint.resume?.runId ?? randomUUID();
   const emulatorOutputDir = options.emulator ? path.join(defaultDir, 'emulator-output') : undefined;
-  return { ...checkpoint, runId, startAfter, firstSeq, stateDir: checkpoint.ephemeralDir ?? defaultDir, emulatorOutputDir, tracker, rejects };
+  return { ...checkpoint, runId, startAfter, firstSeq, stateDir: checkpoint.ephemeralDir ?? defaultDir, emulatorOutputDir, tracker, rejects, skipped };
 }
 
 /** Remove what a run set up only for itself. */

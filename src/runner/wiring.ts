@@ -66,6 +66,7 @@ export interface WiringContext {
   onAck(items: LoadItem[]): void;
   onReject(rejects: Reject[]): void;
   onJobDone(jobId: string): void;
+  onSkip(skips: Reject[]): void;
 }
 
 /** The destination of the pipeline. */
@@ -94,6 +95,7 @@ export function openDestination(ctx: WiringContext): Destination {
     onAck: ctx.onAck,
     onReject: ctx.onReject,
     onJobDone: ctx.onJobDone,
+    onSkip: ctx.onSkip,
   });
 }
 

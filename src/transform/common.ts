@@ -7,7 +7,7 @@ import { compileField, type CompiledField, type CompileFieldOptions, type Row } 
 /** One field that failed on one row. */
 export interface FieldFailure {
   field: string;
-  code: FieldErrorCode | 'MISSING_IDENTIFIER';
+  code: FieldErrorCode | 'MISSING_IDENTIFIER' | 'SMS_REGION_UNSUPPORTED';
   message: string;
 }
 

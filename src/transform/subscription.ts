@@ -6,6 +6,7 @@ import type { FieldFailure } from './common.js';
 import { compileField, type CompiledField, type Row } from './field/compile.js';
 import type { TransformContext, Transformer } from './types.js';
 import type { TransformDefinition } from '../components/types.js';
+import { KLAVIYO_SMS_REGIONS, phoneRegion } from '../klaviyo/sms-regions.js';
 
 /*
  * Rows → subscribe payloads: `{ profile: { email?, phone_number?, subscriptions }, listId?, historicalImport,
@@ -16,7 +17,12 @@ import type { TransformDefinition } from '../components/types.js';
  * - A channel is included when its identifier is present: email needs `email`, sms needs `phone_number`. A row for
  *   which no configured channel can be included is rejected (MISSING_IDENTIFIER), e.g. an sms-only row without phone.
  * - `consented_at` (datetime) is sent only with `historical_import` (Klaviyo rejects it otherwise); then it is
- *   required (MISSING_REQUIRED) and must be in the past (INVALID_DATE).
+ *   required (MISSING_REQUIRED) and must be in the past (INVALID_DATE). Without it, it is read all the same for the
+ *   consent guard (an opt-out newer than it holds the row back).
+ * - The consent guard (`checkOptOuts` on every item unless `unsafe_resubscribe_opted_out`): the loader reads each
+ *   batch's current consent and skips rows whose profile opted out since (load/consent-guard.ts).
+ * - SMS: a phone number of a region outside `sms_regions` (default: every region Klaviyo SMS is available in) is
+ *   rejected (SMS_REGION_UNSUPPORTED): Klaviyo answers 400 to SMS consent the account cannot send to.
  */
 
 /** The channels a subscription transform subscribes. */
@@ -33,14 +39,14 @@ function channelsOf(config: SubscriptionTransformConfig): Channels {
   return { emailChannel: config.channels.email?.marketing === true, smsMarketing, smsTransactional, smsChannel: smsMarketing || smsTransactional };
 }
 
-/** `consented_at` of a historical import: required, and in the past. */
-function consentTime(field: CompiledField | undefined, now: () => Date, row: Row, failures: FieldFailure[]): string | undefined {
+/** `consented_at`: with a historical import required, and in the past. */
+function consentTime(field: CompiledField | undefined, historical: boolean, now: () => Date, row: Row, failures: FieldFailure[]): string | undefined {
   if (field === undefined) {
-    failures.push({ field: 'consented_at', code: 'MISSING_REQUIRED', message: 'consented_at: required with historical_import' });
+    if (historical) failures.push({ field: 'consented_at', code: 'MISSING_REQUIRED', message: 'consented_at: required with historical_import' });
     return undefined;
   }
   const at = runField(field, 'consented_at', row, failures) as string | undefined;
-  if (at !== undefined && Date.parse(at) > now().getTime()) {
+  if (historical && at !== undefined && Date.parse(at) > now().getTime()) {
     failures.push({
       field: 'consented_at',
       code: 'INVALID_DATE',
@@ -69,6 +75,18 @@ function subscriptionsOf(
   return subscriptions;
 }
 
+/** A phone number whose region is not one the account can text: rejected (SMS_REGION_UNSUPPORTED), not sent. */
+function checkSmsRegion(phone: string, regions: ReadonlySet<string>, configured: boolean, failures: FieldFailure[]): void {
+  const region = phoneRegion(phone);
+  if (region !== undefined && regions.has(region)) return;
+  const where = configured ? `sms_regions (${[...regions].join(', ')})` : 'the regions Klaviyo SMS is available in (set sms_regions to your sending numbers\' regions)';
+  failures.push({
+    field: 'profile.phone_number',
+    code: 'SMS_REGION_UNSUPPORTED',
+    message: `profile.phone_number: ${region ?? 'no region'} is not among ${where}; Klaviyo refuses SMS consent it cannot send to`,
+  });
+}
+
 export const subscriptionTransform: TransformDefinition<typeof SubscriptionTransform> = {
   type: 'subscription',
   summary: 'Subscribe profiles (email / SMS marketing consent), optionally into a list, optionally as historical import.',
@@ -83,9 +101,8 @@ export const subscriptionTransform: TransformDefinition<typeof SubscriptionTrans
         ? undefined
         : compileField(config.profile.phone_number, 'profile.phone_number', { defaultType: 'phone' });
     const consentedAt =
-      historical && config.consented_at !== undefined
-        ? compileField(config.consented_at, 'consented_at', { defaultType: 'datetime', required: true })
-        : undefined;
+      config.consented_at !== undefined ? compileField(config.consented_at, 'consented_at', { defaultType: 'datetime', required: historical }) : undefined;
+    const smsRegions = new Set(config.sms_regions ?? KLAVIYO_SMS_REGIONS);
     const when = config.when === undefined ? undefined : compileField(config.when, 'when', { defaultType: 'boolean' });
     const channels = channelsOf(config);
     const { emailChannel, smsChannel } = channels;
@@ -107,10 +124,11 @@ export const subscriptionTransform: TransformDefinition<typeof SubscriptionTrans
         }
         const e = run(email, 'profile.email', row, failures) as string | undefined;
         const p = run(phone, 'profile.phone_number', row, failures) as string | undefined;
-        const at = historical ? consentTime(consentedAt, now, row, failures) : undefined;
+        const at = consentTime(consentedAt, historical, now, row, failures);
+        if (smsChannel && p !== undefined) checkSmsRegion(p, smsRegions, config.sms_regions !== undefined, failures);
         if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
 
-        const subscriptions = subscriptionsOf(channels, e, p, at);
+        const subscriptions = subscriptionsOf(channels, e, p, historical ? at : undefined);
         if (subscriptions.email === undefined && subscriptions.sms === undefined) {
           failures.push({
             field: smsChannel && !emailChannel ? 'profile.phone_number' : 'profile.email',
@@ -122,6 +140,8 @@ export const subscriptionTransform: TransformDefinition<typeof SubscriptionTrans
         const payload: SubscriptionPayload = {
           profile: { ...(e !== undefined && { email: e }), ...(p !== undefined && { phone_number: p }), subscriptions },
           historicalImport: historical,
+          ...(at === undefined ? {} : { consentedAt: at }),
+          ...(config.unsafe_resubscribe_opted_out ? {} : { checkOptOuts: true }),
         };
         if (config.list !== undefined) payload.listId = config.list;
         if (config.custom_source !== undefined) payload.customSource = config.custom_source;

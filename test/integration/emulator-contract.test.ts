@@ -39,7 +39,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'emu-contract-'));
   const seedFile = join(dir, 'seed.json');
   writeFileSync(seedFile, JSON.stringify({ segments: [{ id: 'SegA01', name: 'Seg A', members: ['s1@example.com', 's2@example.com'] }] }));
-  emu = await startEmulator({ port: 0, limits: 'off', seedFile, processingRate: 100_000 });
+  emu = await startEmulator({ port: 0, limits: 'off', seedFile, processingRate: 100_000, subscriptionDelayMs: 0 });
   const frozen = Date.now();
   throttling = await startEmulator({ port: 0, limits: 0.01, now: () => frozen });
 });

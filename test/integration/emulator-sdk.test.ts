@@ -22,7 +22,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'emu-sdk-'));
   const seedFile = join(dir, 'seed.json');
   writeFileSync(seedFile, JSON.stringify({ segments: [{ id: SEGMENT_ID, name: 'VIP', members: ['vip1@example.com', 'vip2@example.com'] }] }));
-  emu = await startEmulator({ port: 0, limits: 'off', seedFile, processingRate: 100_000 });
+  emu = await startEmulator({ port: 0, limits: 'off', seedFile, processingRate: 100_000, subscriptionDelayMs: 0 });
   const session = new ApiKeySession(KEY);
   profiles = new ProfilesApi(session);
   events = new EventsApi(session);

@@ -10,7 +10,7 @@ const f = (s: string) => encodeURIComponent(s);
 const micros = (ms: number) => new Date(ms).toISOString().replace('Z', '000+00:00');
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0, limits: 'off', now: () => t });
+  emu = await startEmulator({ port: 0, limits: 'off', now: () => t, subscriptionDelayMs: 0 });
   call = client(emu.url);
 });
 afterAll(() => emu.close());
@@ -183,15 +183,77 @@ describe('POST /api/profile-subscription-bulk-delete-jobs', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const stateFile = join(mkdtempSync(join(tmpdir(), 'emu-subs-')), 'state.json');
-    const a = await startEmulator({ port: 0, limits: 'off', stateFile });
+    const a = await startEmulator({ port: 0, limits: 'off', stateFile, subscriptionDelayMs: 0 });
     await client(a.url)('POST', '/api/profile-subscription-bulk-create-jobs', subscribeBody([{ email: 'keep@example.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }]));
     await a.close();
-    const b = await startEmulator({ port: 0, limits: 'off', stateFile });
+    const b = await startEmulator({ port: 0, limits: 'off', stateFile, subscriptionDelayMs: 0 });
     try {
       const r = await client(b.url)('GET', `/api/profiles?filter=${f('equals(email,"keep@example.com")')}&additional-fields[profile]=subscriptions`);
       expect(r.json.data[0].attributes.subscriptions.email.marketing.consent).toBe('SUBSCRIBED');
     } finally {
       await b.close();
+    }
+  });
+});
+
+describe('subscriptions are asynchronous (subscriptionDelayMs)', () => {
+  it('a subscribe job is applied subscriptionDelayMs after its 202 (emulator clock), list membership included; an unsubscribe applies earlier jobs first', async () => {
+    let now = T0;
+    const slow = await startEmulator({ port: 0, limits: 'off', now: () => now, subscriptionDelayMs: 5000 });
+    const c = client(slow.url);
+    try {
+      const list = (await c('POST', '/api/lists', { data: { type: 'list', attributes: { name: 'Async' } } })).json.data.id as string;
+      const r = await c('POST', '/api/profile-subscription-bulk-create-jobs', subscribeBody([{ email: 'later@example.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }], { list }));
+      expect(r.status).toBe(202);
+      const consent = async () => {
+        const got = await c('GET', `/api/profiles?filter=${f('equals(email,"later@example.com")')}&additional-fields[profile]=subscriptions`);
+        return got.json.data[0]?.attributes.subscriptions.email.marketing.consent as string | undefined;
+      };
+      expect(await consent()).toBeUndefined(); // not even the profile yet
+      expect(slow.snapshot().subscriptionsPending).toBe(1);
+      now = T0 + 4999;
+      expect(await consent()).toBeUndefined();
+      now = T0 + 5000;
+      expect(await consent()).toBe('SUBSCRIBED');
+      expect(slow.snapshot().subscriptionsPending).toBe(0);
+      expect(slow.snapshot().lists.find((l) => l.id === list)?.members).toBe(1);
+      // subscribe, then unsubscribe before it was applied: the unsubscribe wins (it is applied after the subscribe)
+      await c('POST', '/api/profile-subscription-bulk-create-jobs', subscribeBody([{ email: 'gone@example.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }]));
+      await c('POST', '/api/profile-subscription-bulk-delete-jobs', unsubscribeBody([{ email: 'gone@example.com', subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } }]));
+      now = T0 + 20_000;
+      const gone = await c('GET', `/api/profiles?filter=${f('equals(email,"gone@example.com")')}&additional-fields[profile]=subscriptions`);
+      expect(gone.json.data[0].attributes.subscriptions.email.marketing.consent).toBe('UNSUBSCRIBED');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('SMS consent only where the account can send (smsRegions)', () => {
+  it('revision 2024-05-15 and later: 400 at the phone number for a region outside smsRegions, nothing applied; earlier revisions drop the sms consent', async () => {
+    const us = await startEmulator({ port: 0, limits: 'off', subscriptionDelayMs: 0, smsRegions: ['US'] });
+    const c = client(us.url);
+    try {
+      const body = subscribeBody([
+        { email: 'us@example.com', phone_number: '+14155550100', subscriptions: { sms: { marketing: { consent: 'SUBSCRIBED' } } } },
+        { email: 'de@example.com', phone_number: '+4915123456789', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } }, sms: { marketing: { consent: 'SUBSCRIBED' } } } },
+      ]);
+      const r = await c('POST', '/api/profile-subscription-bulk-create-jobs', body);
+      expect(r.status).toBe(400);
+      expect(r.json.errors).toEqual([
+        expect.objectContaining({ code: 'invalid', status: 400, detail: expect.stringContaining('(DE)'), source: { pointer: '/data/attributes/profiles/data/1/attributes/phone_number' } }),
+      ]);
+      expect(us.snapshot().profiles).toBe(0);
+      // revision 2024-02-15: accepted; the DE number's sms consent is dropped, its email consent kept
+      const old = await c('POST', '/api/profile-subscription-bulk-create-jobs', body, { revision: '2024-02-15' });
+      expect(old.status).toBe(202);
+      const de = await c('GET', `/api/profiles?filter=${f('equals(email,"de@example.com")')}&additional-fields[profile]=subscriptions`);
+      expect(de.json.data[0].attributes.subscriptions.sms.marketing.consent).toBe('NEVER_SUBSCRIBED');
+      expect(de.json.data[0].attributes.subscriptions.email.marketing.consent).toBe('SUBSCRIBED');
+      const usp = await c('GET', `/api/profiles?filter=${f('equals(email,"us@example.com")')}&additional-fields[profile]=subscriptions`);
+      expect(usp.json.data[0].attributes.subscriptions.sms.marketing.consent).toBe('SUBSCRIBED');
+    } finally {
+      await us.close();
     }
   });
 });

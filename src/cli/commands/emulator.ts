@@ -15,6 +15,8 @@ interface EmulatorArgs {
   realism?: string;
   state?: string;
   seed?: string;
+  subscriptionDelay?: number | string;
+  smsRegions?: string;
 }
 
 const PRIVATE_KEY_RE = /^pk_[A-Za-z0-9_-]{4,}$/;
@@ -25,7 +27,7 @@ const HOST_RE = /^[A-Za-z0-9.:_%-]+$/;
  * files are read (and refused with `USAGE`, never quoted) when the emulator starts.
  */
 export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
-  const single = { port: args.port, host: args.host, limits: args.limits, 'processing-rate': args.processingRate, 'job-delay': args.jobDelay, 'duplicate-events': args.duplicateEvents, faults: args.faults, state: args.state, seed: args.seed };
+  const single = { port: args.port, host: args.host, limits: args.limits, 'processing-rate': args.processingRate, 'job-delay': args.jobDelay, 'duplicate-events': args.duplicateEvents, faults: args.faults, state: args.state, seed: args.seed, 'subscription-delay': args.subscriptionDelay, 'sms-regions': args.smsRegions };
   for (const [flag, value] of Object.entries(single)) {
     if (Array.isArray(value)) throw new EtlError('USAGE', `--${flag} was given more than once`);
   }
@@ -73,7 +75,27 @@ export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
   }
   if (args.state !== undefined) options.stateFile = filePath('--state', args.state);
   if (args.seed !== undefined) options.seedFile = filePath('--seed', args.seed);
+  consentFlags(args, options);
   return options;
+}
+
+/** `--subscription-delay` and `--sms-regions` into `options`. */
+function consentFlags(args: EmulatorArgs, options: EmulatorOptions): void {
+  if (args.subscriptionDelay !== undefined) {
+    const ms = Number(args.subscriptionDelay);
+    if (String(args.subscriptionDelay).trim() === '' || !Number.isFinite(ms) || ms < 0) {
+      throw new EtlError('USAGE', `Expected --subscription-delay to be a number of milliseconds ≥ 0, got ${JSON.stringify(String(args.subscriptionDelay))}`);
+    }
+    options.subscriptionDelayMs = ms;
+  }
+  if (args.smsRegions !== undefined) {
+    const regions = String(args.smsRegions).split(',').map((r) => r.trim()).filter(Boolean);
+    const bad = regions.find((r) => !/^[A-Z]{2}$/.test(r));
+    if (regions.length === 0 || bad !== undefined) {
+      throw new EtlError('USAGE', `Expected --sms-regions to be upper-case ISO 3166 region codes separated by commas (e.g. US,CA,GB), got ${JSON.stringify(String(args.smsRegions))}`);
+    }
+    options.smsRegions = regions;
+  }
 }
 
 function parsePort(value: number | string): number {
@@ -146,6 +168,14 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       })
       .option('state', { type: 'string', describe: 'State file (JSON): loaded on start if it exists, saved on exit; its directory must be writable' })
       .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })
+      .option('subscription-delay', {
+        type: 'string',
+        describe: 'Milliseconds after its 202 a subscribe job is applied (Klaviyo applies subscriptions asynchronously; default 3000, 0: at once)',
+      })
+      .option('sms-regions', {
+        type: 'string',
+        describe: 'Regions the account can send SMS to, e.g. US,CA (SMS consent for others is answered 400; default: every region Klaviyo SMS is available in)',
+      })
       .example('$0 emulator --port 4010 --limits off', 'Serve on port 4010 without rate limits') as unknown as Argv<EmulatorArgs>,
   handler: async (args: ArgumentsCamelCase<EmulatorArgs>) => {
     await serveEmulator(emulatorOptionsFromArgs(args), ioOf(args));

@@ -1,13 +1,20 @@
 /**
  * Consent: `POST /api/profile-subscription-bulk-create-jobs` (≤1000 profiles) and
  * `POST /api/profile-subscription-bulk-delete-jobs` (≤100). Both validate the whole request synchronously (any bad
- * item → 400 with one error per problem), apply it at once and answer 202 with an empty body.
+ * item → 400 with one error per problem) and answer 202 with an empty body. A subscribe job is applied
+ * `subscriptionDelayMs` later (Klaviyo processes it asynchronously, with no status endpoint); an unsubscribe job is
+ * applied at once, after every subscribe job accepted before it.
+ *
+ * SMS consent for a phone number whose region is not among `smsRegions` (the account's sending numbers) is answered
+ * 400 at the profile's `phone_number` since revision 2024-05-15; with an older revision it is accepted and dropped
+ * (the email channel of the same profile is still applied), as Klaviyo did.
  */
+import { phoneRegion } from '../../klaviyo/sms-regions.js';
 import { unknownList } from '../realism.js';
 import { ApiError, invalid, type ErrorInit, type Reply } from '../http.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { Account, GroupRecord, ProfileRecord } from '../state.js';
-import { subscribe, unsubscribe, type ConsentChannel } from '../subscriptions.js';
+import { applyDueConsent, subscribe, unsubscribe, type ConsentChannel } from '../subscriptions.js';
 import { EMAIL_DETAIL, isPlainObject, isValidEmail, isValidPhone, PHONE_DETAIL } from '../validate.js';
 import { requireData } from './common.js';
 
@@ -55,6 +62,16 @@ interface JobOptions {
   kind: 'subscribe' | 'unsubscribe';
   historical: boolean;
   now: number;
+  /** Subscribe: the regions the account can text, and whether SMS consent elsewhere is refused (400) or dropped. */
+  sms: { regions: ReadonlySet<string>; refuse: boolean };
+}
+
+/** The first revision that answers 400 to SMS consent the account cannot send to (earlier ones drop it). */
+const SMS_REGION_REVISION = '2024-05-15';
+
+/** SMS consent for a region outside the account's sending numbers (the wording is ours: Klaviyo's is not published). */
+export function smsRegionDetail(region: string | undefined): string {
+  return `SMS consent cannot be given for this phone number: the account has no SMS sending number for its region (${region ?? 'unknown'}).`;
 }
 
 /** Validate one item of `profiles.data`; problems go to `errors`. */
@@ -95,10 +112,19 @@ function readItem(v: unknown, base: string, o: JobOptions, errors: ErrorInit[]):
   if (subs === undefined || subs === null) errors.push(invalid("'subscriptions' is a required field.", sp));
   else if (!isPlainObject(subs)) errors.push(invalid("'subscriptions' must be an object.", sp));
   else readChannels(subs, base, email, phone, item, o, errors);
+  if (o.kind === 'subscribe' && item.phone !== undefined && item.changes.some((c) => c.channel !== 'email')) checkSmsRegion(item, base, o, errors);
   if (item.email === undefined && item.phone === undefined && item.id === undefined && errors.length === before) {
     errors.push(invalid('A profile identifier is required (email or phone_number).', `${base}/attributes`));
   }
   return errors.length > before ? null : item;
+}
+
+/** SMS consent for a region the account cannot text: a 400 at the phone number, or (older revisions) dropped. */
+function checkSmsRegion(item: ProfileItem, base: string, o: JobOptions, errors: ErrorInit[]): void {
+  const region = phoneRegion(item.phone!);
+  if (region !== undefined && o.sms.regions.has(region)) return;
+  if (o.sms.refuse) errors.push(invalid(smsRegionDetail(region), `${base}/attributes/phone_number`));
+  else item.changes = item.changes.filter((c) => c.channel === 'email');
 }
 
 /**
@@ -188,7 +214,8 @@ function readJob(ctx: RequestContext, kind: JobOptions['kind']): { items: Profil
   if (profiles.length > max) {
     throw new ApiError(400, invalid(`A ${kind} request may contain at most ${max} profiles; got ${profiles.length}.`, '/data/attributes/profiles/data'));
   }
-  const o: JobOptions = { kind, historical, now: ctx.now() };
+  const revision = String(ctx.req.headers.revision ?? '').slice(0, 10);
+  const o: JobOptions = { kind, historical, now: ctx.now(), sms: { regions: ctx.emulator.smsRegions, refuse: revision >= SMS_REGION_REVISION } };
   const items: ProfileItem[] = [];
   profiles.forEach((p, i) => {
     const item = readItem(p, `/data/attributes/profiles/data/${i}`, o, errors);
@@ -230,21 +257,29 @@ function resolve(account: Account, item: ProfileItem, now: number): ProfileRecor
 
 function bulkSubscribe(ctx: RequestContext): Reply {
   const { items, list, customSource, historical } = readJob(ctx, 'subscribe');
-  const now = ctx.now();
+  const accepted = ctx.now();
   const doubleOptin = !historical && list?.optInProcess === 'double_opt_in';
-  for (const item of items) {
-    const p = resolve(ctx.account, item, now);
-    for (const c of item.changes) {
-      subscribe(p, c.channel, { consentedAt: c.consentedAt, now, customSource, doubleOptin, listId: list?.id ?? null });
+  const account = ctx.account;
+  const apply = (): void => {
+    const now = Math.max(accepted, ctx.now());
+    for (const item of items) {
+      const p = resolve(account, item, now);
+      for (const c of item.changes) {
+        subscribe(p, c.channel, { consentedAt: c.consentedAt, now: accepted, customSource, doubleOptin, listId: list?.id ?? null });
+      }
+      if (list && account.lists.get(list.id) === list) account.addMember(list, p.id, now);
     }
-    if (list) ctx.account.addMember(list, p.id, now);
-  }
+  };
+  const delay = ctx.emulator.subscriptionDelayMs;
+  if (delay === 0) apply();
+  else account.pendingConsent.push({ dueAt: accepted + delay, apply });
   return { status: 202 };
 }
 
 function bulkUnsubscribe(ctx: RequestContext): Reply {
   const { items, list } = readJob(ctx, 'unsubscribe');
   const now = ctx.now();
+  applyDueConsent(ctx.account, now, true); // after the subscribe jobs accepted before it
   for (const item of items) {
     const p = resolve(ctx.account, item, now);
     // Spec warning: profiles not in the given list are unsubscribed globally.

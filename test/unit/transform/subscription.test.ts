@@ -36,6 +36,8 @@ describe('subscription transform', () => {
           historicalImport: true,
           listId: 'Y6nRLr',
           customSource: 'crm-import',
+          consentedAt: '2023-05-01T00:00:00Z',
+          checkOptOuts: true,
         },
         first: rec(0, {}).pos,
         last: rec(0, {}).pos,
@@ -44,7 +46,7 @@ describe('subscription transform', () => {
     ]);
   });
 
-  it('without historical import consented_at is not sent', () => {
+  it('without historical import consented_at is not sent, but kept for the consent guard', () => {
     const t = createTransformer(
       config({ type: 'subscription', profile: { email: 'email' }, channels: { email: {} }, consented_at: { column: 'at', type: 'datetime', format: 'iso', zone: 'UTC' } }),
       { now },
@@ -53,7 +55,40 @@ describe('subscription transform', () => {
     expect(out.items[0].payload).toEqual({
       profile: { email: 'a@x.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } },
       historicalImport: false,
+      consentedAt: '2023-01-01T00:00:00Z',
+      checkOptOuts: true,
     });
+  });
+
+  it('unsafe_resubscribe_opted_out: true turns the consent guard off', () => {
+    const t = createTransformer(config({ type: 'subscription', profile: { email: 'email' }, channels: { email: {} }, unsafe_resubscribe_opted_out: true }), { now });
+    expect(t.push(rec(0, { email: 'a@x.com' })).items[0].payload).not.toHaveProperty('checkOptOuts');
+  });
+
+  it('sms_regions: a phone number of another region is rejected (SMS_REGION_UNSUPPORTED); the default is every Klaviyo SMS region', () => {
+    const us = createTransformer(
+      config({ type: 'subscription', profile: { email: 'email', phone_number: 'phone' }, channels: { email: {}, sms: {} }, sms_regions: ['US'] }),
+      { now },
+    );
+    const out = runAll(us, [
+      rec(0, { email: 'a@x.com', phone: '+14155550100' }),
+      rec(1, { email: 'b@x.com', phone: '+447400123456' }),
+      rec(2, { email: 'c@x.com', phone: '+17875550100' }), // Puerto Rico: not one of the 50 states
+      rec(3, { email: 'd@x.com', phone: '' }), // no phone: the email channel alone
+    ]);
+    expect(out.items.map((i) => i.first.seq)).toEqual([0, 3]);
+    expect(out.rejects.map((r) => [r.seq, r.code, r.field])).toEqual([
+      [1, 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
+      [2, 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
+    ]);
+    expect(out.rejects[0]!.message).toContain('GB is not among sms_regions (US)');
+    const byDefault = createTransformer(config({ type: 'subscription', profile: { phone_number: 'phone' }, channels: { sms: {} } }), { now });
+    const d = runAll(byDefault, [rec(0, { phone: '+447400123456' }), rec(1, { phone: '+4915123456789' }), rec(2, { phone: '+819012345678' })]);
+    expect(d.items.map((i) => i.first.seq)).toEqual([0, 1]);
+    expect(d.rejects.map((r) => [r.seq, r.code])).toEqual([[2, 'SMS_REGION_UNSUPPORTED']]);
+    // an email-only transform ignores the phone's region
+    const email = createTransformer(config({ type: 'subscription', profile: { email: 'email', phone_number: 'phone' }, channels: { email: {} }, sms_regions: ['US'] }), { now });
+    expect(email.push(rec(0, { email: 'a@x.com', phone: '+447400123456' })).rejects).toEqual([]);
   });
 
   it('sms requires a phone number (MISSING_IDENTIFIER); email+sms subscribes the channels it can', () => {
