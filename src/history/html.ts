@@ -71,7 +71,7 @@ function barChart(id: string, title: string, bars: readonly Bar[], format: (v: n
 
 /** The last run's rejects by code as horizontal bars. */
 function codesChart(run: RunReport | undefined): string {
-  const codes = run ? Object.entries(rejectsByCode(run)).sort(([, a], [, b]) => b - a) : [];
+  const codes = run ? Object.entries(rejectsByCode(run)).filter(([, n]) => n > 0).sort(([, a], [, b]) => b - a) : [];
   const title = 'Rejects by code, last run';
   if (codes.length === 0) {
     const why = !run ? 'no run yet' : run.rows.rejected > 0 ? `${nf.format(run.rows.rejected)} rejected rows (this run's report has no breakdown by code)` : 'no rejected row';
@@ -96,7 +96,7 @@ h1{font-size:20px;margin:0 0 4px}p.sub{color:#5b6475;margin:0 0 16px}figure{marg
 svg text{font-size:11px;fill:#5b6475}.grid{stroke:#e3e6ec}.axis{stroke:#8a93a5}.failed{fill:#c0392b}
 .key{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;vertical-align:baseline}p.none{color:#5b6475;font-style:italic}
 table{border-collapse:collapse;font-size:12px}th,td{padding:3px 8px;border-bottom:1px solid #e3e6ec;text-align:right;white-space:nowrap}
-th:first-child,td:first-child,td.l{text-align:left}td.failed{color:#c0392b;font-weight:600}td.err{text-align:left;white-space:normal;max-width:420px}`;
+th:first-child,th:nth-child(2),td:first-child,td.l{text-align:left}td.failed{color:#c0392b;font-weight:600}td.err{text-align:left;white-space:normal;max-width:420px}`;
 
 const key = (color: string, text: string): string => `<span class="key" style="background:${color}"></span>${esc(text)}`;
 

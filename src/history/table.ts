@@ -15,6 +15,7 @@ function duration(ms: number): string {
 /** What a run's last column says: its rejects by code, and the error of a failed run. */
 function notes(r: RunReport): string {
   const codes = Object.entries(rejectsByCode(r))
+    .filter(([, n]) => n > 0)
     .sort(([, a], [, b]) => b - a)
     .map(([code, n]) => `${code} ${nf.format(n)}`);
   const parts = [codes.join(', ')];
