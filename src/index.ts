@@ -7,6 +7,7 @@ export { EXIT, exitCodeForStatus, exitCodeForError, exitCodeForReport } from './
 export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
 export { schedule, type ScheduleOptions, type Scheduler, type ScheduleEvent } from './scheduler/index.js';
 export { pipelineHistory, formatHistory, historyHtml, type HistoryOptions } from './history/index.js';
+export { resetPipeline, pipelineResetPlan, formatResetPlan, type ResetPlan, type ResetOptions } from './reset.js';
 export {
   loadPipelineFile,
   loadPipelineFileOrThrow,

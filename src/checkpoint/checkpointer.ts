@@ -18,6 +18,8 @@ export interface CheckpointerOptions {
   pipeline: string;
   /** `pipelineHash(config)` of this run's configuration. */
   configHash: string;
+  /** `mappingVersion(config)`: stored with the watermark a successful run leaves (`watermarkVersion`). */
+  version?: string;
   logger?: Logger;
   /** Write on every `every`-th `update()` (the `checkpoint.every` setting); `flush`/`finish` always write. @default 1 */
   every?: number;
@@ -28,8 +30,12 @@ export interface CheckpointerOptions {
 export interface StartOptions {
   /** Discard an unfinished run (also one whose configuration changed) and start over. @default false */
   restart?: boolean;
-  /** Also forget the last successful run's watermark (a full, non-incremental run). @default false */
-  forgetWatermark?: boolean;
+  /**
+   * Read every source in full (no watermark), as a new run (an unfinished one is discarded, as with `restart`). The
+   * last successful watermark stays stored until this run succeeds, then the one it leaves replaces it. A resume of
+   * such a run reads in full too. @default false
+   */
+  fullRefresh?: boolean;
 }
 
 /** What the runner resumes from. */
@@ -49,8 +55,12 @@ export interface ResumeState {
   rejects?: RejectsState;
   /** Source state the unfinished run saved (ExtractContext.plan): the file list it covers, files done… */
   sourcePlan?: unknown;
-  /** Source watermark of the last successful run (ExtractContext.watermark). */
+  /** Source watermark of the last successful run (ExtractContext.watermark); undefined for a full refresh. */
   watermark?: unknown;
+  /** The mapping version that stored `watermark` (absent in checkpoints written before versions were kept). */
+  watermarkVersion?: string;
+  /** This run reads every source in full (`--full-refresh`, or the resume of one). */
+  fullRefresh?: boolean;
   /** With `restart`: the unfinished run that was discarded and its jobs that were not seen to finish. */
   discarded?: { runId: string; status: CheckpointStatus; pendingJobs: string[]; configChanged: boolean };
 }
@@ -147,27 +157,38 @@ export class Checkpointer {
 
   async #start(options: StartOptions): Promise<ResumeState> {
     let previous: Checkpoint | undefined;
+    const restart = options.restart || options.fullRefresh;
     try {
       previous = await this.#store.read();
     } catch (error) {
-      if (!(options.restart && isEtlError(error) && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+      if (!(restart && isEtlError(error) && error.code === 'CHECKPOINT_CORRUPT')) throw error;
       this.#logger.warn('checkpoint corrupt; starting over (--restart)', { checkpoint: this.#store.location });
     }
     const now = this.#now();
     const hash = this.#options.configHash;
     const unfinished = previous !== undefined && previous.status !== 'succeeded';
-    const watermark = options.forgetWatermark ? undefined : previous?.watermark;
+    const resuming = previous !== undefined && unfinished && previous.configHash === hash && !restart;
+    // the last successful watermark stays stored while a full refresh runs (replaced only when it succeeds)
+    const fullRefresh = resuming ? previous?.fullRefresh === true : options.fullRefresh === true;
+    const stored = { watermark: previous?.watermark, watermarkVersion: previous?.watermarkVersion };
     const base: Omit<Checkpoint, 'runId' | 'startedAt' | 'pendingJobs'> = {
       version: CHECKPOINT_VERSION,
       pipeline: this.#options.pipeline,
       configHash: hash,
       status: 'running',
       updatedAt: now,
-      ...(watermark !== undefined ? { watermark } : {}),
+      ...(stored.watermark !== undefined ? { watermark: stored.watermark } : {}),
+      ...(stored.watermarkVersion !== undefined ? { watermarkVersion: stored.watermarkVersion } : {}),
+      ...(fullRefresh ? { fullRefresh: true as const } : {}),
       ...(previous?.lastSuccess ? { lastSuccess: previous.lastSuccess } : {}),
     };
+    const read = {
+      ...(!fullRefresh && stored.watermark !== undefined ? { watermark: stored.watermark } : {}),
+      ...(!fullRefresh && stored.watermarkVersion !== undefined ? { watermarkVersion: stored.watermarkVersion } : {}),
+      ...(fullRefresh ? { fullRefresh: true } : {}),
+    };
     let result: ResumeState;
-    if (previous && unfinished && previous.configHash === hash && !options.restart) {
+    if (previous && resuming) {
       this.#state = {
         ...base,
         runId: previous.runId,
@@ -188,7 +209,7 @@ export class Checkpointer {
         ...(previous.counters ? { counters: previous.counters } : {}),
         ...(previous.rejects ? { rejects: previous.rejects } : {}),
         ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
-        ...(watermark !== undefined ? { watermark } : {}),
+        ...read,
       };
       this.#logger.info('resuming unfinished run', {
         runId: previous.runId,
@@ -196,7 +217,7 @@ export class Checkpointer {
         pendingJobs: previous.pendingJobs.length,
       });
     } else {
-      if (previous && unfinished && !options.restart) {
+      if (previous && unfinished && !restart) {
         throw new EtlError(
           'CHECKPOINT_MISMATCH',
           `The pipeline changed since run ${previous.runId} was interrupted; its checkpoint cannot be resumed. ` +
@@ -206,7 +227,7 @@ export class Checkpointer {
       }
       const runId = (this.#options.newRunId ?? randomUUID)();
       this.#state = { ...base, runId, startedAt: now, pendingJobs: [] };
-      result = { runId, resumed: false, resumeJobs: [], ...(watermark !== undefined ? { watermark } : {}) };
+      result = { runId, resumed: false, resumeJobs: [], ...read };
       if (previous && unfinished) {
         result.discarded = {
           runId: previous.runId,
@@ -267,7 +288,8 @@ export class Checkpointer {
 
   /**
    * Record the final status and release the lock. `succeeded` clears the position and jobs and stores
-   * `watermark` (when given) as the last successful watermark; other statuses keep the resume state.
+   * `watermark` (when given; after a full refresh also none) as the last successful watermark, with this run's
+   * mapping `version`; other statuses keep the resume state.
    * The lock is released even when the final write fails (which is then thrown).
    */
   async finish(status: Exclude<CheckpointStatus, 'running'>, options: { watermark?: unknown } & CheckpointUpdate = {}): Promise<void> {
@@ -290,7 +312,14 @@ export class Checkpointer {
         delete state.sourcePlan;
         state.pendingJobs = [];
         delete state.pendingJobsAfter;
-        if (watermark !== undefined) state.watermark = watermark;
+        // a full refresh replaces the stored watermark even by none (a source that keeps none)
+        if (watermark !== undefined || state.fullRefresh) {
+          if (watermark === undefined) delete state.watermark;
+          else state.watermark = watermark;
+          if (this.#options.version === undefined) delete state.watermarkVersion;
+          else state.watermarkVersion = this.#options.version;
+        }
+        delete state.fullRefresh;
         state.lastSuccess = { runId: state.runId, finishedAt: now };
       }
       this.#finished = true;

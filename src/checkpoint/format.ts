@@ -77,6 +77,13 @@ export const CheckpointSchema = z.strictObject({
   sourcePlan: z.unknown().optional(),
   /** Source watermark of the last successful run (the input of incremental runs). */
   watermark: z.unknown().optional(),
+  /**
+   * `mappingVersion` of the pipeline that stored `watermark`. A source whose watermark lists the inputs it read
+   * (files, objects) reads them again under another version. Absent (older checkpoints): taken as the current one.
+   */
+  watermarkVersion: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
+  /** The unfinished run reads every source in full (`--full-refresh`): a resume does too. */
+  fullRefresh: z.literal(true).optional(),
   /** The last successful run. */
   lastSuccess: z.strictObject({ runId: z.string(), finishedAt: z.iso.datetime() }).optional(),
 });
@@ -98,6 +105,8 @@ export interface Checkpoint {
   rejects?: RejectsState;
   sourcePlan?: unknown;
   watermark?: unknown;
+  watermarkVersion?: string;
+  fullRefresh?: true;
   lastSuccess?: { runId: string; finishedAt: string };
 }
 
@@ -226,6 +235,28 @@ export function outputAffectingConfig(config: Pick<PipelineConfig, 'source' | 't
  */
 export function pipelineHash(config: Pick<PipelineConfig, 'source' | 'transform' | 'destination'>): string {
   return 'sha256:' + createHash('sha256').update(canonicalJson(outputAffectingConfig(config))).digest('hex');
+}
+
+/** Keys per source type that say where it reads, not how a row is read (excluded from the mapping version). */
+const LOCATION_KEYS: Record<string, readonly string[]> = {
+  csv: ['path'],
+  ndjson: ['path'],
+  s3: ['bucket', 'prefix', 'glob', 'endpoint'],
+};
+
+/**
+ * `sha256:<hex>` of the pipeline's mapping: how a row is read and what it becomes. That is the output-affecting
+ * configuration (see {@link pipelineHash}) without where the source reads from (a file source's `path`, an S3
+ * source's bucket, prefix, glob and endpoint): the transform, the destination, and the source's parse settings
+ * (delimiter, encoding, header, format…). A file watermark belongs to the version that read the files: under
+ * another version they are read again. Changing a glob to match more files does not re-read those already read.
+ */
+export function mappingVersion(config: Pick<PipelineConfig, 'source' | 'transform' | 'destination'>): string {
+  const out = outputAffectingConfig(config);
+  const source = out.source as Record<string, unknown>;
+  const drop = new Set(LOCATION_KEYS[String(source.type)] ?? []);
+  const parse = Object.fromEntries(Object.entries(source).filter(([k]) => !drop.has(k)));
+  return 'sha256:' + createHash('sha256').update(canonicalJson({ ...out, source: parse })).digest('hex');
 }
 
 /** JSON with object keys sorted recursively and `undefined` members dropped. */

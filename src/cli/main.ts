@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
 import { emulatorCommand } from './commands/emulator.js';
+import { resetCommand } from './commands/reset.js';
 import { runCommand } from './commands/run.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { historyCommand } from './commands/history.js';
@@ -38,6 +39,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .command(validateCommand)
       .command(statusCommand)
       .command(historyCommand)
+      .command(resetCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
       .command(scheduleCommand)

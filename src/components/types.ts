@@ -20,6 +20,11 @@ export interface SourceCapabilities {
   /** It honours `--since/--until` (bounds on its incremental cursor); other sources refuse them. */
   cursorBounds?: boolean;
   /**
+   * Its watermark lists the inputs it read (files, objects), not a position in time: under another mapping version
+   * (a changed transform, destination or parse setting) the runner gives it no watermark, so it reads them again.
+   */
+  rereadOnNewMapping?: boolean;
+  /**
    * It reads the Klaviyo API (KLAVIYO_BASE_URL, KLAVIYO_API_KEY in its environment): under `--emulator` the runner
    * points that environment at the embedded emulator, and starts the emulator even for a dry run.
    */

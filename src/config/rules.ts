@@ -10,6 +10,7 @@ import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { Components } from '../components/types.js';
 import type { PathSegment, ProblemCode } from './problem.js';
 import { closest } from './suggest.js';
+import { DEFAULT_DRY_RUN_REJECTS_PATH, DEFAULT_REJECTS_PATH, expandRejectsPath, SAMPLE_RUN } from '../core/rejects-path.js';
 
 /*
  * Cross-field rules of a pipeline file (problem code CONFIG_RULE): what zod's per-object schema cannot express.
@@ -606,13 +607,15 @@ export function rejectsPathIsSafe(ctx: RuleContext): RuleViolation[] {
   const given = at(ctx.raw, 'rejects', 'path');
   const name = at(ctx.raw, 'name');
   if (typeof given === 'string' && given !== '') {
-    const clash = rejectsClash(ctx, path.resolve(dir, given), dir, stateRoot);
+    // `{runId}` and `{date}` stand for any run: a sample run's path has the shape of every run's
+    const clash = rejectsClash(ctx, path.resolve(dir, expandRejectsPath(given, SAMPLE_RUN)), dir, stateRoot);
     return clash ? [{ path: ['rejects', 'path'], message: `the rejects file cannot be ${clash.what}` }] : [];
   }
   if (typeof name !== 'string' || name === '') return [];
-  for (const file of ['rejects.ndjson', 'rejects.dry-run.ndjson']) {
+  for (const template of [DEFAULT_REJECTS_PATH, DEFAULT_DRY_RUN_REJECTS_PATH]) {
+    const file = expandRejectsPath(template, SAMPLE_RUN);
     const clash = rejectsClash(ctx, path.join(stateRoot, name, file), dir, stateRoot);
-    if (clash) return [{ path: clash.path, message: `the default rejects file (${file} in the state directory) would be ${clash.what}: set rejects.path elsewhere` }];
+    if (clash) return [{ path: clash.path, message: `the default rejects file (${template} in the state directory) would be ${clash.what}: set rejects.path elsewhere` }];
   }
   return [];
 }

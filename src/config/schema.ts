@@ -353,8 +353,17 @@ export const S3Destination = z
 
 export const Rejects = z
   .strictObject({
-    path: z.string().min(1).optional().describe('Rejects file, relative to the pipeline file. @default .klaviyo-etl/<name>/rejects.ndjson'),
-    format: z.enum(['ndjson', 'csv']).optional().describe('@default from the file extension, else ndjson'),
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Rejects file of each run, relative to the pipeline file; `{runId}` and `{date}` (UTC day the run started, YYYY-MM-DD) are replaced. A run never replaces an earlier run\'s file: when it exists, the run writes `<name>-2<ext>` (-3, …) beside it. @default <state dir>/<name>/rejects/{date}-{runId}.ndjson',
+      ),
+    format: z
+      .enum(['ndjson', 'csv'])
+      .optional()
+      .describe('`csv`: the row\'s original columns as columns, with reject_code, reject_message, reject_field first and the source file and line after (for a spreadsheet). @default from the file extension, else ndjson'),
     maxRejects: z
       .number()
       .int()

@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'DESTINATION_WRITE',
   'REJECTS_WRITE',
   'ALL_ROWS_REJECTED',
+  'TOO_MANY_REJECTS',
   'INTERNAL',
   // record problems (routed to the rejects file, never thrown out of a run)
   'CSV_RAGGED_ROW',

@@ -323,7 +323,7 @@ export const s3Source: SourceDefinition<typeof S3Source> = {
   type: 's3',
   summary: 'CSV or NDJSON objects under an S3 prefix (gzip by `.gz` or Content-Encoding), streamed in key order.',
   config: S3Source,
-  capabilities: { yields: 'rows' },
+  capabilities: { yields: 'rows', rereadOnNewMapping: true },
   create(config: S3SourceConfig, ctx: ExtractContext): S3Reader {
     return createS3Reader(config, ctx);
   },

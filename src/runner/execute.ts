@@ -12,6 +12,8 @@ import type { RunOptions } from './options.js';
 import { startProgress } from './progress.js';
 import { readAll } from './read-loop.js';
 import type { RunOutcome } from './report.js';
+import type { ResendRow } from './from-rejects.js';
+import { rowFiller, type SourceColumns } from './reject-rows.js';
 import type { RunSetup } from './setup.js';
 import { openDestination, openSource, openTransform, type PipelineComponents, type WiringContext } from './wiring.js';
 
@@ -34,6 +36,10 @@ export interface LiveRun {
   destination?: Destination;
   /** Records read by this run. */
   read: { count: number };
+  /** `--from-rejects`: the rows to send again, read instead of the source. */
+  resend?: ResendRow[];
+  /** Each source's columns (the rows of rejects that carry only their text). */
+  columns: SourceColumns;
   /** Where each bulk job's rows begin (for the checkpoint). */
   jobStarts: JobStarts;
   /** What the run decided that the user should know (the report's `warnings`). */
@@ -66,6 +72,7 @@ function failure(err: unknown): { code: string; message: string } {
 /** The context the components are wired with: acks settle rows and move the checkpoint, rejects are routed. */
 function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
   const { setup, stats } = run;
+  const fillRows = rowFiller(run.config.source, run.columns);
   const saveProgress = (): void => {
     const pendingJobs = checkpointJobs(run);
     const position = setup.tracker.safePosition();
@@ -89,6 +96,7 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
       saveProgress();
     },
     onReject: (rejects) => {
+      fillRows(rejects);
       setup.rejects.route(rejects);
       stats.rows.rejected = setup.rejects.count;
     },
@@ -127,7 +135,7 @@ async function pump(run: LiveRun, drainSignal: AbortSignal): Promise<RunOutcome>
   run.reader = openSource(wiring, { since: options.since, until: options.until, limit: options.limit });
   const transformer = openTransform(wiring);
   const loop = { reader: run.reader, transformer, destination: run.destination, tracker: setup.tracker, stats, rejects: setup.rejects, skipped: run.skipped };
-  await readAll({ ...loop, route: wiring.onReject, fatal: () => run.failure.fatal, signal: options.signal, firstSeq: setup.firstSeq, read: run.read });
+  await readAll({ ...loop, route: wiring.onReject, fatal: () => run.failure.fatal, signal: options.signal, firstSeq: setup.firstSeq, read: run.read, columns: run.columns });
   // After an interrupt, bulk jobs still processing are not waited for: they stay in the checkpoint's
   // pendingJobs and the next run polls them (and collects their import errors).
   await run.destination.close({ stopWaitingForJobs: options.signal });

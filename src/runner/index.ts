@@ -12,13 +12,15 @@ import { carryOver, CountUpTo, newStats } from '../core/stats.js';
 import { withEmulator } from './emulator.js';
 import { execute, finish, type LiveRun } from './execute.js';
 import { JobStarts } from './forgotten-jobs.js';
+import { readRejectsFile } from './from-rejects.js';
+import { SourceColumns } from './reject-rows.js';
 import type { RunOptions } from './options.js';
 import { buildReport, formatSummary, writeReport, type RunReport } from './report.js';
 import { setUpRun, tearDownRun, type RunSetup } from './setup.js';
 import { afterRefusal, afterRun } from './after-run.js';
 import { liveSnapshot, type LiveMetrics } from './live-metrics.js';
 import { serveMetrics } from '../metrics/publish.js';
-import { checkBounds, componentsOf, needsKlaviyo } from './wiring.js';
+import { checkBounds, checkResend, componentsOf, needsKlaviyo } from './wiring.js';
 
 export type { RunOptions } from './options.js';
 export type { RunReport } from './report.js';
@@ -40,6 +42,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const { config, source } = await loadPipelineFileOrThrow(path.resolve(options.pipelineFile), { env, components, stateDir: options.stateDir });
   const parts = componentsOf(config, components);
   checkBounds(parts.source, components.sources, options);
+  checkResend(parts, options);
+  // a rejects file that cannot be sent again is refused before the run takes the pipeline's lock
+  const resend = options.fromRejects !== undefined ? await readRejectsFile(path.resolve(options.fromRejects)) : undefined;
   const emulator = needsKlaviyo(parts, dryRun) ? options.emulator : undefined;
   const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
   const pipeline = { name: config.name, file: options.pipelineFile };
@@ -52,7 +57,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
     const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
       const failure: LiveRun['failure'] = {};
       const stats = (live.stats = newStats());
-      const base = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure };
+      const columns = new SourceColumns();
+      const base = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure, resend, columns };
       let setup: RunSetup;
       try {
         setup = await setUpRun({
@@ -62,6 +68,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
           logger,
           dryRun,
           restart: options.restart,
+          fullRefresh: options.fullRefresh,
+          fromRejects: resend !== undefined,
+          rereadOnNewMapping: parts.source.capabilities.rereadOnNewMapping,
+          startedAt,
+          columnsOf: (s) => columns.get(s),
           stateDir,
           emulator: Boolean(options.emulator),
           settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
@@ -77,11 +88,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
       // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
       if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
       const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
-      const extra = { jobStarts, warnings: [], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
+      const extra = { jobStarts, warnings: [...setup.warnings], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
       const running: LiveRun = { ...base, setup, ...extra };
       live.settled = () => (setup.tracker.safePosition()?.seq ?? -1) + 1;
+      live.rejectsByCode = () => setup.rejects.tally.byCode();
       const end = await finish(running, await execute(running));
-      const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings });
+      const how = { fullRefresh: setup.resume?.fullRefresh === true, fromRejects: options.fromRejects };
+      const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings, ...how });
       await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir, ...(options.emulator ? { emulatorStateDir: setup.stateDir } : {}) });
       live.report = report;
       await tearDownRun(setup);

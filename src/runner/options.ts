@@ -16,6 +16,18 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Ignore an unfinished run's checkpoint (even one whose pipeline changed) and start over. */
   restart?: boolean;
+  /**
+   * Read every source in full, ignoring the watermark (files already read are read again), as a new run (an
+   * unfinished one is discarded, as with `restart`); the watermark this run leaves replaces the stored one once it
+   * succeeds. A resume of such a run reads in full too.
+   */
+  fullRefresh?: boolean;
+  /**
+   * Send the rows of this rejects file (NDJSON or CSV, as written by a run or edited in a spreadsheet) through the
+   * pipeline's mapping instead of reading its source. Holds the pipeline's lock; touches no checkpoint or watermark;
+   * writes its own rejects file.
+   */
+  fromRejects?: string;
   /** Write the JSON run report here. */
   reportFile?: string;
   /**

@@ -7,6 +7,7 @@ import type { CountUpTo, RunStats } from '../core/stats.js';
 import type { Destination } from '../destinations/types.js';
 import type { SourceReader } from '../extract/types.js';
 import type { Transformer } from '../transform/types.js';
+import type { SourceColumns } from './reject-rows.js';
 import type { RunRejects } from './rejects.js';
 
 /** The read loop looks at the clock every this many records (a power of two)… */
@@ -32,6 +33,8 @@ export interface ReadLoop {
   firstSeq: number;
   /** Records read by this run so far, updated as they are read (the report counts them after a failure too). */
   read: { count: number };
+  /** Each source's columns, for the rows of rejects that carry only their text (see reject-rows.ts). */
+  columns?: SourceColumns;
 }
 
 /** Records one at a time as one-record batches (sources without `batches()`). */
@@ -78,7 +81,7 @@ function throwIfFatal(loop: ReadLoop): void {
  * open group then stays unsent, and the checkpoint stops before it.
  */
 export async function readAll(loop: ReadLoop): Promise<boolean> {
-  const { reader, transformer, tracker, stats, signal, firstSeq, read } = loop;
+  const { reader, transformer, tracker, stats, signal, firstSeq, read, columns } = loop;
   let lastSeq = firstSeq - 1;
   let yieldAt = performance.now() + YIELD_AFTER_MS;
   // Records arrive in the arrays the source parses them in (a chunk of a file), when the source offers them.
@@ -89,6 +92,7 @@ export async function readAll(loop: ReadLoop): Promise<boolean> {
       read.count++;
       stats.rows.read = firstSeq + read.count;
       tracker.read(record.pos);
+      columns?.note(record);
       lastSeq = record.pos.seq;
       const pending = handle(loop, transformer.push(record), transformer.held() ?? record.pos.seq + 1);
       if (pending) await pending;

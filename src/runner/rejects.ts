@@ -17,10 +17,13 @@
  * Messages pass through `redact` (an API key quoted in an error message never reaches the file); row data is
  * written as read.
  *
- * Formats: NDJSON, one object per reject with all `Reject` fields (absent fields omitted); CSV with the columns
- * `source,line,offset,seq,stage,code,field,message,row,last_seq` (`row` as JSON; `last_seq` only for an item made of
- * several rows: see {@link rejectedRowSeqs}), header written when the file is created
- * (or when appending to an empty file).
+ * Formats: NDJSON, one object per reject with all `Reject` fields (absent fields omitted); CSV made for a person
+ * with a spreadsheet: `reject_code,reject_message,reject_field`, then the row's original columns as columns (the
+ * source's header, learned from the first reject), then `reject_source,reject_line,reject_seq,reject_last_seq,
+ * reject_stage,reject_offset,reject_raw,reject_extra` (`reject_raw`: the record's text when it has no row or could not
+ * be parsed; `reject_extra`: as JSON, the row's fields that are not among the columns, and original columns named
+ * `reject_…`; `reject_last_seq` only for an item made of several rows: see {@link rejectedRowSeqs}). The header is
+ * written when the file is created (or when appending to an empty file). `--from-rejects` reads either format back.
  */
 import { mkdir, open, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -36,8 +39,17 @@ export interface RejectsOptions {
   path: string;
   /** @default ndjson */
   format?: 'ndjson' | 'csv';
-  /** Append to an existing file instead of replacing it (resumed runs). @default false */
+  /** Append to an existing file (resumed runs). @default false */
   append?: boolean;
+  /** Without `append`: replace a file already at the path (else the first write fails rather than replace it). @default false */
+  replace?: boolean;
+  /**
+   * CSV: the original columns, when known before the first reject (an appended file's header). Else those of the
+   * first reject's source (`columnsOf`), else its row's fields.
+   */
+  columns?: readonly string[];
+  /** CSV: the columns of a source's rows (its header), when the run has seen them. */
+  columnsOf?: (source: string) => readonly string[] | undefined;
 }
 
 /** An open rejects file. */
@@ -51,7 +63,22 @@ export interface RejectsWriter {
   close(): Promise<void>;
 }
 
-export const REJECT_CSV_COLUMNS = ['source', 'line', 'offset', 'seq', 'stage', 'code', 'field', 'message', 'row', 'last_seq'] as const;
+/** CSV columns before the row's own columns: what to fix. */
+export const REJECT_CSV_LEAD = ['reject_code', 'reject_message', 'reject_field'] as const;
+/** CSV columns after the row's own columns: where it came from. */
+export const REJECT_CSV_TAIL = ['reject_source', 'reject_line', 'reject_seq', 'reject_last_seq', 'reject_stage', 'reject_offset', 'reject_raw', 'reject_extra'] as const;
+
+/** Whether a CSV rejects column is one of ours, not one of the row's. */
+export const isRejectColumn = (name: string): boolean => name.startsWith('reject_');
+
+/** A row value as a CSV cell: text as is, numbers and booleans as written, dates ISO, objects as JSON. */
+export function cellOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value as number | boolean | bigint);
+}
 
 const NDJSON_KEYS = ['stage', 'code', 'message', 'source', 'line', 'offset', 'seq', 'lastSeq', 'field', 'row', 'raw'] as const;
 
@@ -65,27 +92,47 @@ export function rejectToNdjson(reject: Reject): string {
   return JSON.stringify(out) + '\n';
 }
 
-/** Rejects as CSV lines (each with its trailing newline), quoted as needed by csv-stringify. */
-export function rejectsToCsv(rejects: readonly Reject[]): string {
-  const records = rejects.map((r) => [
-    r.source,
-    r.line,
-    r.offset,
-    r.seq,
-    r.stage,
-    r.code,
-    r.field,
-    redact(r.message),
-    r.row === undefined ? undefined : JSON.stringify(r.row),
-    r.lastSeq,
-  ]);
+/** Rejects as CSV lines (each with its trailing newline) under a header with these original `columns`. */
+export function rejectsToCsv(rejects: readonly Reject[], columns: readonly string[]): string {
+  const known = new Set(columns);
+  const records = rejects.map((r) => {
+    const row = r.row ?? {};
+    let extra: Record<string, unknown> | undefined;
+    for (const key of Object.keys(row)) {
+      if (known.has(key)) continue;
+      (extra ??= {})[key] = row[key];
+    }
+    return [
+      r.code,
+      redact(r.message),
+      r.field,
+      ...columns.map((c) => cellOf(row[c])),
+      r.source,
+      r.line,
+      r.seq,
+      r.lastSeq,
+      r.stage,
+      r.offset,
+      r.row === undefined || r.stage === 'extract' ? r.raw : undefined,
+      extra === undefined ? undefined : JSON.stringify(extra),
+    ];
+  });
   return stringify(records, { eof: true });
+}
+
+/** The header line of a CSV rejects file with these original columns. */
+function csvHeader(columns: readonly string[]): string {
+  return stringify([[...REJECT_CSV_LEAD, ...columns, ...REJECT_CSV_TAIL]], { eof: true });
 }
 
 class Rejects implements RejectsWriter {
   readonly path: string;
   readonly #format: 'ndjson' | 'csv';
   readonly #append: boolean;
+  readonly #replace: boolean;
+  readonly #columnsOf: RejectsOptions['columnsOf'];
+  /** CSV: the original columns of the header (fixed by the first write). */
+  #columns: readonly string[] | undefined;
   #count = 0;
   #handle: Promise<FileHandle> | undefined;
   #tail: Promise<void> = Promise.resolve();
@@ -98,6 +145,9 @@ class Rejects implements RejectsWriter {
     this.path = options.path;
     this.#format = options.format ?? 'ndjson';
     this.#append = options.append ?? false;
+    this.#replace = options.replace ?? false;
+    this.#columns = options.columns;
+    this.#columnsOf = options.columnsOf;
   }
 
   get count(): number {
@@ -114,7 +164,7 @@ class Rejects implements RejectsWriter {
     if (rejects.length === 0) return this.#tail;
     this.#count += rejects.length;
     let text = '';
-    if (this.#format === 'csv') text = rejectsToCsv(rejects);
+    if (this.#format === 'csv') text = rejectsToCsv(rejects, (this.#columns ??= this.#firstColumns(rejects)));
     else for (const r of rejects) text += rejectToNdjson(r);
     if (this.#handle === undefined) {
       this.#handle = this.#open();
@@ -161,12 +211,20 @@ class Rejects implements RejectsWriter {
     if (this.#error) throw this.#error;
   }
 
+  /** The original columns of a new CSV file: its first reject's source's header, else that reject's row's fields. */
+  #firstColumns(rejects: readonly Reject[]): string[] {
+    const first = rejects.find((r) => r.row !== undefined) ?? rejects[0]!;
+    const columns = this.#columnsOf?.(first.source) ?? Object.keys(first.row ?? {});
+    return columns.filter((c) => !isRejectColumn(c)); // a row's own `reject_…` column goes to reject_extra
+  }
+
   async #open(): Promise<FileHandle> {
     await mkdir(dirname(this.path), { recursive: true });
-    const handle = await open(this.path, this.#append ? 'a' : 'w');
+    // a new file is created, never truncated: a run does not replace an earlier run's rejects (see rejects-path.ts)
+    const handle = await open(this.path, this.#append ? 'a' : this.#replace ? 'w' : 'wx');
     if (this.#format === 'csv') {
       const size = this.#append ? (await stat(this.path)).size : 0;
-      if (size === 0) await writeFully(handle, Buffer.from(REJECT_CSV_COLUMNS.join(',') + '\n'));
+      if (size === 0) await writeFully(handle, Buffer.from(csvHeader(this.#columns ?? [])));
     }
     return handle;
   }
@@ -215,7 +273,18 @@ function rejectKey(r: RejectKeyFields): string {
   const seq = Number(r.seq);
   const base = `${seq}:${String(r.stage)}:${String(r.code)}`;
   if (seq >= 0) return base;
-  return `${base}:${String(r.source ?? '')}:${String(r.field ?? '')}:${JSON.stringify(r.row ?? null)}`;
+  return `${base}:${String(r.source ?? '')}:${String(r.field ?? '')}:${rowKey(r.row)}`;
+}
+
+/** A row as the key of a reject without a position: its fields as CSV cells, so a row read back from CSV matches. */
+function rowKey(row: unknown): string {
+  if (!row || typeof row !== 'object') return 'null';
+  const cells: [string, string][] = [];
+  for (const [k, v] of Object.entries(row as Record<string, unknown>)) {
+    const cell = cellOf(v);
+    if (cell !== undefined && cell !== '') cells.push([k, cell]);
+  }
+  return JSON.stringify(cells.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -232,13 +301,94 @@ export interface WrittenRejects {
   keys: Set<string>;
   /** A row's seq, or the key of a reject without a position (it counts on its own). */
   seqs: Set<number | string>;
+  /** Rejected rows by code. */
+  tally: RejectTally;
+  /** CSV: the original columns of the file's header. */
+  columns?: string[];
 }
 
-function keyFieldsOf(text: string, format: 'csv' | 'ndjson'): RejectKeyFields[] {
+/** One reject, to show as an example of its code. */
+export interface RejectExample {
+  source: string;
+  line?: number;
+  field?: string;
+  message: string;
+}
+
+/** Rejected rows counted by code, with the first reject of each code as its example. */
+export class RejectTally {
+  readonly #counts = new Map<string, number>();
+  readonly #examples = new Map<string, RejectExample>();
+
+  add(code: string, rows: number, reject: { source?: unknown; line?: unknown; field?: unknown; message?: unknown }): void {
+    if (rows <= 0) return;
+    this.#counts.set(code, (this.#counts.get(code) ?? 0) + rows);
+    if (!this.#examples.has(code)) {
+      const line = Number(reject.line);
+      this.#examples.set(code, {
+        source: String(reject.source ?? ''),
+        ...(reject.line !== undefined && reject.line !== '' && Number.isFinite(line) ? { line } : {}),
+        ...(typeof reject.field === 'string' && reject.field !== '' ? { field: reject.field } : {}),
+        message: redact(String(reject.message ?? '')),
+      });
+    }
+  }
+
+  /** Rows by code, the most common first. */
+  byCode(): Record<string, number> {
+    return Object.fromEntries([...this.#counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
+  }
+
+  /** The first reject of each code. */
+  examples(): Record<string, RejectExample> {
+    return Object.fromEntries([...this.#examples].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+
+  /** `INVALID_DATE 98 (e.g. orders.csv:2 Created at: …)`, for the `n` most common codes. */
+  describe(n: number): string {
+    const examples = this.examples();
+    return Object.entries(this.byCode())
+      .slice(0, n)
+      .map(([code, count]) => `${code} ${count} (e.g. ${describeExample(examples[code]!)})`)
+      .join(', ');
+  }
+}
+
+/** `orders.csv:2 (Created at): message` */
+export function describeExample(e: RejectExample): string {
+  return `${e.source}${e.line === undefined ? '' : `:${e.line}`}${e.field === undefined ? '' : ` (${e.field})`}: ${e.message}`;
+}
+
+/** A row of a CSV rejects file without our columns: the original columns, and `reject_extra`'s fields. */
+export function csvRejectRow(record: Record<string, string | undefined>): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) if (!isRejectColumn(k)) row[k] = v ?? '';
+  const extra = parseJson(record.reject_extra);
+  if (extra && typeof extra === 'object') Object.assign(row, extra);
+  return row;
+}
+
+/** A CSV rejects file's record; also the columns of rejects files written before the original columns were kept. */
+function csvKeyFields(r: Record<string, string | undefined>): RejectKeyFields & { line?: string; message?: string } {
+  if (r.reject_code === undefined) {
+    return { seq: r.seq, lastSeq: r.last_seq, stage: r.stage, code: r.code, source: r.source, line: r.line, message: r.message, field: r.field || undefined, row: parseJson(r.row) };
+  }
+  return {
+    seq: r.reject_seq,
+    lastSeq: r.reject_last_seq,
+    stage: r.reject_stage,
+    code: r.reject_code,
+    source: r.reject_source,
+    line: r.reject_line,
+    message: r.reject_message,
+    field: r.reject_field || undefined,
+    row: csvRejectRow(r),
+  };
+}
+
+function keyFieldsOf(text: string, format: 'csv' | 'ndjson'): Array<RejectKeyFields & { line?: unknown; message?: unknown }> {
   if (format === 'csv') {
-    return (parseCsv(text, { columns: true, relax_column_count: true }) as Record<string, string | undefined>[]).map(
-      (r): RejectKeyFields => ({ seq: r.seq, lastSeq: r.last_seq, stage: r.stage, code: r.code, source: r.source, field: r.field || undefined, row: parseJson(r.row) }),
-    );
+    return (parseCsv(text, { columns: true, relax_column_count: true, bom: true }) as Record<string, string | undefined>[]).map(csvKeyFields);
   }
   return text
     .split('\n')
@@ -260,11 +410,12 @@ function keyFieldsOf(text: string, format: 'csv' | 'ndjson'): RejectKeyFields[] 
 export async function readWrittenRejects(file: string, format: 'csv' | 'ndjson'): Promise<WrittenRejects> {
   const keys = new Set<string>();
   const seqs = new Set<number | string>();
+  const tally = new RejectTally();
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    return { keys, seqs };
+    return { keys, seqs, tally };
   }
   if (text !== '' && !text.endsWith('\n')) {
     text = text.slice(0, text.lastIndexOf('\n') + 1);
@@ -274,10 +425,20 @@ export async function readWrittenRejects(file: string, format: 'csv' | 'ndjson')
     const key = rejectKey(r);
     keys.add(key);
     const seq = Number(r.seq);
+    const before = seqs.size;
     if (!(seq >= 0)) seqs.add(key);
     else for (const s of rejectedRowSeqs({ seq, lastSeq: r.lastSeq === undefined || r.lastSeq === '' ? undefined : Number(r.lastSeq) })) seqs.add(s);
+    tally.add(String(r.code), seqs.size - before, r);
   }
-  return { keys, seqs };
+  const columns = format === 'csv' && text !== '' ? csvHeaderColumns(text) : undefined;
+  return { keys, seqs, tally, ...(columns ? { columns } : {}) };
+}
+
+/** The original columns named by a CSV rejects file's header (none for a file of the earlier layout). */
+function csvHeaderColumns(text: string): string[] | undefined {
+  const header = (parseCsv(text, { to_line: 1, relax_column_count: true, bom: true }) as string[][])[0];
+  if (!header?.includes('reject_code')) return undefined;
+  return header.filter((c) => !isRejectColumn(c));
 }
 
 // ---------------------------------------------------------------- policy
@@ -291,6 +452,11 @@ export interface RunRejectsOptions {
   format: 'csv' | 'ndjson';
   /** A resumed run appends, skipping rejects the interrupted run already wrote; a fresh run starts a new file. */
   resumed: boolean;
+  /**
+   * A fresh run removes a file already at the path (a list of the latest run only, such as the skipped rows). Not
+   * for rejects: a run never replaces an earlier run's rejects. @default false
+   */
+  replace?: boolean;
   /** The checkpoint's tracker: rows stay held until their reject is in the file (see {@link RunRejects.rewind}). */
   tracker: AckTracker;
   /** seq of the first record this run reads (rejects before it are of rows the checkpoint already passed). */
@@ -299,6 +465,8 @@ export interface RunRejectsOptions {
   settledBeforeReject?: readonly string[];
   /** `rejects.maxRejects`: the run fails once more rows than this are rejected. */
   maxRejects?: number;
+  /** CSV: the columns of a source's rows (its header), when the run has seen them. */
+  columnsOf?: (source: string) => readonly string[] | undefined;
   /** Called with an error that must fail the run (a failed write, too many rejects). */
   fail(error: EtlError): void;
 }
@@ -335,6 +503,11 @@ export class RunRejects {
   /** Rows rejected so far (this run and the interrupted runs it continues). */
   get count(): number {
     return this.#previous.seqs.size + this.#onceRejects;
+  }
+
+  /** Rejected rows by code, with an example of each. */
+  get tally(): RejectTally {
+    return this.#previous.tally;
   }
 
   /** Rejects written to the file (this process). */
@@ -376,7 +549,9 @@ export class RunRejects {
     } else if (hold !== undefined) this.#options.tracker.settled(hold);
     const max = this.#options.maxRejects;
     if (max !== undefined && this.count > max) {
-      this.#options.fail(new EtlError('KLAVIYO_REJECTED', `more than ${max} rows rejected (rejects.maxRejects); stopping`));
+      // say what was rejected: the run stops for the rows' own reasons (INVALID_DATE…), not a Klaviyo refusal
+      const message = `more than ${max} rows rejected (rejects.maxRejects: ${max}); stopping. Most common: ${this.tally.describe(3)}. All of them: ${this.path}`;
+      this.#options.fail(new EtlError('TOO_MANY_REJECTS', message, { context: { file: this.path, byCode: this.tally.byCode() } }));
     }
   }
 
@@ -414,7 +589,7 @@ export class RunRejects {
 
   /** Settle load rejects in the tracker and keep the rejects not written before, counting each row once. */
   #fresh(list: readonly Reject[]): Reject[] {
-    const { keys, seqs } = this.#previous;
+    const { keys, seqs, tally } = this.#previous;
     const fresh: Reject[] = [];
     for (const r of list) {
       if (r.stage === 'load' && !this.#settledBefore.has(r.code) && r.seq >= this.#options.firstSeq) this.#options.tracker.settled(r.seq);
@@ -423,11 +598,14 @@ export class RunRejects {
       fresh.push(r);
       if (r.stage !== 'load' && r.seq >= 0 && !seqs.has(r.seq)) {
         this.#onceRejects++;
+        tally.add(r.code, 1, r);
         continue;
       }
       keys.add(key);
+      const before = seqs.size;
       if (r.seq < 0) seqs.add(key); // an import error without a position counts on its own
       else for (const seq of rejectedRowSeqs(r)) seqs.add(seq); // every row of a multi-row item
+      tally.add(r.code, seqs.size - before, r);
     }
     return fresh;
   }
@@ -438,12 +616,24 @@ export class RunRejects {
   }
 }
 
-/** Open a run's rejects file: read what an interrupted run wrote (resumes), or remove an older file (fresh runs). */
+/**
+ * Open a run's rejects file: a resumed run reads what the interrupted attempt wrote and appends; a fresh run creates
+ * a new file at its first reject (its path is one no earlier run wrote: see src/core/rejects-path.ts).
+ */
 export async function openRunRejects(options: RunRejectsOptions): Promise<RunRejects> {
-  const previous = options.resumed ? await readWrittenRejects(options.path, options.format) : { keys: new Set<string>(), seqs: new Set<number | string>() };
-  // a path that cannot be removed (its directory is a file…) fails the run when the first reject is written
-  if (!options.resumed) await rm(options.path, { force: true }).catch(() => undefined);
-  const writer = openRejects({ path: options.path, format: options.format, append: options.resumed });
+  const previous: WrittenRejects = options.resumed
+    ? await readWrittenRejects(options.path, options.format)
+    : { keys: new Set<string>(), seqs: new Set<number | string>(), tally: new RejectTally() };
+  // a path that cannot be removed (its directory is a file…) fails the run when the first line is written
+  if (options.replace && !options.resumed) await rm(options.path, { force: true }).catch(() => undefined);
+  const writer = openRejects({
+    path: options.path,
+    format: options.format,
+    append: options.resumed,
+    replace: options.replace ?? false,
+    ...(previous.columns ? { columns: previous.columns } : {}),
+    columnsOf: options.columnsOf,
+  });
   return new RunRejects(writer, previous, options);
 }
 

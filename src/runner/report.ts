@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunStats } from '../core/stats.js';
 import type { AlertDelivery } from '../alerts/deliver.js';
+import { describeExample, type RejectExample } from './rejects.js';
 import type { RunSetup } from './setup.js';
 
 export type RunStatus = 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted';
@@ -36,7 +37,15 @@ export interface RunReport {
   };
   /** `forgotten`: jobs of the interrupted run that Klaviyo no longer knew at the resume; their rows were sent again. */
   jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
-  rejects?: { file: string; count: number };
+  /**
+   * This run's rejects file (every run writes its own; none is created when no row is rejected), the rejected rows,
+   * and the rows by code (the most common first) with the first reject of each code as an example.
+   */
+  rejects?: { file: string; count: number; byCode: Record<string, number>; examples: Record<string, RejectExample> };
+  /** The run read every source in full (`--full-refresh`, or the resume of such a run). */
+  fullRefresh?: boolean;
+  /** The rejects file whose rows this run sent again (`--from-rejects`). */
+  fromRejects?: string;
   /**
    * Rows a loader deliberately did not send (`rows.skipped` also counts rows a transform filtered out), by code
    * (CONSENT_OPTED_OUT: the profile opted out after the row's consent), and the file listing them with their source
@@ -73,7 +82,7 @@ export function formatSummary(report: RunReport): string {
   const secs = (report.durationMs / 1000).toFixed(1);
   const rate = report.durationMs > 0 ? Math.round((report.rows.read * 1000) / report.durationMs) : 0;
   const lines = [
-    `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.resumed ? ' (resumed)' : ''} in ${secs}s`,
+    `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.resumed ? ' (resumed)' : ''}${report.fullRefresh ? ' (full refresh)' : ''}${report.fromRejects ? ` (rows of ${report.fromRejects})` : ''} in ${secs}s`,
     `  rows      read ${fmt.format(report.rows.read)}, loaded ${fmt.format(report.rows.loaded)}, rejected ${fmt.format(report.rows.rejected)}, skipped ${fmt.format(report.rows.skipped)} (${fmt.format(rate)} rows/s)`,
     `  items     profiles ${fmt.format(report.items.profiles)}, events ${fmt.format(report.items.events)}, subscriptions ${fmt.format(report.items.subscriptions)}` +
       (report.items.exportRows > 0 ? `, export rows ${fmt.format(report.items.exportRows)}` : '') +
@@ -102,7 +111,14 @@ export function formatSummary(report: RunReport): string {
   for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
   if (report.rejects && report.rejects.count > 0) {
     const within = report.failOn && !report.failOn.exceeded ? ' (within failOn: the run counts as succeeded, exit 0)' : '';
-    lines.push(`  rejects   ${report.rejects.count} → ${report.rejects.file}${within}`);
+    lines.push(`  rejects   ${fmt.format(report.rejects.count)} → ${report.rejects.file}${within}`);
+    // the three most common reasons, each with one example to look at
+    for (const [code, count] of Object.entries(report.rejects.byCode).slice(0, 3)) {
+      const example = report.rejects.examples[code];
+      lines.push(`            ${code} ${fmt.format(count)}${example ? `, e.g. ${describeExample(example)}` : ''}`);
+    }
+    const more = Object.keys(report.rejects.byCode).length - 3;
+    if (more > 0) lines.push(`            and ${more} more code${more === 1 ? '' : 's'} (see the report's rejects.byCode)`);
   }
   for (const alert of report.alerts ?? []) {
     lines.push(`  alert     ${alert.kinds.join(', ')} → webhook ${alert.webhook} (${alert.format}): ${alert.delivered ? 'delivered' : `not delivered after ${alert.attempts} attempts`}`);
@@ -131,10 +147,12 @@ export interface ReportInput {
   setup: RunSetup;
   end: RunOutcome;
   warnings: string[];
+  fullRefresh?: boolean;
+  fromRejects?: string;
 }
 
 /** The report of a finished run. */
-export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, warnings }: ReportInput): RunReport {
+export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, warnings, fullRefresh, fromRejects }: ReportInput): RunReport {
   const finishedAt = new Date();
   return {
     status: statusFor(stats, end.outcome),
@@ -157,7 +175,9 @@ export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, wa
       throttledByEndpoint: { ...stats.requests.throttledByEndpoint },
     },
     jobs: { ...stats.jobs },
-    rejects: { file: displayPath(setup.rejects.path), count: setup.rejects.count },
+    rejects: { file: displayPath(setup.rejects.path), count: setup.rejects.count, byCode: setup.rejects.tally.byCode(), examples: setup.rejects.tally.examples() },
+    ...(fullRefresh ? { fullRefresh } : {}),
+    ...(fromRejects !== undefined ? { fromRejects } : {}),
     ...(stats.skippedByCode ? { skips: { file: displayPath(setup.skipped.path), byCode: { ...stats.skippedByCode } } } : {}),
     ...(stats.verify ? { verify: { ...stats.verify } } : {}),
     ...(setup.location && !setup.ephemeralDir ? { checkpoint: { file: displayPath(setup.location), position: setup.tracker.safePosition() } } : {}),

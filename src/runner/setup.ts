@@ -3,11 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AckTracker, Checkpointer, createCheckpointStore, pipelineHash, type ResumeState } from '../checkpoint/index.js';
+import { AckTracker, Checkpointer, createCheckpointStore, mappingVersion, pipelineHash, type ResumeState } from '../checkpoint/index.js';
+import type { Lock } from '../checkpoint/store.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EtlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SourcePosition } from '../core/record.js';
+import { DEFAULT_DRY_RUN_REJECTS_PATH, DEFAULT_REJECTS_PATH, expandRejectsPath, unusedRejectsPath } from '../core/rejects-path.js';
 import { openRunRejects, type RunRejects } from './rejects.js';
 
 /** The checkpoint side of a run: undefined parts for dry runs (which touch no checkpoint). */
@@ -18,6 +20,8 @@ export interface CheckpointSetup {
   resume?: ResumeState;
   /** A temporary state directory, removed when the run ends (`--emulator` runs without a state directory). */
   ephemeralDir?: string;
+  /** The pipeline's lock, held without a checkpoint (`--from-rejects` runs), released at tear-down. */
+  lock?: { release(): Promise<void> };
 }
 
 /** Everything a run sets up before it reads. */
@@ -41,6 +45,10 @@ export interface RunSetup extends CheckpointSetup {
    * their source location, code and reason (`skipped.ndjson` in the state directory; created on the first skip).
    */
   skipped: RunRejects;
+  /** The source's incremental state to read with (none for a full refresh, or inputs a new mapping reads again). */
+  watermark?: unknown;
+  /** What the set-up decided that the user should know (the report's `warnings`). */
+  warnings: string[];
 }
 
 /** What {@link setUpRun} needs. */
@@ -51,6 +59,12 @@ export interface SetupOptions {
   logger: Logger;
   dryRun: boolean;
   restart?: boolean;
+  /** `--full-refresh`: read every source in full, then replace the watermark (see Checkpointer). */
+  fullRefresh?: boolean;
+  /** `--from-rejects`: the run reads a rejects file, holds the pipeline's lock and touches no checkpoint. */
+  fromRejects?: boolean;
+  /** The source's watermark lists the inputs it read: a new mapping version reads them again. */
+  rereadOnNewMapping?: boolean;
   /** `--state-dir` (or $KLAVIYO_ETL_STATE_DIR). */
   stateDir?: string;
   /** The run uses the embedded emulator, whose state dies with the run. */
@@ -59,6 +73,10 @@ export interface SetupOptions {
   settledBeforeReject?: readonly string[];
   /** Called with an error that must fail the run. */
   fail(error: EtlError): void;
+  /** When the run started (`{date}` of the rejects path). */
+  startedAt: Date;
+  /** CSV rejects: the columns of a source's rows (its header), when the run has seen them. */
+  columnsOf?: (source: string) => readonly string[] | undefined;
 }
 
 /**
@@ -81,20 +99,58 @@ async function openCheckpoint(options: SetupOptions, defaultDir: string): Promis
   if (options.dryRun) return {};
   const { settings, ephemeralDir } = await checkpointSettings(options, defaultDir);
   const store = createCheckpointStore(settings, { pipelineName: config.name, baseDir, env });
-  const checkpointer = new Checkpointer({ store, pipeline: config.name, configHash: pipelineHash(config), every: config.checkpoint.every, logger });
-  const resume = await checkpointer.start({ restart: options.restart });
+  if (options.fromRejects) {
+    // one run of a pipeline at a time, but a resend leaves the pipeline's checkpoint (watermark, unfinished run) alone
+    let lock: Lock;
+    try {
+      lock = await store.lock();
+    } catch (error) {
+      await store.close?.();
+      throw error;
+    }
+    const release = async (): Promise<void> => {
+      await lock.release().finally(() => store.close?.());
+    };
+    return { lock: { release }, ephemeralDir };
+  }
+  const checkpointer = new Checkpointer({
+    store,
+    pipeline: config.name,
+    configHash: pipelineHash(config),
+    version: mappingVersion(config),
+    every: config.checkpoint.every,
+    logger,
+  });
+  const resume = await checkpointer.start({ restart: options.restart, fullRefresh: options.fullRefresh });
   checkpointer.onLockLost(options.fail);
   if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
   return { checkpointer, location: store.location, resume, ephemeralDir };
 }
 
-/** The rejects file: `rejects.path`, else `rejects.ndjson` (`rejects.dry-run.ndjson`) in the state directory. */
-function rejectsFile(options: SetupOptions, defaultDir: string): { path: string; format: 'csv' | 'ndjson' } {
+/**
+ * The rejects file: a resumed run's own (kept in the checkpoint), else `rejects.path` or the default in the state
+ * directory with `{runId}` and `{date}` replaced, at a name no earlier run wrote (see src/core/rejects-path.ts).
+ */
+async function rejectsFile(options: SetupOptions, defaultDir: string, runId: string, resume: ResumeState | undefined): Promise<{ path: string; format: 'csv' | 'ndjson' }> {
   const { rejects } = options.config;
-  const file = rejects.path
-    ? path.resolve(options.baseDir, rejects.path)
-    : path.join(defaultDir, options.dryRun ? 'rejects.dry-run.ndjson' : 'rejects.ndjson');
+  let file: string;
+  if (resume?.resumed && resume.rejects?.path) file = resume.rejects.path;
+  else {
+    const run = { runId, date: options.startedAt };
+    const template = rejects.path ? path.resolve(options.baseDir, rejects.path) : path.join(defaultDir, options.dryRun ? DEFAULT_DRY_RUN_REJECTS_PATH : DEFAULT_REJECTS_PATH);
+    file = await unusedRejectsPath(expandRejectsPath(template, run));
+  }
   return { path: file, format: rejects.format ?? (file.endsWith('.csv') ? 'csv' : 'ndjson') };
+}
+
+/** The watermark to read with: none when the inputs it lists were read by another mapping version (they are read again). */
+function watermarkOf(options: SetupOptions, resume: ResumeState | undefined): { watermark?: unknown; warning?: string } {
+  if (resume?.watermark === undefined) return {};
+  const version = mappingVersion(options.config);
+  if (options.rereadOnNewMapping && resume.watermarkVersion !== undefined && resume.watermarkVersion !== version) {
+    return { warning: 'the mapping changed since the last successful run: every input is read again (see docs/delivery.md, "Re-running a fixed pipeline")' };
+  }
+  return { watermark: resume.watermark };
 }
 
 /**
@@ -108,29 +164,44 @@ export async function setUpRun(options: SetupOptions): Promise<RunSetup> {
   const startAfter = checkpoint.resume?.startAfter;
   const firstSeq = startAfter ? startAfter.seq + 1 : 0;
   const tracker = new AckTracker({ initial: startAfter, startSeq: firstSeq });
+  const runId = checkpoint.resume?.runId ?? randomUUID();
+  const file = await rejectsFile(options, defaultDir, runId, checkpoint.resume);
   const rejects = await openRunRejects({
-    ...rejectsFile(options, defaultDir),
+    ...file,
     resumed: checkpoint.resume?.resumed ?? false,
     tracker,
     firstSeq,
     settledBeforeReject: options.settledBeforeReject,
     maxRejects: config.rejects.maxRejects,
     fail: options.fail,
+    columnsOf: options.columnsOf,
   });
   const skipped = await openRunRejects({
     path: path.join(defaultDir, options.dryRun ? 'skipped.dry-run.ndjson' : 'skipped.ndjson'),
     format: 'ndjson',
     resumed: checkpoint.resume?.resumed ?? false,
+    replace: true, // the latest run's skips (rows a loader did not send on purpose), not rejects to keep
     tracker,
     firstSeq,
     fail: options.fail,
   });
-  const runId = checkpoint.resume?.runId ?? randomUUID();
+  if (checkpoint.checkpointer && !checkpoint.resume?.resumed) {
+    // the rejects file of this run is in the checkpoint from the start: a resume appends to it
+    checkpoint.checkpointer.update({ rejects: { path: rejects.path, count: 0 } });
+    await checkpoint.checkpointer.flush().catch(async (error: unknown) => {
+      await checkpoint.checkpointer?.abandon(); // releases the lock
+      throw error;
+    });
+  }
+  const { watermark, warning } = watermarkOf(options, checkpoint.resume);
+  const warnings = warning ? [warning] : [];
   const emulatorOutputDir = options.emulator ? path.join(defaultDir, 'emulator-output') : undefined;
-  return { ...checkpoint, runId, startAfter, firstSeq, stateDir: checkpoint.ephemeralDir ?? defaultDir, emulatorOutputDir, tracker, rejects, skipped };
+  const stateDir = checkpoint.ephemeralDir ?? defaultDir;
+  return { ...checkpoint, runId, startAfter, firstSeq, stateDir, emulatorOutputDir, tracker, rejects, skipped, watermark, warnings };
 }
 
-/** Remove what a run set up only for itself. */
+/** Remove what a run set up only for itself, and release a lock held without a checkpoint. */
 export async function tearDownRun(setup: RunSetup): Promise<void> {
+  await setup.lock?.release();
   if (setup.ephemeralDir) await rm(setup.ephemeralDir, { recursive: true, force: true });
 }

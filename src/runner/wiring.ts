@@ -14,6 +14,7 @@ import { guardReader } from '../extract/limits.js';
 import type { SourceReader } from '../extract/types.js';
 import type { Transformer } from '../transform/types.js';
 import type { EmbeddedKlaviyo } from './emulator.js';
+import { rejectsSource, type ResendRow } from './from-rejects.js';
 import type { RunSetup } from './setup.js';
 
 /** The registered definitions a pipeline names. */
@@ -46,6 +47,24 @@ export function needsKlaviyo(parts: PipelineComponents, dryRun: boolean): boolea
   return Boolean(parts.source.capabilities.readsKlaviyo || (!dryRun && parts.destination.capabilities.writesKlaviyo));
 }
 
+/** `--from-rejects` replaces a source of rows for one run: not with the options that steer a source's reading. */
+export function checkResend(parts: PipelineComponents, options: { fromRejects?: string; fullRefresh?: boolean; restart?: boolean; since?: string; until?: string }): void {
+  if (options.fromRejects === undefined) {
+    if (options.fullRefresh && (options.since !== undefined || options.until !== undefined)) {
+      throw new EtlError('USAGE', '--full-refresh reads every source in full: not with --since/--until');
+    }
+    return;
+  }
+  if (parts.source.capabilities.yields !== 'rows') {
+    throw new EtlError('USAGE', `--from-rejects sends rows again through a mapping of rows; this pipeline's ${parts.source.type} source gives ${parts.source.capabilities.yields}`);
+  }
+  const clash = (['fullRefresh', 'restart', 'since', 'until'] as const).find((k) => options[k] !== undefined && options[k] !== false);
+  if (clash) {
+    const flag = { fullRefresh: '--full-refresh', restart: '--restart', since: '--since', until: '--until' }[clash];
+    throw new EtlError('USAGE', `--from-rejects reads a rejects file instead of the source and touches no checkpoint: not with ${flag}`);
+  }
+}
+
 /** What the runner hands the components. */
 export interface WiringContext {
   config: PipelineConfig;
@@ -63,6 +82,8 @@ export interface WiringContext {
   signal?: AbortSignal;
   /** Cuts in-flight requests off some time after an interrupt (destinations). */
   drainSignal: AbortSignal;
+  /** `--from-rejects`: the rows to send again, read instead of the source. */
+  resend?: ResendRow[];
   onAck(items: LoadItem[]): void;
   onReject(rejects: Reject[]): void;
   onJobDone(jobId: string): void;
@@ -102,6 +123,7 @@ export function openDestination(ctx: WiringContext): Destination {
 /** The source reader of the pipeline; every row passes the row limits (src/extract/limits.ts), whatever the source. */
 export function openSource(ctx: WiringContext, bounds: { since?: string; until?: string; limit?: number }): SourceReader {
   const { parts, setup } = ctx;
+  if (ctx.resend) return guardReader(rejectsSource(ctx.resend, bounds.limit));
   const checkpointer = setup.checkpointer;
   // a source reading Klaviyo reads the embedded emulator under --emulator
   const env = ctx.klaviyo && parts.source.capabilities.readsKlaviyo ? ctx.klaviyo.env(ctx.env) : ctx.env;
@@ -112,7 +134,7 @@ export function openSource(ctx: WiringContext, bounds: { since?: string; until?:
     logger: ctx.logger,
     signal: ctx.signal,
     startAfter: setup.startAfter,
-    watermark: setup.resume?.watermark,
+    watermark: setup.watermark,
     plan: setup.resume?.sourcePlan,
     savePlan: checkpointer ? (sourcePlan: unknown) => checkpointer.update({ sourcePlan }) : undefined,
     ...bounds,

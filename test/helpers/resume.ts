@@ -427,3 +427,10 @@ export async function waitForCheckpoint(
   }
   throw new Error(`checkpoint of ${name} did not reach the expected state within ${timeoutMs} ms`);
 }
+
+/** The rejects file of the pipeline's last run under `stateDir`, as its checkpoint names it (each run writes its own). */
+export async function rejectsFileOf(stateDir: string, name: string): Promise<string> {
+  const cp = await readCheckpointFile(stateDir, name);
+  if (!cp?.rejects) throw new Error(`the checkpoint of ${name} in ${stateDir} names no rejects file`);
+  return cp.rejects.path;
+}

@@ -103,7 +103,7 @@ describe('audit: nothing lost', () => {
       expect(report.status).toBe('failed');
       expect(report.error?.code).toBe('KLAVIYO_JOB_FAILED');
       expect(report.rows).toMatchObject({ read: 4, loaded: 0, rejected: 4 });
-      const rejects = (await readFile(path.join(stateDir, `job-${status}`, 'rejects.ndjson'), 'utf8'))
+      const rejects = (await readFile(path.resolve(report.rejects!.file), 'utf8'))
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { code: string; line: number; message: string });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
-import { emulatorProfiles, readCheckpointFile, readRejects } from '../helpers/resume.js';
+import { emulatorProfiles, readCheckpointFile, readRejects, rejectsFileOf } from '../helpers/resume.js';
 
 /**
  * Issue 12, "Request-level errors must fail fast, never bisect" and "Retries and replays are safe": through the CLI
@@ -83,7 +83,7 @@ async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
   return emulator;
 }
 
-const rejectsOf = (name: string) => readRejects(path.join(tmp, 'state', name, 'rejects.ndjson'));
+const rejectsOf = async (name: string) => readRejects(await rejectsFileOf(path.join(tmp, 'state'), name));
 
 describe('request-level refusals fail fast (through the CLI)', () => {
   it('an unknown list answered 400 with no pointer, on a 10,000-profile batch: 3 requests, 0 rows rejected, exit 1, a resumable checkpoint', async () => {

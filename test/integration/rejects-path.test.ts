@@ -115,7 +115,7 @@ describe('rejects.path destroys nothing (validate and run)', () => {
     await writeFile(path.join(dir, 'data', 'a.ndjson'), '{"email":"ada@example.com"}\n');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, 'version: 1\nname: customers\nsource: {type: ndjson, path: "data/**/*.ndjson"}\ntransform:\n  type: profile\n  profile: {email: email}\ndestination: {type: klaviyo}\n');
-    await expectRefused(file, '3:30', /the default rejects file \(rejects\.ndjson in the state directory\) would be matched by the source glob/, [
+    await expectRefused(file, '3:30', /the default rejects file \(rejects\/\{date\}-\{runId\}\.ndjson in the state directory\) would be matched by the source glob/, [
       '--state-dir',
       path.join(dir, 'data', 'state'),
     ]);

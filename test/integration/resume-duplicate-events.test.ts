@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
-import { emulatorEvents, makeOrders, ordersPipeline, readCheckpointFile, readRejects, sleep, start } from '../helpers/resume.js';
+import { emulatorEvents, makeOrders, ordersPipeline, readCheckpointFile, readRejects, sleep, start, rejectsFileOf } from '../helpers/resume.js';
 
 /**
  * Issue 12: a resumed run re-sends the tail its checkpoint had not passed, and Klaviyo may already hold some of those
@@ -71,7 +71,7 @@ describe("a resumed run under duplicateEvents: 'reject'", () => {
     expect(report.rows.loaded).toBe(orders.rows);
     expect(report.items.duplicates).toBeGreaterThan(0);
     expect(report.rejects.count).toBe(0);
-    expect(await readRejects(path.join(stateDir, 'dup-events', 'rejects.ndjson'))).toEqual([]);
+    expect(await readRejects(await rejectsFileOf(stateDir, 'dup-events'))).toEqual([]);
 
     const ids = (await emulatorEvents(emulator.url, KEY)).map((e) => e.unique_id);
     expect(new Set(ids).size).toBe(ids.length); // exactly once

@@ -14,6 +14,7 @@ import {
   readRejects,
   start,
   waitForCheckpoint,
+  rejectsFileOf,
 } from '../helpers/resume.js';
 
 /**
@@ -94,7 +95,7 @@ describe('resume: the file changed under it', () => {
     const missing = [...replacement.uniqueIds].filter((id) => !ids.has(id));
     expect(missing).toEqual([]);
     expect((await readCheckpointFile(stateDir, 'replaced'))?.status).toBe('succeeded');
-    expect(await readRejects(path.join(stateDir, 'replaced', 'rejects.ndjson'))).toEqual([]);
+    expect(await readRejects(await rejectsFileOf(stateDir, 'replaced'))).toEqual([]);
   });
 });
 
@@ -165,7 +166,7 @@ describe('resume: what the parser learned at the start of the file', () => {
     const ids = await eventIds(key);
     expect([...orders.uniqueIds].filter((id) => !ids.has(id))).toEqual([]);
     expect(ids.size).toBe(orders.uniqueIds.size);
-    const rejects = await readRejects(path.join(stateDir, 'cr', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'cr'));
     expect(rejects.map((r) => [r.line, r.code])).toEqual([[strayLine, 'CSV_PARSE_ERROR']]);
     expect(JSON.parse(await readFile(report, 'utf8')).rows.read).toBe(lines.length - 1);
   });
@@ -209,7 +210,7 @@ destination:
     expect(report.error.message).toContain('(line 1)');
     expect(report.rows.read).toBe(0);
     expect(await emulatorEvents(emulator.url, key)).toEqual([]);
-    expect(await readRejects(path.join(stateDir, 'stray-header', 'rejects.ndjson'))).toEqual([]);
+    expect(await readRejects(await rejectsFileOf(stateDir, 'stray-header'))).toEqual([]);
 
     await bigFile(path.join(dir, 'big.csv'), 'id,email,"no\\"te"');
     await writeFile(pipeline, eventsPipeline('escaped-header', '  escape: "\\\\"\n'));
@@ -255,7 +256,7 @@ destination:
     expect(result.stderr).not.toContain('Maximum call stack');
     expect(result.code).toBe(EXIT.COMPLETED_WITH_REJECTS);
     expect((await emulatorEvents(emulator.url, key)).map((e) => e.unique_id).sort()).toEqual(['view-e0', 'view-e1', 'view-e3', 'view-e4']);
-    const rejects = await readRejects(path.join(stateDir, 'deep', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'deep'));
     expect(rejects.map((r) => [r.line, r.code, r.stage])).toEqual([[3, 'VALUE_TOO_DEEP', 'extract']]);
     expect((await readCheckpointFile(stateDir, 'deep'))?.status).toBe('succeeded');
   });

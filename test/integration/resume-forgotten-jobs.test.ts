@@ -15,6 +15,7 @@ import {
   rejectKeys,
   start,
   waitForCheckpoint,
+  rejectsFileOf,
 } from '../helpers/resume.js';
 
 /**
@@ -77,7 +78,7 @@ describe('a resume whose pending import jobs Klaviyo forgot', () => {
     const profiles = await emulatorProfiles(emulator.url, KEY);
     expect(new Set(profiles.map((p) => p.email))).toEqual(new Set(expected.profiles.keys()));
     expect(profiles.length).toBe(expected.profiles.size);
-    const rejects = await readRejects(path.join(stateDir, 'forgotten-jobs', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'forgotten-jobs'));
     expect(rejectKeys(rejects)).toEqual(expectedRejectKeys(expected.bad, rejects));
     const after = (await readCheckpointFile(stateDir, 'forgotten-jobs'))!;
     expect(after.status).toBe('succeeded');

@@ -18,6 +18,7 @@ import {
   expectedRejectKeys,
   type BadRow,
   type ExpectedProfile,
+  rejectsFileOf,
 } from '../helpers/resume.js';
 import { prng } from '../helpers/random.js';
 
@@ -96,7 +97,7 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     expect(ids.every((id) => typeof id === 'string')).toBe(true);
     expect(new Set(ids).size).toBe(ids.length); // exactly once
     expect(new Set(ids)).toEqual(orders.uniqueIds);
-    const rejects = await readRejects(path.join(stateDir, 'kill-orders', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'kill-orders'));
     expect(rejects.map((r) => [r.line, r.code])).toEqual(orders.bad.map((b) => [b.line, b.code]));
 
     const cp = await readCheckpointFile(stateDir, 'kill-orders');
@@ -155,7 +156,7 @@ describe('SIGKILL at random moments, resume until done (50,000 rows, mixed)', ()
     }
     expect(mismatches).toBe(0);
     expect(profiles.length).toBe(customers.profiles.size); // nothing else (no bad row became a profile)
-    const rejects = await readRejects(path.join(stateDir, 'kill-customers', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'kill-customers'));
     expect(rejectKeys(rejects)).toEqual(expectedRejectKeys(customers.bad, rejects)); // each bad row once
     console.log(`customers: ${loop.kills} kills (${killsWithPendingJobs} with pending jobs), ${loop.runs} runs`);
   }, 150_000);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
-import { customersPipeline, emulatorProfiles, generate, lockedBy, start, waitForCheckpoint } from '../helpers/resume.js';
+import { customersPipeline, emulatorProfiles, generate, lockedBy, rejectsFileOf, start, waitForCheckpoint } from '../helpers/resume.js';
 
 /**
  * Issue 5: the rejects file after a crash. A killed run leaves a bulk import job pending whose rows include two
@@ -40,7 +40,6 @@ describe('rejects across a crash and resume', () => {
   it('a resumed run writes every import error of a job it re-polls, once each, after a torn last line', async () => {
     const pipeline = path.join(tmp, 'customers.yaml');
     const stateDir = path.join(tmp, 'state');
-    const rejectsFile = path.join(stateDir, 'rejects-customers', 'rejects.ndjson');
     const env = { KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: KEY };
     const first = start(['run', pipeline, '--state-dir', stateDir], env);
     await lockedBy(stateDir, 'rejects-customers', first.child.pid!);
@@ -48,6 +47,7 @@ describe('rejects across a crash and resume', () => {
     expect(cp.position!.seq).toBe(802); // every row is in the pending job
     first.child.kill('SIGKILL');
     await first.exited;
+    const rejectsFile = await rejectsFileOf(stateDir, 'rejects-customers');
     // the transform reject was written; simulate the crash tearing a further reject line
     const written = await readFile(rejectsFile, 'utf8');
     expect(written.trim().split('\n').map((l) => JSON.parse(l).code)).toEqual(['INVALID_DATE']);

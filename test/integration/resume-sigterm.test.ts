@@ -20,6 +20,7 @@ import {
   type BadRow,
   type Exit,
   type ExpectedProfile,
+  rejectsFileOf,
 } from '../helpers/resume.js';
 import { prng } from '../helpers/random.js';
 
@@ -103,7 +104,7 @@ describe('SIGTERM at random moments, resume until done (50,000 rows, mixed)', ()
     const ids = (await emulatorEvents(emulator.url, EVENTS_KEY)).map((e) => e.unique_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(orders.uniqueIds);
-    const rejects = await readRejects(path.join(stateDir, 'term-orders', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'term-orders'));
     expect(rejects.map((r) => [r.line, r.code])).toEqual(orders.bad.map((b) => [b.line, b.code]));
     expect((await readCheckpointFile(stateDir, 'term-orders'))?.status).toBe('succeeded');
   }, 150_000);
@@ -148,7 +149,7 @@ describe('SIGTERM at random moments, resume until done (50,000 rows, mixed)', ()
     });
     expect(wrong.slice(0, 3)).toEqual([]);
     expect(profiles.length).toBe(customers.profiles.size);
-    const rejects = await readRejects(path.join(stateDir, 'term-customers', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'term-customers'));
     expect(rejectKeys(rejects)).toEqual(expectedRejectKeys(customers.bad, rejects)); // each bad row once
   }, 150_000);
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
-import { emulatorEvents, readRejects } from '../helpers/resume.js';
+import { emulatorEvents, readRejects, rejectsFileOf } from '../helpers/resume.js';
 
 /**
  * Issue 12: a row is loaded only if every item it produced was accepted. A multi-line order becomes one
@@ -83,7 +83,7 @@ describe('rows of a multi-row item', () => {
     const events = await emulatorEvents(emulator.url, KEY);
     expect(events.map((e) => e.unique_id).sort()).toEqual(['order-#1', 'order-#3']);
     // one reject per rejected item, naming the first and last of its rows
-    const rejects = await readRejects(path.join(stateDir, 'row-counts', 'rejects.ndjson'));
+    const rejects = await readRejects(await rejectsFileOf(stateDir, 'row-counts'));
     expect(rejects.map((r) => ({ code: r.code, line: r.line, seq: r.seq, lastSeq: (r as { lastSeq?: number }).lastSeq }))).toEqual([
       { code: 'KLAVIYO_REJECTED', line: 4, seq: 2, lastSeq: 4 },
       { code: 'KLAVIYO_REJECTED', line: 9, seq: 7, lastSeq: 9 },

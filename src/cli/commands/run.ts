@@ -16,6 +16,8 @@ interface RunArgs {
   dryRun: boolean;
   report?: string;
   restart: boolean;
+  fullRefresh: boolean;
+  fromRejects?: string;
   stateDir?: string;
   redisUrl?: string;
   since?: string;
@@ -56,6 +58,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       })
       .option('report', { type: 'string', describe: 'Write the run report as JSON to this file' })
       .option('restart', { type: 'boolean', default: false, describe: "Discard an unfinished run's checkpoint and start over" })
+      .option('full-refresh', {
+        type: 'boolean',
+        default: false,
+        describe: 'Read every source in full, also files and rows earlier runs read (as a new run: an unfinished one is discarded); the watermark is replaced once the run succeeds',
+      })
+      .option('from-rejects', {
+        type: 'string',
+        describe: 'Send the rows of this rejects file (NDJSON or CSV, e.g. fixed in a spreadsheet) through the mapping again instead of reading the source; writes its own rejects file, touches no checkpoint',
+      })
       .option('state-dir', {
         type: 'string',
         describe: 'Directory for checkpoints and default rejects files (<dir>/<pipeline name>/); default $KLAVIYO_ETL_STATE_DIR, else .klaviyo-etl/ beside the pipeline file',
@@ -120,6 +131,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         dryRun: args.dryRun,
         reportFile: args.report,
         restart: args.restart,
+        fullRefresh: args.fullRefresh,
+        ...(args.fromRejects !== undefined ? { fromRejects: args.fromRejects } : {}),
         stateDir: args.stateDir,
         redisUrl: args.redisUrl,
         since: args.since,

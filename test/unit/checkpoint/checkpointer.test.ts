@@ -169,6 +169,31 @@ describe('Checkpointer', () => {
     expect(s2).toMatchObject({ runId: s1.runId, resumed: true, startAfter: pos(10) });
   });
 
+  it('full refresh: reads with no watermark, keeps the stored one until it succeeds, resumes as a full refresh', async () => {
+    const V1 = 'sha256:' + '1'.repeat(64);
+    const V2 = 'sha256:' + '2'.repeat(64);
+    const withVersion = (version: string) => new Checkpointer({ store: new LocalCheckpointStore(dir), pipeline: 'orders', configHash: HASH_A, version });
+    const first = withVersion(V1);
+    await first.start();
+    await first.finish('succeeded', { watermark: { files: ['a'] } });
+    const incremental = withVersion(V2);
+    expect(await incremental.start()).toMatchObject({ watermark: { files: ['a'] }, watermarkVersion: V1 });
+    await incremental.finish('succeeded', {});
+    const full = withVersion(V2);
+    const started = await full.start({ fullRefresh: true });
+    expect(started.watermark).toBeUndefined();
+    expect(started.fullRefresh).toBe(true);
+    await full.finish('interrupted', { position: pos(3) });
+    const stored = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as Checkpoint;
+    expect(stored).toMatchObject({ fullRefresh: true, watermark: { files: ['a'] }, watermarkVersion: V1 });
+    const resumed = withVersion(V2);
+    expect(await resumed.start()).toMatchObject({ resumed: true, fullRefresh: true });
+    await resumed.finish('succeeded', { watermark: { files: ['a', 'b'] } });
+    const done = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as Checkpoint;
+    expect(done).toMatchObject({ watermark: { files: ['a', 'b'] }, watermarkVersion: V2 });
+    expect(done.fullRefresh).toBeUndefined();
+  });
+
   it('refuses to resume when the pipeline changed (CHECKPOINT_MISMATCH) and starts over with restart', async () => {
     const first = make(HASH_A);
     await first.start();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Reject } from '../../../src/core/record.js';
-import { REJECT_CSV_COLUMNS, openRejects } from '../../../src/runner/rejects.js';
+import { REJECT_CSV_LEAD, REJECT_CSV_TAIL, openRejects, readWrittenRejects } from '../../../src/runner/rejects.js';
 
 const REJECTS: Reject[] = [
   {
@@ -52,17 +52,56 @@ describe('rejects writer', () => {
     expect(lines.map((l) => JSON.parse(l) as Reject)).toEqual(REJECTS);
   });
 
-  it('format csv: columns source,line,offset,seq,stage,code,field,message,row,last_seq with row as JSON', async () => {
+  it('format csv: the row\'s original columns as columns, between what to fix and where it came from', async () => {
     const path = join(dir, 'rejects.csv');
-    const writer = openRejects({ path, format: 'csv' });
+    const writer = openRejects({ path, format: 'csv', columnsOf: (source) => (source === 'bad/customers-bad.csv' ? ['email', 'zip', 'note'] : undefined) });
     await writer.write(REJECTS);
     await writer.close();
     const rows = parse(readFileSync(path), { columns: true }) as Record<string, string>[];
-    expect(Object.keys(rows[0]!)).toEqual([...REJECT_CSV_COLUMNS]);
+    expect(Object.keys(rows[0]!)).toEqual([...REJECT_CSV_LEAD, 'email', 'zip', 'note', ...REJECT_CSV_TAIL]);
     expect(rows).toHaveLength(3);
-    expect(rows[0]).toMatchObject({ source: 'bad/customers-bad.csv', line: '7', offset: '512', seq: '5', stage: 'extract', code: 'CSV_RAGGED_ROW', field: '' });
-    expect(JSON.parse(rows[1]!.row!)).toEqual(REJECTS[1]!.row);
-    expect(rows[2]).toMatchObject({ line: '', offset: '', field: '/data/attributes/phone_number', row: '' });
+    expect(rows[0]).toMatchObject({
+      reject_code: 'CSV_RAGGED_ROW',
+      email: 'oliver.brown@example.com',
+      zip: '98101',
+      note: '',
+      reject_source: 'bad/customers-bad.csv',
+      reject_line: '7',
+      reject_offset: '512',
+      reject_seq: '5',
+      reject_stage: 'extract',
+      reject_field: '',
+      reject_raw: REJECTS[0]!.raw,
+    });
+    // a multi-line, quoted value survives as one cell
+    expect(rows[1]).toMatchObject({ reject_code: 'INVALID_EMAIL', reject_field: 'email', email: 'not-an-email', note: 'multi\nline, "quoted"', reject_raw: '' });
+    expect(rows[2]).toMatchObject({ reject_line: '', reject_offset: '', reject_field: '/data/attributes/phone_number', email: '' });
+  });
+
+  it('format csv: fields outside the header go to reject_extra as JSON; a row\'s own reject_… column too', async () => {
+    const path = join(dir, 'extra.csv');
+    const writer = openRejects({ path, format: 'csv' });
+    await writer.write([
+      { stage: 'transform', code: 'INVALID_DATE', message: 'm', source: 'a.csv', line: 2, seq: 0, row: { email: 'a@x.com', reject_code: 'mine' } },
+      { stage: 'transform', code: 'INVALID_DATE', message: 'm', source: 'b.csv', line: 2, seq: 1, row: { email: 'b@x.com', total: 12.5, tags: ['x'] } },
+    ]);
+    await writer.close();
+    const rows = parse(readFileSync(path), { columns: true }) as Record<string, string>[];
+    expect(Object.keys(rows[0]!)).toEqual([...REJECT_CSV_LEAD, 'email', ...REJECT_CSV_TAIL]);
+    expect(JSON.parse(rows[0]!.reject_extra!)).toEqual({ reject_code: 'mine' });
+    expect(rows[0]!.reject_code).toBe('INVALID_DATE');
+    expect(JSON.parse(rows[1]!.reject_extra!)).toEqual({ total: 12.5, tags: ['x'] });
+  });
+
+  it('rejects read back: rows counted by code with the first reject of each as its example', async () => {
+    const path = join(dir, 'back.csv');
+    const writer = openRejects({ path, format: 'csv' });
+    await writer.write(REJECTS);
+    await writer.close();
+    const back = await readWrittenRejects(path, 'csv');
+    expect(back.tally.byCode()).toEqual({ CSV_RAGGED_ROW: 1, INVALID_EMAIL: 1, KLAVIYO_REJECTED: 1 });
+    expect(back.tally.examples().INVALID_EMAIL).toEqual({ source: 'bad/customers-bad.csv', line: 3, field: 'email', message: 'not an email: "not-an-email"' });
+    expect(back.columns).toEqual(['email', 'zip']);
   });
 
   it('messages are redacted: an API key in a message never reaches the file', async () => {
@@ -82,22 +121,22 @@ describe('rejects writer', () => {
     expect(writer.count).toBe(0);
   });
 
-  it('append: adds to an existing file (csv header only once); without append the file is replaced', async () => {
+  it('append: adds to an existing file (csv header only once); without append an existing file is never replaced', async () => {
     const path = join(dir, 'rejects.csv');
     for (let i = 0; i < 2; i++) {
       const writer = openRejects({ path, format: 'csv', append: true });
       await writer.write([REJECTS[0]!]);
       await writer.close();
     }
-    expect(readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('source,'))).toHaveLength(1);
+    expect(readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('reject_code,'))).toHaveLength(1);
     expect(parse(readFileSync(path), { columns: true })).toHaveLength(2);
 
     const ndjson = join(dir, 'r.ndjson');
     await writeFile(ndjson, '{"old":true}\n');
     const writer = openRejects({ path: ndjson, format: 'ndjson', append: false });
     await writer.write([REJECTS[2]!]);
-    await writer.close();
-    expect(readFileSync(ndjson, 'utf8').trimEnd().split('\n')).toHaveLength(1);
+    await expect(writer.close()).rejects.toMatchObject({ code: 'REJECTS_WRITE' });
+    expect(readFileSync(ndjson, 'utf8')).toBe('{"old":true}\n');
   });
 
   it('write errors surface on close and on the next write, never as unhandled rejections', async () => {
