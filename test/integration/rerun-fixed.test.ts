@@ -98,10 +98,12 @@ afterAll(async () => {
 describe('re-running a fixed pipeline (issue 15)', () => {
   let firstRejects: string;
 
-  it('a wrong date format rejects every row, by code with an example; a re-run of the same pipeline reads nothing and deletes no rejects', async () => {
+  it('a wrong date format rejects every row (exit 1), by code with an example; a re-run of the same pipeline reads nothing and deletes no rejects', async () => {
     await writeFile(pipeline, pipelineWith('MM/dd/yyyy HH:mm'));
     const first = await runPipeline();
-    expect(first.code).toBe(3);
+    // every row rejected: the run fails (ALL_ROWS_REJECTED), yet it completed: its checkpoint records the file as read
+    expect(first.code).toBe(1);
+    expect(first.report.error?.code).toBe('ALL_ROWS_REJECTED');
     expect(first.report.rows).toMatchObject({ read: 5, loaded: 0, rejected: 5 });
     expect(first.report.rejects.byCode).toEqual({ INVALID_DATE: 5 });
     expect(first.report.rejects.examples.INVALID_DATE).toMatchObject({ source: 'orders.csv', line: 2 });
