@@ -197,6 +197,8 @@ transform:
   type: subscription
   profile: { email: { column: email, type: email } }
   channels: { email: { marketing: true } }
+  # the consent guard's lookups (GET, idempotent) would be retried on 500: this test is about the subscribe job alone
+  unsafe_resubscribe_opted_out: true
 destination: { type: klaviyo, concurrency: 1 }
 `,
     );
