@@ -8,6 +8,8 @@ export { pipelineStatus, formatStatus, type PipelineStatus } from './status.js';
 export { schedule, type ScheduleOptions, type Scheduler, type ScheduleEvent } from './scheduler/index.js';
 export { pipelineHistory, formatHistory, historyHtml, type HistoryOptions } from './history/index.js';
 export { resetPipeline, pipelineResetPlan, formatResetPlan, type ResetPlan, type ResetOptions } from './reset.js';
+export { initPipeline, type InitOptions, type InitResult } from './init/index.js';
+export { checkPipeline, formatCheckReport, type CheckOptions, type CheckReport, type CheckResult } from './check/index.js';
 export {
   loadPipelineFile,
   loadPipelineFileOrThrow,

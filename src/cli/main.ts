@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { EtlError, isEtlError, redact } from '../core/errors.js';
+import { checkCommand } from './commands/check.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { resetCommand } from './commands/reset.js';
+import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { historyCommand } from './commands/history.js';
@@ -40,6 +42,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .command(statusCommand)
       .command(historyCommand)
       .command(resetCommand)
+      .command(checkCommand)
+      .command(initCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
       .command(scheduleCommand)

@@ -18,6 +18,8 @@ export interface RunStats {
   };
   /** Requests a real run would make (dry runs). */
   plannedRequests: number;
+  /** The same, by endpoint key (dry runs; src/runner/plan.ts turns them into the least wall time). */
+  plannedByEndpoint: Record<string, number>;
   /**
    * Bulk import jobs. `forgotten`: jobs of an interrupted run that Klaviyo no longer knew when the run resumed
    * (404: Klaviyo forgets jobs 7 days after they end); their rows were sent again.
@@ -35,6 +37,7 @@ export function newStats(): RunStats {
     items: { profiles: 0, events: 0, subscriptions: 0, exportRows: 0, duplicates: 0 },
     requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {}, throttledByEndpoint: {} },
     plannedRequests: 0,
+    plannedByEndpoint: {},
     jobs: { submitted: 0, completed: 0, importErrors: 0, forgotten: 0 },
   };
 }

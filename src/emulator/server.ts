@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { ENDPOINTS, type EndpointKey } from '../klaviyo/endpoints.js';
 import { KLAVIYO_SMS_REGIONS } from '../klaviyo/sms-regions.js';
 import { applyDueConsent } from './subscriptions.js';
+import { scopesOf } from '../klaviyo/scopes.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
 import { resolveRealism, type RealismOptions } from './realism.js';
 import { ApiError, errorObject, invalid, type Reply } from './http.js';
@@ -38,6 +39,12 @@ export interface EmulatorOptions {
   limits?: 'klaviyo' | 'off' | number;
   /** When set, only these private keys are accepted (others → 401). Every distinct key is its own account. */
   apiKeys?: string[];
+  /**
+   * Scopes of some private keys (`{ pk_abc: ['profiles:read', 'lists:read'] }`): such a key gets Klaviyo's 403
+   * `permission_denied` on an endpoint needing a scope it lacks (the spec's `x-klaviyo-scopes`), checked right after
+   * authentication, before the body is read. Keys not named here have every scope. @default every key, every scope
+   */
+  keyScopes?: Record<string, readonly string[]>;
   /** Bulk-import profiles processed per second (all jobs, FIFO). @default 20000 */
   processingRate?: number;
   /**
@@ -126,6 +133,7 @@ export class EmulatorServer implements EmulatorContext {
   readonly #seed: SeedFile | null;
   readonly #apiKeys: Set<string> | null;
   readonly #requests: RequestCounters = { total: 0, throttled: 0, byEndpoint: {}, admitted: {} };
+  readonly #keyScopes: Map<string, ReadonlySet<string>>;
   readonly #held = new Set<ServerResponse>();
   readonly #sockets = new Set<Socket>();
   readonly #jobQueue: { account: Account; job: ImportJobRecord }[] = [];
@@ -174,6 +182,7 @@ export class EmulatorServer implements EmulatorContext {
       throw usage((e as Error).message);
     }
     this.#apiKeys = options.apiKeys && options.apiKeys.length > 0 ? new Set(options.apiKeys) : null;
+    this.#keyScopes = new Map(Object.entries(options.keyScopes ?? {}).map(([key, scopes]) => [key, new Set(scopes)]));
     this.#seed = options.seedFile ? loadSeedFile(options.seedFile) : null;
     for (const m of ROUTE_MODULES) this.#router.addModule(m);
     for (const m of options.routes ?? []) this.#router.addModule(m);
@@ -392,6 +401,7 @@ export class EmulatorServer implements EmulatorContext {
       const account = ctx.account;
       applyDueConsent(account, this.now());
       this.#count(account, endpoint);
+      if (endpoint) this.#checkScopes(req, endpoint);
       // 2. revision
       this.#checkRevision(req);
       // 3. faults (decided before anything changes state)
@@ -527,6 +537,19 @@ export class EmulatorServer implements EmulatorContext {
       throw new ApiError(this.realism.authStatus, { code: 'authentication_failed', detail: 'Incorrect authentication credentials.' });
     }
     return this.accountFor(key);
+  }
+
+  /** 403 `permission_denied` when the request's key was given scopes (`keyScopes`) without one the endpoint needs. */
+  #checkScopes(req: IncomingMessage, endpoint: EndpointKey): void {
+    if (this.#keyScopes.size === 0) return;
+    const key = parseAuthKey(req.headers.authorization);
+    const granted = key === null ? undefined : this.#keyScopes.get(key);
+    if (!granted) return;
+    const missing = scopesOf(endpoint).filter((s) => !granted.has(s));
+    if (missing.length > 0) {
+      req.resume();
+      throw new ApiError(403, { code: 'permission_denied', detail: 'You do not have permission to perform this action.' });
+    }
   }
 
   #checkRevision(req: IncomingMessage): void {

@@ -339,13 +339,15 @@ export class BulkSender<E extends ItemEntry = Entry> {
 }
 
 /**
- * A batcher's `send`: through `sender`, or — in a dry run — count the request a real run would make and acknowledge
- * its items (a dry run batches exactly like a real one).
+ * A batcher's `send`: through `sender`, or — in a dry run — count the request a real run would make (in total and
+ * under `endpointKey`, for the plan's least wall time) and acknowledge its items (a dry run batches exactly like a
+ * real one).
  */
-export function sendOrPlan<E extends ItemEntry>(ctx: LoadContext, sender: BulkSender<E> | undefined): (entries: E[]) => Promise<void> {
+export function sendOrPlan<E extends ItemEntry>(ctx: LoadContext, sender: BulkSender<E> | undefined, endpointKey?: string): (entries: E[]) => Promise<void> {
   return async (entries) => {
     if (ctx.dryRun || !sender) {
       ctx.stats.plannedRequests++;
+      if (endpointKey) ctx.stats.plannedByEndpoint[endpointKey] = (ctx.stats.plannedByEndpoint[endpointKey] ?? 0) + 1;
       ctx.onAck(entries.map((e) => e.item));
       return;
     }

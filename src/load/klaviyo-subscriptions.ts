@@ -80,7 +80,7 @@ export class KlaviyoSubscriptionLoader implements Loader {
           ctx.onAck(entries.map((e) => e.item));
         })
       : undefined;
-    const send = sendOrPlan(ctx, sender);
+    const send = sendOrPlan(ctx, sender, SUBSCRIPTIONS_ENDPOINT_KEY);
     this.#batcher = new Batcher<Entry<SubscriptionItem>>({
       maxItems: config.batch.subscriptions,
       maxBytes: config.batch.maxBytes,

@@ -7,13 +7,16 @@
 import path from 'node:path';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import { loadPipelineFileOrThrow } from '../config/load.js';
+import { EtlError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
+import type { TierLimits } from '../klaviyo/endpoints.js';
 import { carryOver, CountUpTo, newStats } from '../core/stats.js';
 import { withEmulator } from './emulator.js';
 import { execute, finish, type LiveRun } from './execute.js';
 import { JobStarts } from './forgotten-jobs.js';
 import { readRejectsFile } from './from-rejects.js';
 import { SourceColumns } from './reject-rows.js';
+import { buildPlan } from './plan.js';
 import type { RunOptions } from './options.js';
 import { buildReport, formatSummary, writeReport, type RunReport } from './report.js';
 import { setUpRun, tearDownRun, type RunSetup } from './setup.js';
@@ -37,6 +40,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const logger = options.logger ?? silentLogger;
   const dryRun = options.dryRun ?? false;
   const components = options.components ?? BUILTIN_COMPONENTS;
+  if (options.window !== undefined && !dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
   const startedAt = new Date();
   // the state directory locates the checkpoint the rules keep the rejects file away from
   const { config, source } = await loadPipelineFileOrThrow(path.resolve(options.pipelineFile), { env, components, stateDir: options.stateDir });
@@ -95,6 +99,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const end = await finish(running, await execute(running));
       const how = { fullRefresh: setup.resume?.fullRefresh === true, fromRejects: options.fromRejects };
       const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings, ...how });
+      if (dryRun) report.plan = buildPlan(stats.plannedByEndpoint, (config.destination as { rateLimits?: Record<string, TierLimits> }).rateLimits, options.window);
       await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir, ...(options.emulator ? { emulatorStateDir: setup.stateDir } : {}) });
       live.report = report;
       await tearDownRun(setup);

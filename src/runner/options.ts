@@ -14,6 +14,11 @@ export interface RunOptions {
   emulator?: boolean | EmulatorOptions;
   /** Read, transform, batch and validate everything; send nothing to Klaviyo and touch no checkpoint. */
   dryRun?: boolean;
+  /**
+   * Dry runs: the time (ms) the run must fit in. The report's `plan.window.fits` says whether the least wall time
+   * the account's tiers allow fits (the CLI exits 1 when it does not).
+   */
+  window?: number;
   /** Ignore an unfinished run's checkpoint (even one whose pipeline changed) and start over. */
   restart?: boolean;
   /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { RunStats } from '../core/stats.js';
 import type { AlertDelivery } from '../alerts/deliver.js';
 import { describeExample, type RejectExample } from './rejects.js';
+import { formatPlan, type RunPlan } from './plan.js';
 import type { RunSetup } from './setup.js';
 
 export type RunStatus = 'succeeded' | 'completed_with_rejects' | 'failed' | 'interrupted';
@@ -66,6 +67,8 @@ export interface RunReport {
   failOn?: { rejects?: number; rejectShare?: number; exceeded: boolean };
   /** The alerts this run raised and whether each webhook took them (see docs/operations.md). */
   alerts?: AlertDelivery[];
+  /** Dry runs: requests and bulk jobs per endpoint, the least wall time the tiers allow, and `--window`'s verdict. */
+  plan?: RunPlan;
   /** What the embedded emulator holds at the end (`--emulator` runs). */
   emulator?: { url: string; state: unknown };
 }
@@ -108,6 +111,7 @@ export function formatSummary(report: RunReport): string {
         (v.complete ? '' : ` after ${(v.waitedMs / 1000).toFixed(0)} s (Klaviyo applies subscriptions asynchronously; the rest may follow)`),
     );
   }
+  if (report.plan && (report.plan.endpoints.length > 0 || report.plan.window)) lines.push(...formatPlan(report.plan));
   for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
   if (report.rejects && report.rejects.count > 0) {
     const within = report.failOn && !report.failOn.exceeded ? ' (within failOn: the run counts as succeeded, exit 0)' : '';

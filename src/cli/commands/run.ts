@@ -5,7 +5,8 @@ import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../runner/index.js';
 import { formatSummary } from '../../runner/report.js';
-import { exitCodeForReport } from '../../core/exit-codes.js';
+import { EXIT, exitCodeForReport } from '../../core/exit-codes.js';
+import { parseWindow } from '../../runner/plan.js';
 import { createProgress } from '../progress.js';
 
 interface RunArgs {
@@ -14,6 +15,7 @@ interface RunArgs {
   emulatorLimits: string;
   emulatorSeed?: string;
   dryRun: boolean;
+  window?: string;
   report?: string;
   restart: boolean;
   fullRefresh: boolean;
@@ -55,6 +57,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'boolean',
         default: false,
         describe: 'Read, transform and validate everything, send nothing; report the requests a real run would make',
+      })
+      .option('window', {
+        type: 'string',
+        describe: 'With --dry-run: the time the run must fit in (e.g. 2h, 90m, 1h30m); exit 1 when the least wall time the account\'s rate-limit tiers allow exceeds it',
       })
       .option('report', { type: 'string', describe: 'Write the run report as JSON to this file' })
       .option('restart', { type: 'boolean', default: false, describe: "Discard an unfinished run's checkpoint and start over" })
@@ -102,6 +108,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.metricsPort !== undefined && !(Number.isInteger(args.metricsPort) && args.metricsPort >= 0 && args.metricsPort <= 65535)) {
       throw new EtlError('USAGE', `Expected --metrics-port to be a port number (0-65535), got ${String(args.metricsPort)}`);
     }
+    const window = args.window === undefined ? undefined : parseWindow(String(args.window));
+    if (args.window !== undefined && window === undefined) throw new EtlError('USAGE', `Expected --window to be a duration like 2h, 90m or 1h30m, got ${String(args.window)}`);
+    if (window !== undefined && !args.dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
     const emulatorLimits = parseLimits(args.emulatorLimits);
     limitHeapGrowth();
     if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
@@ -129,6 +138,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           ? { limits: emulatorLimits, ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}) }
           : false,
         dryRun: args.dryRun,
+        window,
         reportFile: args.report,
         restart: args.restart,
         fullRefresh: args.fullRefresh,
@@ -153,7 +163,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         process.stdout.write(formatSummary(report) + '\n');
         if (report.emulator) process.stdout.write(formatEmulatorState(report.emulator) + '\n');
       }
-      process.exitCode = exitCodeForReport(report, signal);
+      // a plan that cannot fit its window fails the dry run (a scheduler must not start a night it cannot finish)
+      process.exitCode = report.plan?.window && !report.plan.window.fits && report.status !== 'interrupted' ? EXIT.FAILED : exitCodeForReport(report, signal);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
