@@ -153,6 +153,9 @@ async function checkS3Prefix(
 export async function checkDestination(ctx: CheckContext): Promise<CheckResult[]> {
   const dest = ctx.config.destination as { type: string; path?: string; bucket?: string; key?: string; region?: string; endpoint?: string; forcePathStyle?: boolean };
   if (dest.type === 'csv') return [await checkWritableDir('destination', path.dirname(path.resolve(ctx.baseDir, dest.path!)))];
+  if (dest.type === 's3' && ctx.emulator) {
+    return [{ target: 's3', check: `destination s3://${dest.bucket!}`, status: 'skip', detail: '--emulator runs write the object to a local file (emulator-output/ in the state directory)' }];
+  }
   if (dest.type === 's3') {
     const fixed = dest.key!.split('{')[0]!;
     const prefix = fixed.includes('/') ? fixed.slice(0, fixed.lastIndexOf('/') + 1) : '';
@@ -166,11 +169,14 @@ export async function checkState(ctx: CheckContext): Promise<CheckResult[]> {
   const { checkpoint, rejects, name } = ctx.config;
   const results: CheckResult[] = [];
   const defaultDir = ctx.stateDir ? path.resolve(ctx.stateDir, name) : path.join(ctx.baseDir, '.klaviyo-etl', name);
-  if (checkpoint.store === 's3' && checkpoint.url) {
+  if (ctx.emulator) {
+    // an --emulator run never touches the pipeline's own checkpoint store (docs/delivery.md)
+    const where = ctx.stateDir ? `${path.resolve(ctx.stateDir, name)}` : 'a temporary directory';
+    results.push({ target: 'state', check: 'checkpoint', status: 'skip', detail: `--emulator runs checkpoint into ${where}, not the pipeline's store` });
+    if (ctx.stateDir) results.push(await checkWritableDir('state dir', defaultDir));
+  } else if (checkpoint.store === 's3' && checkpoint.url) {
     const { bucket, prefix } = parseS3Url(checkpoint.url);
     results.push(await checkS3Prefix('checkpoint', checkpoint, bucket, prefix, true, ctx));
-  } else if (ctx.emulator && !ctx.stateDir && !checkpoint.dir) {
-    results.push({ target: 'state', check: 'checkpoint', status: 'skip', detail: '--emulator runs checkpoint into a temporary directory' });
   } else {
     results.push(await checkWritableDir('checkpoint', checkpoint.dir ? path.resolve(ctx.baseDir, checkpoint.dir) : defaultDir));
   }
