@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
 import { cli } from '../helpers/cli.js';
-import { readRejects } from '../helpers/resume.js';
+import { readRejects, rejectsFileOf } from '../helpers/resume.js';
 import { client } from '../unit/emulator/client.js';
 
 /**
@@ -80,6 +80,8 @@ async function emailConsent(call: ReturnType<typeof client>, email: string): Pro
   return r.json.data[0]?.attributes.subscriptions.email.marketing;
 }
 
+const rejectsOf = async (name: string) => readRejects(await rejectsFileOf(path.join(tmp, 'state'), name));
+
 const consentPipeline = (name: string, extra = '') => `version: 1
 name: ${name}
 source: {type: csv, path: ${name}.csv}
@@ -118,7 +120,7 @@ describe('the consent guard: a subscription never re-subscribes a profile that o
       [3, 'CONSENT_OPTED_OUT'],
       [5, 'CONSENT_OPTED_OUT'],
     ]);
-    expect(await readRejects(path.join(tmp, 'state', 'guard', 'rejects.ndjson'))).toEqual([]);
+    expect(await rejectsOf('guard')).toEqual([]);
     // one lookup (4 emails) and one subscribe request (2 profiles)
     const after = emu.snapshot().requests.byEndpoint;
     expect((after[LOOKUP] ?? 0) - (before[LOOKUP] ?? 0)).toBe(1);
@@ -163,7 +165,7 @@ describe('SMS consent only where the account can send', () => {
     expect(code).toBe(3);
     expect(report.status).toBe('completed_with_rejects');
     expect(report.rows).toEqual({ read: 3, loaded: 1, rejected: 2, skipped: 0 });
-    const rejects = await readRejects(path.join(tmp, 'state', 'sms-regions', 'rejects.ndjson'));
+    const rejects = await rejectsOf('sms-regions');
     expect(rejects.map((r) => [r.line, r.stage, r.code])).toEqual([
       [3, 'transform', 'SMS_REGION_UNSUPPORTED'],
       [4, 'transform', 'SMS_REGION_UNSUPPORTED'],
@@ -180,7 +182,7 @@ describe('SMS consent only where the account can send', () => {
     const { code, report } = await run('sms-klaviyo', smsPipeline('sms-klaviyo'), SMS_CSV);
     expect(code).toBe(3);
     expect(report.rows).toEqual({ read: 3, loaded: 1, rejected: 2, skipped: 0 });
-    const rejects = await readRejects(path.join(tmp, 'state', 'sms-klaviyo', 'rejects.ndjson'));
+    const rejects = await rejectsOf('sms-klaviyo');
     expect(rejects.map((r) => [r.line, r.stage, r.code])).toEqual([
       [3, 'load', 'KLAVIYO_REJECTED'],
       [4, 'load', 'KLAVIYO_REJECTED'],
