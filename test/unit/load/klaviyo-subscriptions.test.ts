@@ -86,4 +86,38 @@ describe('subscription loader', () => {
     expect(stats.plannedRequests).toBe(5);
     expect(stats.requests.total).toBe(0);
   });
+
+  it('dryRun with the consent guard also counts the lookups a real run would make (one per 100 distinct emails of a batch)', async () => {
+    const stats = newStats();
+    const { ctx } = recordingContext(stats, { dryRun: true });
+    const subs = createKlaviyoLoader('subscription', config(150), ctx);
+    const payloads = Array.from({ length: 300 }, (_, i) => ({ ...sub(`p${i}@x.com`), checkOptOuts: true }));
+    await subs.write(makeItems('subscription', payloads));
+    await subs.close();
+    // 2 batches of 150: each 1 subscribe + 2 lookups
+    expect(stats.plannedRequests).toBe(6);
+  });
+
+  it('the consent guard against a fake Klaviyo: looks the batch up first, skips the opted-out item through onSkip, sends the rest', async () => {
+    server = await withServer((req) => {
+      if (req.method === 'GET') {
+        expect(decodeURIComponent(req.url)).toContain('filter=any(email,["a@x.com","b@x.com"])');
+        expect(req.url).toContain('additional-fields%5Bprofile%5D=subscriptions');
+        const marketing = { consent: 'UNSUBSCRIBED', consent_timestamp: '2024-01-01T00:00:00+00:00', suppression: [{ reason: 'UNSUBSCRIBE', timestamp: '2024-01-01T00:00:00+00:00' }], list_suppressions: [] };
+        return { status: 200, body: { data: [{ type: 'profile', id: 'B', attributes: { email: 'b@x.com', subscriptions: { email: { marketing } } } }], links: {} } };
+      }
+      return { status: 202 };
+    });
+    const t = testClient(server.url);
+    cleanups.push(t.close);
+    const skipped: { seq: number; code: string; message: string }[] = [];
+    const { ctx, acked } = recordingContext(t.stats, { onSkip: (s) => skipped.push(...s) });
+    const loader = createKlaviyoLoader('subscription', config(), { ...ctx, client: t.client });
+    await loader.write(makeItems('subscription', [{ ...sub('a@x.com'), checkOptOuts: true }, { ...sub('b@x.com'), checkOptOuts: true, consentedAt: '2023-05-01T00:00:00Z' }]));
+    await loader.close();
+    expect(skipped).toMatchObject([{ seq: 1, code: 'CONSENT_OPTED_OUT', message: expect.stringContaining('after the row\'s consented_at 2023-05-01') }]);
+    expect(acked.map((i) => i.first.seq)).toEqual([0]);
+    expect(server.requests.map((r) => r.method)).toEqual(['GET', 'POST']);
+    expect(((server.requests[1]!.json as Body).data.attributes.profiles.data).map((p) => p.attributes.email)).toEqual(['a@x.com']);
+  });
 });
