@@ -1,6 +1,8 @@
 // Pacing against Klaviyo as it really answers (issue 12): latency on every answer, and an account whose limits are
 // lower than the documented tier (another integration, custom limits) with the loader not told.
 //
+// Every run sends bulk event requests of 100 events (see EVENTS_PER_REQUEST).
+//
 // - latency, burst-bound: 90 bulk event requests at Klaviyo's own limits (M tier, 10/s, 150/min), the emulator adding
 //   250 ms to every answer (`--faults slowRate=1,slowMs=250`), `concurrency: 10` (the burst: a window's burst can only
 //   go out as the window opens with that many requests in flight); target ≥ 0.90 of the least time. The same run with
@@ -25,6 +27,13 @@ import { API_KEY, admittedRequests, ensureData, leastTimeFixedMs, leastTimeMs, r
 export const description = 'pacing with 250 ms latency (burst- and steady-bound) and with the account at half the tier, the loader not told';
 
 const EVENTS = 'POST /api/event-bulk-create-jobs';
+/**
+ * Events per bulk request. The case measures pacing (requests against windows and latency), not the transform: with
+ * 1,000 events per request (the default batch) the CLI must transform 10,000 rows per second to keep up with 10/s,
+ * which a shared 2-core machine at a load average of ~15 could not (2026-12-02: 0.34-0.47 of the least time, the CLI
+ * short of CPU, not of tokens). 100 events per request keep the runs bound by the windows.
+ */
+const EVENTS_PER_REQUEST = 100;
 
 /** Wait until the clock is `second` s into a minute (the emulator's steady windows are the clock's minutes). */
 async function untilSecondOfMinute(second) {
@@ -32,11 +41,13 @@ async function untilSecondOfMinute(second) {
   await sleep(wait);
 }
 
-async function one(ctx, { label, rows, factor, told, faults, concurrency, startAtSecond }) {
+async function one(ctx, { label, requests, factor, told, faults, concurrency, startAtSecond }) {
+  const rows = requests * EVENTS_PER_REQUEST;
   const file = await ensureData(rows, { profiles: true, log: ctx.log });
   const name = `bench-pacing-${label}`;
-  let destination = told ? scaledLimits(factor, Object.keys(ENDPOINTS), ENDPOINTS) : '';
-  if (concurrency !== undefined) destination = `  concurrency: ${concurrency}\n${destination}`;
+  let destination = `  batch: { events: ${EVENTS_PER_REQUEST} }\n`;
+  if (concurrency !== undefined) destination += `  concurrency: ${concurrency}\n`;
+  if (told) destination += scaledLimits(factor, Object.keys(ENDPOINTS), ENDPOINTS);
   const pipeline = await writePipeline(name, signupEventsPipeline(name, file, { destination }));
   const apiKey = `${API_KEY}${label}`.replace(/[^A-Za-z0-9_]/g, '_');
   const emu = await startEmulatorProcess({ limits: factor, faults, warmUp: true });
@@ -90,10 +101,10 @@ export async function run(ctx) {
   const q = ctx.quick ? 0.2 : 1;
   const latency = { seed: 1, slowRate: 1, slowMs: 250 };
   const runs = [
-    await one(ctx, { label: 'latency-burst', rows: Math.round(90_000 * q), factor: 1, told: true, faults: latency, concurrency: 10 }),
-    await one(ctx, { label: 'latency-steady', rows: Math.round(100_000 * q), factor: 0.5, told: true, faults: latency, concurrency: 10, startAtSecond: 3 }),
-    await one(ctx, { label: 'half-limits', rows: Math.round(100_000 * q), factor: 0.5, told: false }),
-    await one(ctx, { label: 'latency-burst-c4', rows: Math.round(90_000 * q), factor: 1, told: true, faults: latency }),
+    await one(ctx, { label: 'latency-burst', requests: Math.round(90 * q), factor: 1, told: true, faults: latency, concurrency: 10 }),
+    await one(ctx, { label: 'latency-steady', requests: Math.round(100 * q), factor: 0.5, told: true, faults: latency, concurrency: 10, startAtSecond: 3 }),
+    await one(ctx, { label: 'half-limits', requests: Math.round(100 * q), factor: 0.5, told: false }),
+    await one(ctx, { label: 'latency-burst-c4', requests: Math.round(90 * q), factor: 1, told: true, faults: latency }),
   ];
   const [burst, steady, half, burst4] = runs;
   const stored = (r) => r.stored === r.loaded && r.loaded + r.rejected === r.rows && r.status === 'succeeded';
@@ -106,6 +117,7 @@ export async function run(ctx) {
   ];
   return {
     config: {
+      eventsPerRequest: EVENTS_PER_REQUEST,
       emulator: 'child process, --limits <factor> [--faults slowRate=1,slowMs=250]',
       cli: 'child process; rateLimits = tiers × factor when told, none otherwise; concurrency 10 where stated, else the default 4',
       leastTime: 'the tier\'s fixed windows (whole seconds and minutes of the clock, as the emulator\'s) from the first request let through',
