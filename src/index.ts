@@ -17,6 +17,7 @@ export {
   validatePipelineFiles,
 } from './config/load.js';
 export { pipelineJsonSchema } from './config/json-schema.js';
+export { checkSourceData, validatePipelineData, type DataCheck, type DataWarning } from './runner/preflight.js';
 export { formatProblem, type Problem } from './config/problem.js';
 export { Pipeline, pipelineSchema, type PipelineConfig, type PipelineInput } from './config/pipeline.js';
 export { BUILTIN_COMPONENTS, withComponents } from './components/index.js';
@@ -33,7 +34,7 @@ export type { Destination, DestinationContext } from './destinations/types.js';
 export type { ExtractContext, SourceReader } from './extract/types.js';
 export type { TransformContext, Transformer } from './transform/types.js';
 export { startEmulator, type EmulatorHandle, type EmulatorOptions, type EmulatorStateSummary } from './emulator/index.js';
-export { EtlError, ERROR_CODES, isEtlError, type ErrorCode } from './core/errors.js';
+export { EtlError, ERROR_CODES, WARNING_CODES, isEtlError, type ErrorCode, type RunWarning, type WarningCode } from './core/errors.js';
 export { jsonLogger, silentLogger, type Logger } from './core/logger.js';
 export type { LoadItem, Reject, SourcePosition, SourceRecord } from './core/record.js';
 export type { RunStats } from './core/stats.js';

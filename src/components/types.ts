@@ -6,7 +6,7 @@
  * name.
  */
 import type { z } from 'zod';
-import type { ExtractContext, SourceReader } from '../extract/types.js';
+import type { ExtractContext, InspectContext, SourceReader, SourceSample } from '../extract/types.js';
 import type { TransformContext, Transformer } from '../transform/types.js';
 import type { Destination, DestinationContext } from '../destinations/types.js';
 
@@ -61,6 +61,12 @@ export interface SourceDefinition<S extends ComponentConfig = ComponentConfig> {
   config: S;
   capabilities: SourceCapabilities;
   create(config: z.output<S>, ctx: ExtractContext): SourceReader;
+  /**
+   * The start of each input (header, first rows) without reading it all, for the pre-flight check of `validate
+   * --with-data` and of every run before its first request (src/runner/preflight.ts). Optional: a source without
+   * it is not checked.
+   */
+  inspect?(config: z.output<S>, ctx: InspectContext): Promise<SourceSample[]>;
 }
 
 /** A registered transform. */

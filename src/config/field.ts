@@ -56,6 +56,16 @@ export const FieldObject = z
       .min(1)
       .optional()
       .describe('For phone: column holding the row\'s ISO 3166 country code (e.g. a billing country); used instead of `region` when it holds a two-letter code.'),
+    decimal: z
+      .enum(['.', ','])
+      .optional()
+      .describe(
+        'For number/integer: the decimal separator of the values, `,` for `1.234,56` (European exports). With `decimal` (or `thousands`), thousands separators grouping by three are accepted: `.`, `,`, space or `\'` (not the decimal one). @default "." with no thousands separator',
+      ),
+    thousands: z
+      .enum([',', '.', ' ', "'", '_', 'none'])
+      .optional()
+      .describe('For number/integer: the one thousands separator to accept (`none`: none). @default with `decimal`: any of `.` `,` space `\'` other than the decimal separator'),
     trueValues: z.array(z.string()).optional().describe('For boolean: strings meaning true. @default ["true","yes","y","1"]'),
     falseValues: z.array(z.string()).optional().describe('For boolean: strings meaning false. @default ["false","no","n","0"]'),
   })

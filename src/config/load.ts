@@ -231,6 +231,16 @@ export async function loadPipelineFileOrThrow(
   return { config: result.config, source: result.source };
 }
 
+/**
+ * Where a YAML path is in a pipeline's text (`key`: the key rather than its value), for problems found after loading
+ * it (the pre-flight check of the source's data). A path that does not exist points at its closest parent.
+ */
+export function pipelineLocator(text: string): (segs: readonly PathSegment[], key?: boolean) => { line: number; column: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter, prettyErrors: false });
+  return locator(doc, lineCounter);
+}
+
 /** Resolve a path from a pipeline file against the pipeline file's directory (absolute paths are kept). */
 export function resolvePipelinePath(source: Pick<PipelineSource, 'dir'>, p: string): string {
   return path.resolve(source.dir, p);

@@ -1,9 +1,22 @@
 import type { ErrorCode } from '../core/errors.js';
 
-/** Codes a pipeline-file problem can carry (all of them make `validate` / `run` exit 2). */
+/**
+ * Codes a pipeline-file problem can carry (all of them make `validate` exit 2; a run stops before it starts): the
+ * pipeline file's own (CONFIG_*), and those the pre-flight check finds in the source's data (`validate --with-data`
+ * and the start of a run: src/runner/preflight.ts).
+ */
 export type ProblemCode = Extract<
   ErrorCode,
-  'CONFIG_YAML_SYNTAX' | 'CONFIG_INVALID' | 'CONFIG_UNKNOWN_KEY' | 'CONFIG_ENV_MISSING' | 'CONFIG_RULE'
+  | 'CONFIG_YAML_SYNTAX'
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNKNOWN_KEY'
+  | 'CONFIG_ENV_MISSING'
+  | 'CONFIG_RULE'
+  | 'SOURCE_COLUMN_MISSING'
+  | 'SOURCE_HEADER_INVALID'
+  | 'SOURCE_DELIMITER'
+  | 'SOURCE_NOT_FOUND'
+  | 'SOURCE_READ'
 >;
 
 /** One problem found in a pipeline file. */
@@ -34,14 +47,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** `file:line:col  CODE  path: message` (one line). */
-export function formatProblem(problem: Problem): string {
+/** `file:line:col  CODE  path: message` (one line); also a pre-flight warning, which has the same shape. */
+export function formatProblem(problem: Omit<Problem, 'code'> & { code: string }): string {
   const where = problem.path === '' ? '' : `${problem.path}: `;
   return `${problem.file}:${problem.line}:${problem.column}  ${problem.code}  ${where}${problem.message}`;
 }
 
 /** Sort by file, then line, then column (stable otherwise). */
-export function sortProblems(problems: readonly Problem[]): Problem[] {
+export function sortProblems<P extends Pick<Problem, 'file' | 'line' | 'column'>>(problems: readonly P[]): P[] {
   return [...problems].sort(
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.column - b.column,
   );

@@ -9,6 +9,8 @@ import { ENDPOINTS } from '../klaviyo/endpoints.js';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { Components } from '../components/types.js';
 import type { PathSegment, ProblemCode } from './problem.js';
+import { foreignDateFormat } from './date-formats.js';
+import { csvDelimiter } from './schema.js';
 import { closest } from './suggest.js';
 import { DEFAULT_DRY_RUN_REJECTS_PATH, DEFAULT_REJECTS_PATH, expandRejectsPath, SAMPLE_RUN } from '../core/rejects-path.js';
 
@@ -192,6 +194,28 @@ export function dateNeedsFormat(ctx: RuleContext): RuleViolation[] {
   return out;
 }
 
+/**
+ * A date/datetime `format` is written in Luxon tokens: a Moment.js (`YYYY-MM-DD`) or strftime (`%Y-%m-%d`) format
+ * would match no value (every row rejected with INVALID_DATE), so it is caught here with its Luxon equivalent.
+ */
+export function dateFormatIsLuxon(ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  for (const { path, field } of transformFields(ctx.raw)) {
+    const format = asObj(field)?.format;
+    if (typeof format !== 'string') continue;
+    const foreign = foreignDateFormat(format);
+    if (!foreign) continue;
+    const p = [...path, 'format'];
+    const shownFormat = shown(ctx, p, format);
+    const message =
+      foreign.luxon === undefined
+        ? `${shownFormat} is a ${foreign.kind} format; formats here are Luxon tokens (docs/pipeline-reference.md, "Field mappings")`
+        : `${shownFormat} is a ${foreign.kind} format; formats here are Luxon tokens: write "${foreign.luxon}"`;
+    out.push({ path: p, message });
+  }
+  return out;
+}
+
 /** A `datetime` (declared, or by default for `time` / `consented_at`) whose format has no offset needs a `zone`. */
 export function datetimeNeedsZone(ctx: RuleContext): RuleViolation[] {
   const out: RuleViolation[] = [];
@@ -244,6 +268,8 @@ export function optionsMatchType(ctx: RuleContext): RuleViolation[] {
     regionColumn: ['phone'],
     trueValues: ['boolean'],
     falseValues: ['boolean'],
+    decimal: ['number', 'integer'],
+    thousands: ['number', 'integer'],
   };
   for (const { path, field, defaultType } of transformFields(ctx.raw)) {
     const f = asObj(field);
@@ -495,10 +521,10 @@ export function csvCharactersUsable(ctx: RuleContext): RuleViolation[] {
     const o = asObj(at(ctx.raw, section));
     if (!o) return;
     const latin1 = isSource && o.encoding === 'latin1';
-    const delimiter = typeof o.delimiter === 'string' ? o.delimiter : ',';
+    const delimiter = typeof o.delimiter === 'string' ? csvDelimiter(o.delimiter) : ',';
     const quote = isSource ? (typeof o.quote === 'string' ? o.quote : '"') : '"';
     for (const key of ['delimiter', 'quote', 'escape']) {
-      const value = o[key];
+      const value = key === 'delimiter' && typeof o[key] === 'string' ? csvDelimiter(o[key]) : o[key];
       const why = typeof value === 'string' && value !== '' ? unusableCharacters(value, latin1) : undefined;
       if (why) out.push({ path: [section, key], code: 'CONFIG_INVALID', message: `${key} ${why}` });
     }
@@ -625,6 +651,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   fieldHasOneSource,
   templatePlaceholdersClosed,
   dateNeedsFormat,
+  dateFormatIsLuxon,
   datetimeNeedsZone,
   zoneIsKnown,
   phoneRegionIsKnown,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isKnownEncoding } from '../extract/encoding.js';
 import { Field, FieldMap } from './field.js';
 
 /*
@@ -14,15 +15,34 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 // ---------------------------------------------------------------- sources
 
+/** Names a CSV delimiter may be written as (a tab is hard to see, and `'\t'` in single quotes is two characters). */
+const DELIMITER_NAMES: Readonly<Record<string, string>> = { tab: '\t', '\\t': '\t' };
+
+/** The delimiter a `delimiter:` setting means: `tab` and `\t` (backslash, t) are a tab; anything else is itself. */
+export function csvDelimiter(value: string): string {
+  return DELIMITER_NAMES[value] ?? value;
+}
+
 const csvOptions = {
-  delimiter: z.string().min(1).max(4).default(',').describe('Field delimiter. @default ","'),
+  delimiter: z
+    .string()
+    .min(1)
+    .max(4)
+    .default(',')
+    .describe('Field delimiter, e.g. `;` or `|`; `tab` (or `\\t`) for a tab-separated file. @default ","'),
   quote: z.string().length(1).default('"').describe('Quote character. @default \'"\''),
   escape: z.string().length(1).optional().describe('Escape character inside quoted fields. @default the quote character'),
   header: z
     .union([z.literal(true), z.array(z.string()).min(1)])
     .default(true)
     .describe('`true`: the first line names the columns; or the list of column names when the file has no header.'),
-  encoding: z.enum(['utf8', 'utf-8', 'latin1']).default('utf8').describe('File encoding (a UTF-8 BOM is always removed). @default utf8'),
+  encoding: z
+    .string()
+    .refine(isKnownEncoding, { message: 'unknown encoding: use utf8, latin1, windows-1252, utf-16le or another name iconv-lite knows' })
+    .default('utf8')
+    .describe(
+      'File encoding: `utf8`, `latin1`, `windows-1252` (Excel on Windows), `iso-8859-15`, `utf-16le`, `utf-16be`, `shift_jis`… (any encoding iconv-lite knows). A BOM at the start of a file overrides it (UTF-8, UTF-16LE/BE). Bytes that are not UTF-8 in a UTF-8 file reject their row (INVALID_ENCODING). @default utf8',
+    ),
   relaxColumnCount: z
     .boolean()
     .default(false)
@@ -334,7 +354,7 @@ export const CsvDestination = z
   .strictObject({
     type: z.literal('csv'),
     path: z.string().min(1).describe('Output file, relative to the pipeline file; `.gz` compresses.'),
-    delimiter: z.string().min(1).default(',').describe('@default ","'),
+    delimiter: z.string().min(1).default(',').describe('Field delimiter; `tab` (or `\\t`) for a tab. @default ","'),
   })
   .describe('Write rows to a local CSV file (exports).');
 

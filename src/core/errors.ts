@@ -14,6 +14,9 @@ export const ERROR_CODES = [
   'SOURCE_NOT_FOUND',
   'SOURCE_READ',
   'SOURCE_CHANGED',
+  'SOURCE_COLUMN_MISSING',
+  'SOURCE_HEADER_INVALID',
+  'SOURCE_DELIMITER',
   'MISSING_API_KEY',
   'API_KEY_INVALID',
   'KLAVIYO_AUTH',
@@ -37,6 +40,7 @@ export const ERROR_CODES = [
   'CSV_UNCLOSED_QUOTE',
   'CSV_PARSE_ERROR',
   'NDJSON_PARSE_ERROR',
+  'INVALID_ENCODING',
   'INVALID_EMAIL',
   'INVALID_PHONE',
   'INVALID_DATE',
@@ -56,6 +60,38 @@ export const ERROR_CODES = [
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Codes of what a run reports in `warnings` (it still succeeds): a closed list, documented in docs/errors.md
+ * ("Warnings"), so alerts and scripts can match on them.
+ */
+export const WARNING_CODES = [
+  // a source file of 0 bytes (a nightly drop whose export failed upstream?)
+  'SOURCE_FILE_EMPTY',
+  // a source file with a header (or blank lines) and no row
+  'SOURCE_FILE_NO_ROWS',
+  // a column the mapping reads is in none of the first rows of an NDJSON file (its keys may come later)
+  'SOURCE_COLUMN_UNSEEN',
+  // the mapping changed since the last successful run: every input is read again
+  'SOURCE_REREAD_NEW_MAPPING',
+  // bulk jobs Klaviyo no longer knew at a resume: their rows were sent again
+  'KLAVIYO_JOBS_FORGOTTEN',
+  // after the run (src/runner/after-run.ts): the run history could not be read / written, metrics not pushed
+  'HISTORY_UNREADABLE',
+  'HISTORY_NOT_RECORDED',
+  'METRICS_NOT_PUSHED',
+] as const;
+
+export type WarningCode = (typeof WARNING_CODES)[number];
+
+/** One entry of a run report's `warnings`. */
+export interface RunWarning {
+  code: WarningCode;
+  /** For a person: what happened and what it means. */
+  message: string;
+  /** The source file (or object) it is about, when it is about one. */
+  file?: string;
+}
 
 export interface EtlErrorContext {
   pipeline?: string;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { CsvDestination } from '../config/schema.js';
+import { csvDelimiter, CsvDestination } from '../config/schema.js';
 import type { DestinationDefinition } from '../components/types.js';
 import { EXPORT_ROW, expandExportPath, exportDestination } from './export-file.js';
 
@@ -11,6 +11,6 @@ export const csvDestination: DestinationDefinition<typeof CsvDestination> = {
   capabilities: { accepts: [EXPORT_ROW] },
   create(dest, ctx) {
     const file = path.resolve(ctx.baseDir, expandExportPath(dest.path, ctx.run));
-    return exportDestination({ type: 'file', path: file }, dest.delimiter, ctx);
+    return exportDestination({ type: 'file', path: file }, csvDelimiter(dest.delimiter), ctx);
   },
 };

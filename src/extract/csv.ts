@@ -23,11 +23,15 @@
  *   the end of the file (raw text truncated to 64 KiB), and the reader goes on with the next file.
  * An error in the header record fails the file (`SOURCE_READ`).
  */
-import { CsvSource, type CsvSourceConfig } from '../config/schema.js';
+import { isUtf8 } from 'node:buffer';
+import { createReadStream } from 'node:fs';
+import { csvDelimiter, CsvSource, type CsvSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
+import { bomEncoding, peek, readEncoding, toUtf8, type ReadEncoding } from './encoding.js';
 import { CsvSplitter, QuotedRecord, RECORD_DONE, RECORD_MORE } from './csv-engine.js';
-import { createFileReader, isGzipName, resolveFiles, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
+import { createFileReader, decodedChunks, isGzipName, resolveFiles, type FileEntry, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
+import type { SourceSample } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
 /** Format options of the CSV parser (the subset of the `csv` / `s3` source config it needs). */
@@ -40,8 +44,12 @@ export interface CsvParseOptions {
   escape?: string;
   /** `true`: the first record names the columns; or the column names. @default true */
   header?: true | readonly string[];
-  /** @default utf8 (a UTF-8 BOM is always removed) */
-  encoding?: 'utf8' | 'utf-8' | 'latin1';
+  /**
+   * The file's encoding: `utf8` and `latin1` are read natively; any other encoding iconv-lite knows
+   * (`windows-1252`, `utf-16le`, `shift_jis`, …) is transcoded to UTF-8 first ({@link parseCsvChunks}). A BOM at the
+   * start of a file overrides it. @default utf8
+   */
+  encoding?: string;
   /** Accept rows whose field count differs from the header. @default false */
   relaxColumnCount?: boolean;
   /** Attach the raw text to every record (`all`) or only to records with an error (`errors`). @default all */
@@ -94,6 +102,12 @@ const MAX_RAW_BYTES = 4 * MAX_RAW_CHARS + 16;
 export class CsvChunkParser {
   readonly #source: string;
   readonly #encoding: 'utf8' | 'latin1';
+  /** UTF-8 input: bytes that are not UTF-8 make a record an INVALID_ENCODING reject (never a silent U+FFFD). */
+  readonly #checkUtf8: boolean;
+  /** The bytes being scanned are not all UTF-8: check each record's (set per scan). */
+  #suspect = false;
+  /** The record being read (several lines) has bytes that are not UTF-8. */
+  #recBad = false;
   readonly #relax: boolean;
   readonly #rawAll: boolean;
   readonly #splitter: CsvSplitter;
@@ -152,6 +166,7 @@ export class CsvChunkParser {
   ) {
     this.#source = options.source;
     this.#encoding = options.encoding === 'latin1' ? 'latin1' : 'utf8';
+    this.#checkUtf8 = this.#encoding === 'utf8';
     this.#relax = options.relaxColumnCount ?? false;
     this.#rawAll = (options.raw ?? 'all') === 'all';
     this.#columns = options.header === undefined || options.header === true ? undefined : options.header;
@@ -322,6 +337,11 @@ export class CsvChunkParser {
     let n = buf.length;
     let p = this.#bomPending ? this.#skipBom(buf) : 0;
     let line = this.#line;
+    if (this.#checkUtf8) {
+      // One validation of the complete lines (simdutf: several GB/s); records are checked one by one only when it fails.
+      const complete = final ? n : buf.lastIndexOf(nl) + 1;
+      this.#suspect = complete > p && !isUtf8(buf.subarray(p, complete));
+    }
     /** Index of the next quote byte at or after p (-2: to look up, Infinity: none in buf). */
     let quoteAt = -2;
     for (;;) {
@@ -376,6 +396,7 @@ export class CsvChunkParser {
           buf = this.#reparseBuf;
           this.#reparseBuf = EMPTY;
           n = buf.length;
+          if (this.#checkUtf8) this.#suspect = !isUtf8(buf);
           p = 0;
           quoteAt = -2;
           continue;
@@ -407,6 +428,7 @@ export class CsvChunkParser {
    */
   #quotedLine(rec: QuotedRecord | undefined, buf: Buffer, p: number, e: number, lf: number, offset: number, line: number): number {
     const text = this.#decode(buf, p, e);
+    if (this.#suspect && !this.#recBad && !isUtf8(buf.subarray(p, e))) this.#recBad = true;
     const stop = lf === -1 ? buf.length : lf;
     const term = lf === -1 ? '' : e < stop ? '\r\n' : this.#nl === LF ? '\n' : '\r';
     let r = rec;
@@ -429,12 +451,18 @@ export class CsvChunkParser {
       return QUOTED_NEXT;
     }
     const lines = this.#recBytes;
+    const bad = this.#recBad;
     this.#rec = undefined;
     this.#recBytes = [];
     this.#recByteCount = 0;
+    this.#recBad = false;
     if (result === RECORD_DONE) {
-      const raw = lines.length === 0 ? text : this.#decodeRecord([...lines, buf.subarray(p, e)]);
-      this.#emit(r.fields, raw, this.#recOffset, this.#recLine);
+      if (lines.length === 0) {
+        this.#emit(r.fields, text, this.#recOffset, this.#recLine, bad ? buf.subarray(p, e) : undefined);
+      } else {
+        const bytes = Buffer.concat([...lines, buf.subarray(p, e)]);
+        this.#emit(r.fields, this.#decode(bytes, 0, bytes.length), this.#recOffset, this.#recLine, bad ? bytes : undefined);
+      }
       return QUOTED_NEXT;
     }
     this.#parseError(r.error, this.#recFirstLine, this.#recOffset, this.#recLine);
@@ -449,13 +477,8 @@ export class CsvChunkParser {
   #plain(buf: Buffer, start: number, end: number, offset: number, line: number): void {
     if (this.#resume !== undefined && this.#columns !== undefined && this.#skipped(offset, line)) return;
     const raw = this.#decode(buf, start, end);
-    this.#emit(this.#splitter.plain(raw), raw, offset, line);
-  }
-
-  /** The text of a record spanning several lines, from the bytes of its lines (the last one without its line break). */
-  #decodeRecord(lines: Buffer[]): string {
-    const buf = Buffer.concat(lines);
-    return this.#decode(buf, 0, buf.length);
+    const bad = this.#suspect && !isUtf8(buf.subarray(start, end));
+    this.#emit(this.#splitter.plain(raw), raw, offset, line, bad ? buf.subarray(start, end) : undefined);
   }
 
   /** Whether a record at this position comes at or before the resume position. */
@@ -464,15 +487,22 @@ export class CsvChunkParser {
     return resume.offset !== undefined ? offset <= resume.offset : line <= (resume.line ?? 0);
   }
 
-  #emit(fields: string[], raw: string, offset: number, line: number): void {
+  /** A record: the header, else a row (`badBytes`: its bytes, when they are not all UTF-8). */
+  #emit(fields: string[], raw: string, offset: number, line: number, badBytes?: Buffer): void {
     const columns = this.#columns;
     if (columns === undefined) {
+      if (badBytes) throw notUtf8Header(this.#source, line, badBytes);
       this.#columns = fields;
       return;
     }
     if (this.#resume !== undefined) {
       if (this.#skipped(offset, line)) return;
       this.#resume = undefined;
+    }
+    if (badBytes) {
+      const error = { code: 'INVALID_ENCODING' as const, message: notUtf8Message(line, badBytes) };
+      this.#out.push({ pos: { seq: this.#seq++, source: this.#source, line, offset }, row: {}, raw, error });
+      return;
     }
     const n = columns.length;
     const m = fields.length;
@@ -545,6 +575,35 @@ export class CsvChunkParser {
   }
 }
 
+/** Where the first byte that is not UTF-8 is in `bytes` (-1 when they all are): only for a record known to hold one. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b < 0x80) continue;
+    const len = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len === 0 || !isUtf8(bytes.subarray(i, i + len))) return i;
+    i += len - 1;
+  }
+  return -1;
+}
+
+const ENCODING_HINT =
+  'the file is not UTF-8: set `encoding` on the source (a CSV saved by Excel on Windows is usually `windows-1252`; see docs/sources.md)';
+
+/** INVALID_ENCODING: a row holds bytes that are not UTF-8 (never loaded with U+FFFD in their place). */
+function notUtf8Message(line: number, bytes: Buffer): string {
+  const at = firstInvalidUtf8(bytes);
+  const where = at === -1 ? '' : ` (byte 0x${bytes[at]!.toString(16).toUpperCase().padStart(2, '0')} at byte ${at + 1} of the row)`;
+  return `Line ${line} holds bytes that are not UTF-8${where}: ${ENCODING_HINT}`;
+}
+
+/** The header holds bytes that are not UTF-8: every row with such a character would be rejected, so the file fails. */
+function notUtf8Header(source: string, line: number, bytes: Buffer): EtlError {
+  return new EtlError('SOURCE_READ', `The CSV header of ${source} (line ${line}) holds bytes that are not UTF-8: ${ENCODING_HINT}`, {
+    context: { file: source, line, hint: 'encoding' },
+  });
+}
+
 /**
  * A function building a row object from the fields, compiled once per header: every row then has the same shape
  * (one hidden class), which makes building rows 2–3× faster than assigning keys one by one. Keys are emitted as
@@ -566,6 +625,27 @@ export async function* parseCsvChunks(
   input: ParseInput & { readHeader?: () => AsyncIterable<Buffer> },
   options: CsvParseOptions,
 ): AsyncGenerator<SourceRecord[]> {
+  if ((input.startOffset ?? 0) > 0) {
+    // a seek into a file read natively (a transcoded file's records have no offset to seek to)
+    yield* parseNative(input, options);
+    return;
+  }
+  const { head, chunks } = await peek(input.chunks, 3);
+  const bom = bomEncoding(head);
+  const how: ReadEncoding = bom === 'utf8' ? { native: 'utf8' } : bom ? { transcode: bom } : readEncoding(options.encoding);
+  if ('native' in how) {
+    yield* parseNative({ ...input, chunks }, { ...options, encoding: how.native });
+    return;
+  }
+  // Transcoded to UTF-8 first: lines are the file's, byte offsets would be the transcoding's, so records carry none.
+  for await (const batch of parseNative({ ...input, chunks: toUtf8(chunks, how.transcode) }, { ...options, encoding: 'utf8' })) {
+    for (const record of batch) delete record.pos.offset;
+    yield batch;
+  }
+}
+
+/** {@link parseCsvChunks} of bytes Node.js decodes itself (UTF-8, latin1). */
+async function* parseNative(input: ParseInput & { readHeader?: () => AsyncIterable<Buffer> }, options: CsvParseOptions): AsyncGenerator<SourceRecord[]> {
   const readsHeader = options.header === undefined || options.header === true;
   let header = options.header;
   let newline: 'lf' | 'cr' | undefined;
@@ -619,7 +699,7 @@ async function learnFromStart(input: ParseInput & { readHeader?: () => AsyncIter
 /** Parser options from a `csv` (or `s3`) source config. */
 export function csvParseOptions(config: CsvParseOptions): CsvParseOptions {
   return {
-    delimiter: config.delimiter,
+    delimiter: config.delimiter === undefined ? undefined : csvDelimiter(config.delimiter),
     quote: config.quote,
     escape: config.escape,
     header: config.header,
@@ -632,6 +712,41 @@ export function csvParseOptions(config: CsvParseOptions): CsvParseOptions {
 export function csvParser(config: CsvParseOptions): FormatParser {
   const options = csvParseOptions(config);
   return (input) => parseCsvChunks({ ...input, readHeader: input.reopen }, options);
+}
+
+/**
+ * The start of one CSV file for the pre-flight check: its header (parsed as a run parses it: encoding, BOM,
+ * delimiter) and whether a row follows; the rest of the file is not read.
+ */
+export async function inspectCsvFile(file: FileEntry, options: CsvParseOptions): Promise<SourceSample> {
+  const delimiter = options.delimiter ?? ',';
+  const sample: SourceSample = { source: file.source, bytes: file.size, certainty: 'header', rows: false, delimiter };
+  const given = options.header !== undefined && options.header !== true ? [...options.header] : undefined;
+  if (given) sample.columns = given;
+  const stream = createReadStream(file.path, { highWaterMark: 64 * 1024 });
+  try {
+    const input: ParseInput = {
+      chunks: decodedChunks(stream, { gzip: file.gzip }),
+      source: file.source,
+      firstSeq: 0,
+      onLearned: (learned) => {
+        if (!given && isCsvLearned(learned)) sample.columns = learned.columns;
+      },
+    };
+    for await (const batch of parseCsvChunks(input, { ...options, raw: 'errors' })) {
+      if (batch.length > 0) {
+        sample.rows = true;
+        break;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof EtlError)) throw new EtlError('SOURCE_READ', `Cannot read ${file.source}: ${(error as Error).message}`, { cause: error });
+    sample.error = { code: error.code, message: error.message, ...(error.context.hint === 'encoding' ? { key: 'encoding' } : {}) };
+  } finally {
+    stream.destroy();
+  }
+  if (!given && sample.columns?.length === 1) sample.headerText = sample.columns[0];
+  return sample;
 }
 
 /** The `csv` source component. */
@@ -665,5 +780,11 @@ export const csvSource: SourceDefinition<typeof CsvSource> = {
     const reader = createFileReader({ patterns: config.path, ctx, component: 'source.csv', parse: counting, onChangedFile: config.onChangedFile });
     reader.progress = () => (totalBytes === undefined ? { bytes } : { bytes, totalBytes });
     return reader;
+  },
+  async inspect(config, ctx) {
+    const options = csvParseOptions(config);
+    const samples: SourceSample[] = [];
+    for (const file of await resolveFiles(config.path, ctx.baseDir)) samples.push(await inspectCsvFile(file, options));
+    return samples;
   },
 };

@@ -17,7 +17,7 @@ import { glob, isDynamicPattern } from 'tinyglobby';
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { hashPrefix, isFileCursor, isFilePlan, plannedPath, resumeMismatch, sourceChanged, type FileCursor, type FilePlan, type PlannedFile } from './file-resume.js';
-import type { ExtractContext, SourceReader } from './types.js';
+import { warnEmpty, type ExtractContext, type SourceReader } from './types.js';
 
 /** One resolved input file. */
 export interface FileEntry {
@@ -384,6 +384,7 @@ async function* readOne(
   const reopen = (): AsyncIterable<Buffer> => decodedChunks(createReadStream(file.path, { highWaterMark: 64 * 1024 }), { gzip: file.gzip });
   const input: ParseInput = { chunks, source: file.source, firstSeq: state.nextSeq, ...start, reopen, onLearned };
   const limit = ctx.limit;
+  let records = 0;
   try {
     for await (const batch of parse(input)) {
       if (ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'Source read interrupted', { context: { component } });
@@ -395,6 +396,7 @@ async function* readOne(
         for (const record of out) record.pos.cursor = cursor as unknown as Record<string, unknown>;
         state.nextSeq = out[out.length - 1]!.pos.seq + 1;
         state.emitted += out.length;
+        records += out.length;
         yield out;
       }
       if (!full) return undefined;
@@ -408,6 +410,8 @@ async function* readOne(
   } finally {
     raw.destroy();
   }
+  // a nightly drop whose export failed upstream: a warning in the report, not a silent success
+  if (records === 0 && !start.resume) warnEmpty(ctx, file.source, tap.bytes);
   return { path: file.source, size: tap.bytes, mtimeMs: file.mtimeMs, sha256: tap.hash.digest('hex') };
 }
 

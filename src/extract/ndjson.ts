@@ -4,9 +4,12 @@
  * Every record carries its line, byte offset (in the decompressed stream) and raw text. A UTF-8 BOM is skipped;
  * a trailing `\r` (CRLF files) is removed.
  */
+import { isUtf8 } from 'node:buffer';
+import { createReadStream } from 'node:fs';
 import { NdjsonSource, type NdjsonSourceConfig } from '../config/schema.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
-import { createFileReader, type FormatParser, type ParseInput } from './files.js';
+import { createFileReader, decodedChunks, resolveFiles, type FileEntry, type FormatParser, type ParseInput } from './files.js';
+import type { SourceSample } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
 /** Longest raw text kept on a rejected record. */
@@ -27,6 +30,8 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
   let carryStart = input.startOffset ?? 0;
   let chunkStart = carryStart;
   let out: SourceRecord[] = [];
+  /** The complete lines of the buffer being split are not all UTF-8: each line is checked (rare; see csv.ts). */
+  let suspect = false;
 
   const onLine = (buf: Buffer, s: number, e: number, offset: number): void => {
     if (offset === 0 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) {
@@ -43,7 +48,13 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
       if (resume.offset !== undefined ? offset <= resume.offset : lineNo <= (resume.line ?? 0)) return;
       resume = undefined;
     }
-    out.push(lineRecord(text, { seq: seq++, source, line: lineNo, offset }));
+    const pos = { seq: seq++, source, line: lineNo, offset };
+    if (suspect && !isUtf8(buf.subarray(s, e))) {
+      const message = `Line ${lineNo} holds bytes that are not UTF-8: NDJSON is UTF-8 (RFC 8259); convert the file (e.g. iconv -f windows-1252 -t utf-8)`;
+      out.push({ pos, row: {}, raw: text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) + '…' : text, error: { code: 'INVALID_ENCODING', message } });
+      return;
+    }
+    out.push(lineRecord(text, pos));
   };
 
   for await (const chunk of input.chunks) {
@@ -58,6 +69,8 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
     const bufStart = carry.length === 0 ? chunkStart : carryStart;
     chunkStart += chunk.length;
     let s = 0;
+    const complete = buf.lastIndexOf(10) + 1;
+    suspect = complete > 0 && !isUtf8(buf.subarray(0, complete));
     let lf = buf.indexOf(10, s);
     while (lf !== -1) {
       onLine(buf, s, lf, bufStart + s);
@@ -74,6 +87,7 @@ export async function* parseNdjsonChunks(input: ParseInput): AsyncGenerator<Sour
   }
   if (carry.length > 0) {
     const last = carry.length === 1 ? carry[0]! : Buffer.concat(carry);
+    suspect = !isUtf8(last);
     onLine(last, 0, last.length, carryStart);
     if (out.length > 0) yield out;
   }
@@ -109,6 +123,28 @@ export function ndjsonParser(): FormatParser {
   return parseNdjsonChunks;
 }
 
+/** Rows of an NDJSON file whose keys the pre-flight check looks at. */
+const SAMPLE_ROWS = 100;
+
+/** The start of one NDJSON file for the pre-flight check: the keys of its first rows. */
+async function inspectNdjsonFile(file: FileEntry): Promise<SourceSample> {
+  const keys = new Set<string>();
+  let rows = 0;
+  const stream = createReadStream(file.path, { highWaterMark: 64 * 1024 });
+  try {
+    read: for await (const batch of parseNdjsonChunks({ chunks: decodedChunks(stream, { gzip: file.gzip }), source: file.source, firstSeq: 0 })) {
+      for (const record of batch) {
+        if (record.error) continue;
+        for (const key of Object.keys(record.row)) keys.add(key);
+        if (++rows >= SAMPLE_ROWS) break read;
+      }
+    }
+  } finally {
+    stream.destroy();
+  }
+  return { source: file.source, bytes: file.size, certainty: 'sampled', rows: rows > 0, ...(rows > 0 ? { columns: [...keys] } : {}) };
+}
+
 /** The `ndjson` source component. */
 export const ndjsonSource: SourceDefinition<typeof NdjsonSource> = {
   type: 'ndjson',
@@ -117,5 +153,10 @@ export const ndjsonSource: SourceDefinition<typeof NdjsonSource> = {
   capabilities: { yields: 'rows', rereadOnNewMapping: true },
   create(config, ctx) {
     return createFileReader({ patterns: config.path, ctx, component: 'source.ndjson', parse: parseNdjsonChunks, onChangedFile: config.onChangedFile });
+  },
+  async inspect(config, ctx) {
+    const samples: SourceSample[] = [];
+    for (const file of await resolveFiles(config.path, ctx.baseDir)) samples.push(await inspectNdjsonFile(file));
+    return samples;
   },
 };

@@ -8,7 +8,7 @@ import { csvParseOptions, parseCsvChunks } from './csv.js';
 import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
 import { ndjsonParser } from './ndjson.js';
 import { createS3Client, s3Sdk } from '../s3/client.js';
-import type { ExtractContext, SourceReader } from './types.js';
+import { warnEmpty, type ExtractContext, type SourceReader } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
 /*
@@ -294,6 +294,7 @@ class S3SourceReader implements S3Reader {
     }
     this.#ctx.logger.info('reading object', { component: 's3', key: obj.key, etag: obj.etag, size: obj.size, gzip });
     let left = budget;
+    let records = 0;
     try {
       for await (const batch of this.#parse({ chunks: decodedChunks(body, { gzip }), source, firstSeq, resume })) {
         if (this.#ctx.signal?.aborted) throw new EtlError('INTERRUPTED', 'S3 read interrupted', { context: { component: 's3' } });
@@ -301,6 +302,7 @@ class S3SourceReader implements S3Reader {
           if (left !== undefined && left-- <= 0) return false;
           record.pos.cursor = { key: obj.key, etag: obj.etag };
           onRecord(record.pos.seq);
+          records++;
           yield record;
         }
       }
@@ -309,6 +311,7 @@ class S3SourceReader implements S3Reader {
     } finally {
       body.destroy();
     }
+    if (records === 0 && !resume) warnEmpty(this.#ctx, source, obj.size);
     return true;
   }
 }

@@ -1,3 +1,4 @@
+import type { ErrorCode, RunWarning } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
@@ -28,6 +29,11 @@ export interface ExtractContext {
    * position of a record yielded after the call is written with it.
    */
   savePlan?: (plan: unknown) => void;
+  /**
+   * Tell the run something it reports in `warnings` without failing (e.g. a source file that is empty or holds no
+   * row: {@link warnEmpty}). Absent outside a run.
+   */
+  warn?(warning: RunWarning): void;
   /** Bounds for one run (backfills), from the command line. */
   since?: string;
   until?: string;
@@ -52,6 +58,50 @@ export interface SourceReader {
   readonly boundedRun?: boolean;
   /** How far the reader got through its input, for progress and ETAs (sources that can tell). */
   progress?(): SourceProgress;
+}
+
+/** What a source's `inspect` gets: where relative paths resolve, and the environment. */
+export interface InspectContext {
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The start of one input of a source (a file), as the pre-flight check sees it (src/runner/preflight.ts): its
+ * columns and what is wrong with it, read without reading the whole input.
+ */
+export interface SourceSample {
+  /** The input as records name it (`pos.source`). */
+  source: string;
+  /** Its size in bytes (0: an empty file). */
+  bytes: number;
+  /**
+   * Its columns: a CSV header (or the configured `header` list), or the keys of the first rows. Absent when the
+   * input has none (an empty file) or could not be read (`error`).
+   */
+  columns?: string[];
+  /** `header`: every row has exactly these columns; `sampled`: keys seen in the first rows (others may come later). */
+  certainty: 'header' | 'sampled';
+  /** Whether at least one row follows the header (false: a header-only file). */
+  rows: boolean;
+  /** CSV: the header's text, when it parsed as one column (to tell which delimiter the file uses). */
+  headerText?: string;
+  /** The delimiter the file was parsed with (CSV). */
+  delimiter?: string;
+  /** Why the start of the input cannot be read (a header that cannot be parsed, bytes that are not UTF-8). */
+  error?: { code: ErrorCode; message: string; key?: string };
+}
+
+/**
+ * Warn that a file (or object) read from its start gave no record: SOURCE_FILE_EMPTY when it has no byte,
+ * SOURCE_FILE_NO_ROWS otherwise (a CSV header alone, blank lines).
+ */
+export function warnEmpty(ctx: Pick<ExtractContext, 'warn'>, file: string, bytes: number): void {
+  if (bytes === 0) {
+    ctx.warn?.({ code: 'SOURCE_FILE_EMPTY', file, message: `${file} is empty (0 bytes): no rows were read from it` });
+  } else {
+    ctx.warn?.({ code: 'SOURCE_FILE_NO_ROWS', file, message: `${file} holds no rows (a header alone, or blank lines): nothing was read from it` });
+  }
 }
 
 /** Input consumed so far, and the total when it is known up front (e.g. the sizes of local uncompressed files). */

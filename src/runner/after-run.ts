@@ -10,7 +10,7 @@ import { deliverAlerts } from '../alerts/deliver.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import { exitCodeForReport } from '../core/exit-codes.js';
-import { isEtlError, redact } from '../core/errors.js';
+import { isEtlError, redact, type RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { newStats } from '../core/stats.js';
 import { rejectsByCode } from '../history/codes.js';
@@ -49,13 +49,13 @@ export function snapshotOf(report: RunReport, previous: readonly RunReport[]): M
   };
 }
 
-async function readPrevious(history: HistoryStore, logger: Logger, warnings: string[]): Promise<RunReport[]> {
+async function readPrevious(history: HistoryStore, logger: Logger, warnings: RunWarning[]): Promise<RunReport[]> {
   try {
     return await history.list(HISTORY_FOR_ALERTS);
   } catch (error) {
     const why = redact(error instanceof Error ? error.message : String(error));
     logger.warn('run history not readable', { history: history.location, error: why });
-    warnings.push(`the run history (${history.location}) could not be read (${why}): alerts that need it were judged without it`);
+    warnings.push({ code: 'HISTORY_UNREADABLE', message: `the run history (${history.location}) could not be read (${why}): alerts that need it were judged without it` });
     return [];
   }
 }
@@ -65,7 +65,7 @@ export async function afterRun(report: RunReport, ctx: AfterRunContext): Promise
   const { config, logger } = ctx;
   judgeRejects(report, config.failOn);
   if (report.dryRun) return;
-  const warnings: string[] = [];
+  const warnings: RunWarning[] = [];
   const history = openHistoryStore(config, ctx);
   try {
     const previous = await readPrevious(history, logger, warnings);
@@ -76,13 +76,13 @@ export async function afterRun(report: RunReport, ctx: AfterRunContext): Promise
     const gateway = config.metrics?.pushgateway;
     if (gateway && !ctx.emulator) {
       const failed = await pushMetrics(gateway, config.metrics!.job, snapshotOf(report, previous), logger);
-      if (failed) warnings.push(`metrics were not pushed to the Pushgateway (${failed})`);
+      if (failed) warnings.push({ code: 'METRICS_NOT_PUSHED', message: `metrics were not pushed to the Pushgateway (${failed})` });
     }
     if (warnings.length > 0) report.warnings = [...(report.warnings ?? []), ...warnings];
     await history.append(report).catch((error: unknown) => {
       const why = redact(error instanceof Error ? error.message : String(error));
       logger.warn('run not recorded in the history', { history: history.location, error: why });
-      report.warnings = [...(report.warnings ?? []), `the run was not recorded in the run history ${history.location} (${why})`];
+      report.warnings = [...(report.warnings ?? []), { code: 'HISTORY_NOT_RECORDED', message: `the run was not recorded in the run history ${history.location} (${why})` }];
     });
   } finally {
     await history.close();

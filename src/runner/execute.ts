@@ -1,6 +1,7 @@
 /** One run from set-up to outcome: wire the components, read everything, close, and settle the checkpoint. */
+import type { PipelineSource } from '../config/load.js';
 import type { PipelineConfig } from '../config/pipeline.js';
-import { isEtlError, redact, type EtlError } from '../core/errors.js';
+import { isEtlError, redact, type EtlError, type RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ItemSpan, SourcePosition } from '../core/record.js';
 import type { CountUpTo, RunStats } from '../core/stats.js';
@@ -10,6 +11,7 @@ import type { EmbeddedKlaviyo } from './emulator.js';
 import { resendForgottenJobs, type JobStarts } from './forgotten-jobs.js';
 import type { RunOptions } from './options.js';
 import { startProgress } from './progress.js';
+import { preflight } from './preflight.js';
 import { readAll } from './read-loop.js';
 import type { RunOutcome } from './report.js';
 import type { ResendRow } from './from-rejects.js';
@@ -21,6 +23,8 @@ import { openDestination, openSource, openTransform, type PipelineComponents, ty
 export interface LiveRun {
   options: RunOptions;
   config: PipelineConfig;
+  /** The pipeline file: its text and directory (the pre-flight check locates its problems in it). */
+  pipelineSource: PipelineSource;
   parts: PipelineComponents;
   baseDir: string;
   env: NodeJS.ProcessEnv;
@@ -43,7 +47,7 @@ export interface LiveRun {
   /** Where each bulk job's rows begin (for the checkpoint). */
   jobStarts: JobStarts;
   /** What the run decided that the user should know (the report's `warnings`). */
-  warnings: string[];
+  warnings: RunWarning[];
   /** Rows skipped, by position: a resume skips again the rows skipped past the checkpoint position. */
   skipped: CountUpTo;
   /**
@@ -68,6 +72,9 @@ function failure(err: unknown): { code: string; message: string } {
     ? { code: err.code, message: redact(err.message) }
     : { code: 'INTERNAL', message: redact(err instanceof Error ? err.message : String(err)) };
 }
+
+/** The report keeps this many warnings of one code (the log has them all). */
+const MAX_WARNINGS_PER_CODE = 20;
 
 /** The context the components are wired with: acks settle rows and move the checkpoint, rejects are routed. */
 function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
@@ -110,6 +117,11 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
       }
       setup.skipped.route(skips); // settles them in the tracker once written
     },
+    warn: (warning: RunWarning) => {
+      run.logger.warn(warning.message, { code: warning.code, file: warning.file });
+      // one line each in the summary: a glob of a thousand empty files says so in the first ones
+      if (run.warnings.filter((w) => w.code === warning.code).length < MAX_WARNINGS_PER_CODE) run.warnings.push(warning);
+    },
     onJobDone: (jobId: string) => {
       const tail = setup.rejects.lastWrite;
       if (tail) {
@@ -129,6 +141,12 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
 async function pump(run: LiveRun, drainSignal: AbortSignal): Promise<RunOutcome> {
   const { options, setup, stats } = run;
   const wiring = wiringOf(run, drainSignal);
+  // the source's data against the mapping, before the first request (throws the problems it finds; not for
+  // --from-rejects, which reads no source); empty files are reported by the reader as it comes to them
+  const warnings = run.resend ? [] : await preflight({ config: run.config, source: run.pipelineSource, components: run.options.components, env: run.env });
+  for (const w of warnings) {
+    if (w.code !== 'SOURCE_FILE_EMPTY' && w.code !== 'SOURCE_FILE_NO_ROWS') wiring.warn({ code: w.code, message: w.message });
+  }
   run.destination = openDestination(wiring);
   const warning = await resendForgottenJobs(setup, run.destination, run.jobStarts, run.logger);
   if (warning) run.warnings.push(warning);

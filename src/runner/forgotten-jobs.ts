@@ -4,6 +4,7 @@
  * a crash now does not skip them. The checkpoint records where each pending job's rows begin (`pendingJobsAfter`).
  */
 import { AckTracker, planResend } from '../checkpoint/index.js';
+import type { RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SourcePosition } from '../core/record.js';
 import type { Destination } from '../destinations/types.js';
@@ -32,7 +33,7 @@ export class JobStarts {
  * Ask the destination which of the resumed jobs it forgot; when some are, move the run's start (and the
  * checkpoint) back before their rows. Returns the warning for the report, if any.
  */
-export async function resendForgottenJobs(setup: RunSetup, destination: Destination, jobStarts: JobStarts, logger: Logger): Promise<string | undefined> {
+export async function resendForgottenJobs(setup: RunSetup, destination: Destination, jobStarts: JobStarts, logger: Logger): Promise<RunWarning | undefined> {
   const resume = setup.resume;
   if (!resume?.resumed || resume.resumeJobs.length === 0 || !destination.forgottenJobs) return undefined;
   const forgotten = await destination.forgottenJobs();
@@ -47,9 +48,9 @@ export async function resendForgottenJobs(setup: RunSetup, destination: Destinat
   setup.checkpointer?.rewind(setup.startAfter, plan.keep, jobStarts.of(plan.keep));
   const resent = (resume.startAfter?.seq ?? -1) - (setup.startAfter?.seq ?? -1);
   logger.warn('profile import jobs unknown to Klaviyo; sending their rows again', { jobs: forgotten, after: setup.startAfter?.seq, rows: resent });
-  return (
+  const message =
     `Klaviyo no longer knows ${forgotten.length} profile import job(s) of the interrupted run (${forgotten.join(', ')}; ` +
     `it forgets jobs 7 days after they end): their import errors are lost, and the ${resent} row(s) after ` +
-    `${setup.startAfter ? `seq ${setup.startAfter.seq}` : 'the start'} that the checkpoint had passed were sent again`
-  );
+    `${setup.startAfter ? `seq ${setup.startAfter.seq}` : 'the start'} that the checkpoint had passed were sent again`;
+  return { code: 'KLAVIYO_JOBS_FORGOTTEN', message };
 }

@@ -62,7 +62,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const failure: LiveRun['failure'] = {};
       const stats = (live.stats = newStats());
       const columns = new SourceColumns();
-      const base = { options, config, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure, resend, columns };
+      const base = { options, config, pipelineSource: source, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure, resend, columns };
       let setup: RunSetup;
       try {
         setup = await setUpRun({

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { RunWarning } from '../core/errors.js';
 import type { RunStats } from '../core/stats.js';
 import type { AlertDelivery } from '../alerts/deliver.js';
 import { describeExample, type RejectExample } from './rejects.js';
@@ -57,8 +58,11 @@ export interface RunReport {
   verify?: { sampled: number; holding: number; notHolding: number; requests: number; waitedMs: number; complete: boolean };
   /** Where the run stands for the next run (for resumable runs). */
   checkpoint?: { file: string; position?: unknown };
-  /** What the run decided that the user should know (e.g. rows sent again because Klaviyo forgot their job). */
-  warnings?: string[];
+  /**
+   * What the user should know of a run that did not fail for it: a source file that is empty or holds no row, rows
+   * sent again because Klaviyo forgot their job. Each with a stable code (WARNING_CODES, docs/errors.md).
+   */
+  warnings?: RunWarning[];
   error?: { code: string; message: string };
   /**
    * A run that completed with rejects: the pipeline's `failOn` thresholds (default `rejects: 0`) and whether the
@@ -112,7 +116,7 @@ export function formatSummary(report: RunReport): string {
     );
   }
   if (report.plan && (report.plan.endpoints.length > 0 || report.plan.window)) lines.push(...formatPlan(report.plan));
-  for (const warning of report.warnings ?? []) lines.push(`  warning   ${warning}`);
+  for (const warning of report.warnings ?? []) lines.push(`  warning   [${warning.code}] ${warning.message}`);
   if (report.rejects && report.rejects.count > 0) {
     const within = report.failOn && !report.failOn.exceeded ? ' (within failOn: the run counts as succeeded, exit 0)' : '';
     lines.push(`  rejects   ${fmt.format(report.rejects.count)} → ${report.rejects.file}${within}`);
@@ -150,7 +154,7 @@ export interface ReportInput {
   stats: RunStats;
   setup: RunSetup;
   end: RunOutcome;
-  warnings: string[];
+  warnings: RunWarning[];
   fullRefresh?: boolean;
   fromRejects?: string;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { AckTracker, Checkpointer, createCheckpointStore, mappingVersion, pipelineHash, type ResumeState } from '../checkpoint/index.js';
 import type { Lock } from '../checkpoint/store.js';
 import type { PipelineConfig } from '../config/pipeline.js';
-import type { EtlError } from '../core/errors.js';
+import type { EtlError, RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SourcePosition } from '../core/record.js';
 import { DEFAULT_DRY_RUN_REJECTS_PATH, DEFAULT_REJECTS_PATH, expandRejectsPath, unusedRejectsPath } from '../core/rejects-path.js';
@@ -48,7 +48,7 @@ export interface RunSetup extends CheckpointSetup {
   /** The source's incremental state to read with (none for a full refresh, or inputs a new mapping reads again). */
   watermark?: unknown;
   /** What the set-up decided that the user should know (the report's `warnings`). */
-  warnings: string[];
+  warnings: RunWarning[];
 }
 
 /** What {@link setUpRun} needs. */
@@ -144,11 +144,16 @@ async function rejectsFile(options: SetupOptions, defaultDir: string, runId: str
 }
 
 /** The watermark to read with: none when the inputs it lists were read by another mapping version (they are read again). */
-function watermarkOf(options: SetupOptions, resume: ResumeState | undefined): { watermark?: unknown; warning?: string } {
+function watermarkOf(options: SetupOptions, resume: ResumeState | undefined): { watermark?: unknown; warning?: RunWarning } {
   if (resume?.watermark === undefined) return {};
   const version = mappingVersion(options.config);
   if (options.rereadOnNewMapping && resume.watermarkVersion !== undefined && resume.watermarkVersion !== version) {
-    return { warning: 'the mapping changed since the last successful run: every input is read again (see docs/delivery.md, "Re-running a fixed pipeline")' };
+    return {
+      warning: {
+        code: 'SOURCE_REREAD_NEW_MAPPING',
+        message: 'the mapping changed since the last successful run: every input is read again (see docs/delivery.md, "Re-running a fixed pipeline")',
+      },
+    };
   }
   return { watermark: resume.watermark };
 }

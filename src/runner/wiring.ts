@@ -5,7 +5,7 @@
 import type { Components, DestinationDefinition, SourceDefinition, TransformDefinition } from '../components/types.js';
 import { definitionOf } from '../components/lookup.js';
 import type { PipelineConfig } from '../config/pipeline.js';
-import { EtlError } from '../core/errors.js';
+import { EtlError, type RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { LoadItem, Reject } from '../core/record.js';
 import type { RunStats } from '../core/stats.js';
@@ -88,6 +88,8 @@ export interface WiringContext {
   onReject(rejects: Reject[]): void;
   onJobDone(jobId: string): void;
   onSkip(skips: Reject[]): void;
+  /** Report a warning (the report's `warnings`). */
+  warn(warning: RunWarning): void;
 }
 
 /** The destination of the pipeline. */
@@ -137,6 +139,7 @@ export function openSource(ctx: WiringContext, bounds: { since?: string; until?:
     watermark: setup.watermark,
     plan: setup.resume?.sourcePlan,
     savePlan: checkpointer ? (sourcePlan: unknown) => checkpointer.update({ sourcePlan }) : undefined,
+    warn: ctx.warn,
     ...bounds,
   });
   return guardReader(reader);

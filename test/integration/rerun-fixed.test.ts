@@ -54,7 +54,7 @@ interface Report {
   status: string;
   rows: { read: number; loaded: number; rejected: number };
   rejects: { file: string; count: number; byCode: Record<string, number>; examples: Record<string, { source: string; line?: number }> };
-  warnings?: string[];
+  warnings?: { code: string; message: string }[];
   fullRefresh?: boolean;
   error?: { code: string; message: string };
 }
@@ -130,7 +130,7 @@ describe('re-running a fixed pipeline (issue 15)', () => {
     expect(fixed.stderr).toBe('');
     expect(fixed.code).toBe(0);
     expect(fixed.report.rows).toMatchObject({ read: 5, loaded: 5, rejected: 0 });
-    expect(fixed.report.warnings?.join('\n')).toMatch(/mapping changed/);
+    expect(fixed.report.warnings).toContainEqual({ code: 'SOURCE_REREAD_NEW_MAPPING', message: expect.stringMatching(/mapping changed/) });
     const events = await emulatorEvents(emulator.url, KEY);
     expect(events.map((e) => e.unique_id).sort()).toEqual(['order-1001', 'order-1002', 'order-1003', 'order-1004', 'order-1005']);
     expect(existsSync(firstRejects)).toBe(true);

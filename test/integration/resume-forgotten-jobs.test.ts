@@ -69,9 +69,9 @@ describe('a resume whose pending import jobs Klaviyo forgot', () => {
     expect(second.code).toBe(3);
     expect(report).toMatchObject({ status: 'completed_with_rejects', resumed: true, jobs: { forgotten: killed.pendingJobs.length } });
     expect(report.warnings).toHaveLength(1);
-    expect(report.warnings[0]).toMatch(/sent again/);
+    expect(report.warnings[0]).toMatchObject({ code: 'KLAVIYO_JOBS_FORGOTTEN', message: expect.stringMatching(/sent again/) });
     expect(second.stdout).toMatch(/unknown to Klaviyo at the resume/);
-    expect(second.stdout).toMatch(/warning .*sent again/);
+    expect(second.stdout).toMatch(/warning {3}\[KLAVIYO_JOBS_FORGOTTEN\] .*sent again/);
     expect(report.rows).toMatchObject({ read: expected.rows, rejected: expected.bad.length, loaded: expected.rows - expected.bad.length });
 
     // every good customer is a profile exactly once; every bad row is in the rejects file exactly once

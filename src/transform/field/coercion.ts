@@ -62,6 +62,10 @@ export interface CoerceSpec {
   region?: string;
   trueValues?: string[];
   falseValues?: string[];
+  /** number/integer: the decimal separator of the text (`,` in most of Europe). */
+  decimal?: '.' | ',';
+  /** number/integer: the thousands separator, `none`; @default with `decimal`: `.`, `,`, space, `'` (not the decimal one) */
+  thousands?: ',' | '.' | ' ' | "'" | '_' | 'none';
 }
 
 const DEFAULT_TRUE = ['true', 'yes', 'y', '1'];
@@ -158,6 +162,41 @@ export function coerceNumber(name: string): Coerce {
     if (typeof value === 'number') return Number.isFinite(value) ? value : bad(value);
     if (typeof value === 'bigint') return Number(value);
     return bad(value);
+  };
+}
+
+/** Thousands separators accepted by default with `decimal` (the other of `.`/`,`, spaces, the Swiss `'`). */
+const DEFAULT_THOUSANDS = ['.', ',', ' ', '\u00a0', '\u202f', "'"];
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * A number coercer for text written with a decimal comma and/or thousands separators (`decimal` / `thousands` set on
+ * the field): `1.234,56` → `1234.56`. Thousands separators must group by three (`1.234.567`, never `12.34`), one kind
+ * per value; the text is then read by `next` (the plain number/integer coercer). Without either option: `next`.
+ */
+export function localNumber(spec: CoerceSpec, next: Coerce): Coerce {
+  if (spec.decimal === undefined && spec.thousands === undefined) return next;
+  const decimal = spec.decimal ?? '.';
+  const separators =
+    spec.thousands === 'none'
+      ? []
+      : spec.thousands !== undefined
+        ? spec.thousands === ' '
+          ? [' ', '\u00a0', '\u202f']
+          : [spec.thousands]
+        : DEFAULT_THOUSANDS.filter((s) => s !== decimal);
+  if (separators.includes(decimal)) throw configError(spec.name, `thousands and decimal cannot both be ${JSON.stringify(decimal)}`);
+  const group = separators.length === 0 ? '' : `|\\d{1,3}(${separators.map(escapeRe).join('|')})\\d{3}(?:\\3\\d{3})*`;
+  const re = new RegExp(`^([+-]?)(\\d+${group})?(?:${escapeRe(decimal)}(\\d+))?$`);
+  const code = spec.type === 'integer' ? 'INVALID_INTEGER' : 'INVALID_NUMBER';
+  const what = `${spec.type === 'integer' ? 'an integer' : 'a number'} (decimal ${JSON.stringify(decimal)})`;
+  return (value) => {
+    if (typeof value !== 'string') return next(value);
+    const m = re.exec(value);
+    if (m === null || (m[2] === undefined && m[4] === undefined)) return fail(code, `${spec.name}: ${showValue(value)} is not ${what}`);
+    const whole = m[2] === undefined ? '0' : m[3] === undefined ? m[2] : m[2].split(m[3]).join('');
+    return next(m[4] === undefined ? `${m[1]}${whole}` : `${m[1]}${whole}.${m[4]}`);
   };
 }
 

@@ -8,6 +8,7 @@ import {
   coercePhone,
   coerceString,
   configError,
+  localNumber,
   fail,
   FieldFail,
   showValue,
@@ -126,9 +127,9 @@ function compileCoerce(spec: CoerceSpec): Coerce {
     case 'string':
       return coerceString();
     case 'number':
-      return coerceNumber(spec.name);
+      return localNumber(spec, coerceNumber(spec.name));
     case 'integer':
-      return coerceInteger(spec.name);
+      return localNumber(spec, coerceInteger(spec.name));
     case 'boolean':
       return coerceBoolean(spec.name, spec.trueValues, spec.falseValues);
     case 'json':
@@ -203,6 +204,8 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
     region: obj.region,
     trueValues: obj.trueValues,
     falseValues: obj.falseValues,
+    decimal: obj.decimal,
+    thousands: obj.thousands,
   });
   // a constant or a default is normalised and coerced as a row's value is (with the field's own `region`)
   const evaluate = new Function('coerce', 'emptyList', `return function evaluate(raw, onEmpty) {\n${normalizeSource(n, 'coerce')}\n};`)(
