@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadPipelineFileOrThrow } from './config/load.js';
-import { createCheckpointStore, pipelineHash, type Checkpoint } from './checkpoint/index.js';
+import { createCheckpointStore, mappingVersion, pipelineHash, type Checkpoint } from './checkpoint/index.js';
+import { BUILTIN_COMPONENTS } from './components/index.js';
 import type { PipelineConfig } from './config/pipeline.js';
 import { openHistoryStore } from './history/store.js';
 import type { RunReport } from './runner/report.js';
@@ -21,7 +22,7 @@ export interface PipelineStatus {
   /** Whether the pipeline file changed since the checkpoint was written in a way that changes output. */
   configChanged: boolean;
   /** What the next `run` will do. */
-  next: 'start' | 'resume' | 'incremental' | 'refuse (pipeline changed; use --restart)';
+  next: 'start' | 'resume' | 'incremental' | 'read again (mapping changed)' | 'refuse (pipeline changed; use --restart)';
   watermark?: unknown;
   /** The last run in the run history: how it ended, and why when it failed. */
   lastRun?: Pick<RunReport, 'runId' | 'status' | 'finishedAt' | 'durationMs' | 'error'>;
@@ -70,13 +71,19 @@ export async function pipelineStatus(
       counters: cp.counters ? { read: cp.counters.rows.read, loaded: cp.counters.rows.loaded, rejected: cp.counters.rows.rejected } : undefined,
       lastSuccess: cp.lastSuccess,
       configChanged,
-      next: unfinished ? (configChanged ? 'refuse (pipeline changed; use --restart)' : 'resume') : 'incremental',
+      next: unfinished ? (configChanged ? 'refuse (pipeline changed; use --restart)' : 'resume') : rereads(cp, config) ? 'read again (mapping changed)' : 'incremental',
       watermark: cp.watermark,
       ...last,
     };
   } finally {
     await store.close?.();
   }
+}
+
+/** A file or S3 source whose watermark another mapping version stored reads its inputs again (docs/delivery.md). */
+function rereads(cp: Checkpoint, config: PipelineConfig): boolean {
+  const source = BUILTIN_COMPONENTS.sources.find((d) => d.type === config.source.type);
+  return Boolean(source?.capabilities.rereadOnNewMapping && cp.watermarkVersion !== undefined && cp.watermarkVersion !== mappingVersion(config));
 }
 
 /** A few lines for people. */

@@ -356,7 +356,8 @@ export class RejectTally {
 
 /** `orders.csv:2 (Created at): message` */
 export function describeExample(e: RejectExample): string {
-  return `${e.source}${e.line === undefined ? '' : `:${e.line}`}${e.field === undefined ? '' : ` (${e.field})`}: ${e.message}`;
+  const field = e.field === undefined || e.message.startsWith(`${e.field}:`) ? '' : ` (${e.field})`; // the message may name it
+  return `${e.source}${e.line === undefined ? '' : `:${e.line}`}${field}: ${e.message}`;
 }
 
 /** A row of a CSV rejects file without our columns: the original columns, and `reject_extra`'s fields. */

@@ -126,6 +126,8 @@ describe('re-running a fixed pipeline (issue 15)', () => {
 
   it('the fixed mapping reads the file again (a new pipeline version) and every order lands once', async () => {
     await writeFile(pipeline, pipelineWith('dd/MM/yyyy HH:mm'));
+    const status = await cli(['status', pipeline, '--state-dir', stateDir, '--json'], { env, cwd: tmp });
+    expect(JSON.parse(status.stdout).next).toBe('read again (mapping changed)');
     const fixed = await runPipeline();
     expect(fixed.stderr).toBe('');
     expect(fixed.code).toBe(0);
