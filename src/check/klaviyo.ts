@@ -54,12 +54,19 @@ const PROBES: Record<string, Probe> = {
   'subscriptions:write': { key: 'POST /api/profile-subscription-bulk-create-jobs', body: {}, expect: 400 },
 };
 
+/** A subscription run reads profiles: the consent guard (unless turned off) and the `verify` read-back. */
+function readsConsent(config: CheckContext['config']): boolean {
+  const guardOff = (config.transform as { unsafe_resubscribe_opted_out?: boolean }).unsafe_resubscribe_opted_out === true;
+  return !guardOff || (config.destination as { verify?: unknown }).verify !== undefined;
+}
+
 /** The endpoints a pipeline's run uses (for the scopes it needs). */
 export function klaviyoEndpoints(ctx: Pick<CheckContext, 'config' | 'itemKind' | 'readsKlaviyo' | 'writesKlaviyo'>): EndpointKey[] {
   const keys: EndpointKey[] = [];
   const source = ctx.config.source as { list?: string; segment?: string };
   if (ctx.readsKlaviyo) keys.push(source.segment ? 'GET /api/segments/{id}/profiles' : 'GET /api/lists/{id}/profiles');
   if (ctx.writesKlaviyo) keys.push(...(LOAD_ENDPOINTS[ctx.itemKind] ?? []));
+  if (ctx.writesKlaviyo && ctx.itemKind === 'subscription' && readsConsent(ctx.config)) keys.push('GET /api/profiles');
   return keys;
 }
 

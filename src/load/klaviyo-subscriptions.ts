@@ -3,6 +3,7 @@ import { assertItemKind, type LoadItem, type SubscriptionItem, type Subscription
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, itemReject, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
+import { PROFILES_LOOKUP_KEY } from '../klaviyo/profile-lookup.js';
 import { checkOptOuts, CONSENT_OPTED_OUT, plannedLookups } from './consent-guard.js';
 import { ConsentSample, verifyConsent } from './consent-verify.js';
 import type { LoadContext, Loader } from './types.js';
@@ -101,7 +102,12 @@ export class KlaviyoSubscriptionLoader implements Loader {
   async #holdBackOptedOut(entries: Entry<SubscriptionItem>[]): Promise<Entry<SubscriptionItem>[]> {
     const items = entries.map((e) => e.item);
     if (!this.#client) {
-      this.#ctx.stats.plannedRequests += plannedLookups(items); // a dry run: what a real run would look up
+      const lookups = plannedLookups(items); // a dry run: what a real run would look up
+      if (lookups > 0) {
+        const stats = this.#ctx.stats;
+        stats.plannedRequests += lookups;
+        stats.plannedByEndpoint[PROFILES_LOOKUP_KEY] = (stats.plannedByEndpoint[PROFILES_LOOKUP_KEY] ?? 0) + lookups;
+      }
       return entries;
     }
     const { held } = await checkOptOuts(this.#client, items);

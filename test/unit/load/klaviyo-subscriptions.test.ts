@@ -96,6 +96,7 @@ describe('subscription loader', () => {
     await subs.close();
     // 2 batches of 150: each 1 subscribe + 2 lookups
     expect(stats.plannedRequests).toBe(6);
+    expect(stats.plannedByEndpoint).toEqual({ 'GET /api/profiles': 4, [SUBSCRIPTIONS_ENDPOINT_KEY]: 2 });
   });
 
   it('the consent guard against a fake Klaviyo: looks the batch up first, skips the opted-out item through onSkip, sends the rest', async () => {
