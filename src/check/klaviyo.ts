@@ -31,7 +31,8 @@ export interface KlaviyoCheckTarget {
 const LOAD_ENDPOINTS: Record<string, readonly EndpointKey[]> = {
   profile: ['POST /api/profile-bulk-import-jobs', 'GET /api/profile-bulk-import-jobs/{job_id}', 'GET /api/profile-bulk-import-jobs/{id}/import-errors'],
   event: ['POST /api/event-bulk-create-jobs'],
-  subscription: ['POST /api/profile-subscription-bulk-create-jobs'],
+  // GET /api/profiles: the consent pre-read (profiles that opted out since their consent are held back)
+  subscription: ['POST /api/profile-subscription-bulk-create-jobs', 'GET /api/profiles'],
 };
 
 /** A request needing exactly one scope, and the status that shows the key has it. */
@@ -114,7 +115,9 @@ export async function checkKlaviyo(ctx: CheckContext, target: KlaviyoCheckTarget
       if (results.length === 0) results.push({ target: 'klaviyo', check: 'key', status: 'ok', detail: `accepted by ${where}` });
       results.push(scopeResult(scope, outcome, ctx));
     }
-    if (results.length === 0) results.push({ target: 'klaviyo', check: 'key', status: 'skip', detail: 'no Klaviyo endpoint to check for this pipeline' });
+    if (results.length === 0) {
+      results.push({ target: 'klaviyo', check: 'key', status: 'skip', detail: `check knows no Klaviyo endpoint of items of kind ${ctx.itemKind}: key and scopes not checked` });
+    }
     for (const group of namedGroups(ctx)) results.push(await checkGroup(connection.client, group));
     return results;
   } finally {

@@ -53,6 +53,20 @@ describe('--dry-run plan', () => {
     expect(report.plan.leastWallMs).toBe(121_000);
   });
 
+  it('a subscription run plans its consent pre-read (GET /api/profiles) besides the subscribe jobs', async () => {
+    const sub = path.join(dir, 'subscribe.yaml');
+    await writeFile(
+      sub,
+      `version: 1\nname: subscribe\nsource:\n  type: csv\n  path: ${path.join(ROOT, 'fixtures/customers.csv')}\ntransform:\n  type: subscription\n  profile:\n    email: { column: email, type: email }\n  channels:\n    email: { marketing: true }\ndestination:\n  type: klaviyo\n`,
+    );
+    const r = await cli(['run', sub, '--dry-run', '--json', '--state-dir', dir]);
+    const report = JSON.parse(r.stdout) as { requests: { planned: number }; plan: { endpoints: { endpoint: string; requests: number }[] } };
+    const by = Object.fromEntries(report.plan.endpoints.map((e) => [e.endpoint, e.requests]));
+    expect(by['POST /api/profile-subscription-bulk-create-jobs']).toBeGreaterThan(0);
+    expect(by['GET /api/profiles']).toBeGreaterThan(0);
+    expect(Object.values(by).reduce((a, b) => a + b, 0)).toBe(report.requests.planned);
+  });
+
   it('--window: exit 1 when the least wall time exceeds it, 0 when it fits', async () => {
     const tight = await cli(['run', file, '--dry-run', '--window', '2m', '--state-dir', dir]);
     expect(tight.code).toBe(1);

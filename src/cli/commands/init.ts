@@ -47,7 +47,7 @@ export const initCommand: CommandModule<object, InitArgs> = {
     await writeFile(output, result.text);
     const mapped = result.columns.filter((c) => c.role || (c.date && !c.date.ambiguous)).length;
     process.stdout.write(
-      `wrote ${output}: a ${result.type} pipeline, ${mapped} of ${result.columns.length} columns mapped, the others commented\n` +
+      `wrote ${output}: ${result.type === 'event' ? 'an' : 'a'} ${result.type} pipeline, ${mapped} of ${result.columns.length} columns mapped, the others commented\n` +
         `next: klaviyo-etl validate ${output} && klaviyo-etl run ${output} --dry-run\n`,
     );
   },
