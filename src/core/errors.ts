@@ -70,6 +70,8 @@ export const WARNING_CODES = [
   'SOURCE_FILE_EMPTY',
   // a source file with a header (or blank lines) and no row
   'SOURCE_FILE_NO_ROWS',
+  // the first rows of a file read as UTF-8 hold bytes that are not UTF-8 (its rows with them are INVALID_ENCODING rejects)
+  'SOURCE_NOT_UTF8',
   // a column the mapping reads is in none of the first rows of an NDJSON file (its keys may come later)
   'SOURCE_COLUMN_UNSEEN',
   // the mapping changed since the last successful run: every input is read again

@@ -736,6 +736,8 @@ export async function inspectCsvFile(file: FileEntry, options: CsvParseOptions):
     for await (const batch of parseCsvChunks(input, { ...options, raw: 'errors' })) {
       if (batch.length > 0) {
         sample.rows = true;
+        const bad = batch.find((r) => r.error?.code === 'INVALID_ENCODING');
+        if (bad) sample.notUtf8Line = bad.pos.line;
         break;
       }
     }

@@ -86,6 +86,8 @@ export interface SourceSample {
   rows: boolean;
   /** CSV: the header's text, when it parsed as one column (to tell which delimiter the file uses). */
   headerText?: string;
+  /** The first line of the first rows that holds bytes that are not UTF-8 (a file read as UTF-8 that is not). */
+  notUtf8Line?: number;
   /** The delimiter the file was parsed with (CSV). */
   delimiter?: string;
   /** Why the start of the input cannot be read (a header that cannot be parsed, bytes that are not UTF-8). */

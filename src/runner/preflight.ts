@@ -9,6 +9,7 @@
  * - SOURCE_DELIMITER: a header that parsed as one column holding `;`, `,`, tab or `|`: the delimiter to set;
  * - SOURCE_NOT_FOUND / SOURCE_READ: no input, or its start cannot be read (a header that is not UTF-8).
  * Warnings (a run reports them and goes on): SOURCE_COLUMN_UNSEEN (a key in none of an NDJSON file's first rows),
+ * SOURCE_NOT_UTF8 (the first rows of a CSV file read as UTF-8 hold bytes that are not UTF-8),
  * and for `validate` SOURCE_FILE_EMPTY / SOURCE_FILE_NO_ROWS (a run reports those as it reads).
  */
 import type { Components } from '../components/types.js';
@@ -103,6 +104,13 @@ function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<P
     if (sample.bytes === 0) {
       warn('SOURCE_FILE_EMPTY', `${sample.source} is empty (0 bytes): a run reads no rows from it`, ['source', 'path']);
       continue;
+    }
+    if (sample.notUtf8Line !== undefined) {
+      warn(
+        'SOURCE_NOT_UTF8',
+        `line ${sample.notUtf8Line} of ${sample.source} holds bytes that are not UTF-8: its rows with such bytes would be rejected (INVALID_ENCODING); set \`encoding\` on the source (\`windows-1252\` for a CSV saved by Excel on Windows)`,
+        ['source', 'encoding'],
+      );
     }
     if (!sample.rows) warn('SOURCE_FILE_NO_ROWS', `${sample.source} holds no rows (a header alone?): a run reads nothing from it`, ['source', 'path']);
     const columns = sample.columns;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { cli } from '../helpers/cli.js';
+import { cli, ROOT } from '../helpers/cli.js';
 import { emulatorProfiles, readRejects } from '../helpers/resume.js';
 
 /**
@@ -33,6 +33,7 @@ interface Report {
   rows: { read: number; loaded: number; rejected: number };
   requests: { total: number };
   warnings?: { code: string; message: string; file?: string }[];
+  rejects?: { file: string; count: number };
 }
 
 /** A pipeline `name` in its own folder, reading `source` (YAML lines under `source:`) into profiles. */
@@ -54,7 +55,8 @@ async function run(file: string, name: string) {
 }
 
 const profileOf = async (email: string) => (await emulatorProfiles(emulator.url, KEY)).find((p) => p.email === email);
-const rejectsOf = (name: string) => readRejects(path.join(tmp, 'state', name, 'rejects.ndjson'));
+/** The rejects file a run's report names (relative to the CLI's working directory). */
+const rejectsOf = (report: Report) => readRejects(path.resolve(ROOT, report.rejects!.file));
 
 const PROFILE = `    email: Email\n    first_name: First Name\n    last_name: Last Name\n    location: {city: City}`;
 
@@ -83,10 +85,14 @@ describe('encodings (through the CLI)', () => {
     const file = await pipeline('excel-as-utf8', '  path: customers.csv', PROFILE.replace('email: Email', 'email: {column: Email, type: email}'));
     const rows = EXCEL_ROWS.map((r) => r.replace('@example', '-utf8@example'));
     await writeFile(path.join(path.dirname(file), 'customers.csv'), iconv.encode(rows.join('\r\n') + '\r\n', 'windows-1252'));
+    const validated = await cli(['validate', file, '--with-data']);
+    expect(validated.code).toBe(0);
+    expect(validated.stdout).toMatch(/SOURCE_NOT_UTF8 {2}source\.encoding: line 2 of customers\.csv holds bytes that are not UTF-8.*windows-1252.*\(warning\)/);
     const { code, report } = await run(file, 'excel-as-utf8');
+    expect(report.warnings?.map((w) => w.code)).toEqual(['SOURCE_NOT_UTF8']);
     expect(code).toBe(3);
     expect(report.rows).toMatchObject({ read: 4, loaded: 1, rejected: 3 });
-    const rejects = await rejectsOf('excel-as-utf8');
+    const rejects = await rejectsOf(report);
     expect(rejects.map((r) => [r.code, r.line])).toEqual([
       ['INVALID_ENCODING', 2],
       ['INVALID_ENCODING', 3],
