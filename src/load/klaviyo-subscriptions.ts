@@ -6,7 +6,7 @@ import type { KlaviyoClient } from '../klaviyo/client.js';
 import { PROFILES_LOOKUP_KEY } from '../klaviyo/profile-lookup.js';
 import { checkOptOuts, CONSENT_OPTED_OUT, plannedLookups } from './consent-guard.js';
 import { ConsentSample, verifyConsent } from './consent-verify.js';
-import type { LoadContext, Loader } from './types.js';
+import type { CloseOptions, LoadContext, Loader } from './types.js';
 
 export type { SubscriptionPayload } from '../core/record.js';
 
@@ -126,11 +126,14 @@ export class KlaviyoSubscriptionLoader implements Loader {
     }
   }
 
-  async close(): Promise<void> {
+  /** Flush and wait for every batch; then the `verify` read-back, unless the run was interrupted (`stopWaitingForJobs`). */
+  async close(options: CloseOptions = {}): Promise<void> {
     await this.#batcher.close();
     const verify = this.#config.verify;
-    if (!verify || !this.#client || !this.#sample) return;
-    const result = await verifyConsent(this.#client, this.#sample.profiles, verify, this.#ctx.signal);
+    const interrupt = options.stopWaitingForJobs;
+    if (!verify || !this.#client || !this.#sample || interrupt?.aborted) return;
+    const signals = [this.#ctx.signal, interrupt].filter((s): s is AbortSignal => s !== undefined);
+    const result = await verifyConsent(this.#client, this.#sample.profiles, verify, signals.length > 0 ? AbortSignal.any(signals) : undefined);
     this.#ctx.stats.verify = result;
     if (!result.complete) {
       this.#ctx.logger.warn('verify: not every sampled profile holds the consent it was sent (Klaviyo applies subscriptions asynchronously)', {
