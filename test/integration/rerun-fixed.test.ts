@@ -122,7 +122,7 @@ describe('re-running a fixed pipeline (issue 15)', () => {
     expect(restarted.report.rows.read).toBe(0);
     expect(await readFile(firstRejects, 'utf8')).toBe(written); // never deleted, never rewritten
     expect(await rejectsFiles()).toHaveLength(1);
-  });
+  }, 120_000);
 
   it('the fixed mapping reads the file again (a new pipeline version) and every order lands once', async () => {
     await writeFile(pipeline, pipelineWith('dd/MM/yyyy HH:mm'));
@@ -142,7 +142,7 @@ describe('re-running a fixed pipeline (issue 15)', () => {
     // a tuning change is not a new version: nothing read again
     await writeFile(pipeline, pipelineWith('dd/MM/yyyy HH:mm').replace('type: klaviyo', 'type: klaviyo\n  concurrency: 1'));
     expect((await runPipeline()).report.rows.read).toBe(0);
-  });
+  }, 120_000);
 
   it('--full-refresh reads every source once, then the watermark is the new one; Klaviyo still holds each order once', async () => {
     const full = await runPipeline('--full-refresh');
@@ -155,33 +155,36 @@ describe('re-running a fixed pipeline (issue 15)', () => {
     expect((await emulatorState(emulator.url, KEY)).duplicateEventsIgnored).toBe(5);
   });
 
-  it('reset asks first: "n" (or no answer) changes nothing, "y" or --yes forgets the state; rejects files are kept', async () => {
-    const reset = ['reset', pipeline, '--state-dir', stateDir];
-    const declined = await cliWithInput(reset, 'n\n');
+  const reset = (): string[] => ['reset', pipeline, '--state-dir', stateDir];
+
+  it('reset asks first: "n", or no answer, changes nothing (exit 1)', async () => {
+    const declined = await cliWithInput(reset(), 'n\n');
     expect(declined.code).toBe(1);
     expect(declined.stdout).toMatch(/forgets\s+the watermark/);
     expect(declined.stdout).toMatch(/Not reset/);
-    const noAnswer = await cliWithInput(reset, '');
+    const noAnswer = await cliWithInput(reset(), '');
     expect(noAnswer.code).toBe(1);
     expect(await readCheckpointFile(stateDir, 'shop-orders')).toBeDefined();
     expect((await runPipeline()).report.rows.read).toBe(0);
+  });
 
-    const confirmed = await cliWithInput(reset, 'y\n');
+  it('reset: "y" or --yes forgets the state (the next run reads everything); rejects files are kept', async () => {
+    const confirmed = await cliWithInput(reset(), 'y\n');
     expect(confirmed.stderr).toBe('');
     expect(confirmed.code).toBe(0);
     expect(await readCheckpointFile(stateDir, 'shop-orders')).toBeUndefined();
-    const nothing = await cli([...reset, '--yes'], { env, cwd: tmp });
+    const nothing = await cli([...reset(), '--yes'], { env, cwd: tmp });
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toMatch(/nothing to reset/);
 
     const after = await runPipeline();
     expect(after.report.rows).toMatchObject({ read: 5, loaded: 5 });
-    const scripted = await cli([...reset, '--yes'], { env, cwd: tmp });
+    const scripted = await cli([...reset(), '--yes'], { env, cwd: tmp });
     expect(scripted.code).toBe(0);
     expect(await readCheckpointFile(stateDir, 'shop-orders')).toBeUndefined();
     expect(await emulatorEvents(emulator.url, KEY)).toHaveLength(5);
     expect(await rejectsFiles()).toEqual([path.basename(firstRejects)]);
-  });
+  }, 120_000); // five CLI runs: on a loaded machine each takes seconds
 
   it('maxRejects stops the run with TOO_MANY_REJECTS naming what was rejected', async () => {
     await writeFile(pipeline, pipelineWith('MM/dd/yyyy HH:mm', 'rejects:\n  maxRejects: 2\n'));
