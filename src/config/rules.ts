@@ -311,18 +311,23 @@ export function profileNeedsIdentifier(ctx: RuleContext): RuleViolation[] {
   return [{ path: ['transform', 'profile'], message: 'the profile mapping needs at least one of email, phone_number, external_id' }];
 }
 
-/** A subscription names the identifier of every channel it subscribes to. */
+/**
+ * A subscription or unsubscribe names the identifier of every channel it changes; a list removal names a profile by
+ * email or phone number.
+ */
 export function subscriptionChannelsMatchProfile(ctx: RuleContext): RuleViolation[] {
-  if (typeOf(ctx, 'transform') !== 'subscription') return [];
+  const type = typeOf(ctx, 'transform');
+  if (type !== 'subscription' && type !== 'unsubscribe' && type !== 'remove-from-list') return [];
   const out: RuleViolation[] = [];
   const profile = asObj(at(ctx.raw, 'transform', 'profile'));
-  const channels = asObj(at(ctx.raw, 'transform', 'channels'));
   if (profile && !has(profile, 'email') && !has(profile, 'phone_number')) {
-    out.push({ path: ['transform', 'profile'], message: 'a subscription profile needs email or phone_number' });
+    out.push({ path: ['transform', 'profile'], message: `a ${type} profile needs email or phone_number` });
   }
-  if (!channels) return out;
+  const channels = asObj(at(ctx.raw, 'transform', 'channels'));
+  if (!channels || type === 'remove-from-list') return out;
+  const verb = type === 'subscription' ? 'subscribe to' : 'unsubscribe from';
   if (!has(channels, 'email') && !has(channels, 'sms')) {
-    out.push({ path: ['transform', 'channels'], message: 'subscribe to at least one channel: email or sms' });
+    out.push({ path: ['transform', 'channels'], message: `${verb} at least one channel: email or sms` });
   }
   if (profile && has(channels, 'email') && !has(profile, 'email')) {
     out.push({ path: ['transform', 'channels', 'email'], message: 'the email channel needs profile.email' });

@@ -258,6 +258,57 @@ export const SubscriptionTransform = z
   })
   .describe('Subscribe profiles with explicit consent.');
 
+const UnsubscribeChannel = z.strictObject({
+  marketing: z.boolean().default(true).describe('Unsubscribe from marketing. @default true'),
+  transactional: z.boolean().optional().describe('SMS only: also from transactional messages.'),
+});
+
+/** Who a consent-removing transform names: a profile by email and/or phone number. */
+const ConsentProfile = z.strictObject({ email: Field.optional(), phone_number: Field.optional() });
+
+export const UnsubscribeTransform = z
+  .strictObject({
+    type: z.literal('unsubscribe'),
+    profile: ConsentProfile,
+    channels: z
+      .strictObject({ email: UnsubscribeChannel.optional(), sms: UnsubscribeChannel.optional() })
+      .describe('Channels to unsubscribe the profile from (a channel is included when its identifier is present).'),
+    list: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('List id to unsubscribe from (the profile also leaves the list). Without it, the unsubscribe is global.'),
+    notInList: z
+      .enum(['skip', 'unsubscribe-globally'])
+      .default('skip')
+      .describe(
+        'With `list`: Klaviyo globally unsubscribes a profile that is not in the list. `skip` reads the list\'s membership of each batch first (GET /api/lists/{id}/profiles, one request per 100 emails or phone numbers) and skips those rows (NOT_IN_LIST, counted in the report); `unsubscribe-globally` sends them, and Klaviyo unsubscribes them from every list. @default skip',
+      ),
+    when: Field.optional().describe('Only rows where this field is a true boolean are unsubscribed; others are skipped and counted.'),
+  })
+  .describe('Unsubscribe profiles from email / SMS marketing (profile-subscription-bulk-delete-jobs, ≤100 a request).');
+
+export const SuppressTransform = z
+  .strictObject({
+    type: z.literal('suppress'),
+    profile: z.strictObject({ email: Field.describe('The email to suppress (Klaviyo suppresses by email only).') }),
+    when: Field.optional().describe('Only rows where this field is a true boolean are suppressed; others are skipped and counted.'),
+  })
+  .describe(
+    'Suppress profiles from email marketing, whatever their consent (profile-suppression-bulk-create-jobs, ≤100 emails a request; reason USER_SUPPRESSED).',
+  );
+
+export const RemoveFromListTransform = z
+  .strictObject({
+    type: z.literal('remove-from-list'),
+    list: z.string().min(1).describe('List id to remove the profiles from.'),
+    profile: ConsentProfile,
+    when: Field.optional().describe('Only rows where this field is a true boolean are removed; others are skipped and counted.'),
+  })
+  .describe(
+    "Remove profiles (found by email / phone number among the list's members) from a list, consent unchanged (DELETE /api/lists/{id}/relationships/profiles, ≤1000 a request).",
+  );
+
 export const ExportTransform = z
   .strictObject({
     type: z.literal('export'),
@@ -292,6 +343,9 @@ export const KlaviyoDestination = z
         events: z.number().int().min(1).max(1000).default(1000).describe('Events per bulk request (≤1000). @default 1000'),
         profiles: z.number().int().min(1).max(10_000).default(10_000).describe('Profiles per bulk import job (≤10000). @default 10000'),
         subscriptions: z.number().int().min(1).max(1000).default(1000).describe('Profiles per subscribe job (≤1000). @default 1000'),
+        unsubscribes: z.number().int().min(1).max(100).default(100).describe('Profiles per unsubscribe job (≤100). @default 100'),
+        suppressions: z.number().int().min(1).max(100).default(100).describe('Emails per suppression job (≤100). @default 100'),
+        listRemovals: z.number().int().min(1).max(1000).default(1000).describe('Profiles per list removal request (≤1000). @default 1000'),
         maxBytes: z.number().int().min(1024).max(5_000_000).default(4_900_000).describe('Request body cap in bytes (≤5 MB). @default 4900000'),
       })
       .prefault({})
@@ -431,6 +485,7 @@ export type ProfileTransformConfig = z.output<typeof ProfileTransform>;
 export type EventTransformConfig = z.output<typeof EventTransform>;
 export type SubscriptionTransformConfig = z.output<typeof SubscriptionTransform>;
 export type ExportTransformConfig = z.output<typeof ExportTransform>;
+export type UnsubscribeTransformConfig = z.output<typeof UnsubscribeTransform>;
 export type ProfileMappingConfig = z.output<typeof ProfileMapping>;
 export type KlaviyoDestinationConfig = z.output<typeof KlaviyoDestination>;
 export type { PipelineConfig, TransformConfig } from './pipeline.js';

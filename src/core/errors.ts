@@ -57,6 +57,7 @@ export const ERROR_CODES = [
   'SMS_REGION_UNSUPPORTED',
   // rows a loader deliberately does not send (in the skipped file and counted in `rows.skipped`)
   'CONSENT_OPTED_OUT',
+  'NOT_IN_LIST',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -106,6 +106,42 @@ export interface SubscriptionPayload {
   checkOptOuts?: boolean;
 }
 
+/** One channel's unsubscription. */
+export interface Unsubscription {
+  consent: 'UNSUBSCRIBED';
+}
+
+/**
+ * The payload of an unsubscribe item: one profile to unsubscribe (`profile-subscription-bulk-delete-jobs`), and the
+ * job-level options that group them.
+ */
+export interface UnsubscribePayload {
+  profile: {
+    email?: string;
+    phone_number?: string;
+    subscriptions: {
+      email?: { marketing: Unsubscription };
+      sms?: { marketing?: Unsubscription; transactional?: Unsubscription };
+    };
+  };
+  /** List to unsubscribe from (Klaviyo unsubscribes a profile that is not in it globally). */
+  listId?: string;
+  /** With `listId`: read the list's membership first and skip the rows whose profile is not in it (NOT_IN_LIST). */
+  membersOnly?: boolean;
+}
+
+/** The payload of a suppression item: the email to suppress (`profile-suppression-bulk-create-jobs`). */
+export interface SuppressPayload {
+  email: string;
+}
+
+/** The payload of a list-removal item: the profile (by email / phone number) to remove from a list. */
+export interface ListRemovalPayload {
+  listId: string;
+  email?: string;
+  phone_number?: string;
+}
+
 /** One row of an export file: column → value, every configured column present, in configuration order. */
 export type ExportRow = Record<string, unknown>;
 
@@ -139,6 +175,21 @@ export interface SubscriptionItem extends ItemSpan<'subscription'> {
   payload: SubscriptionPayload;
 }
 
+/** A profile to unsubscribe. */
+export interface UnsubscribeItem extends ItemSpan<'unsubscribe'> {
+  payload: UnsubscribePayload;
+}
+
+/** An email to suppress. */
+export interface SuppressItem extends ItemSpan<'suppress'> {
+  payload: SuppressPayload;
+}
+
+/** A profile to remove from a list. */
+export interface ListRemovalItem extends ItemSpan<'remove-from-list'> {
+  payload: ListRemovalPayload;
+}
+
 /** A row of an export (a Klaviyo profile exported into a file): not a profile loaded into Klaviyo. */
 export interface ExportRowItem extends ItemSpan<'export-row'> {
   payload: ExportRow;
@@ -148,13 +199,13 @@ export interface ExportRowItem extends ItemSpan<'export-row'> {
  * One unit for a destination, discriminated by `kind`; the payload of a Klaviyo item is already in Klaviyo's wire
  * schema (snake_case JSON:API attributes).
  */
-export type LoadItem = ProfileItem | EventItem | SubscriptionItem | ExportRowItem;
+export type LoadItem = ProfileItem | EventItem | SubscriptionItem | UnsubscribeItem | SuppressItem | ListRemovalItem | ExportRowItem;
 
 /** Every kind of item. */
-export type ItemKind = 'profile' | 'event' | 'subscription' | 'export-row';
+export type ItemKind = LoadKind | 'export-row';
 
 /** The kinds of item loaded into Klaviyo. */
-export type LoadKind = 'profile' | 'event' | 'subscription';
+export type LoadKind = 'profile' | 'event' | 'subscription' | 'unsubscribe' | 'suppress' | 'remove-from-list';
 
 /** What a transform gives back for each record pushed into it. */
 export type TransformOutput = {

@@ -1,3 +1,5 @@
+import type { ItemKind } from './record.js';
+
 /** Counters shared by every component of one run; the run report is made from them. */
 export interface RunStats {
   rows: { read: number; loaded: number; rejected: number; skipped: number };
@@ -6,7 +8,7 @@ export interface RunStats {
    * run (seen within one request window), which Klaviyo ignores: loaded rows that added nothing. `exportRows`: rows
    * of an export file (exported profiles are rows here, not profiles loaded into Klaviyo).
    */
-  items: { profiles: number; events: number; subscriptions: number; exportRows: number; duplicates: number };
+  items: ItemCounts;
   /** `byEndpoint`: requests sent, `throttledByEndpoint`: 429s, per endpoint (`METHOD /api/path`). */
   requests: {
     total: number;
@@ -31,10 +33,33 @@ export interface RunStats {
   skippedByCode?: Record<string, number>;
 }
 
+/** Items produced, per kind (see RunStats.items). */
+export interface ItemCounts {
+  profiles: number;
+  events: number;
+  subscriptions: number;
+  unsubscribes: number;
+  suppressions: number;
+  listRemovals: number;
+  exportRows: number;
+  duplicates: number;
+}
+
+/** The counter of each kind of item. */
+export const ITEM_COUNTERS = {
+  profile: 'profiles',
+  event: 'events',
+  subscription: 'subscriptions',
+  unsubscribe: 'unsubscribes',
+  suppress: 'suppressions',
+  'remove-from-list': 'listRemovals',
+  'export-row': 'exportRows',
+} as const satisfies Record<ItemKind, keyof ItemCounts>;
+
 export function newStats(): RunStats {
   return {
     rows: { read: 0, loaded: 0, rejected: 0, skipped: 0 },
-    items: { profiles: 0, events: 0, subscriptions: 0, exportRows: 0, duplicates: 0 },
+    items: { profiles: 0, events: 0, subscriptions: 0, unsubscribes: 0, suppressions: 0, listRemovals: 0, exportRows: 0, duplicates: 0 },
     requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {}, throttledByEndpoint: {} },
     plannedRequests: 0,
     plannedByEndpoint: {},
@@ -52,7 +77,9 @@ export function newStats(): RunStats {
  */
 export function carryOver(stats: RunStats, previous: RunStats): void {
   stats.rows.skipped = previous.rows.skipped;
-  for (const k of ['profiles', 'events', 'subscriptions', 'duplicates'] as const) stats.items[k] += previous.items[k] ?? 0;
+  for (const k of ['profiles', 'events', 'subscriptions', 'unsubscribes', 'suppressions', 'listRemovals', 'duplicates'] as const) {
+    stats.items[k] += previous.items[k] ?? 0;
+  }
   const requests = stats.requests;
   for (const k of ['total', 'throttled', 'retried', 'failed'] as const) requests[k] += previous.requests[k];
   for (const [k, v] of Object.entries(previous.requests.byEndpoint)) requests.byEndpoint[k] = (requests.byEndpoint[k] ?? 0) + v;

@@ -8,9 +8,12 @@ import { createKlaviyoLoader } from '../load/index.js';
 import { SETTLED_BEFORE_REJECT } from '../load/klaviyo-profiles.js';
 import type { Destination } from './types.js';
 
-const LOAD_KINDS: readonly string[] = ['profile', 'event', 'subscription'] satisfies LoadKind[];
+const LOAD_KINDS: readonly string[] = ['profile', 'event', 'subscription', 'unsubscribe', 'suppress', 'remove-from-list'] satisfies LoadKind[];
 
-/** The `klaviyo` destination: profiles, events or subscriptions through Klaviyo's bulk endpoints. */
+/**
+ * The `klaviyo` destination: profiles, events, subscriptions, unsubscribes, suppressions or list removals through
+ * Klaviyo's bulk endpoints.
+ */
 export const klaviyoDestination: DestinationDefinition<typeof KlaviyoDestination> = {
   type: 'klaviyo',
   summary: 'Load into Klaviyo through the bulk endpoints: paced per endpoint, retried, acknowledged per item.',

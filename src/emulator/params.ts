@@ -184,6 +184,9 @@ export const QUERY_RULES: Readonly<Record<EndpointKey, QueryRules>> = {
   'GET /api/metrics/{id}': { fields: { flow: FLOW_FIELDS, metric: METRIC_FIELDS }, include: ['flow-triggers'] },
   'POST /api/profile-subscription-bulk-create-jobs': {},
   'POST /api/profile-subscription-bulk-delete-jobs': {},
+  'POST /api/profile-suppression-bulk-create-jobs': {
+    fields: { 'profile-suppression-bulk-create-job': ['completed_at', 'completed_count', 'created_at', 'id', 'skipped_count', 'status', 'total_count'] },
+  },
   'GET /api/lists': {
     fields: { flow: FLOW_FIELDS, list: LIST_FIELDS, tag: TAG_FIELDS },
     include: ['flow-triggers', 'tags'],

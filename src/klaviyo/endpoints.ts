@@ -57,6 +57,7 @@ export const ENDPOINTS = {
   'GET /api/metrics/{id}': { operationId: 'get_metric', ...TIERS.M },
   'POST /api/profile-subscription-bulk-create-jobs': { operationId: 'bulk_subscribe_profiles', ...TIERS.L },
   'POST /api/profile-subscription-bulk-delete-jobs': { operationId: 'bulk_unsubscribe_profiles', ...TIERS.L },
+  'POST /api/profile-suppression-bulk-create-jobs': { operationId: 'bulk_suppress_profiles', ...TIERS.L },
   'GET /api/lists': { operationId: 'get_lists', ...TIERS.L },
   'POST /api/lists': { operationId: 'create_list', ...TIERS.M, daily: 150 },
   'GET /api/lists/{id}': { operationId: 'get_list', ...TIERS.L },

@@ -39,6 +39,8 @@ export interface Located {
 export interface BulkEndpoint<E extends ItemEntry = Entry> {
   /** Endpoint key, e.g. `POST /api/event-bulk-create-jobs`. */
   key: string;
+  /** The request path, when the key's path has a parameter (`/api/lists/{id}/relationships/profiles`). @default the key's path */
+  path?(entries: E[]): string;
   /** JSON pointer of the entries array in the body, e.g. `/data/attributes/events-bulk-create/data`. */
   entriesPointer: string;
   /** The request body for these entries (text, or UTF-8 bytes). */
@@ -312,6 +314,7 @@ export class BulkSender<E extends ItemEntry = Entry> {
   async #post(entries: E[]): Promise<KlaviyoResponse> {
     try {
       return await this.#client.request(this.#endpoint.key, {
+        ...(this.#endpoint.path === undefined ? {} : { path: this.#endpoint.path(entries) }),
         body: this.#endpoint.body(entries),
         idempotent: this.#endpoint.idempotent?.(entries) ?? false,
       });

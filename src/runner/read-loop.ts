@@ -3,7 +3,7 @@ import { setImmediate as nextLoopTurn } from 'node:timers/promises';
 import type { AckTracker } from '../checkpoint/index.js';
 import type { EtlError } from '../core/errors.js';
 import type { LoadItem, SourceRecord, TransformOutput } from '../core/record.js';
-import type { CountUpTo, RunStats } from '../core/stats.js';
+import { ITEM_COUNTERS, type CountUpTo, type RunStats } from '../core/stats.js';
 import type { Destination } from '../destinations/types.js';
 import type { SourceReader } from '../extract/types.js';
 import type { Transformer } from '../transform/types.js';
@@ -43,12 +43,7 @@ async function* oneByOne(records: AsyncIterable<SourceRecord>): AsyncGenerator<S
 }
 
 function countItems(stats: RunStats, items: LoadItem[]): void {
-  for (const item of items) {
-    if (item.kind === 'profile') stats.items.profiles++;
-    else if (item.kind === 'event') stats.items.events++;
-    else if (item.kind === 'subscription') stats.items.subscriptions++;
-    else stats.items.exportRows++;
-  }
+  for (const item of items) stats.items[ITEM_COUNTERS[item.kind]]++;
 }
 
 /**

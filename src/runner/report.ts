@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunWarning } from '../core/errors.js';
-import type { RunStats } from '../core/stats.js';
+import type { ItemCounts, RunStats } from '../core/stats.js';
 import type { AlertDelivery } from '../alerts/deliver.js';
 import { describeExample, type RejectExample } from './rejects.js';
 import { formatPlan, type RunPlan } from './plan.js';
@@ -25,7 +25,8 @@ export interface RunReport {
    * `duplicates`: events Klaviyo ignores as repeats of an earlier event of this run (see RunStats). `exportRows`:
    * rows written by an export.
    */
-  items: { profiles: number; events: number; subscriptions: number; exportRows: number; duplicates: number };
+  /** Items per kind (`unsubscribes`, `suppressions` and `listRemovals` are in every report this version writes). */
+  items: ReportItems;
   requests: {
     total: number;
     throttled: number;
@@ -84,6 +85,19 @@ export function statusFor(stats: RunStats, outcome: 'completed' | 'failed' | 'in
 
 const fmt = new Intl.NumberFormat('en-US');
 
+type ConsentKinds = 'unsubscribes' | 'suppressions' | 'listRemovals';
+type ReportItems = Omit<ItemCounts, ConsentKinds> & Partial<Pick<ItemCounts, ConsentKinds>>;
+
+/** The consent-removing items of a run, when it had some. */
+function consentItems(items: ReportItems): string {
+  const named: [string, number | undefined][] = [
+    ['unsubscribes', items.unsubscribes],
+    ['suppressions', items.suppressions],
+    ['list removals', items.listRemovals],
+  ];
+  return named.map(([name, n]) => (n ? `, ${name} ${fmt.format(n)}` : '')).join('');
+}
+
 /** A human summary of a report, a few lines long. */
 export function formatSummary(report: RunReport): string {
   const secs = (report.durationMs / 1000).toFixed(1);
@@ -92,6 +106,7 @@ export function formatSummary(report: RunReport): string {
     `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.resumed ? ' (resumed)' : ''}${report.fullRefresh ? ' (full refresh)' : ''}${report.fromRejects ? ` (rows of ${report.fromRejects})` : ''} in ${secs}s`,
     `  rows      read ${fmt.format(report.rows.read)}, loaded ${fmt.format(report.rows.loaded)}, rejected ${fmt.format(report.rows.rejected)}, skipped ${fmt.format(report.rows.skipped)} (${fmt.format(rate)} rows/s)`,
     `  items     profiles ${fmt.format(report.items.profiles)}, events ${fmt.format(report.items.events)}, subscriptions ${fmt.format(report.items.subscriptions)}` +
+      consentItems(report.items) +
       (report.items.exportRows > 0 ? `, export rows ${fmt.format(report.items.exportRows)}` : '') +
       (report.items.duplicates > 0 ? `, duplicates ${fmt.format(report.items.duplicates)} (ignored by Klaviyo: same profile, metric and unique_id)` : ''),
     report.dryRun

@@ -4,11 +4,22 @@ import type { TransformDefinition } from '../components/types.js';
 import { eventTransform } from './event.js';
 import { exportTransform } from './export.js';
 import { profileTransform } from './profile.js';
+import { removeFromListTransform } from './remove-from-list.js';
 import { subscriptionTransform } from './subscription.js';
+import { suppressTransform } from './suppress.js';
+import { unsubscribeTransform } from './unsubscribe.js';
 import type { TransformContext, Transformer } from './types.js';
 
 /** Registered transforms, in the order the schema lists them. */
-export const TRANSFORMS = [profileTransform, eventTransform, subscriptionTransform, exportTransform] as const;
+export const TRANSFORMS = [
+  profileTransform,
+  eventTransform,
+  subscriptionTransform,
+  unsubscribeTransform,
+  suppressTransform,
+  removeFromListTransform,
+  exportTransform,
+] as const;
 
 /**
  * Build the transformer for a parsed transform config. Field mappings are compiled here, once; a mapping that can

@@ -136,6 +136,13 @@ async function tour(): Promise<void> {
   await call('POST', '/api/profile-subscription-bulk-delete-jobs', {
     data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: [subProfile({ email: 'c2@example.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } })] } } },
   }); // 400 bad enum
+  // ---- suppressions
+  const suppressBody = (emails: unknown[], extra: Record<string, unknown> = {}) => ({
+    data: { type: 'profile-suppression-bulk-create-job', attributes: { profiles: { data: emails.map((email) => ({ type: 'profile', attributes: { email } })) } }, ...extra },
+  });
+  await call('POST', '/api/profile-suppression-bulk-create-jobs', suppressBody(['c2@example.com', 'new-suppressed@example.com'])); // 202 + job
+  await call('POST', '/api/profile-suppression-bulk-create-jobs', suppressBody([], { relationships: { list: { data: { type: 'list', id: lid } } } })); // 202, a list's members
+  await call('POST', '/api/profile-suppression-bulk-create-jobs', suppressBody(['not an email'])); // 400
   // ---- lists
   await call('GET', '/api/lists');
   await call('GET', `/api/lists?filter=${q(`any(id,["${lid}"])`)}&sort=name&fields[list]=name`);

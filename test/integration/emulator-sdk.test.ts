@@ -213,6 +213,19 @@ describe('klaviyo-api SDK against the emulator', () => {
     expect((await lists.getProfileIdsForList(listId)).body.data).toHaveLength(0);
   });
 
+  it('suppressions: bulkSuppressProfiles answers the job, and the profile can no longer receive email marketing', async () => {
+    const job = await profiles.bulkSuppressProfiles({
+      data: { type: 'profile-suppression-bulk-create-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 'sdk-suppressed@example.com' } }] } } },
+    });
+    expect(job.response.status).toBe(202);
+    expect(job.body.data.attributes.status).toBe('complete');
+    expect(job.body.data.attributes.totalCount).toBe(1);
+    const found = await profiles.getProfiles({ filter: 'equals(email,"sdk-suppressed@example.com")', additionalFieldsProfile: ['subscriptions'] });
+    const marketing = found.body.data[0]!.attributes.subscriptions?.email?.marketing;
+    expect(marketing?.canReceiveEmailMarketing).toBe(false);
+    expect(marketing?.suppression?.map((s) => s.reason)).toEqual(['USER_SUPPRESSED']);
+  });
+
   it('lists: create, get, list, members, member ids, add and remove', async () => {
     const created = await lists.createList({ data: { type: 'list', attributes: { name: 'VIPs', optInProcess: 'double_opt_in' } } });
     expect(created.response.status).toBe(201);

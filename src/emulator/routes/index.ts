@@ -11,5 +11,6 @@ import { listRoutes } from './lists.js';
 import { metricRoutes } from './metrics.js';
 import { profileRoutes } from './profiles.js';
 import { subscriptionRoutes } from './subscriptions.js';
+import { suppressionRoutes } from './suppressions.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [profileRoutes, bulkImportRoutes, eventRoutes, metricRoutes, subscriptionRoutes, listRoutes, internalRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [profileRoutes, bulkImportRoutes, eventRoutes, metricRoutes, subscriptionRoutes, suppressionRoutes, listRoutes, internalRoutes];

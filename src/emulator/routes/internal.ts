@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { isoSeconds } from '../http.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import { profileAttributes, type Account } from '../state.js';
+import { subscriptionsAttribute } from '../subscriptions.js';
 
 function accounts(ctx: RequestContext): Account[] {
   return ctx.accountOrNull ? [ctx.accountOrNull] : [...ctx.emulator.accounts.values()];
@@ -47,7 +48,7 @@ function* profileLines(list: Account[]): Generator<unknown> {
         const at = g.members.get(p.id);
         if (at !== undefined) lists.push({ id: g.id, joined_group_at: isoSeconds(at) });
       }
-      yield { id: p.id, ...profileAttributes(p), lists };
+      yield { id: p.id, ...profileAttributes(p), lists, subscriptions: subscriptionsAttribute(p) };
     }
   }
 }

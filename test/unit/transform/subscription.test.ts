@@ -105,7 +105,7 @@ describe('subscription transform', () => {
     );
     const out = both.push(rec(0, { email: 'a@x.com', phone: '' }));
     expect(out.items[0].payload).toMatchObject({ profile: { subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } } });
-    expect((out.items[0].payload.profile as { subscriptions: object }).subscriptions).not.toHaveProperty('sms');
+    expect((out.items[0].payload as { profile: { subscriptions: object } }).profile.subscriptions).not.toHaveProperty('sms');
   });
 
   it('historical import needs a past consented_at', () => {
