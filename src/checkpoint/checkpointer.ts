@@ -63,6 +63,11 @@ export interface ResumeState {
   fullRefresh?: boolean;
   /** With `restart`: the unfinished run that was discarded and its jobs that were not seen to finish. */
   discarded?: { runId: string; status: CheckpointStatus; pendingJobs: string[]; configChanged: boolean };
+  /**
+   * The checkpoint said `running` when this run took the lock: the run that wrote it died without finishing (killed
+   * with SIGKILL, out of memory, its machine lost). For the run history.
+   */
+  lostRun?: { runId: string; startedAt: string; updatedAt: string; counters?: RunStats };
 }
 
 /** Progress the runner reports; omitted fields keep their last value. */
@@ -238,6 +243,9 @@ export class Checkpointer {
         // Its pending jobs are not polled any more: name them, so their import errors can be looked up by hand.
         this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId, pendingJobs: previous.pendingJobs });
       }
+    }
+    if (previous?.status === 'running') {
+      result.lostRun = { runId: previous.runId, startedAt: previous.startedAt, updatedAt: previous.updatedAt, ...(previous.counters ? { counters: previous.counters } : {}) };
     }
     await this.#store.write(this.#state!);
     this.#validatedAt = this.#clock();

@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'REJECTS_WRITE',
   'ALL_ROWS_REJECTED',
   'TOO_MANY_REJECTS',
+  'RUN_LOST',
   'INTERNAL',
   // record problems (routed to the rejects file, never thrown out of a run)
   'CSV_RAGGED_ROW',

@@ -12,7 +12,8 @@ import type { PipelineConfig } from '../config/pipeline.js';
 import { exitCodeForReport } from '../core/exit-codes.js';
 import { isEtlError, redact, type RunWarning } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { newStats } from '../core/stats.js';
+import { newStats, type RunStats } from '../core/stats.js';
+import type { ResumeState } from '../checkpoint/index.js';
 import { rejectsByCode } from '../history/codes.js';
 import { openHistoryStore, type HistoryStore, type StateLocation } from '../history/store.js';
 import { pushMetrics } from '../metrics/publish.js';
@@ -89,29 +90,56 @@ export async function afterRun(report: RunReport, ctx: AfterRunContext): Promise
   }
 }
 
+/** The report of a run that got no further than its state: counters as known, an error saying why. */
+function failedReport(pipeline: RunReport['pipeline'], run: { runId: string; startedAt: string; finishedAt: string; stats?: RunStats }, error: RunReport['error']): RunReport {
+  const zero = newStats();
+  const stats = run.stats;
+  return {
+    status: 'failed',
+    pipeline,
+    runId: run.runId,
+    resumed: false,
+    dryRun: false,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationMs: Math.max(0, Date.parse(run.finishedAt) - Date.parse(run.startedAt)),
+    rows: { ...zero.rows, ...stats?.rows },
+    items: { ...zero.items, ...stats?.items },
+    requests: { ...zero.requests, ...stats?.requests, throttledByEndpoint: { ...stats?.requests.throttledByEndpoint }, planned: 0 },
+    jobs: { ...zero.jobs, ...stats?.jobs },
+    error,
+  };
+}
+
 /**
  * A run that could not start (LOCKED, CHECKPOINT_MISMATCH, CHECKPOINT_CORRUPT, STATE_DIR_UNUSABLE…) is a failed run
  * for the history, the alerts and the metrics: a lock left by a dead pod must not block every night silently.
  */
 export async function afterRefusal(error: unknown, pipeline: { name: string; file: string }, startedAt: Date, ctx: AfterRunContext): Promise<void> {
-  const finishedAt = new Date();
-  const stats = newStats();
-  const report: RunReport = {
-    status: 'failed',
+  const report = failedReport(
     pipeline,
-    runId: randomUUID(),
-    resumed: false,
-    dryRun: false,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-    rows: stats.rows,
-    items: stats.items,
-    requests: { ...stats.requests, planned: 0 },
-    jobs: stats.jobs,
-    error: isEtlError(error)
+    { runId: randomUUID(), startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() },
+    isEtlError(error)
       ? { code: error.code, message: redact(error.message) }
       : { code: 'INTERNAL', message: redact(error instanceof Error ? error.message : String(error)) },
-  };
+  );
   await afterRun(report, ctx).catch((e: unknown) => ctx.logger.warn('refused run not recorded', { error: redact(String(e)) }));
+}
+
+/**
+ * A run that died without finishing (its checkpoint still said `running` when the next run took the lock) goes into
+ * the history as `failed` with RUN_LOST, so failures in a row and recoveries count it. No alert is sent for it: the
+ * run that found it reports its own outcome.
+ */
+export async function recordLostRun(lost: NonNullable<ResumeState['lostRun']>, pipeline: RunReport['pipeline'], ctx: AfterRunContext): Promise<void> {
+  const message = `the run stopped without finishing (killed, out of memory, or its machine lost) after its last checkpoint at ${lost.updatedAt}; the next run resumed from there`;
+  const report = failedReport(pipeline, { runId: lost.runId, startedAt: lost.startedAt, finishedAt: lost.updatedAt, stats: lost.counters }, { code: 'RUN_LOST', message });
+  const history = openHistoryStore(ctx.config, ctx);
+  try {
+    await history.append(report);
+  } catch (error) {
+    ctx.logger.warn('lost run not recorded in the history', { history: history.location, error: redact(String(error)) });
+  } finally {
+    await history.close();
+  }
 }

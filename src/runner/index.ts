@@ -19,10 +19,9 @@ import { SourceColumns } from './reject-rows.js';
 import { buildPlan } from './plan.js';
 import type { RunOptions } from './options.js';
 import { buildReport, formatSummary, writeReport, type RunReport } from './report.js';
-import { setUpRun, tearDownRun, type RunSetup } from './setup.js';
-import { afterRefusal, afterRun } from './after-run.js';
-import { liveSnapshot, type LiveMetrics } from './live-metrics.js';
-import { serveMetrics } from '../metrics/publish.js';
+import { setUpRun, tearDownRun } from './setup.js';
+import { afterRefusal, afterRun, recordLostRun } from './after-run.js';
+import { serveLiveMetrics, type LiveMetrics } from './live-metrics.js';
 import { checkBounds, checkResend, componentsOf, needsKlaviyo } from './wiring.js';
 
 export type { RunOptions } from './options.js';
@@ -54,41 +53,38 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const pipeline = { name: config.name, file: options.pipelineFile };
   const where = { config, logger, baseDir: source.dir, env, stateDir, emulator: Boolean(options.emulator) };
   const live: LiveMetrics = { pipeline: config.name, startedAt };
-  const metrics = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, options.metricsHost ?? '0.0.0.0', () => liveSnapshot(live)) : undefined;
-  if (metrics) logger.info('metrics served', { url: metrics.url });
-  options.onMetricsServed?.(metrics?.url);
+  const metrics = await serveLiveMetrics(options, live, logger);
   try {
     const report = await withEmulator(emulator, { env, logger }, async (klaviyo) => {
       const failure: LiveRun['failure'] = {};
       const stats = (live.stats = newStats());
       const columns = new SourceColumns();
       const base = { options, config, pipelineSource: source, parts, baseDir: source.dir, env, logger, dryRun, startedAt, klaviyo, stats, read: { count: 0 }, failure, resend, columns };
-      let setup: RunSetup;
-      try {
-        setup = await setUpRun({
-          config,
-          baseDir: source.dir,
-          env,
-          logger,
-          dryRun,
-          restart: options.restart,
-          fullRefresh: options.fullRefresh,
-          fromRejects: resend !== undefined,
-          rereadOnNewMapping: parts.source.capabilities.rereadOnNewMapping,
-          startedAt,
-          columnsOf: (s) => columns.get(s),
-          stateDir,
-          emulator: Boolean(options.emulator),
-          settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
-          fail: (error) => {
-            failure.fatal ??= error;
-          },
-        });
-      } catch (error) {
-        // an --emulator run never writes into the real pipeline's history
+      const setup = await setUpRun({
+        config,
+        baseDir: source.dir,
+        env,
+        logger,
+        dryRun,
+        restart: options.restart,
+        fullRefresh: options.fullRefresh,
+        fromRejects: resend !== undefined,
+        rereadOnNewMapping: parts.source.capabilities.rereadOnNewMapping,
+        startedAt,
+        columnsOf: (s) => columns.get(s),
+        stateDir,
+        emulator: Boolean(options.emulator),
+        settledBeforeReject: parts.destination.capabilities.settledBeforeReject,
+        fail: (error) => {
+          failure.fatal ??= error;
+        },
+      }).catch(async (error: unknown) => {
+        // a run refused by its state is recorded (an --emulator run never writes into the real pipeline's history)
         if (!dryRun && !options.emulator) await afterRefusal(error, pipeline, startedAt, where);
         throw error;
-      }
+      });
+      const historyWhere = { ...where, ephemeralDir: setup.ephemeralDir, ...(options.emulator ? { emulatorStateDir: setup.stateDir } : {}) };
+      if (setup.resume?.lostRun) await recordLostRun(setup.resume.lostRun, pipeline, historyWhere);
       // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
       if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
       const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
@@ -100,7 +96,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const how = { fullRefresh: setup.resume?.fullRefresh === true, fromRejects: options.fromRejects };
       const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings, ...how });
       if (dryRun) report.plan = buildPlan(stats.plannedByEndpoint, (config.destination as { rateLimits?: Record<string, TierLimits> }).rateLimits, options.window);
-      await afterRun(report, { ...where, ephemeralDir: setup.ephemeralDir, ...(options.emulator ? { emulatorStateDir: setup.stateDir } : {}) });
+      await afterRun(report, historyWhere);
       live.report = report;
       await tearDownRun(setup);
       return report;

@@ -1,5 +1,8 @@
 /** The metrics a run serves while it goes on (`--metrics-port`): its live counters, then its report once made. */
+import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
+import { serveMetrics, type MetricsServer } from '../metrics/publish.js';
+import type { RunOptions } from './options.js';
 import { snapshotOf } from './after-run.js';
 import type { MetricsSnapshot } from '../metrics/registry.js';
 import type { RunReport } from './report.js';
@@ -16,7 +19,7 @@ export interface LiveMetrics {
   report?: RunReport;
 }
 
-export function liveSnapshot(live: LiveMetrics): MetricsSnapshot {
+function liveSnapshot(live: LiveMetrics): MetricsSnapshot {
   if (live.report) return snapshotOf(live.report, []);
   const stats = live.stats;
   return {
@@ -28,4 +31,12 @@ export function liveSnapshot(live: LiveMetrics): MetricsSnapshot {
     throttledByEndpoint: { ...stats?.requests.throttledByEndpoint },
     durationMs: Date.now() - live.startedAt.getTime(),
   };
+}
+
+/** Serve the run's live metrics when `options.metricsPort` asks for it. */
+export async function serveLiveMetrics(options: RunOptions, live: LiveMetrics, logger: Logger): Promise<MetricsServer | undefined> {
+  const metrics = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, options.metricsHost ?? '0.0.0.0', () => liveSnapshot(live)) : undefined;
+  if (metrics) logger.info('metrics served', { url: metrics.url });
+  options.onMetricsServed?.(metrics?.url);
+  return metrics;
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import type { RunReport } from '../../src/runner/report.js';
 import { cli } from '../helpers/cli.js';
-import { lockedBy, start } from '../helpers/resume.js';
+import { lockedBy, start, waitForCheckpoint } from '../helpers/resume.js';
 
 /**
  * Issue 14: every run (succeeded, with rejects, failed, refused, interrupted) appends its report to the run history
@@ -135,4 +135,22 @@ describe('run history (CLI, built binary)', () => {
     const last2 = JSON.parse((await cli(['history', ok2, '--state-dir', stateDir, '--json', '--limit', '2'])).stdout) as RunReport[];
     expect(last2.map((r) => r.runId)).toEqual(runs.slice(-2).map((r) => r.runId));
   }, 300_000);
+
+  it('a run killed with SIGKILL is recorded by the next run as failed (RUN_LOST)', async () => {
+    const dir = path.join(tmp, 'lost-state');
+    const yaml = await file('lost', pipeline('ok2.csv').replace(`name: ${NAME}`, 'name: lost'));
+    const killed = start(['run', yaml, '--state-dir', dir], { KLAVIYO_BASE_URL: slow.url, KLAVIYO_API_KEY: KEY });
+    await lockedBy(dir, 'lost', killed.child.pid!);
+    await waitForCheckpoint(dir, 'lost', (cp) => cp.status === 'running');
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    const next = await cli(['run', yaml, '--state-dir', dir], { env: env() });
+    expect(next.code, next.stderr).toBe(0);
+    const runs = JSON.parse((await cli(['history', yaml, '--state-dir', dir, '--json'])).stdout) as RunReport[];
+    expect(runs.map((r) => [r.status, r.error?.code ?? null, r.resumed])).toEqual([
+      ['failed', 'RUN_LOST', false],
+      ['succeeded', null, true],
+    ]);
+    expect(runs[0]!.runId).toBe(runs[1]!.runId);
+  }, 120_000);
 });
