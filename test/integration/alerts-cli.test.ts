@@ -135,6 +135,8 @@ describe('alerts (CLI, built binary, webhooks to a local HTTP server)', () => {
     expect(got['/slack']!.map((b) => (b as { text: string }).text.split('\n')[0])).toEqual(['*klaviyo-etl alerted: rejects, recovered*']);
     expect(got['/json']!.map(kindsOf)).toEqual([['recovered']]);
     expect(got['/flaky']!.map(kindsOf)).toEqual([['rejects']]);
+    expect(got['/flaky']![0]).toMatchObject({ run: { rejectsByCode: { INVALID_EMAIL: 1 } } });
+    expect((got['/slack']![0] as { text: string }).text).toContain('rejected 1 (INVALID_EMAIL 1)');
     let report = JSON.parse(await readFile(path.join(tmp, 'report.json'), 'utf8')) as RunReport;
     expect(report.alerts).toEqual([
       { webhook: 1, format: 'slack', kinds: ['rejects', 'recovered'], delivered: true, attempts: 1 },

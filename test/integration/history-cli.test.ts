@@ -128,7 +128,9 @@ describe('run history (CLI, built binary)', () => {
     const lines = table.stdout.trim().split('\n');
     expect(lines[1]).toMatch(/^finished \(UTC\)\s+status\s+duration\s+read\s+loaded\s+rejected\s+requests\s+429s\s+rejects by code \/ error$/);
     expect(lines).toHaveLength(2 + runs.length);
-    expect(lines[2 + 3]).toContain('[ALL_ROWS_REJECTED]');
+    expect(lines[2 + 1]).toMatch(/INVALID_EMAIL 2$/);
+    expect(runs[1]!.rejects?.byCode).toEqual({ INVALID_EMAIL: 2 });
+    expect(lines[2 + 3]).toContain('INVALID_EMAIL 2  [ALL_ROWS_REJECTED]');
     expect(lines[2 + 5]).toContain('[LOCKED]');
     expect(lines[2 + 6]).toContain('interrupted');
 

@@ -80,5 +80,7 @@ describe('history --html (rendered in headless Chromium)', () => {
     expect(countColor(png, '#d9822b')).toBeGreaterThan(300); // rejected rows (rows chart, rejects chart, codes chart)
     expect(countColor(png, '#6b5bd2')).toBeGreaterThan(300); // duration
     expect(countColor(png, '#c0392b')).toBeGreaterThan(50); // 429s
+    // the last run's rejects by code: one bar, labelled with its code and count
+    expect(dom).toMatch(/<figure id="chart-codes">.*INVALID_EMAIL.*>5<\/text>/s);
   }, 300_000);
 });

@@ -129,6 +129,7 @@ describe('Prometheus metrics (CLI, built binary)', () => {
     expect(value(s, 'klaviyo_etl_rows', { ...p, state: 'read' })).toBe(5);
     expect(value(s, 'klaviyo_etl_rows', { ...p, state: 'loaded' })).toBe(4);
     expect(value(s, 'klaviyo_etl_rows', { ...p, state: 'rejected' })).toBe(1);
+    expect(value(s, 'klaviyo_etl_rejects', { ...p, code: 'INVALID_EMAIL' })).toBe(1);
     for (const [endpoint, n] of Object.entries(report.requests.byEndpoint)) expect(value(s, 'klaviyo_etl_requests', { ...p, endpoint })).toBe(n);
     expect(Object.keys(report.requests.byEndpoint).length).toBeGreaterThan(0);
     expect(value(s, 'klaviyo_etl_run_status', { ...p, status: 'completed_with_rejects' })).toBe(1);
