@@ -239,3 +239,15 @@ describe('subscriptions are asynchronous: the report says what was accepted; ver
     expect(stdout).toMatch(/verify\s+0 of 3 sampled profiles hold the consent sent after \d+ s/);
   }, 60_000);
 });
+
+describe('pipelines/examples/newsletter-consent.yaml', () => {
+  it('runs on the embedded emulator: the "no" row skipped by `when`, three subscribed (SMS for the US numbers), verify finds all three holding it', async () => {
+    const reportFile = path.join(tmp, 'example-report.json');
+    const r = await cli(['run', 'pipelines/examples/newsletter-consent.yaml', '--emulator', '--report', reportFile, '--state-dir', path.join(tmp, 'state-example')]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report & { emulator: { state: { profiles: number } } };
+    expect(report.rows).toEqual({ read: 4, loaded: 3, rejected: 0, skipped: 1 });
+    expect(report.verify).toMatchObject({ sampled: 3, holding: 3, complete: true });
+    expect(report.emulator.state.profiles).toBe(3);
+  }, 60_000);
+});
