@@ -1,5 +1,5 @@
 /**
- * The published package as a user gets it: `npm pack` makes the tarball (from the dist/ that `npm test` built), which
+ * The published package as a user gets it: `npm run pack` makes the tarball (from the dist/ that `npm test` built), which
  * must carry the CLI, the example pipelines and their data, the JSON Schema and every document the README links; it
  * is installed into a scratch project outside the repository, offline, its dependencies taken from the npm cache at
  * the versions of the repository's lockfile (`npm ci` filled the cache with exactly those), and an example runs from
@@ -51,11 +51,12 @@ let install: Exec;
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-scratch-'));
-  const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], ROOT);
+  // `npm run pack`: the tarball as published (from a staging directory, package.json without scripts)
+  const pack = await run(process.execPath, [path.join(ROOT, 'scripts', 'pack.js'), scratch], ROOT);
   expect(pack.code, pack.stderr).toBe(0);
-  const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
-  tarball = info!.filename;
-  packed = info!.files.map((f) => f.path);
+  const info = JSON.parse(pack.stdout) as { tarball: string; files: string[] };
+  tarball = path.basename(info.tarball);
+  packed = info.files;
   // the scratch project's lockfile: the tarball, and the repository's locked production dependencies
   const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
   const integrity = `sha512-${createHash('sha512').update(await readFile(path.join(scratch, tarball))).digest('base64')}`;
@@ -104,6 +105,14 @@ describe('the npm package', () => {
   it('installs into a scratch project offline, without warnings', () => {
     expect(install.code, install.stderr).toBe(0);
     expect(install.stderr).not.toMatch(/EBADENGINE|deprecated|warn/i);
+  });
+
+  it('the published package.json has no lifecycle script (npm 11 warns about any, prepare included, at npm install -g) and no devDependencies', async () => {
+    const published = JSON.parse(await readFile(path.join(scratch, 'node_modules', pkg.name, 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(published.scripts).toBeUndefined();
+    expect(published.devDependencies).toBeUndefined();
+    expect(published.dependencies).toEqual(pkg.dependencies);
+    expect(published.engines).toEqual(pkg.engines);
   });
 
   it('npx klaviyo-etl runs an example from the scratch folder with --emulator', async () => {
