@@ -31,8 +31,8 @@ export interface KlaviyoCheckTarget {
 const LOAD_ENDPOINTS: Record<string, readonly EndpointKey[]> = {
   profile: ['POST /api/profile-bulk-import-jobs', 'GET /api/profile-bulk-import-jobs/{job_id}', 'GET /api/profile-bulk-import-jobs/{id}/import-errors'],
   event: ['POST /api/event-bulk-create-jobs'],
-  // GET /api/profiles: the consent pre-read (profiles that opted out since their consent are held back)
-  subscription: ['POST /api/profile-subscription-bulk-create-jobs', 'GET /api/profiles'],
+  // and GET /api/profiles for the consent pre-read and verify, unless both are off (klaviyoEndpoints)
+  subscription: ['POST /api/profile-subscription-bulk-create-jobs'],
 };
 
 /** A request needing exactly one scope, and the status that shows the key has it. */

@@ -132,6 +132,24 @@ describe('the consent guard: a subscription never re-subscribes a profile that o
     expect(await emailConsent(call, 'e@example.com')).toMatchObject({ consent: 'UNSUBSCRIBED' });
   }, 60_000);
 
+  it('a USER_SUPPRESSED profile (POST /api/profile-suppression-bulk-create-jobs) is skipped when the suppression is newer than the consent', async () => {
+    const { emu, call } = await start({ subscriptionDelayMs: 0 });
+    shift = Date.UTC(2024, 0, 1) - Date.now();
+    const suppressed = await call('POST', '/api/profile-suppression-bulk-create-jobs', {
+      data: { type: 'profile-suppression-bulk-create-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 's@example.com' } }] } } },
+    });
+    expect(suppressed.status).toBe(202);
+    shift = 0;
+    const { code, report } = await run('suppressed', consentPipeline('suppressed'), 'email,consented_at\ns@example.com,2023-06-01T00:00:00Z\nt@example.com,2023-06-01T00:00:00Z\n');
+    expect(code).toBe(0);
+    expect(report.rows).toEqual({ read: 2, loaded: 1, rejected: 0, skipped: 1 });
+    const skipped = await readRejects(path.join(tmp, 'state', 'suppressed', 'skipped.ndjson'));
+    expect(skipped).toMatchObject([{ line: 2, code: 'CONSENT_OPTED_OUT', message: expect.stringContaining('email suppressed (USER_SUPPRESSED) at 2024-01-01') }]);
+    expect(await emailConsent(call, 's@example.com')).toMatchObject({ suppression: [{ reason: 'USER_SUPPRESSED' }] });
+    expect((await emailConsent(call, 't@example.com'))?.consent).toBe('SUBSCRIBED');
+    expect(emu.snapshot().requests.byEndpoint[SUBSCRIBE]).toBe(1);
+  }, 60_000);
+
   it('unsafe_resubscribe_opted_out: true turns the guard off: no lookup, the opted-out profile is subscribed again (its suppression lifted)', async () => {
     const { emu, call } = await start({ subscriptionDelayMs: 0 });
     shift = Date.UTC(2024, 0, 1) - Date.now();

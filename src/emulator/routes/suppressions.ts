@@ -1,7 +1,7 @@
 /**
  * Suppressions: `POST /api/profile-suppression-bulk-create-jobs` (≤100 emails, or every member of one list or
  * segment). The whole request is validated synchronously (any bad item → 400 with one error per problem); it is
- * applied at once: a profile found by the email gets the `USER_SUPPRESSED` email suppression (one not found is
+ * applied at once (after every subscribe job accepted before it): a profile found by the email gets the `USER_SUPPRESSED` email suppression (one not found is
  * created and suppressed, as the spec says), and the answer is 202 with the job, already `complete`.
  */
 import { isoMicros, ApiError, invalid, type ErrorInit, type Reply } from '../http.js';
@@ -11,6 +11,7 @@ import type { GroupRecord, ProfileRecord } from '../state.js';
 import { EMAIL_DETAIL, isPlainObject, isValidEmail } from '../validate.js';
 import { notFound, requireData } from './common.js';
 import { sparseFields } from '../query.js';
+import { applyDueConsent } from '../subscriptions.js';
 
 export const MAX_SUPPRESS_PROFILES = 100;
 const TYPE = 'profile-suppression-bulk-create-job';
@@ -82,6 +83,7 @@ function bulkSuppress(ctx: RequestContext): Reply {
   if (errors.length > 0) throw new ApiError(400, errors);
   const now = ctx.now();
   const account = ctx.account;
+  applyDueConsent(account, now, true); // after the subscribe jobs accepted before it (they would lift it otherwise)
   const targets = emails.map((email) => account.upsertProfile({ strings: { email } }, { clearNulls: false, strictConflicts: false }, now).profile);
   for (const id of group?.members.keys() ?? []) {
     const p = account.profilesById.get(id);
