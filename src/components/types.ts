@@ -19,6 +19,8 @@ export interface SourceCapabilities {
   yields: string;
   /** It honours `--since/--until` (bounds on its incremental cursor); other sources refuse them. */
   cursorBounds?: boolean;
+  /** It reads only its part under `--shard i/n` (`ExtractContext.shard`): `objects` whole files/objects, `rows` rows by key. */
+  shards?: 'objects' | 'rows';
   /**
    * Its watermark lists the inputs it read (files, objects), not a position in time: under another mapping version
    * (a changed transform, destination or parse setting) the runner gives it no watermark, so it reads them again.

@@ -98,6 +98,11 @@ export const PostgresSource = z
       .regex(/^\d+\s*(ms|s|m|h|d)$/)
       .optional()
       .describe('Re-read rows this far behind the stored watermark (late-arriving rows), e.g. `2h`. First cursor column must be a timestamp.'),
+    shardKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Column whose hash splits the rows between `run --shard i/n` processes. @default the last `cursor` column'),
     batchSize: z.number().int().min(1).max(100_000).default(5_000).describe('Rows fetched per cursor read. @default 5000'),
     ssl: z
       .union([

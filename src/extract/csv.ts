@@ -756,7 +756,7 @@ export const csvSource: SourceDefinition<typeof CsvSource> = {
   type: 'csv',
   summary: 'Local CSV files (glob or list, .gz decompressed), streamed with exact line/byte positions.',
   config: CsvSource,
-  capabilities: { yields: 'rows', rereadOnNewMapping: true },
+  capabilities: { yields: 'rows', rereadOnNewMapping: true, shards: 'objects' },
   create(config, ctx) {
     // progress(): bytes parsed (a resumed file counts from its start offset) out of the files' total size. The total
     // is known only for uncompressed files (a .gz file's decompressed size is not).

@@ -14,6 +14,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { glob, isDynamicPattern } from 'tinyglobby';
+import { inShard } from '../core/shard.js';
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { hashPrefix, isFileCursor, isFilePlan, plannedPath, resumeMismatch, sourceChanged, type FileCursor, type FilePlan, type PlannedFile } from './file-resume.js';
@@ -277,14 +278,17 @@ async function runPlan(options: FileReaderOptions): Promise<FilePlan> {
     const plan: FilePlan = { files: ctx.plan.files.map((f) => ({ ...f })) };
     const planned = new Set(plan.files.map((f) => f.source));
     const now = await resolveFiles(options.patterns, ctx.baseDir).catch(() => [] as FileEntry[]);
-    const late = now.filter((f) => !planned.has(f.source)).map((f) => f.source);
+    const late = now.filter((f) => !planned.has(f.source) && (!ctx.shard || inShard(f.source, ctx.shard))).map((f) => f.source);
     if (late.length > 0) {
       ctx.logger.info('files matched since this run started are left to the next run', { component, files: late.slice(0, 20), count: late.length });
     }
     return plan;
   }
   if (ctx.plan !== undefined) ctx.logger.warn('ignoring a source plan that is not a file list', { component });
-  const files = await resolveFiles(options.patterns, ctx.baseDir);
+  const all = await resolveFiles(options.patterns, ctx.baseDir);
+  // --shard i/n: whole files by a hash of their name (the same on every host)
+  const files = ctx.shard ? all.filter((f) => inShard(f.source, ctx.shard!)) : all;
+  if (ctx.shard) ctx.logger.info('files of this shard', { component, shard: `${ctx.shard.index}/${ctx.shard.count}`, files: files.length, of: all.length });
   return { files: files.map((f) => ({ source: f.source })) };
 }
 

@@ -150,7 +150,7 @@ export const ndjsonSource: SourceDefinition<typeof NdjsonSource> = {
   type: 'ndjson',
   summary: 'Local newline-delimited JSON files (glob or list, .gz decompressed), one object per line.',
   config: NdjsonSource,
-  capabilities: { yields: 'rows', rereadOnNewMapping: true },
+  capabilities: { yields: 'rows', rereadOnNewMapping: true, shards: 'objects' },
   create(config, ctx) {
     return createFileReader({ patterns: config.path, ctx, component: 'source.ndjson', parse: parseNdjsonChunks, onChangedFile: config.onChangedFile });
   },

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { PostgresSource, type PostgresSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
+import type { Shard } from '../core/shard.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { ExtractContext, SourceReader } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
@@ -189,8 +190,20 @@ export interface PostgresPlan {
   boundedRun: boolean;
 }
 
+/**
+ * `--shard i/n`: the rows whose key column hashes to this shard (PostgreSQL's `hashtext` of the value as text, so
+ * any column type works and every shard process computes the same split).
+ */
+function shardCondition(config: PostgresSourceConfig, shard: Shard, q: (name: string) => string, param: (v: unknown) => string): string {
+  const key = config.shardKey ?? config.cursor?.at(-1);
+  if (key === undefined) {
+    throw new EtlError('USAGE', '--shard needs a key column to split the rows: set source.shardKey (or a cursor; its last column is the default)');
+  }
+  return `mod(abs(hashtext(_src.${q(key)}::text)::bigint), ${param(shard.count)}) = ${param(shard.index - 1)}`;
+}
+
 /** Build the query for a config and context: identifiers quoted, every value a bound parameter. */
-export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<ExtractContext, 'startAfter' | 'watermark' | 'since' | 'until' | 'limit'>): PostgresPlan {
+export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<ExtractContext, 'startAfter' | 'watermark' | 'since' | 'until' | 'limit' | 'shard'>): PostgresPlan {
   if ((config.table === undefined) === (config.query === undefined)) {
     throw new EtlError('CONFIG_INVALID', 'Expected exactly one of `table` or `query` in a postgres source');
   }
@@ -252,6 +265,7 @@ export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<Extrac
     throw new EtlError('USAGE', '--since/--until need a `cursor` on the postgres source (they bound its first column)');
   }
 
+  if (ctx.shard && ctx.shard.count > 1) where.push(shardCondition(config, ctx.shard, q, param));
   const cursorSelect = cursor.map((c, i) => `, _src.${q(c)}::text AS ${q(CURSOR_ALIAS + i)}`).join('');
   let sql = `SELECT _src.*${cursorSelect} FROM (${inner}\n) AS _src`;
   if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
@@ -405,7 +419,7 @@ export const postgresSource: SourceDefinition<typeof PostgresSource> = {
   type: 'postgres',
   summary: 'A PostgreSQL table or query, streamed with a server-side cursor (keyset-incremental with `cursor`).',
   config: PostgresSource,
-  capabilities: { yields: 'rows', cursorBounds: true },
+  capabilities: { yields: 'rows', cursorBounds: true, shards: 'rows' },
   create(config: PostgresSourceConfig, ctx: ExtractContext): PostgresReader {
     return new PostgresSourceReader(config, ctx);
   },

@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import picomatch from 'picomatch';
 import { S3Source, type S3SourceConfig } from '../config/schema.js';
+import { inShard } from '../core/shard.js';
 import { EtlError } from '../core/errors.js';
 import type { SourceRecord } from '../core/record.js';
 import { csvParseOptions, parseCsvChunks } from './csv.js';
@@ -205,6 +206,7 @@ class S3SourceReader implements S3Reader {
     try {
       for await (const obj of this.#list()) {
         matched++;
+        if (ctx.shard && !inShard(obj.key, ctx.shard)) continue; // --shard i/n: whole objects by key hash
         if (signal?.aborted) throw new EtlError('INTERRUPTED', 'S3 read interrupted', { context: { component: 's3' } });
         const known = this.#previous.get(obj.key);
         if (known && known.etag === obj.etag) {
@@ -326,7 +328,7 @@ export const s3Source: SourceDefinition<typeof S3Source> = {
   type: 's3',
   summary: 'CSV or NDJSON objects under an S3 prefix (gzip by `.gz` or Content-Encoding), streamed in key order.',
   config: S3Source,
-  capabilities: { yields: 'rows', rereadOnNewMapping: true },
+  capabilities: { yields: 'rows', rereadOnNewMapping: true, shards: 'objects' },
   create(config: S3SourceConfig, ctx: ExtractContext): S3Reader {
     return createS3Reader(config, ctx);
   },

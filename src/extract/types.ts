@@ -2,6 +2,7 @@ import type { ErrorCode, RunWarning } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { Logger } from '../core/logger.js';
 import type { RunStats } from '../core/stats.js';
+import type { Shard } from '../core/shard.js';
 
 export interface ExtractContext {
   /** Directory relative paths in the pipeline file resolve against (the pipeline file's directory). */
@@ -34,6 +35,8 @@ export interface ExtractContext {
    * row: {@link warnEmpty}). Absent outside a run.
    */
   warn?(warning: RunWarning): void;
+  /** `--shard i/n`: read only this shard's part (sources declaring `shards`). */
+  shard?: Shard;
   /** Bounds for one run (backfills), from the command line. */
   since?: string;
   until?: string;

@@ -150,7 +150,7 @@ async function pump(run: LiveRun, drainSignal: AbortSignal): Promise<RunOutcome>
   run.destination = openDestination(wiring);
   const warning = await resendForgottenJobs(setup, run.destination, run.jobStarts, run.logger);
   if (warning) run.warnings.push(warning);
-  run.reader = openSource(wiring, { since: options.since, until: options.until, limit: options.limit });
+  run.reader = openSource(wiring, { since: options.since, until: options.until, limit: options.limit, shard: options.shard });
   const transformer = openTransform(wiring);
   const loop = { reader: run.reader, transformer, destination: run.destination, tracker: setup.tracker, stats, rejects: setup.rejects, skipped: run.skipped };
   await readAll({ ...loop, route: wiring.onReject, fatal: () => run.failure.fatal, signal: options.signal, firstSeq: setup.firstSeq, read: run.read, columns: run.columns });

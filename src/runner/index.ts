@@ -22,7 +22,7 @@ import { buildReport, formatSummary, writeReport, type RunReport } from './repor
 import { setUpRun, tearDownRun } from './setup.js';
 import { afterRefusal, afterRun, recordLostRun } from './after-run.js';
 import { serveLiveMetrics, type LiveMetrics } from './live-metrics.js';
-import { checkBounds, checkResend, componentsOf, needsKlaviyo } from './wiring.js';
+import { checkBounds, checkResend, checkShard, componentsOf, needsKlaviyo, shardConfig } from './wiring.js';
 
 export type { RunOptions } from './options.js';
 export type { RunReport } from './report.js';
@@ -42,9 +42,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
   if (options.window !== undefined && !dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
   const startedAt = new Date();
   // the state directory locates the checkpoint the rules keep the rejects file away from
-  const { config, source } = await loadPipelineFileOrThrow(path.resolve(options.pipelineFile), { env, components, stateDir: options.stateDir });
-  const parts = componentsOf(config, components);
+  const loaded = await loadPipelineFileOrThrow(path.resolve(options.pipelineFile), { env, components, stateDir: options.stateDir });
+  const { source } = loaded;
+  const parts = componentsOf(loaded.config, components);
   checkBounds(parts.source, components.sources, options);
+  checkShard(parts.source, components.sources, options.shard);
+  const config = shardConfig(loaded.config, options.shard);
   checkResend(parts, options);
   // a rejects file that cannot be sent again is refused before the run takes the pipeline's lock
   const resend = options.fromRejects !== undefined ? await readRejectsFile(path.resolve(options.fromRejects)) : undefined;

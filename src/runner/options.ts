@@ -1,5 +1,6 @@
 import type { Components } from '../components/types.js';
 import type { Logger } from '../core/logger.js';
+import type { Shard } from '../core/shard.js';
 import type { RunStats } from '../core/stats.js';
 import type { EmulatorOptions } from '../emulator/index.js';
 import type { SourceProgress } from '../extract/types.js';
@@ -43,6 +44,11 @@ export interface RunOptions {
   /** Backfill bounds for one run (cursor sources), without moving the stored watermark. */
   since?: string;
   until?: string;
+  /**
+   * `--shard i/n`: read only this shard's part of the source (files/objects by name hash, PostgreSQL rows by key
+   * hash), with a checkpoint, lock and rejects file of its own. Run the n shards with a shared `redisUrl`.
+   */
+  shard?: Shard;
   /** Read at most this many records (sample runs; the watermark is not moved). */
   limit?: number;
   /** Share rate limits with other processes through this Redis URL. @default $KLAVIYO_ETL_REDIS_URL */

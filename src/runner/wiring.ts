@@ -5,7 +5,9 @@
 import type { Components, DestinationDefinition, SourceDefinition, TransformDefinition } from '../components/types.js';
 import { definitionOf } from '../components/lookup.js';
 import type { PipelineConfig } from '../config/pipeline.js';
+import path from 'node:path';
 import { EtlError, type RunWarning } from '../core/errors.js';
+import { shardLabel, type Shard } from '../core/shard.js';
 import type { Logger } from '../core/logger.js';
 import type { LoadItem, Reject } from '../core/record.js';
 import type { RunStats } from '../core/stats.js';
@@ -40,6 +42,30 @@ export function checkBounds(source: SourceDefinition, sources: readonly SourceDe
     const fit = sources.filter((s) => s.capabilities.cursorBounds).map((s) => s.type);
     throw new EtlError('USAGE', `--since/--until bound a cursor and apply to ${fit.join(', ')} sources, not to a ${source.type} source`);
   }
+}
+
+/** `--shard i/n` applies only to sources declaring `shards`; never a shard that quietly reads everything. */
+export function checkShard(source: SourceDefinition, sources: readonly SourceDefinition[], shard: Shard | undefined): void {
+  if (shard && !source.capabilities.shards) {
+    const fit = sources.filter((s) => s.capabilities.shards).map((s) => s.type);
+    throw new EtlError('USAGE', `--shard splits the input of ${fit.join(', ')} sources, not of a ${source.type} source`);
+  }
+}
+
+/**
+ * The configuration one shard runs with: its own name (`<name>.shard-i-of-n`, so its own checkpoint, lock, state
+ * directory and history), and an explicit `checkpoint.dir` or `rejects.path` made the shard's own.
+ */
+export function shardConfig(config: PipelineConfig, shard: Shard | undefined): PipelineConfig {
+  if (!shard) return config;
+  const label = shardLabel(shard);
+  const rejectsPath = config.rejects.path?.replace(/(\.[^./\\]+)?$/, (ext) => `.${label}${ext}`);
+  return {
+    ...config,
+    name: `${config.name}.${label}`,
+    checkpoint: config.checkpoint.dir ? { ...config.checkpoint, dir: path.join(config.checkpoint.dir, label) } : config.checkpoint,
+    rejects: rejectsPath ? { ...config.rejects, path: rejectsPath } : config.rejects,
+  };
 }
 
 /** Whether a run needs the embedded emulator: a source reading Klaviyo, or a real run writing to it. */
@@ -123,7 +149,7 @@ export function openDestination(ctx: WiringContext): Destination {
 }
 
 /** The source reader of the pipeline; every row passes the row limits (src/extract/limits.ts), whatever the source. */
-export function openSource(ctx: WiringContext, bounds: { since?: string; until?: string; limit?: number }): SourceReader {
+export function openSource(ctx: WiringContext, bounds: { since?: string; until?: string; limit?: number; shard?: Shard }): SourceReader {
   const { parts, setup } = ctx;
   if (ctx.resend) return guardReader(rejectsSource(ctx.resend, bounds.limit));
   const checkpointer = setup.checkpointer;

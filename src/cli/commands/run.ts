@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import v8 from 'node:v8';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { parseShard } from '../../core/shard.js';
 import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../runner/index.js';
@@ -14,6 +15,7 @@ interface RunArgs {
   emulator: boolean;
   emulatorLimits: string;
   emulatorSeed?: string;
+  shard?: string;
   dryRun: boolean;
   window?: string;
   report?: string;
@@ -84,6 +86,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('since', { type: 'string', describe: 'Backfill (postgres sources): lower bound (inclusive) of the first cursor column for this run; the stored watermark does not move' })
       .option('until', { type: 'string', describe: 'Backfill (postgres sources): upper bound (exclusive) of the first cursor column for this run' })
       .option('limit', { type: 'number', describe: 'Read at most N records (sample run)' })
+      .option('shard', {
+        type: 'string',
+        describe:
+          'Read only part i of n of the source (csv, ndjson, s3: whole files by name hash; postgres: rows by source.shardKey hash), with its own checkpoint (<name>.shard-i-of-n); run the n shards with one --redis-url so they share the account’s limits',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the run report as JSON instead of a summary' })
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
@@ -148,6 +155,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         since: args.since,
         until: args.until,
         limit: args.limit,
+        shard: args.shard === undefined ? undefined : parseShard(args.shard),
         logger,
         signal: controller.signal,
         onProgress: progress?.update,
