@@ -26,6 +26,12 @@ export const FieldObject = z
       .boolean()
       .default(false)
       .describe('Reject the row (MISSING_REQUIRED) when the value is empty. @default false'),
+    clear: z
+      .boolean()
+      .optional()
+      .describe(
+        'Profile transform only: when the value is empty, clear the field in Klaviyo (PATCH /api/profiles/{id}: null for an attribute, `unset` for a property) instead of leaving Klaviyo\'s value. Costs one PATCH (L tier) per profile that holds a value to clear, and one GET /api/profiles per 100 such rows. @default false',
+      ),
     default: z
       .union([z.string(), z.number(), z.boolean(), z.null()])
       .optional()

@@ -338,6 +338,35 @@ export function subscriptionChannelsMatchProfile(ctx: RuleContext): RuleViolatio
   return out;
 }
 
+/** Every `clear` key under `node`, with its path. */
+function clearKeys(node: unknown, path: PathSegment[], out: { path: PathSegment[]; field: Obj }[]): void {
+  const o = asObj(node);
+  if (!o) return;
+  if (o.clear !== undefined) out.push({ path, field: o });
+  for (const [k, v] of Object.entries(o)) if (k !== 'clear') clearKeys(v, [...path, k], out);
+}
+
+/**
+ * `clear: true` clears a profile field in Klaviyo when the row's value is empty: only on the fields of a profile
+ * transform's mapping, and never with `required` (never empty) or `default` (an empty value takes the default).
+ */
+export function clearOnlyOnProfileFields(ctx: RuleContext): RuleViolation[] {
+  const found: { path: PathSegment[]; field: Obj }[] = [];
+  clearKeys(at(ctx.raw, 'transform'), ['transform'], found);
+  const out: RuleViolation[] = [];
+  for (const { path, field } of found) {
+    if (field.clear !== true) continue;
+    const where = [...path, 'clear'];
+    const depth = path[2] === 'location' || path[2] === 'properties' ? 4 : 3;
+    if (typeOf(ctx, 'transform') !== 'profile' || path[1] !== 'profile' || path.length !== depth) {
+      out.push({ path: where, message: 'clear: true applies to the fields of a profile transform (profile.*, location.*, properties.*) only' });
+    } else if (field.required === true || has(field, 'default')) {
+      out.push({ path: where, message: `clear: true cannot be used with ${field.required === true ? 'required' : 'default'} (the value is then never empty)` });
+    }
+  }
+  return out;
+}
+
 /** `historical_import: true` needs `consented_at` (Klaviyo requires a past consent time). */
 export function historicalImportNeedsConsentedAt(ctx: RuleContext): RuleViolation[] {
   const t = asObj(at(ctx.raw, 'transform'));
@@ -664,6 +693,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   eventNeedsUniqueId,
   profileNeedsIdentifier,
   subscriptionChannelsMatchProfile,
+  clearOnlyOnProfileFields,
   historicalImportNeedsConsentedAt,
   postgresTableOrQuery,
   postgresColumnsNeedTable,

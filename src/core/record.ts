@@ -163,6 +163,11 @@ export interface ItemSpan<K extends ItemKind = ItemKind> {
 /** A Klaviyo profile to import (`payload`: its attributes). */
 export interface ProfileItem extends ItemSpan<'profile'> {
   payload: ProfileAttributes;
+  /**
+   * Fields marked `clear: true` whose value is empty in the row (`phone_number`, `location.city`, `properties.tier`):
+   * the loader clears them in Klaviyo (the bulk import ignores empty values).
+   */
+  clear?: string[];
 }
 
 /** A Klaviyo event to create. */

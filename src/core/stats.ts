@@ -18,6 +18,11 @@ export interface RunStats {
     byEndpoint: Record<string, number>;
     throttledByEndpoint: Record<string, number>;
   };
+  /**
+   * Fields cleared (`clear: true`): `profiles` patched, `fields` cleared in them, `unchanged` rows with a field to clear
+   * whose profile held no value there (or was not in Klaviyo yet).
+   */
+  clears: { profiles: number; fields: number; unchanged: number };
   /** Requests a real run would make (dry runs). */
   plannedRequests: number;
   /** The same, by endpoint key (dry runs; src/runner/plan.ts turns them into the least wall time). */
@@ -61,6 +66,7 @@ export function newStats(): RunStats {
     rows: { read: 0, loaded: 0, rejected: 0, skipped: 0 },
     items: { profiles: 0, events: 0, subscriptions: 0, unsubscribes: 0, suppressions: 0, listRemovals: 0, exportRows: 0, duplicates: 0 },
     requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {}, throttledByEndpoint: {} },
+    clears: { profiles: 0, fields: 0, unchanged: 0 },
     plannedRequests: 0,
     plannedByEndpoint: {},
     jobs: { submitted: 0, completed: 0, importErrors: 0, forgotten: 0 },
@@ -85,6 +91,7 @@ export function carryOver(stats: RunStats, previous: RunStats): void {
   for (const [k, v] of Object.entries(previous.requests.byEndpoint)) requests.byEndpoint[k] = (requests.byEndpoint[k] ?? 0) + v;
   // checkpoints written before 429s were counted per endpoint have none
   for (const [k, v] of Object.entries(previous.requests.throttledByEndpoint ?? {})) requests.throttledByEndpoint[k] = (requests.throttledByEndpoint[k] ?? 0) + v;
+  for (const k of ['profiles', 'fields', 'unchanged'] as const) stats.clears[k] += previous.clears?.[k] ?? 0;
   stats.plannedRequests += previous.plannedRequests;
   for (const k of ['submitted', 'completed', 'importErrors', 'forgotten'] as const) stats.jobs[k] += previous.jobs[k] ?? 0;
 }

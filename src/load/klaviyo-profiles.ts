@@ -4,6 +4,7 @@ import { assertItemKind, type LoadItem, type ProfileItem, type Reject, type Sour
 import { Batcher } from './batcher.js';
 import { BulkSender, envelope, errorMessage, itemReject, pointerIndex, type BulkEndpoint, type Entry, sendOrPlan } from './bulk.js';
 import type { JsonApiError, KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
+import { ProfileClearer } from './profile-clears.js';
 import type { CloseOptions, LoadContext, Loader } from './types.js';
 
 /** The parts of the destination config the profile loader reads. */
@@ -57,6 +58,8 @@ export class KlaviyoProfileLoader implements Loader {
   readonly #ctx: LoadContext;
   readonly #client: KlaviyoClient | undefined;
   readonly #batcher: Batcher<Entry<ProfileItem>>;
+  /** Items with fields to clear (`clear: true`) are patched first, then handed to the batcher. */
+  readonly #clearer: ProfileClearer;
   readonly #jobs = new Map<string, Job>();
   readonly #intervalMs: number;
   readonly #maxIntervalMs: number;
@@ -101,6 +104,7 @@ export class KlaviyoProfileLoader implements Loader {
           itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `profile is ${bytes} bytes serialized, Klaviyo accepts at most ${MAX_PROFILE_BYTES}`),
         ]),
     });
+    this.#clearer = new ProfileClearer(client, ctx, config.concurrency, (item) => this.#add(item));
     if (!ctx.dryRun && client) {
       // Registered now, polled once forgottenJobs() has asked Klaviyo about them (or at the first job or close).
       for (const id of ctx.resumeJobs ?? []) this.#jobs.set(id, this.#newJob(id, undefined));
@@ -136,12 +140,18 @@ export class KlaviyoProfileLoader implements Loader {
     this.#throwIfFailed();
     for (const item of items) {
       assertItemKind(item, 'profile');
-      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: item.payload }) });
+      if (item.clear !== undefined && item.clear.length > 0) await this.#clearer.add(item);
+      else await this.#add(item);
     }
+  }
+
+  #add(item: ProfileItem): Promise<void> {
+    return this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: item.payload }) });
   }
 
   async close(options: CloseOptions = {}): Promise<void> {
     try {
+      await this.#clearer.flush();
       await this.#batcher.close();
     } finally {
       this.#startPolling();

@@ -27,6 +27,8 @@ export interface RunReport {
    */
   /** Items per kind (`unsubscribes`, `suppressions` and `listRemovals` are in every report this version writes). */
   items: ReportItems;
+  /** Fields cleared (`clear: true`): profiles patched, fields cleared, rows whose profile held nothing to clear. */
+  clears?: { profiles: number; fields: number; unchanged: number };
   requests: {
     total: number;
     throttled: number;
@@ -113,6 +115,10 @@ export function formatSummary(report: RunReport): string {
       ? `  requests  a real run would make ${fmt.format(report.requests.planned)} requests`
       : `  requests  ${fmt.format(report.requests.total)} total, ${fmt.format(report.requests.throttled)} throttled (429), ${fmt.format(report.requests.retried)} retried`,
   ];
+  if (report.clears) {
+    const c = report.clears;
+    lines.push(`  cleared   ${fmt.format(c.fields)} fields in ${fmt.format(c.profiles)} profiles (PATCH); ${fmt.format(c.unchanged)} rows had nothing to clear`);
+  }
   if (report.jobs.submitted > 0 || report.jobs.forgotten > 0) {
     lines.push(
       `  jobs      ${report.jobs.submitted} bulk import jobs, ${report.jobs.importErrors} import errors` +
@@ -188,6 +194,7 @@ export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, wa
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     rows: { ...stats.rows },
     items: { ...stats.items },
+    ...(stats.clears.profiles + stats.clears.unchanged > 0 ? { clears: { ...stats.clears } } : {}),
     requests: {
       total: stats.requests.total,
       throttled: stats.requests.throttled,

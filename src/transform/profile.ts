@@ -1,12 +1,34 @@
 import { ProfileTransform } from '../config/schema.js';
 import type { ProfileTransformConfig } from '../config/schema.js';
-import type { SourceRecord, TransformOutput } from '../core/record.js';
+import type { ProfileItem, SourceRecord, TransformOutput } from '../core/record.js';
 import { compileProfile, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
 import type { Transformer } from './types.js';
 import type { TransformDefinition } from '../components/types.js';
 
-/** Rows → Klaviyo profile attributes (one LoadItem per row). */
+/** The paths of the fields marked `clear: true` (`phone_number`, `location.city`, `properties.tier`). */
+function clearPaths(mapping: ProfileTransformConfig['profile']): string[] {
+  const marked = (field: unknown): boolean => typeof field === 'object' && field !== null && (field as { clear?: boolean }).clear === true;
+  const paths: string[] = [];
+  for (const [key, field] of Object.entries(mapping)) {
+    if (key === 'location' || key === 'properties') {
+      for (const [sub, f] of Object.entries((field ?? {}) as Record<string, unknown>)) if (marked(f)) paths.push(`${key}.${sub}`);
+    } else if (marked(field)) paths.push(key);
+  }
+  return paths;
+}
+
+function valueAt(attrs: Record<string, unknown>, path: string): unknown {
+  const dot = path.indexOf('.');
+  if (dot < 0) return attrs[path];
+  const parent = attrs[path.slice(0, dot)] as Record<string, unknown> | undefined;
+  return parent?.[path.slice(dot + 1)];
+}
+
+/**
+ * Rows → Klaviyo profile attributes (one LoadItem per row). A field marked `clear: true` whose value is empty is named
+ * in the item's `clear` (the loader clears it in Klaviyo).
+ */
 export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
   type: 'profile',
   summary: 'One Klaviyo profile per row (email, phone_number, external_id, names, location, properties).',
@@ -14,16 +36,17 @@ export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
   capabilities: { reads: 'rows', produces: 'profile' },
   create(config): Transformer {
     const profile = compileProfile(config.profile);
+    const clearable = clearPaths(config.profile);
     return {
       push(record: SourceRecord): TransformOutput {
         if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
         const failures: FieldFailure[] = [];
         const attrs = profile(record.row, failures);
         if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
-        return {
-          items: [{ kind: 'profile', payload: attrs, first: record.pos, last: record.pos, row: record.row }],
-          rejects: [],
-        };
+        const clear = clearable.filter((path) => valueAt(attrs, path) === undefined);
+        const item: ProfileItem = { kind: 'profile', payload: attrs, first: record.pos, last: record.pos, row: record.row };
+        if (clear.length > 0) item.clear = clear;
+        return { items: [item], rejects: [] };
       },
       flush: () => ({ items: [], rejects: [] }),
       held: () => undefined,
