@@ -4,11 +4,12 @@
  * `kubectl apply --dry-run` needs a cluster) and the CronJob has what the recipe promises; the pipelines in the
  * ConfigMap validate; the crontab lines parse; the GitHub Actions workflow has a schedule, concurrency and secrets.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
+import { parseShard } from '../../src/core/shard.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPipelineText } from '../../src/config/load.js';
 import { ROOT } from '../helpers/cli.js';
@@ -56,7 +57,7 @@ async function modelOf(apiVersion: string, kind: string): Promise<new (data: unk
 describe('Kubernetes CronJob', () => {
   it('every manifest validates against the Kubernetes API schema', async () => {
     const files = (await readdir(path.join(DEPLOY, 'k8s'))).filter((f) => f.endsWith('.yaml'));
-    expect(files.sort()).toEqual(['cronjob.yaml', 'pipelines-configmap.yaml', 'secret.yaml', 'serviceaccount.yaml']);
+    expect(files.sort()).toEqual(['cronjob.yaml', 'indexed-job.yaml', 'pipelines-configmap.yaml', 'secret.yaml', 'serviceaccount.yaml']);
     for (const f of files) {
       for (const doc of parseAllDocuments(await readFile(path.join(DEPLOY, 'k8s', f), 'utf8'))) {
         const obj = doc.toJS() as { apiVersion: string; kind: string };
@@ -82,6 +83,26 @@ describe('Kubernetes CronJob', () => {
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.restartPolicy).toBe('Never');
     expect(container.args.slice(0, 2)).toEqual(['run', '/pipelines/customers.yaml']);
+  });
+
+  it('the Indexed Job runs one shard per completion index (k+1 of completions), sharing limits through Redis', async () => {
+    const job = parse(await readFile(path.join(DEPLOY, 'k8s', 'indexed-job.yaml'), 'utf8'));
+    expect(job.spec.completionMode).toBe('Indexed');
+    const n = job.spec.completions as number;
+    const container = job.spec.template.spec.containers[0];
+    expect(container.command).toEqual(['sh', '-c']);
+    const script = container.args[0] as string;
+    expect(script).toContain(`--shard "$((JOB_COMPLETION_INDEX + 1))/${n}"`);
+    expect(script).toMatch(/^exec node \/app\/bin\/klaviyo-etl\.js run /); // the image's entrypoint (Dockerfile)
+    // what each pod's shell makes of it: shards 1/n … n/n, each a valid --shard value
+    for (let k = 0; k < n; k++) {
+      const echoed = execFileSync('sh', ['-c', script.replace(/^exec node \S+/, 'printf "%s\\n"')], { env: { JOB_COMPLETION_INDEX: String(k) }, encoding: 'utf8' }).split('\n');
+      const value = echoed[echoed.indexOf('--shard') + 1]!;
+      expect(value).toBe(`${k + 1}/${n}`);
+      expect(parseShard(value)).toEqual({ index: k + 1, count: n });
+    }
+    expect(container.env.map((e: { name: string }) => e.name)).toContain('KLAVIYO_ETL_REDIS_URL');
+    expect(job.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
   });
 
   it('the ConfigMap\'s pipelines validate and checkpoint to S3', async () => {
