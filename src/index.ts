@@ -30,7 +30,7 @@ export type {
   TransformCapabilities,
   TransformDefinition,
 } from './components/types.js';
-export type { Destination, DestinationContext } from './destinations/types.js';
+export type { Destination, DestinationContext, RequestPreview } from './destinations/types.js';
 export type { ExtractContext, SourceReader } from './extract/types.js';
 export type { TransformContext, Transformer } from './transform/types.js';
 export { startEmulator, type EmulatorHandle, type EmulatorOptions, type EmulatorStateSummary } from './emulator/index.js';

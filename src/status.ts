@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadPipelineFileOrThrow } from './config/load.js';
+import { loadPipelineIgnoringEnvOf } from './config/load-lenient.js';
 import { createCheckpointStore, mappingVersion, pipelineHash, type Checkpoint } from './checkpoint/index.js';
 import { BUILTIN_COMPONENTS } from './components/index.js';
 import type { PipelineConfig } from './config/pipeline.js';
@@ -24,6 +24,11 @@ export interface PipelineStatus {
   /** What the next `run` will do. */
   next: 'start' | 'resume' | 'incremental' | 'read again (mapping changed)' | 'refuse (pipeline changed; use --restart)';
   watermark?: unknown;
+  /**
+   * Variables the source or destination names that are unset here (status reads neither): whether the pipeline
+   * changed since the checkpoint was not checked (`configChanged` is then false).
+   */
+  unsetEnv?: string[];
   /** The last run in the run history: how it ended, and why when it failed. */
   lastRun?: Pick<RunReport, 'runId' | 'status' | 'finishedAt' | 'durationMs' | 'error'>;
 }
@@ -46,7 +51,9 @@ export async function pipelineStatus(
   options: { env?: NodeJS.ProcessEnv; stateDir?: string } = {},
 ): Promise<PipelineStatus> {
   const env = options.env ?? process.env;
-  const { config, source } = await loadPipelineFileOrThrow(path.resolve(pipelineFile), { env });
+  // the source's ${DATABASE_URL} is not needed to read a checkpoint (the checkpoint section's variables are)
+  const { config, source, unset } = await loadPipelineIgnoringEnvOf(path.resolve(pipelineFile), ['source', 'destination'], { env });
+  const unsetEnv = unset.length > 0 ? { unsetEnv: unset } : {};
   const stateDir = options.stateDir ?? env.KLAVIYO_ETL_STATE_DIR;
   const checkpointConfig =
     config.checkpoint.store === 'local' && !config.checkpoint.dir && stateDir
@@ -57,8 +64,8 @@ export async function pipelineStatus(
   const last = lastRun ? { lastRun } : {};
   try {
     const cp = await store.read();
-    if (!cp) return { pipeline: config.name, checkpoint: store.location, state: 'never-run', pendingJobs: [], configChanged: false, next: 'start', ...last };
-    const configChanged = cp.configHash !== pipelineHash(config);
+    if (!cp) return { pipeline: config.name, checkpoint: store.location, state: 'never-run', pendingJobs: [], configChanged: false, next: 'start', ...last, ...unsetEnv };
+    const configChanged = unset.length === 0 && cp.configHash !== pipelineHash(config);
     const unfinished = cp.status !== 'succeeded';
     return {
       pipeline: config.name,
@@ -74,6 +81,7 @@ export async function pipelineStatus(
       next: unfinished ? (configChanged ? 'refuse (pipeline changed; use --restart)' : 'resume') : rereads(cp, config) ? 'read again (mapping changed)' : 'incremental',
       watermark: cp.watermark,
       ...last,
+      ...unsetEnv,
     };
   } finally {
     await store.close?.();
@@ -103,5 +111,6 @@ export function formatStatus(s: PipelineStatus): string {
     lines.push(`  last run    ${s.lastRun.status} at ${s.lastRun.finishedAt} (${s.lastRun.runId})${why}`);
   }
   lines.push(`  next run    ${s.next}`);
+  if (s.unsetEnv) lines.push(`  note        ${s.unsetEnv.join(', ')} not set here: whether the pipeline changed since the checkpoint was not checked`);
   return lines.join('\n');
 }

@@ -10,7 +10,9 @@ import { scheduleCommand } from './commands/schedule.js';
 import { historyCommand } from './commands/history.js';
 import { statusCommand } from './commands/status.js';
 import { schemaCommand } from './commands/schema.js';
+import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
+import { closest } from '../config/suggest.js';
 import { EXIT, exitCodeForError } from '../core/exit-codes.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -33,6 +35,7 @@ function packageVersion(): string {
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<void> {
   const debug = argv.includes('--debug');
+  const json = argv.includes('--json');
   try {
     await yargs()
       .scriptName('klaviyo-etl')
@@ -44,11 +47,13 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .command(resetCommand)
       .command(checkCommand)
       .command(initCommand)
+      .command(testCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
       .command(scheduleCommand)
       .option('debug', { type: 'boolean', default: false, global: true, describe: 'Print stack traces of errors' })
       .demandCommand(1, 'Name a command (see --help)')
+      .recommendCommands()
       .strict()
       .help()
       .alias('h', 'help')
@@ -57,18 +62,42 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
       .epilogue('Exit codes: 0 succeeded, 1 failed, 2 invalid pipeline file or usage, 3 completed with rejected rows (above failOn in the pipeline), 130/143 interrupted.')
       .wrap(Math.min(110, process.stdout.columns ?? 110))
       .exitProcess(false)
-      .fail((message: string | undefined, error: Error | undefined) => {
-        throw error ?? new EtlError('USAGE', message ?? 'invalid usage');
+      .fail((message: string | undefined, error: Error | undefined, usage: unknown) => {
+        // yargs hands its usage instance here: the options of the command at hand, by their described names
+        const known = (usage as { getDescriptions?: () => Record<string, unknown> } | undefined)?.getDescriptions?.() ?? {};
+        throw error ?? new EtlError('USAGE', withFlagSuggestion(message ?? 'invalid usage', Object.keys(known)));
       })
       .parseAsync(argv, { io });
   } catch (error) {
-    report(error, io, debug);
+    report(error, io, debug, json);
   }
 }
 
-function report(error: unknown, io: CliIo, debug: boolean): void {
+/** yargs' "Unknown argument: dryrun" with the closest known option: "(did you mean --dry-run?)". */
+function withFlagSuggestion(message: string, known: string[]): string {
+  const match = /^Unknown arguments?: (.+)$/.exec(message);
+  if (!match) return message;
+  const flags = known.filter((k) => k.length > 1 && !k.includes('_')).map(kebab);
+  const hints = match[1]!.split(', ').flatMap((arg) => {
+    const name = arg.replace(/^-+/, '');
+    const guess = closest(name, flags, Math.max(2, Math.floor(name.length / 3))) ?? flags.find((f) => f.replaceAll('-', '') === name.replaceAll('-', ''));
+    return guess === undefined ? [] : [`--${guess} for ${arg}`];
+  });
+  return hints.length === 0 ? message : `${message} (did you mean ${hints.join(', ')}?)`;
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+function report(error: unknown, io: CliIo, debug: boolean, json: boolean): void {
   const code = isEtlError(error) ? error.code : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
+  if (json) {
+    // `--json` callers parse stdout: an error is JSON there too (with the pipeline file's problems, when it has some)
+    const problems = isEtlError(error) ? (error.context as { problems?: unknown } | undefined)?.problems : undefined;
+    io.stdout(redact(JSON.stringify({ error: { code, message, ...(problems === undefined ? {} : { problems }) } }, null, 2)) + '\n');
+  }
   io.stderr(redact(`error [${code}]: ${message}`) + '\n');
   if (code === 'USAGE') io.stderr('Run klaviyo-etl --help for usage.\n');
   if (debug && error instanceof Error && error.stack) io.stderr(redact(error.stack) + '\n');

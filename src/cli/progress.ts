@@ -8,12 +8,18 @@ export interface Progress {
   done: () => void;
 }
 
+/** On a stream that is not a terminal (a log file, a CI job), a plain progress line at most this often. */
+const PLAIN_EVERY_MS = 5_000;
+
 /**
- * Live progress on a terminal: rows done, rows/s (over the last update), requests, 429s, and — when the source
- * knows its size (local uncompressed CSV files) — the percentage read and an ETA from the average rate so far.
- * Redraws one line.
+ * Live progress: rows done, rows/s (over the last update), requests, 429s, and — when the source knows its size
+ * (local uncompressed CSV files) — the percentage read and an ETA from the average rate so far. On a terminal it
+ * redraws one line; elsewhere (`--progress` into a log file or a CI job) it writes a plain line, without escape
+ * codes, at most every 5 seconds.
  */
-export function createProgress(stream: NodeJS.WriteStream, clock: () => number = Date.now): Progress {
+export function createProgress(stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>, clock: () => number = Date.now): Progress {
+  const tty = stream.isTTY === true;
+  let plainAt = -Infinity;
   const started = clock();
   let last = { at: started, rows: 0 };
   let drawn = false;
@@ -30,8 +36,13 @@ export function createProgress(stream: NodeJS.WriteStream, clock: () => number =
         `elapsed ${formatDuration(elapsedMs)}`;
       const eta = estimate(source, elapsedMs);
       if (eta) line += `, ${eta.percent.toFixed(1)}%${eta.remainingMs === undefined ? '' : `, ETA ${formatDuration(eta.remainingMs)}`}`;
-      stream.write(`\r\x1b[2K${line}`);
-      drawn = true;
+      if (tty) {
+        stream.write(`\r\x1b[2K${line}`);
+        drawn = true;
+      } else if (now - plainAt >= PLAIN_EVERY_MS) {
+        stream.write(`progress: ${line}\n`);
+        plainAt = now;
+      }
     },
     done() {
       if (drawn) stream.write('\r\x1b[2K');

@@ -79,6 +79,11 @@ export interface TransformDefinition<S extends ComponentConfig = ComponentConfig
   capabilities: TransformCapabilities;
   /** The output columns, for transforms producing rows (an export file's header). */
   columns?(config: z.output<S>): string[];
+  /**
+   * Other item kinds this config makes besides `produces` (a profile transform's `subscribe:` makes subscriptions):
+   * the destination must take them too, and learns them through its context's `items.also`.
+   */
+  alsoProduces?(config: z.output<S>): string[];
   create(config: z.output<S>, ctx: TransformContext): Transformer;
 }
 

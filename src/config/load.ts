@@ -5,7 +5,8 @@ import type { z } from 'zod';
 import { EtlError } from '../core/errors.js';
 import { interpolate, type PipelineEnv } from './env.js';
 import { formatPath, formatProblem, sortProblems, type PathSegment, type Problem, type ProblemCode } from './problem.js';
-import { closest } from './suggest.js';
+import { suggestKeyIn } from './suggest.js';
+import { keysAt } from './schema-keys.js';
 import { checkRules, PIPELINE_RULES, type PipelineRule } from './rules.js';
 import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { Components } from '../components/types.js';
@@ -348,7 +349,7 @@ function describeIssue(issue: Issue, prefix: PathSegment[], raw: unknown, schema
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => {
-        const guess = suggestKey(key, schema);
+        const guess = suggestKeyIn(key, keysAt(schema, raw, segs), schemaKeys(schema));
         const message = `unknown key "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`;
         return { code: 'CONFIG_UNKNOWN_KEY', message, path: [...segs, key] };
       });
@@ -402,11 +403,6 @@ function schemaKeys(schema: unknown, keys = new Set<string>(), seen = new Set<un
     }
   }
   return keys;
-}
-
-/** The known key closest to a misspelt one (case-insensitive, at most 2 edits, and less than half the key). */
-function suggestKey(key: string, schema: z.ZodType): string | undefined {
-  return closest(key, schemaKeys(schema));
 }
 
 function lowerFirst(s: string): string {

@@ -3,6 +3,7 @@ import { BUILTIN_COMPONENTS } from '../components/index.js';
 import type { ComponentConfig, Components } from '../components/types.js';
 import { Alerts, FailOn, Metrics } from './operations.js';
 import { Checkpoint, Schedule, Rejects } from './schema.js';
+import { PipelineTests } from './tests.js';
 
 /*
  * The pipeline schema, built from the registered components (Benthos's way: the registered spec is the linter):
@@ -45,6 +46,7 @@ function pipelineObject<C extends Components>(source: Union<C['sources']>, trans
       failOn: FailOn.optional(),
       alerts: Alerts.optional(),
       metrics: Metrics.optional(),
+      tests: PipelineTests.optional(),
     })
     .describe('A klaviyo-etl pipeline file.');
 }

@@ -13,6 +13,7 @@ import { foreignDateFormat } from './date-formats.js';
 import { csvDelimiter } from './schema.js';
 import { closest } from './suggest.js';
 import { DEFAULT_DRY_RUN_REJECTS_PATH, DEFAULT_REJECTS_PATH, expandRejectsPath, SAMPLE_RUN } from '../core/rejects-path.js';
+import { whereConditionHasOneOperator } from './rules-where.js';
 
 /*
  * Cross-field rules of a pipeline file (problem code CONFIG_RULE): what zod's per-object schema cannot express.
@@ -105,9 +106,13 @@ export function transformFields(raw: unknown): Array<{ path: PathSegment[]; fiel
   };
   const t = ['transform'];
   switch (transform.type) {
-    case 'profile':
+    case 'profile': {
       profile([...t, 'profile'], transform.profile);
+      const subscribe = asObj(transform.subscribe);
+      one([...t, 'subscribe', 'consented_at'], subscribe?.consented_at, 'datetime');
+      one([...t, 'subscribe', 'when'], subscribe?.when, 'boolean');
       break;
+    }
     case 'event': {
       profile([...t, 'profile'], transform.profile);
       for (const k of ['unique_id', 'value_currency']) one([...t, k], transform[k]);
@@ -317,23 +322,26 @@ export function profileNeedsIdentifier(ctx: RuleContext): RuleViolation[] {
  */
 export function subscriptionChannelsMatchProfile(ctx: RuleContext): RuleViolation[] {
   const type = typeOf(ctx, 'transform');
-  if (type !== 'subscription' && type !== 'unsubscribe' && type !== 'remove-from-list') return [];
+  // a profile transform's `subscribe:` (profile and consent from one file) has its channels under transform.subscribe
+  const subscribe = type === 'profile' && has(asObj(at(ctx.raw, 'transform')), 'subscribe');
+  if (type !== 'subscription' && type !== 'unsubscribe' && type !== 'remove-from-list' && !subscribe) return [];
+  const base = subscribe ? ['transform', 'subscribe'] : ['transform'];
   const out: RuleViolation[] = [];
   const profile = asObj(at(ctx.raw, 'transform', 'profile'));
   if (profile && !has(profile, 'email') && !has(profile, 'phone_number')) {
-    out.push({ path: ['transform', 'profile'], message: `a ${type} profile needs email or phone_number` });
+    out.push({ path: ['transform', 'profile'], message: `a ${subscribe ? 'subscription' : type} profile needs email or phone_number` });
   }
-  const channels = asObj(at(ctx.raw, 'transform', 'channels'));
+  const channels = asObj(at(ctx.raw, ...base, 'channels'));
   if (!channels || type === 'remove-from-list') return out;
-  const verb = type === 'subscription' ? 'subscribe to' : 'unsubscribe from';
+  const verb = type === 'unsubscribe' ? 'unsubscribe from' : 'subscribe to';
   if (!has(channels, 'email') && !has(channels, 'sms')) {
-    out.push({ path: ['transform', 'channels'], message: `${verb} at least one channel: email or sms` });
+    out.push({ path: [...base, 'channels'], message: `${verb} at least one channel: email or sms` });
   }
   if (profile && has(channels, 'email') && !has(profile, 'email')) {
-    out.push({ path: ['transform', 'channels', 'email'], message: 'the email channel needs profile.email' });
+    out.push({ path: [...base, 'channels', 'email'], message: 'the email channel needs profile.email' });
   }
   if (profile && has(channels, 'sms') && !has(profile, 'phone_number')) {
-    out.push({ path: ['transform', 'channels', 'sms'], message: 'the sms channel needs profile.phone_number' });
+    out.push({ path: [...base, 'channels', 'sms'], message: 'the sms channel needs profile.phone_number' });
   }
   return out;
 }
@@ -369,9 +377,11 @@ export function clearOnlyOnProfileFields(ctx: RuleContext): RuleViolation[] {
 
 /** `historical_import: true` needs `consented_at` (Klaviyo requires a past consent time). */
 export function historicalImportNeedsConsentedAt(ctx: RuleContext): RuleViolation[] {
-  const t = asObj(at(ctx.raw, 'transform'));
-  if (typeOf(ctx, 'transform') !== 'subscription' || t?.historical_import !== true || has(t, 'consented_at')) return [];
-  return [{ path: ['transform', 'historical_import'], message: 'historical_import needs consented_at (when consent was given)' }];
+  const subscription = typeOf(ctx, 'transform') === 'subscription';
+  const base = subscription ? ['transform'] : ['transform', 'subscribe'];
+  const t = asObj(at(ctx.raw, ...base));
+  if ((!subscription && typeOf(ctx, 'transform') !== 'profile') || t?.historical_import !== true || has(t, 'consented_at')) return [];
+  return [{ path: [...base, 'historical_import'], message: 'historical_import needs consented_at (when consent was given)' }];
 }
 
 // ---------------------------------------------------------------- sources
@@ -707,6 +717,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   csvCharactersUsable,
   rejectsPathIsSafe,
   scheduleIsValid,
+  whereConditionHasOneOperator,
 ];
 
 /** Run every rule and collect all violations, tagged with the rule's name. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isKnownEncoding } from '../extract/encoding.js';
 import { Field, FieldMap } from './field.js';
+import { Where } from './where.js';
 
 /*
  * The config schemas of the built-in components and of the pipeline's own sections: the single source of truth
@@ -181,10 +182,33 @@ export const ProfileMapping = z
   })
   .describe('How a row maps onto a Klaviyo profile. At least one of email, phone_number, external_id.');
 
+const ConsentChannel = z.strictObject({
+  marketing: z.boolean().default(true).describe('Subscribe to marketing. @default true'),
+  transactional: z.boolean().optional().describe('SMS only: also transactional.'),
+});
+
+/** Consent of a profile transform's rows: each row's profile is imported first, then subscribed. */
+export const SubscribeSection = z
+  .strictObject({
+    channels: z
+      .strictObject({ email: ConsentChannel.optional(), sms: ConsentChannel.optional() })
+      .describe('Channels to subscribe the profile to (email needs profile.email, sms profile.phone_number).'),
+    consented_at: Field.optional().describe('When consent was given (datetime); required with historical_import.'),
+    historical_import: z.boolean().default(false).describe('Import past consent without double opt-in or flows. @default false'),
+    list: z.string().optional().describe('List id to subscribe into.'),
+    custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
+    when: Field.optional().describe('Only rows where this field is a true boolean are subscribed (their profile is imported either way).'),
+  })
+  .describe(
+    'Also subscribe each row\'s profile (same email / phone_number), after its profile import was processed: profile attributes and consent from one file in one pipeline.',
+  );
+
 export const ProfileTransform = z
   .strictObject({
     type: z.literal('profile'),
     profile: ProfileMapping,
+    subscribe: SubscribeSection.optional(),
+    where: Where.optional(),
   })
   .describe('One profile per row (bulk import: upsert; empty values are left unchanged in Klaviyo).');
 
@@ -227,13 +251,9 @@ export const EventTransform = z
     properties: FieldMap.optional().describe('Event properties: name → field.'),
     backfill: z.boolean().default(false).describe('Historical load: recorded without triggering flows. @default false'),
     group: GroupConfig.optional(),
+    where: Where.optional(),
   })
   .describe('One event per row (or per group of rows).');
-
-const ConsentChannel = z.strictObject({
-  marketing: z.boolean().default(true).describe('Subscribe to marketing. @default true'),
-  transactional: z.boolean().optional().describe('SMS only: also transactional.'),
-});
 
 export const SubscriptionTransform = z
   .strictObject({
@@ -260,6 +280,7 @@ export const SubscriptionTransform = z
       .describe(
         'Turn the consent guard off: subscribe every row even when its profile unsubscribed, was suppressed or marked spam after the row\'s consent (subscribing lifts those suppressions). By default each batch\'s current consent is read first (GET /api/profiles) and such rows are skipped (CONSENT_OPTED_OUT). @default false',
       ),
+    where: Where.optional(),
   })
   .describe('Subscribe profiles with explicit consent.');
 
@@ -318,6 +339,7 @@ export const ExportTransform = z
   .strictObject({
     type: z.literal('export'),
     columns: FieldMap.describe('Output column → field over the exported profile (e.g. `email`, `properties.tier`, `joined_group_at`).'),
+    where: Where.optional(),
   })
   .describe('Select and rename profile fields for a CSV export.');
 

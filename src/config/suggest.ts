@@ -25,3 +25,36 @@ export function closest(word: string, candidates: Iterable<string>, maxDistance 
   }
   return best;
 }
+
+/** Words people write for a key the format names otherwise (checked only against the keys of the section at hand). */
+const SYNONYMS: Record<string, readonly string[]> = {
+  path: ['file', 'files', 'filename', 'filepath', 'file_path', 'glob', 'dir'],
+  query: ['sql', 'select'],
+  url: ['uri', 'connection', 'connectionstring', 'dsn', 'database_url'],
+  table: ['tablename', 'from'],
+  delimiter: ['separator', 'sep', 'delim'],
+  column: ['col', 'field', 'name'],
+  apiKeyEnv: ['apikey', 'api_key', 'key', 'token'],
+  list: ['listid', 'list_id'],
+  bucket: ['bucketname'],
+  prefix: ['folder', 'directory'],
+  unique_id: ['uniqueid', 'id', 'event_id'],
+  metric: ['event', 'name', 'metric_name'],
+  not_in: ['notin', 'not_one_of', 'nin'],
+  in: ['one_of', 'oneof'],
+  equals: ['eq', 'is', 'equal'],
+  not_equals: ['ne', 'neq', 'is_not', 'not'],
+};
+
+/**
+ * The key meant by a misspelt one, ranked as people expect: first a key of the section the typo is in (edit distance,
+ * then a known synonym such as `file` for `path`), and only then a key from anywhere in the format.
+ */
+export function suggestKeyIn(word: string, sectionKeys: readonly string[], allKeys: Iterable<string>): string | undefined {
+  const near = closest(word, sectionKeys);
+  if (near !== undefined) return near;
+  const w = word.toLowerCase();
+  const synonym = sectionKeys.find((k) => SYNONYMS[k]?.includes(w));
+  if (synonym !== undefined) return synonym;
+  return sectionKeys.length > 0 ? closest(word, sectionKeys, Math.min(3, Math.floor(word.length / 2))) : closest(word, allKeys);
+}

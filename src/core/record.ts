@@ -218,6 +218,8 @@ export type TransformOutput = {
   rejects: Reject[];
   /** Records deliberately not loaded (e.g. a subscription row whose `when` is false): counted, neither item nor reject. */
   skipped?: number;
+  /** Why they were skipped, e.g. `where[0]: Financial Status in ["refunded"]` (counted per reason in the report). */
+  skipReason?: string;
 };
 
 /** Checks that an item handed to a destination is of the kind it loads (a wiring error otherwise). */

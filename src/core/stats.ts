@@ -3,6 +3,8 @@ import type { ItemKind } from './record.js';
 /** Counters shared by every component of one run; the run report is made from them. */
 export interface RunStats {
   rows: { read: number; loaded: number; rejected: number; skipped: number };
+  /** Skipped rows by reason (`where[0]: …`, `when: not true`): they add up to `rows.skipped`. */
+  skippedBy: Record<string, number>;
   /**
    * Items produced. `duplicates`: events sent with the profile, metric and unique_id of an earlier event of this
    * run (seen within one request window), which Klaviyo ignores: loaded rows that added nothing. `exportRows`: rows
@@ -64,6 +66,7 @@ export const ITEM_COUNTERS = {
 export function newStats(): RunStats {
   return {
     rows: { read: 0, loaded: 0, rejected: 0, skipped: 0 },
+    skippedBy: {},
     items: { profiles: 0, events: 0, subscriptions: 0, unsubscribes: 0, suppressions: 0, listRemovals: 0, exportRows: 0, duplicates: 0 },
     requests: { total: 0, throttled: 0, retried: 0, failed: 0, byEndpoint: {}, throttledByEndpoint: {} },
     clears: { profiles: 0, fields: 0, unchanged: 0 },
@@ -83,6 +86,7 @@ export function newStats(): RunStats {
  */
 export function carryOver(stats: RunStats, previous: RunStats): void {
   stats.rows.skipped = previous.rows.skipped;
+  stats.skippedBy = { ...(previous.skippedBy ?? {}) };
   for (const k of ['profiles', 'events', 'subscriptions', 'unsubscribes', 'suppressions', 'listRemovals', 'duplicates'] as const) {
     stats.items[k] += previous.items[k] ?? 0;
   }
@@ -103,35 +107,52 @@ export function carryOver(stats: RunStats, previous: RunStats): void {
  */
 export class CountUpTo {
   #settled: number;
+  readonly #settledBy: Record<string, number>;
   readonly #ahead: number[] = [];
+  readonly #aheadReasons: string[] = [];
   #from = 0;
 
-  /** `settled`: the count at or before the position this run starts after. */
-  constructor(settled = 0) {
+  /** `settled`: the count at or before the position this run starts after (`by`: the same by reason). */
+  constructor(settled = 0, by: Record<string, number> = {}) {
     this.#settled = settled;
+    this.#settledBy = { ...by };
   }
 
   /** Seqs may come out of order (a loader skips items of batches that finish in any order): kept sorted. */
-  add(seq: number, count = 1): void {
+  add(seq: number, count = 1, reason = 'skipped'): void {
     let at = this.#ahead.length;
     while (at > this.#from && this.#ahead[at - 1]! > seq) at--;
     for (let i = 0; i < count; i++) {
-      if (at === this.#ahead.length) this.#ahead.push(seq);
-      else this.#ahead.splice(at, 0, seq);
+      if (at === this.#ahead.length) {
+        this.#ahead.push(seq);
+        this.#aheadReasons.push(reason);
+      } else {
+        this.#ahead.splice(at, 0, seq);
+        this.#aheadReasons.splice(at, 0, reason);
+      }
     }
   }
 
   /** The count of events at or before record `seq`. */
   upTo(seq: number): number {
     while (this.#from < this.#ahead.length && this.#ahead[this.#from]! <= seq) {
+      const reason = this.#aheadReasons[this.#from]!;
+      this.#settledBy[reason] = (this.#settledBy[reason] ?? 0) + 1;
       this.#from++;
       this.#settled++;
     }
     if (this.#from >= 1024 && this.#from * 2 >= this.#ahead.length) {
       this.#ahead.splice(0, this.#from);
+      this.#aheadReasons.splice(0, this.#from);
       this.#from = 0;
     }
     return this.#settled;
+  }
+
+  /** The count by reason of events at or before record `seq`. */
+  byUpTo(seq: number): Record<string, number> {
+    this.upTo(seq);
+    return { ...this.#settledBy };
   }
 }
 

@@ -39,5 +39,6 @@ export function exportDestination(target: ExportTarget, delimiter: string, ctx: 
       release();
     },
     pendingJobs: () => [],
+    output: () => loader.published,
   };
 }

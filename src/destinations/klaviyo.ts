@@ -6,7 +6,8 @@ import type { LoadKind } from '../core/record.js';
 import { connectKlaviyo, type KlaviyoConnection } from '../klaviyo/connect.js';
 import { createKlaviyoLoader } from '../load/index.js';
 import { SETTLED_BEFORE_REJECT } from '../load/klaviyo-profiles.js';
-import type { Destination } from './types.js';
+import type { PlannedRequest } from '../load/types.js';
+import type { Destination, RequestPreview } from './types.js';
 
 const LOAD_KINDS: readonly string[] = ['profile', 'event', 'subscription', 'unsubscribe', 'suppress', 'remove-from-list'] satisfies LoadKind[];
 
@@ -21,7 +22,9 @@ export const klaviyoDestination: DestinationDefinition<typeof KlaviyoDestination
   capabilities: { accepts: LOAD_KINDS, writesKlaviyo: true, settledBeforeReject: SETTLED_BEFORE_REJECT },
   create(dest, ctx): Destination {
     const kind = ctx.items.kind;
-    if (!LOAD_KINDS.includes(kind)) throw new EtlError('USAGE', `items of kind ${kind} cannot be loaded into Klaviyo`);
+    for (const k of [kind, ...(ctx.items.also ?? [])]) {
+      if (!LOAD_KINDS.includes(k)) throw new EtlError('USAGE', `items of kind ${k} cannot be loaded into Klaviyo`);
+    }
     let connection: KlaviyoConnection | undefined;
     if (!ctx.dryRun) {
       const apiKey = ctx.klaviyo?.apiKey ?? ctx.env[dest.apiKeyEnv];
@@ -53,7 +56,8 @@ export const klaviyoDestination: DestinationDefinition<typeof KlaviyoDestination
       onReject: ctx.onReject,
       onJobDone: ctx.onJobDone,
       onSkip: ctx.onSkip,
-    });
+      onPlanned: ctx.onPlanned && previewer(dest, ctx.env, ctx.onPlanned),
+    }, ctx.items.also);
     return {
       write: (items) => loader.write(items),
       close: async (options) => {
@@ -72,6 +76,29 @@ export const klaviyoDestination: DestinationDefinition<typeof KlaviyoDestination
     };
   },
 };
+
+/** Dry runs: a planned request as the client would send it (src/klaviyo/client.ts), the key named, never shown. */
+function previewer(
+  dest: { baseUrl?: string; apiKeyEnv: string; revision: string },
+  env: NodeJS.ProcessEnv,
+  show: (request: RequestPreview) => void,
+): (request: PlannedRequest) => void {
+  const base = dest.baseUrl ?? env.KLAVIYO_BASE_URL ?? 'https://a.klaviyo.com'; // the client's default
+  return ({ endpoint, body }) => {
+    const [method, path] = endpoint.split(' ') as [string, string];
+    show({
+      method,
+      url: new URL(path, base).toString(),
+      headers: {
+        authorization: `Klaviyo-API-Key <${dest.apiKeyEnv}: redacted>`,
+        revision: dest.revision,
+        accept: 'application/vnd.api+json',
+        'content-type': 'application/vnd.api+json',
+      },
+      body,
+    });
+  };
+}
 
 /** A short, non-reversible tag of an API key, naming its account in shared (Redis) rate-limit keys. */
 function accountTag(apiKey: string): string {

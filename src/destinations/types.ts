@@ -47,7 +47,18 @@ export interface DestinationContext extends LoadEvents {
   resumeJobs?: string[];
   run: RunInfo;
   /** What the pipeline's transform produces: its declared item kind, and its columns when it produces rows. */
-  items: { kind: string; columns?: string[] };
+  items: { kind: string; columns?: string[]; also?: string[] };
+  /** Dry runs: each request a real run would send, as it would be sent (the API key redacted). */
+  onPlanned?(request: RequestPreview): void;
+}
+
+/** A request as a real run would send it, for `--dry-run --show N` (the API key never appears). */
+export interface RequestPreview {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The body exactly as it would be sent. */
+  body: string;
 }
 
 /** Where items go: a loader plus whatever connection it owns. */
@@ -69,5 +80,7 @@ export interface Destination {
   forgottenJobs?(): Promise<string[]>;
   /** Stop following these (resumed) jobs: the runner sends their rows again. */
   dropJobs?(ids: readonly string[]): void;
+  /** Where an export went once it is published (a file path, `s3://bucket/key`): the report's `output`. */
+  output?(): string | undefined;
 }
 

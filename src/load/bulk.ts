@@ -346,11 +346,20 @@ export class BulkSender<E extends ItemEntry = Entry> {
  * under `endpointKey`, for the plan's least wall time) and acknowledge its items (a dry run batches exactly like a
  * real one).
  */
-export function sendOrPlan<E extends ItemEntry>(ctx: LoadContext, sender: BulkSender<E> | undefined, endpointKey?: string): (entries: E[]) => Promise<void> {
+export function sendOrPlan<E extends ItemEntry>(
+  ctx: LoadContext,
+  sender: BulkSender<E> | undefined,
+  endpoint?: Pick<BulkEndpoint<E>, 'key' | 'body'>,
+): (entries: E[]) => Promise<void> {
   return async (entries) => {
     if (ctx.dryRun || !sender) {
       ctx.stats.plannedRequests++;
-      if (endpointKey) ctx.stats.plannedByEndpoint[endpointKey] = (ctx.stats.plannedByEndpoint[endpointKey] ?? 0) + 1;
+      if (endpoint) ctx.stats.plannedByEndpoint[endpoint.key] = (ctx.stats.plannedByEndpoint[endpoint.key] ?? 0) + 1;
+      // the body a real run would send (built only when someone looks: `--dry-run --show N`)
+      if (ctx.onPlanned && endpoint) {
+        const body = endpoint.body(entries);
+        ctx.onPlanned({ endpoint: endpoint.key, body: typeof body === 'string' ? body : Buffer.from(body).toString('utf8') });
+      }
       ctx.onAck(entries.map((e) => e.item));
       return;
     }

@@ -3,6 +3,7 @@ import { EtlError } from '../core/errors.js';
 import type { LoadKind } from '../core/record.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
 import { KlaviyoEventLoader } from './klaviyo-events.js';
+import { KlaviyoProfileConsentLoader } from './klaviyo-profile-consent.js';
 import { KlaviyoProfileLoader, type JobPollOptions } from './klaviyo-profiles.js';
 import { KlaviyoListRemovalLoader } from './klaviyo-list-removals.js';
 import { KlaviyoSubscriptionLoader } from './klaviyo-subscriptions.js';
@@ -34,10 +35,12 @@ export interface KlaviyoLoaderContext extends LoadContext {
  * Create the loader for one kind of item. In `dryRun` the loader batches exactly as a real run would, sends
  * nothing, acknowledges every batch and counts `stats.plannedRequests`.
  */
-export function createKlaviyoLoader(kind: LoadKind, config: KlaviyoLoaderConfig, ctx: KlaviyoLoaderContext): Loader {
+export function createKlaviyoLoader(kind: LoadKind, config: KlaviyoLoaderConfig, ctx: KlaviyoLoaderContext, also: readonly string[] = []): Loader {
   if (!ctx.dryRun && !ctx.client) throw new EtlError('INTERNAL', 'createKlaviyoLoader needs a client unless dryRun');
   const client = ctx.dryRun ? undefined : ctx.client;
   const batch = { unsubscribes: 100, suppressions: 100, listRemovals: 1000, ...config.batch };
+  // profiles with their consent (a profile transform's `subscribe:`): each profile imported before it is subscribed
+  if (kind === 'profile' && also.includes('subscription')) return new KlaviyoProfileConsentLoader(config, ctx, client, ctx.poll);
   switch (kind) {
     case 'event':
       return new KlaviyoEventLoader(config, ctx, client);

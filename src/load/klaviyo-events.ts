@@ -263,7 +263,7 @@ export class KlaviyoEventLoader implements Loader {
         const n = ++ctx.stats.items.duplicates;
         if (n <= MAX_DUPLICATE_WARNINGS) warnDuplicate(ctx, entry, n === MAX_DUPLICATE_WARNINGS);
       },
-      send: sendOrPlan(ctx, sender, EVENTS_ENDPOINT_KEY),
+      send: sendOrPlan(ctx, sender, ENDPOINT),
       onTooLarge: (entry, bytes) =>
         ctx.onReject([
           itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `event is ${bytes} bytes serialized, more than one request may carry`),

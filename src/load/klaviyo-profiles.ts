@@ -98,7 +98,7 @@ export class KlaviyoProfileLoader implements Loader {
       maxItemBytes: MAX_PROFILE_BYTES,
       concurrency: config.concurrency,
       sizeOf: (entry) => Buffer.byteLength(entry.json),
-      send: sendOrPlan(ctx, sender, PROFILES_ENDPOINT_KEY),
+      send: sendOrPlan(ctx, sender, endpoint),
       onTooLarge: (entry, bytes) =>
         ctx.onReject([
           itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `profile is ${bytes} bytes serialized, Klaviyo accepts at most ${MAX_PROFILE_BYTES}`),

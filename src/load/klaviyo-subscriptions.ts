@@ -81,7 +81,7 @@ export class KlaviyoSubscriptionLoader implements Loader {
           ctx.onAck(entries.map((e) => e.item));
         })
       : undefined;
-    const send = sendOrPlan(ctx, sender, SUBSCRIPTIONS_ENDPOINT_KEY);
+    const send = sendOrPlan(ctx, sender, ENDPOINT);
     this.#batcher = new Batcher<Entry<SubscriptionItem>>({
       maxItems: config.batch.subscriptions,
       maxBytes: config.batch.maxBytes,

@@ -29,6 +29,14 @@ export interface LoadContext extends LoadEvents {
   dryRun: boolean;
   /** Bulk-import jobs submitted by an interrupted earlier run, to poll instead of resubmitting. */
   resumeJobs?: string[];
+  /** Dry runs: each request a real run would send (`endpoint`: `POST /api/…`; `body`: exactly as it would be sent). */
+  onPlanned?(request: PlannedRequest): void;
+}
+
+/** A request a dry run would have sent. */
+export interface PlannedRequest {
+  endpoint: string;
+  body: string;
 }
 
 export interface CloseOptions {

@@ -64,7 +64,8 @@ function checkpointJobs(run: LiveRun): string[] | undefined {
 
 /** The counters a checkpoint at `position` stores (skipped rows up to it only). */
 function countersAt(run: LiveRun, position: SourcePosition | undefined): RunStats {
-  return { ...run.stats, rows: { ...run.stats.rows, skipped: run.skipped.upTo(position?.seq ?? -1) } };
+  const seq = position?.seq ?? -1;
+  return { ...run.stats, rows: { ...run.stats.rows, skipped: run.skipped.upTo(seq) }, skippedBy: run.skipped.byUpTo(seq) };
 }
 
 function failure(err: unknown): { code: string; message: string } {
@@ -94,6 +95,7 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
   return {
     ...run,
     redisUrl: run.options.redisUrl ?? run.env.KLAVIYO_ETL_REDIS_URL,
+    onPlanned: run.options.onPlannedRequest,
     signal: run.options.signal,
     drainSignal,
     onAck: (items: ItemSpan[], info?: { jobId?: string }) => {
@@ -111,7 +113,8 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
       // counted before they settle: a checkpoint past them claims them skipped; a resume before them skips them again
       for (const s of skips) {
         stats.rows.skipped++;
-        run.skipped.add(s.seq);
+        run.skipped.add(s.seq, 1, s.code);
+        stats.skippedBy[s.code] = (stats.skippedBy[s.code] ?? 0) + 1; // skippedBy adds up to rows.skipped
         const byCode = (stats.skippedByCode ??= {});
         byCode[s.code] = (byCode[s.code] ?? 0) + 1;
       }

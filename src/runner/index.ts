@@ -91,13 +91,14 @@ export async function run(options: RunOptions): Promise<RunReport> {
       // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
       if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
       const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
-      const extra = { jobStarts, warnings: [...setup.warnings], skipped: new CountUpTo(stats.rows.skipped), jobsWritingRejects: new Set<string>() };
+      const extra = { jobStarts, warnings: [...setup.warnings], skipped: new CountUpTo(stats.rows.skipped, stats.skippedBy), jobsWritingRejects: new Set<string>() };
       const running: LiveRun = { ...base, setup, ...extra };
       live.settled = () => (setup.tracker.safePosition()?.seq ?? -1) + 1;
       live.rejectsByCode = () => setup.rejects.tally.byCode();
       const end = await finish(running, await execute(running));
+      const output = running.destination?.output?.();
       const how = { fullRefresh: setup.resume?.fullRefresh === true, fromRejects: options.fromRejects };
-      const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings, ...how });
+      const report = buildReport({ pipeline, dryRun, startedAt, stats: running.stats, setup, end, warnings: running.warnings, ...how, output });
       if (dryRun) report.plan = buildPlan(stats.plannedByEndpoint, (config.destination as { rateLimits?: Record<string, TierLimits> }).rateLimits, options.window);
       await afterRun(report, historyWhere);
       live.report = report;

@@ -2,6 +2,7 @@ import type { Components } from '../components/types.js';
 import type { Logger } from '../core/logger.js';
 import type { Shard } from '../core/shard.js';
 import type { RunStats } from '../core/stats.js';
+import type { RequestPreview } from '../destinations/types.js';
 import type { EmulatorOptions } from '../emulator/index.js';
 import type { SourceProgress } from '../extract/types.js';
 
@@ -63,6 +64,11 @@ export interface RunOptions {
    * tell (local CSV files: bytes read / total bytes, for an ETA).
    */
   onProgress?: (stats: RunStats, source?: SourceProgress) => void;
+  /**
+   * Dry runs: called with each request a real run would send, exactly as it would be sent (the API key redacted), in
+   * the order they would be sent (`klaviyo-etl run --dry-run --show N`).
+   */
+  onPlannedRequest?: (request: RequestPreview) => void;
   /** Log a `progress` line at info level this often (nightly job logs). 0 disables. @default 10000 */
   progressLogIntervalMs?: number;
   /**

@@ -50,13 +50,16 @@ function countItems(stats: RunStats, items: LoadItem[]): void {
  * Hand one transform output on. Returns a promise only when items went to the destination: most rows of a grouped
  * source produce none, and skipping the await saves a promise and a microtask per row.
  */
-function handle(loop: ReadLoop, out: TransformOutput, closeBefore: number): Promise<void> | undefined {
+function handle(loop: ReadLoop, out: TransformOutput, closeBefore: number, seq = closeBefore - 1): Promise<void> | undefined {
   for (const item of out.items) loop.tracker.produced(item.first, item.last);
   if (out.rejects.length > 0) loop.route(out.rejects); // before closeBefore: the rows stay held until written
   loop.tracker.closeBefore(closeBefore);
   if (out.skipped) {
+    const reason = out.skipReason ?? 'skipped';
     loop.stats.rows.skipped += out.skipped;
-    loop.skipped.add(closeBefore - 1, out.skipped);
+    loop.stats.skippedBy[reason] = (loop.stats.skippedBy[reason] ?? 0) + out.skipped;
+    // at the skipped record itself: a checkpoint before it (an open group) must not count it, as the resume reads it again
+    loop.skipped.add(seq, out.skipped, reason);
   }
   if (out.items.length > 0) {
     countItems(loop.stats, out.items);
@@ -89,7 +92,8 @@ export async function readAll(loop: ReadLoop): Promise<boolean> {
       tracker.read(record.pos);
       columns?.note(record);
       lastSeq = record.pos.seq;
-      const pending = handle(loop, transformer.push(record), transformer.held() ?? record.pos.seq + 1);
+      const out = transformer.push(record);
+      const pending = handle(loop, out, transformer.held() ?? record.pos.seq + 1, record.pos.seq);
       if (pending) await pending;
       const backlog = loop.rejects.backlog();
       if (backlog) await backlog;

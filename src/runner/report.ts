@@ -16,11 +16,18 @@ export interface RunReport {
   runId: string;
   /** True when this run continued an interrupted earlier run from its checkpoint. */
   resumed: boolean;
+  /**
+   * A resumed run: the rows its earlier attempts had settled (this attempt read on after them). `rows` count the
+   * whole run; `durationMs` is this attempt's.
+   */
+  resumedAfterRows?: number;
   dryRun: boolean;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
   rows: { read: number; loaded: number; rejected: number; skipped: number };
+  /** Skipped rows by reason (a `where:` condition, a subscription's `when`): adds up to `rows.skipped`. */
+  skippedBy?: Record<string, number>;
   /**
    * `duplicates`: events Klaviyo ignores as repeats of an earlier event of this run (see RunStats). `exportRows`:
    * rows written by an export.
@@ -59,6 +66,8 @@ export interface RunReport {
   skips?: { file: string; byCode: Record<string, number> };
   /** The read-back of a subscription load (`destination.verify`): how many sampled profiles hold their consent. */
   verify?: { sampled: number; holding: number; notHolding: number; requests: number; waitedMs: number; complete: boolean };
+  /** What an export wrote, once published: its file (relative to the working directory when inside it) or `s3://bucket/key`. */
+  output?: string;
   /** Where the run stands for the next run (for resumable runs). */
   checkpoint?: { file: string; position?: unknown };
   /**
@@ -103,10 +112,15 @@ function consentItems(items: ReportItems): string {
 /** A human summary of a report, a few lines long. */
 export function formatSummary(report: RunReport): string {
   const secs = (report.durationMs / 1000).toFixed(1);
-  const rate = report.durationMs > 0 ? Math.round((report.rows.read * 1000) / report.durationMs) : 0;
+  // a resumed run's rows count the whole run, its duration this attempt: the rate is of the rows this attempt read
+  const before = report.resumedAfterRows ?? 0;
+  const thisAttempt = Math.max(0, report.rows.read - before);
+  const rate = report.durationMs > 0 ? Math.round((thisAttempt * 1000) / report.durationMs) : 0;
   const lines = [
-    `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.resumed ? ' (resumed)' : ''}${report.fullRefresh ? ' (full refresh)' : ''}${report.fromRejects ? ` (rows of ${report.fromRejects})` : ''} in ${secs}s`,
-    `  rows      read ${fmt.format(report.rows.read)}, loaded ${fmt.format(report.rows.loaded)}, rejected ${fmt.format(report.rows.rejected)}, skipped ${fmt.format(report.rows.skipped)} (${fmt.format(rate)} rows/s)`,
+    `${report.pipeline.name}: ${report.status}${report.dryRun ? ' (dry run)' : ''}${report.fullRefresh ? ' (full refresh)' : ''}${report.fromRejects ? ` (rows of ${report.fromRejects})` : ''}` +
+      (report.resumed ? ` (resumed after row ${fmt.format(before)}; this attempt ${secs}s)` : ` in ${secs}s`),
+    `  rows      read ${fmt.format(report.rows.read)}, loaded ${fmt.format(report.rows.loaded)}, rejected ${fmt.format(report.rows.rejected)}, skipped ${fmt.format(report.rows.skipped)}` +
+      (report.resumed ? ` (whole run; ${fmt.format(thisAttempt)} read by this attempt, ${fmt.format(rate)} rows/s)` : ` (${fmt.format(rate)} rows/s)`),
     `  items     profiles ${fmt.format(report.items.profiles)}, events ${fmt.format(report.items.events)}, subscriptions ${fmt.format(report.items.subscriptions)}` +
       consentItems(report.items) +
       (report.items.exportRows > 0 ? `, export rows ${fmt.format(report.items.exportRows)}` : '') +
@@ -119,6 +133,7 @@ export function formatSummary(report: RunReport): string {
     const c = report.clears;
     lines.push(`  cleared   ${fmt.format(c.fields)} fields in ${fmt.format(c.profiles)} profiles (PATCH); ${fmt.format(c.unchanged)} rows had nothing to clear`);
   }
+  for (const [reason, count] of Object.entries(report.skippedBy ?? {})) lines.push(`  skipped   ${fmt.format(count)} × ${reason}`);
   if (report.jobs.submitted > 0 || report.jobs.forgotten > 0) {
     lines.push(
       `  jobs      ${report.jobs.submitted} bulk import jobs, ${report.jobs.importErrors} import errors` +
@@ -138,6 +153,7 @@ export function formatSummary(report: RunReport): string {
   }
   if (report.plan && (report.plan.endpoints.length > 0 || report.plan.window)) lines.push(...formatPlan(report.plan));
   for (const warning of report.warnings ?? []) lines.push(`  warning   [${warning.code}] ${warning.message}`);
+  if (report.output) lines.push(`  output    ${report.output}`);
   if (report.rejects && report.rejects.count > 0) {
     const within = report.failOn && !report.failOn.exceeded ? ' (within failOn: the run counts as succeeded, exit 0)' : '';
     lines.push(`  rejects   ${fmt.format(report.rejects.count)} → ${report.rejects.file}${within}`);
@@ -178,21 +194,25 @@ export interface ReportInput {
   warnings: RunWarning[];
   fullRefresh?: boolean;
   fromRejects?: string;
+  /** Where an export went (see RunReport.output). */
+  output?: string;
 }
 
 /** The report of a finished run. */
-export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, warnings, fullRefresh, fromRejects }: ReportInput): RunReport {
+export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, warnings, fullRefresh, fromRejects, output }: ReportInput): RunReport {
   const finishedAt = new Date();
   return {
     status: statusFor(stats, end.outcome),
     pipeline,
     runId: setup.runId,
     resumed: setup.resume?.resumed ?? false,
+    ...(setup.resume?.resumed ? { resumedAfterRows: setup.firstSeq } : {}),
     dryRun,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     rows: { ...stats.rows },
+    skippedBy: { ...stats.skippedBy },
     items: { ...stats.items },
     ...(stats.clears.profiles + stats.clears.unchanged > 0 ? { clears: { ...stats.clears } } : {}),
     requests: {
@@ -210,6 +230,7 @@ export function buildReport({ pipeline, dryRun, startedAt, stats, setup, end, wa
     ...(fromRejects !== undefined ? { fromRejects } : {}),
     ...(stats.skippedByCode ? { skips: { file: displayPath(setup.skipped.path), byCode: { ...stats.skippedByCode } } } : {}),
     ...(stats.verify ? { verify: { ...stats.verify } } : {}),
+    ...(output === undefined ? {} : { output: output.startsWith('s3://') ? output : displayPath(output) }),
     ...(setup.location && !setup.ephemeralDir ? { checkpoint: { file: displayPath(setup.location), position: setup.tracker.safePosition() } } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
     ...(end.error ? { error: end.error } : {}),

@@ -11,10 +11,11 @@ import { shardLabel, type Shard } from '../core/shard.js';
 import type { Logger } from '../core/logger.js';
 import type { LoadItem, Reject } from '../core/record.js';
 import type { RunStats } from '../core/stats.js';
-import type { Destination } from '../destinations/types.js';
+import type { Destination, RequestPreview } from '../destinations/types.js';
 import { guardReader } from '../extract/limits.js';
 import type { SourceReader } from '../extract/types.js';
 import type { Transformer } from '../transform/types.js';
+import { whereOf, withWhere } from '../transform/where.js';
 import type { EmbeddedKlaviyo } from './emulator.js';
 import { rejectsSource, type ResendRow } from './from-rejects.js';
 import type { RunSetup } from './setup.js';
@@ -116,6 +117,8 @@ export interface WiringContext {
   onSkip(skips: Reject[]): void;
   /** Report a warning (the report's `warnings`). */
   warn(warning: RunWarning): void;
+  /** Dry runs: each request a real run would send (`--dry-run --show N`). */
+  onPlanned?(request: RequestPreview): void;
 }
 
 /** The destination of the pipeline. */
@@ -140,11 +143,16 @@ export function openDestination(ctx: WiringContext): Destination {
       interrupted: () => ctx.signal?.aborted ?? false,
       emulatorOutputDir: setup.emulatorOutputDir,
     },
-    items: { kind: parts.transform.capabilities.produces, columns: parts.transform.columns?.(config.transform) },
+    items: {
+      kind: parts.transform.capabilities.produces,
+      columns: parts.transform.columns?.(config.transform),
+      also: parts.transform.alsoProduces?.(config.transform),
+    },
     onAck: ctx.onAck,
     onReject: ctx.onReject,
     onJobDone: ctx.onJobDone,
     onSkip: ctx.onSkip,
+    ...(ctx.dryRun && ctx.onPlanned ? { onPlanned: ctx.onPlanned } : {}),
   });
 }
 
@@ -173,5 +181,5 @@ export function openSource(ctx: WiringContext, bounds: { since?: string; until?:
 
 /** The transformer of the pipeline. */
 export function openTransform(ctx: WiringContext): Transformer {
-  return ctx.parts.transform.create(ctx.config.transform, {});
+  return withWhere(ctx.parts.transform.create(ctx.config.transform, {}), whereOf(ctx.config.transform));
 }

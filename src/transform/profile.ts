@@ -1,9 +1,10 @@
 import { ProfileTransform } from '../config/schema.js';
 import type { ProfileTransformConfig } from '../config/schema.js';
-import type { ProfileItem, SourceRecord, TransformOutput } from '../core/record.js';
+import type { LoadItem, ProfileItem, SourceRecord, TransformOutput } from '../core/record.js';
 import { compileProfile, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
-import type { Transformer } from './types.js';
+import { compileConsent } from './consent.js';
+import type { TransformContext, Transformer } from './types.js';
 import type { TransformDefinition } from '../components/types.js';
 
 /** The paths of the fields marked `clear: true` (`phone_number`, `location.city`, `properties.tier`). */
@@ -27,16 +28,20 @@ function valueAt(attrs: Record<string, unknown>, path: string): unknown {
 
 /**
  * Rows → Klaviyo profile attributes (one LoadItem per row). A field marked `clear: true` whose value is empty is named
- * in the item's `clear` (the loader clears it in Klaviyo).
+ * in the item's `clear` (the loader clears it in Klaviyo). With `subscribe:`, a row also yields a subscription item
+ * for the same profile (its email / phone number), which the klaviyo destination sends only once the profile's import
+ * was processed (src/load/klaviyo-profile-consent.ts): attributes and consent from one file, profile first.
  */
 export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
   type: 'profile',
-  summary: 'One Klaviyo profile per row (email, phone_number, external_id, names, location, properties).',
+  summary: 'One Klaviyo profile per row (email, phone_number, external_id, names, location, properties), optionally subscribed too.',
   config: ProfileTransform,
   capabilities: { reads: 'rows', produces: 'profile' },
-  create(config): Transformer {
+  alsoProduces: (config) => (config.subscribe === undefined ? [] : ['subscription']),
+  create(config, ctx: TransformContext): Transformer {
     const profile = compileProfile(config.profile);
     const clearable = clearPaths(config.profile);
+    const consent = config.subscribe === undefined ? undefined : compileConsent(config.subscribe, ctx.now ?? (() => new Date()), 'subscribe.');
     return {
       push(record: SourceRecord): TransformOutput {
         if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
@@ -46,7 +51,14 @@ export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
         const clear = clearable.filter((path) => valueAt(attrs, path) === undefined);
         const item: ProfileItem = { kind: 'profile', payload: attrs, first: record.pos, last: record.pos, row: record.row };
         if (clear.length > 0) item.clear = clear;
-        return { items: [item], rejects: [] };
+        const items: LoadItem[] = [item];
+        if (consent) {
+          const ids = () => ({ email: attrs.email as string | undefined, phone: attrs.phone_number as string | undefined });
+          const payload = consent(record.row, ids, failures);
+          if (payload === undefined) return { items: [], rejects: [failuresReject(record, failures)] };
+          if (payload !== 'not-wanted') items.push({ kind: 'subscription', payload, first: record.pos, last: record.pos, row: record.row });
+        }
+        return { items, rejects: [] };
       },
       flush: () => ({ items: [], rejects: [] }),
       held: () => undefined,

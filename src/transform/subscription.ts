@@ -120,7 +120,7 @@ export const subscriptionTransform: TransformDefinition<typeof SubscriptionTrans
         if (when !== undefined) {
           const subscribe = run(when, 'when', row, failures);
           if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
-          if (subscribe !== true) return { items: [], rejects: [], skipped: 1 };
+          if (subscribe !== true) return { items: [], rejects: [], skipped: 1, skipReason: 'when: not true' };
         }
         const e = run(email, 'profile.email', row, failures) as string | undefined;
         const p = run(phone, 'profile.phone_number', row, failures) as string | undefined;

@@ -474,3 +474,34 @@ describe('the postgres and S3 examples', () => {
     expect(report.items[kind]).toBe(rows);
   });
 });
+
+describe('the postgres examples run with --emulator after their .sql files', () => {
+  let scratch: TestSchema;
+  beforeAll(async () => {
+    scratch = await createTestSchema('etl_sql');
+    // the files create crm.customers and public.orders; here both go into a scratch schema (PG_SCHEMA)
+    for (const [file, schema] of [['customers-postgres.sql', 'crm'], ['orders-postgres-nightly.sql', 'public']] as const) {
+      const sql = await readFile(path.join(ROOT, 'pipelines/examples', file), 'utf8');
+      await scratch.client.query(sql.replace(new RegExp(`\\b${schema}\\b`, 'g'), scratch.name));
+    }
+  });
+  afterAll(async () => {
+    await scratch?.drop();
+  });
+
+  it.each([
+    ['customers-postgres.yaml', ['--emulator-seed', 'pipelines/examples/customers-postgres.seed.json'], 3, 'profiles'],
+    ['orders-postgres-nightly.yaml', [], 2, 'events'],
+  ] as const)('%s', async (name, extra, rows, kind) => {
+    const reportFile = path.join(tmp, `sql-${name}.json`);
+    const result = await cli(['run', `pipelines/examples/${name}`, '--emulator', ...extra, '--report', reportFile, '--state-dir', path.join(tmp, `state-sql-${name}`)], {
+      env: { DATABASE_URL: scratch.url, PG_SCHEMA: scratch.name },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report & { emulator: { state: { lists: { id: string; members: number }[] } } };
+    expect(report).toMatchObject({ status: 'succeeded', rows: { read: rows, loaded: rows, rejected: 0 } });
+    expect(report.items[kind]).toBe(rows);
+    if (name === 'customers-postgres.yaml') expect(report.emulator.state.lists.find((l) => l.id === 'XyZ123')?.members).toBe(rows);
+  });
+});

@@ -6,7 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { cli, spawnCli } from '../helpers/cli.js';
+import { execFile } from 'node:child_process';
+import { ROOT, cli, spawnCli } from '../helpers/cli.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 
 /*
@@ -290,6 +291,26 @@ describe('crash (SIGKILL) in the middle of an object after the first, and resume
 });
 
 describe('the S3 example', () => {
+  it('runs as its header says: against a local S3 server (AWS_ENDPOINT_URL_S3) and the embedded emulator', async () => {
+    const local = await startS3rver([]); // no bucket: the header's commands create them
+    try {
+      const env = { ...local.env, AWS_ENDPOINT_URL_S3: local.endpoint };
+      const put = (...args: string[]) =>
+        new Promise<number>((resolve) => execFile(process.execPath, [path.join(ROOT, 'scripts/s3-put.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } }, (e) => resolve(e ? 1 : 0)));
+      expect(await put('s3://acme-etl-state/')).toBe(0);
+      expect(await put('fixtures/s3/profiles-2026-03-01.csv.gz', 's3://acme-crm-exports/profiles/daily/profiles-2026-03-01.csv.gz')).toBe(0);
+      const reportFile = path.join(tmp, 'example-report.json');
+      const result = await cli(['run', 'pipelines/examples/profiles-s3-daily.yaml', '--emulator', '--report', reportFile], { env });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report & { emulator: { state: { profiles: number } } };
+      expect(report.rows).toMatchObject({ read: 3, loaded: 3, rejected: 0 });
+      expect(report.emulator.state.profiles).toBe(3);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('validates', async () => {
     const result = await cli(['validate', 'pipelines/examples/profiles-s3-daily.yaml']);
     expect(result.stdout).toContain('1 pipeline file valid');

@@ -9,6 +9,7 @@ import { formatSummary } from '../../runner/report.js';
 import { EXIT, exitCodeForReport } from '../../core/exit-codes.js';
 import { parseWindow } from '../../runner/plan.js';
 import { createProgress } from '../progress.js';
+import { RequestPreviews } from '../preview.js';
 
 interface RunArgs {
   pipeline: string;
@@ -32,6 +33,7 @@ interface RunArgs {
   progress: boolean;
   metricsPort?: number;
   metricsHost: string;
+  show?: number;
 }
 
 /** `klaviyo-etl run <pipeline.yaml>`: run a pipeline. */
@@ -63,6 +65,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('window', {
         type: 'string',
         describe: 'With --dry-run: the time the run must fit in (e.g. 2h, 90m, 1h30m); exit 1 when the least wall time the account\'s rate-limit tiers allow exceeds it',
+      })
+      .option('show', {
+        type: 'number',
+        describe: 'With --dry-run: print the first N requests a real run would send (URL, headers, body), exactly as they would be sent, the API key redacted; combine with --limit to keep bodies short',
       })
       .option('report', { type: 'string', describe: 'Write the run report as JSON to this file' })
       .option('restart', { type: 'boolean', default: false, describe: "Discard an unfinished run's checkpoint and start over" })
@@ -118,6 +124,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const window = args.window === undefined ? undefined : parseWindow(String(args.window));
     if (args.window !== undefined && window === undefined) throw new EtlError('USAGE', `Expected --window to be a duration like 2h, 90m or 1h30m, got ${String(args.window)}`);
     if (window !== undefined && !args.dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
+    if (args.show !== undefined && !(Number.isInteger(args.show) && args.show > 0)) {
+      throw new EtlError('USAGE', `Expected --show to be a positive integer, got ${String(args.show)}`);
+    }
+    if (args.show !== undefined && !args.dryRun) throw new EtlError('USAGE', '--show prints the requests of a dry run: use it with --dry-run');
+    const previews = args.show === undefined ? undefined : new RequestPreviews(args.show);
     const emulatorLimits = parseLimits(args.emulatorLimits);
     limitHeapGrowth();
     if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
@@ -164,10 +175,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         onMetricsServed: (url) => {
           if (url) process.stderr.write(`metrics: ${url}\n`);
         },
+        onPlannedRequest: previews?.add,
       });
       progress?.done();
-      if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      if (args.json) process.stdout.write(JSON.stringify(previews ? { ...report, preview: previews } : report, null, 2) + '\n');
       else {
+        if (previews) process.stdout.write(previews.format() + '\n\n');
         process.stdout.write(formatSummary(report) + '\n');
         if (report.emulator) process.stdout.write(formatEmulatorState(report.emulator) + '\n');
       }
