@@ -103,20 +103,27 @@ describe('where: a row filter on the transform', () => {
   });
 
   it('a number condition over a value that is not a number rejects the row (never skips it silently)', async () => {
-    await writeFile(file('orders-gt.yaml'), ORDERS_PIPELINE.replace(/ {2}where:[\s\S]*?destination/, '  where:\n    - {column: Tags, gt: 10}\ndestination').replace('orders-where', 'orders-gt'));
+    await writeFile(file('orders-gt.csv'), ['Name,Email,Score', '#1,a@example.com,20', '#2,b@example.com,vip', '#3,c@example.com,'].join('\n'));
+    const pipeline = ORDERS_PIPELINE.replace('orders.csv', 'orders-gt.csv')
+      .replace(/ {2}value:.*\n {2}time:.*\n/, '')
+      .replace(/ {2}where:[\s\S]*?destination/, '  where:\n    - {column: Score, gt: 10}\ndestination')
+      .replace('orders-where', 'orders-gt');
+    await writeFile(file('orders-gt.yaml'), pipeline);
     const reportFile = file('gt-report.json');
     const result = await cli(['run', file('orders-gt.yaml'), '--dry-run', '--report', reportFile, '--state-dir', file('state-gt')]);
     expect(result.code).toBe(3);
     const report = JSON.parse(await readFile(reportFile, 'utf8'));
-    // Tags "test, internal" and "vip" are not numbers (rejected); the empty ones fail the condition (skipped)
-    expect(report.rows).toMatchObject({ read: 5, rejected: 2, skipped: 3, loaded: 0 });
+    // "vip" is not a number (rejected, INVALID_NUMBER); the empty score does not meet the condition (skipped)
+    expect(report.rows).toMatchObject({ read: 3, loaded: 1, rejected: 1, skipped: 1 });
+    const rejects = (await readFile(file('state-gt/orders-gt/rejects.dry-run.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejects.map((r) => [r.line, r.code])).toEqual([[3, 'INVALID_NUMBER']]);
   });
 });
 
 describe('profiles and their consent from one file', () => {
   let emulator: EmulatorHandle;
   beforeAll(async () => {
-    emulator = await startEmulator({ port: 0, limits: 'off' });
+    emulator = await startEmulator({ port: 0, limits: 'off', subscriptionDelayMs: 0 }); // consent applied at once, to read it back
   });
   afterAll(async () => {
     await emulator.close();
