@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { cli } from '../helpers/cli.js';
+import { ROOT, cli } from '../helpers/cli.js';
 
 /*
  * Issue 15, "Mappings people need", through the built CLI: the `where:` row filter, profiles and their consent from
@@ -115,7 +115,7 @@ describe('where: a row filter on the transform', () => {
     const report = JSON.parse(await readFile(reportFile, 'utf8'));
     // "vip" is not a number (rejected, INVALID_NUMBER); the empty score does not meet the condition (skipped)
     expect(report.rows).toMatchObject({ read: 3, loaded: 1, rejected: 1, skipped: 1 });
-    const rejects = (await readFile(file('state-gt/orders-gt/rejects.dry-run.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const rejects = (await readFile(path.resolve(ROOT, report.rejects.file), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(rejects.map((r) => [r.line, r.code])).toEqual([[3, 'INVALID_NUMBER']]);
   });
 });
