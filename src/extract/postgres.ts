@@ -6,7 +6,7 @@ import { PostgresSource, type PostgresSourceConfig } from '../config/schema.js';
 import { EtlError } from '../core/errors.js';
 import type { Shard } from '../core/shard.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
-import type { ExtractContext, SourceReader } from './types.js';
+import type { ExtractContext, InspectContext, SourceReader, SourceSample } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 import { lazyModule } from '../core/lazy.js';
 
@@ -202,6 +202,36 @@ function shardCondition(config: PostgresSourceConfig, shard: Shard, q: (name: st
   return `mod(abs(hashtext(_src.${q(key)}::text)::bigint), ${param(shard.count)}) = ${param(shard.index - 1)}`;
 }
 
+/** The SELECT a config reads (`table` + `columns`, or `query`), before the cursor and bounds are added. */
+function innerQuery(config: PostgresSourceConfig): string {
+  if (config.table === undefined) return config.query!.trim().replace(/;\s*$/, '');
+  const cols = config.columns ? config.columns.map(pgLib().escapeIdentifier).join(', ') : '*';
+  return `SELECT ${cols} FROM ${quoteQualifiedName(config.table)}`;
+}
+
+/** The pre-flight sample of a postgres source: the columns its query gives (`LIMIT 0`: no row is read). */
+async function inspectPostgres(config: PostgresSourceConfig, ctx: InspectContext): Promise<SourceSample[]> {
+  const source = `postgres:${config.table ?? 'query'}`;
+  const url = redactConnectionUrl(config.url);
+  const client = new (pgLib().Client)(clientConfig(config, ctx.baseDir));
+  client.on('error', () => undefined); // a failure surfaces from connect/query
+  const fail = (message: string, error: unknown): EtlError => {
+    const detail = (error instanceof Error ? error.message : String(error)).split(config.url).join(url);
+    return new EtlError('SOURCE_READ', `${message}: ${detail}`, { cause: error, context: { component: 'postgres', source, url } });
+  };
+  try {
+    await client.connect().catch((error: unknown) => {
+      throw fail(`Could not connect to PostgreSQL at ${url}`, error);
+    });
+    const result = await client.query(`SELECT * FROM (${innerQuery(config)}\n) AS _probe LIMIT 0`).catch((error: unknown) => {
+      throw fail(`PostgreSQL query on ${source} failed`, error);
+    });
+    return [{ source, columns: result.fields.map((f) => f.name), certainty: 'header', rows: true, paths: true }];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Build the query for a config and context: identifiers quoted, every value a bound parameter. */
 export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<ExtractContext, 'startAfter' | 'watermark' | 'since' | 'until' | 'limit' | 'shard'>): PostgresPlan {
   if ((config.table === undefined) === (config.query === undefined)) {
@@ -209,13 +239,7 @@ export function planPostgresQuery(config: PostgresSourceConfig, ctx: Pick<Extrac
   }
   if (config.columns && !config.table) throw new EtlError('CONFIG_INVALID', '`columns` applies only with `table`');
   const q = pgLib().escapeIdentifier;
-  let inner: string;
-  if (config.table !== undefined) {
-    const cols = config.columns ? config.columns.map(q).join(', ') : '*';
-    inner = `SELECT ${cols} FROM ${quoteQualifiedName(config.table)}`;
-  } else {
-    inner = config.query!.trim().replace(/;\s*$/, '');
-  }
+  const inner = innerQuery(config);
   const source = `postgres:${config.table ?? 'query'}`;
   const cursor = config.cursor ?? [];
   const values: unknown[] = [];
@@ -303,24 +327,6 @@ class PostgresSourceReader implements PostgresReader {
     return this.#rows;
   }
 
-  #clientConfig(): pg.ClientConfig {
-    const c = this.#config;
-    let ssl: pg.ClientConfig['ssl'];
-    if (c.ssl === true) ssl = true;
-    else if (typeof c.ssl === 'object') {
-      ssl = { rejectUnauthorized: c.ssl.rejectUnauthorized };
-      if (c.ssl.ca) ssl.ca = readFileSync(resolvePath(this.#ctx.baseDir, c.ssl.ca), 'utf8');
-    }
-    return {
-      connectionString: c.url,
-      ...(ssl !== undefined ? { ssl } : {}),
-      application_name: c.applicationName,
-      ...(c.statementTimeout !== undefined ? { statement_timeout: c.statementTimeout } : {}),
-      options: '-c DateStyle=ISO',
-      types: postgresTypes(c.numeric),
-    };
-  }
-
   #fail(message: string, cause: unknown): EtlError {
     const detail = cause instanceof Error ? cause.message : String(cause);
     return new EtlError('SOURCE_READ', `${message}: ${detail.split(this.#config.url).join(redactConnectionUrl(this.#config.url))}`, {
@@ -332,7 +338,7 @@ class PostgresSourceReader implements PostgresReader {
   async *records(): AsyncGenerator<SourceRecord> {
     const { logger, signal } = this.#ctx;
     const cursorCols = this.#config.cursor ?? [];
-    const client = new (pgLib().Client)(this.#clientConfig());
+    const client = new (pgLib().Client)(clientConfig(this.#config, this.#ctx.baseDir));
     this.#client = client;
     client.on('error', (err) => logger.warn('postgres connection error', { error: err.message }));
     try {
@@ -414,6 +420,24 @@ class PostgresSourceReader implements PostgresReader {
   }
 }
 
+/** The connection settings of a postgres source. */
+function clientConfig(c: PostgresSourceConfig, baseDir: string): pg.ClientConfig {
+  let ssl: pg.ClientConfig['ssl'];
+  if (c.ssl === true) ssl = true;
+  else if (typeof c.ssl === 'object') {
+    ssl = { rejectUnauthorized: c.ssl.rejectUnauthorized };
+    if (c.ssl.ca) ssl.ca = readFileSync(resolvePath(baseDir, c.ssl.ca), 'utf8');
+  }
+  return {
+    connectionString: c.url,
+    ...(ssl !== undefined ? { ssl } : {}),
+    application_name: c.applicationName,
+    ...(c.statementTimeout !== undefined ? { statement_timeout: c.statementTimeout } : {}),
+    options: '-c DateStyle=ISO',
+    types: postgresTypes(c.numeric),
+  };
+}
+
 /** The `postgres` source. */
 export const postgresSource: SourceDefinition<typeof PostgresSource> = {
   type: 'postgres',
@@ -423,4 +447,5 @@ export const postgresSource: SourceDefinition<typeof PostgresSource> = {
   create(config: PostgresSourceConfig, ctx: ExtractContext): PostgresReader {
     return new PostgresSourceReader(config, ctx);
   },
+  inspect: inspectPostgres,
 };

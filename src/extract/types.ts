@@ -76,8 +76,10 @@ export interface InspectContext {
 export interface SourceSample {
   /** The input as records name it (`pos.source`). */
   source: string;
-  /** Its size in bytes (0: an empty file). */
-  bytes: number;
+  /** Its size in bytes (0: an empty file); absent for an input that is not a file (a query). */
+  bytes?: number;
+  /** Rows hold typed values: a dotted column (`data.tier`) may be a path into a json column (its first name counts). */
+  paths?: boolean;
   /**
    * Its columns: a CSV header (or the configured `header` list), or the keys of the first rows. Absent when the
    * input has none (an empty file) or could not be read (`error`).

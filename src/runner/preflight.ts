@@ -1,7 +1,7 @@
 /**
  * The pre-flight check of a pipeline against its data: before a run sends its first request (and in `klaviyo-etl
  * validate --with-data`), the start of every input of the source (a CSV file's header, the keys of an NDJSON file's
- * first rows: the source's `inspect`) is compared with the columns the mapping reads.
+ * first rows, the columns of a PostgreSQL query: the source's `inspect`) is compared with the columns the mapping reads.
  *
  * Problems (a run fails with the first one's code, `validate` exits 2), located at the pipeline's line:col:
  * - SOURCE_COLUMN_MISSING: a column the mapping reads is not in a CSV header (did-you-mean from the real header);
@@ -59,7 +59,7 @@ function list(items: readonly string[], shown: number): string {
 /** Whether a mapped column is in a sample's columns (sampled keys: a dotted path by its first key too). */
 function present(column: string, sample: SourceSample, columns: ReadonlySet<string>): boolean {
   if (columns.has(column)) return true;
-  return sample.certainty === 'sampled' && column.includes('.') && columns.has(column.split('.')[0]!);
+  return (sample.certainty === 'sampled' || sample.paths === true) && column.includes('.') && columns.has(column.split('.')[0]!);
 }
 
 /** The delimiter a one-column header says the file uses (the most frequent other one), if any. */
@@ -95,7 +95,7 @@ function headerFaults(columns: readonly string[]): string[] {
 
 /** Compare the samples with the mapped columns. */
 function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<ProblemCode>, warn: Add<WarningCode>): void {
-  const missing = new Map<string, { mapped: MappedColumn; files: string[]; header: string[]; certain: boolean }>();
+  const missing = new Map<string, { mapped: MappedColumn; files: string[]; header: string[]; certain: boolean; file: boolean }>();
   for (const sample of samples) {
     if (sample.error) {
       problem('SOURCE_READ', sample.error.message, ['source', sample.error.key ?? 'path']);
@@ -132,18 +132,21 @@ function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<P
     for (const m of mapped) {
       if (present(m.column, sample, names)) continue;
       const key = `${m.column}\n${JSON.stringify(m.path)}`;
-      const entry = missing.get(key) ?? { mapped: m, files: [], header: columns, certain: false };
+      const entry = missing.get(key) ?? { mapped: m, files: [], header: columns, certain: false, file: sample.bytes !== undefined };
       entry.files.push(sample.source);
       entry.certain ||= sample.certainty === 'header';
       missing.set(key, entry);
     }
   }
-  for (const { mapped: m, files, header, certain } of missing.values()) {
+  for (const { mapped: m, files, header, certain, file } of missing.values()) {
     const guess = closest(m.column, header);
     const mean = guess === undefined ? '' : ` (did you mean "${guess}"?)`;
     const where = files.length > FILES_SHOWN ? `${files.slice(0, FILES_SHOWN).join(', ')} and ${files.length - FILES_SHOWN} more files` : files.join(', ');
     if (certain) {
-      problem('SOURCE_COLUMN_MISSING', `column "${m.column}" is not in the header of ${where}${mean}; the header has ${list(header, COLUMNS_SHOWN)}`, m.path);
+      const message = file
+        ? `column "${m.column}" is not in the header of ${where}${mean}; the header has ${list(header, COLUMNS_SHOWN)}`
+        : `column "${m.column}" is not among the columns of ${where}${mean}; they are ${list(header, COLUMNS_SHOWN)}`;
+      problem('SOURCE_COLUMN_MISSING', message, m.path);
     } else {
       warn('SOURCE_COLUMN_UNSEEN', `"${m.column}" is in none of the first rows of ${where}${mean}; their keys are ${list(header, COLUMNS_SHOWN)}`, m.path);
     }
@@ -154,7 +157,7 @@ type Add<C> = (code: C, message: string, path: PathSegment[]) => void;
 
 /**
  * Check the source's data against the mapping of a loaded pipeline (nothing is sent anywhere). A source without
- * `inspect` (PostgreSQL, S3, Klaviyo) is not checked.
+ * `inspect` (S3, Klaviyo) is not checked.
  */
 export async function checkSourceData(input: DataCheckInput): Promise<DataCheck> {
   const { config, source } = input;
