@@ -38,6 +38,7 @@ const subscribeBody = (profiles: unknown[], extra: Record<string, unknown> = {})
   data: { type: 'profile-subscription-bulk-create-job', attributes: { ...extra, profiles: { data: profiles } } },
 });
 const unsubscribeBody = (profiles: unknown[]) => ({ data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: profiles } } } });
+const suppressBody = (profiles: unknown[]) => ({ data: { type: 'profile-suppression-bulk-create-job', attributes: { profiles: { data: profiles } } } });
 const emailSub = (email: string, marketing: Record<string, unknown> = { consent: 'SUBSCRIBED' }) => ({
   type: 'profile',
   attributes: { email, subscriptions: { email: { marketing } } },
@@ -131,6 +132,12 @@ const ROWS: Row[] = [
   },
   { rule: 'more than 1,000 subscriptions', method: 'POST', path: '/api/profile-subscription-bulk-create-jobs', body: subscribeBody(Array.from({ length: 1001 }, (_, i) => emailSub(`s${i}@example.com`))), status: 400, code: 'invalid', source: { pointer: P } },
   { rule: 'more than 100 unsubscribes', method: 'POST', path: '/api/profile-subscription-bulk-delete-jobs', body: unsubscribeBody(Array.from({ length: 101 }, (_, i) => emailUnsub(`s${i}@example.com`))), status: 400, code: 'invalid', source: { pointer: P } },
+  { rule: 'suppression without email', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: suppressBody([{ type: 'profile', attributes: {} }]), status: 400, code: 'invalid', source: { pointer: `${P}/0/attributes/email` } },
+  { rule: 'suppression of an invalid email', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: suppressBody([{ type: 'profile', attributes: { email: 'nope' } }]), status: 400, code: 'invalid', source: { pointer: `${P}/0/attributes/email` } },
+  { rule: 'suppression attribute other than email', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: suppressBody([{ type: 'profile', attributes: { email: 'a@example.com', phone_number: '+14155552671' } }]), status: 400, code: 'invalid', source: { pointer: `${P}/0/attributes/phone_number` } },
+  { rule: 'more than 100 suppressions', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: suppressBody(Array.from({ length: 101 }, (_, i) => ({ type: 'profile', attributes: { email: `s${i}@example.com` } }))), status: 400, code: 'invalid', source: { pointer: P } },
+  { rule: 'suppression of an unknown list', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: { data: { type: 'profile-suppression-bulk-create-job', attributes: {}, relationships: { list: { data: { type: 'list', id: 'NoSuch' } } } } }, status: 404, code: 'not_found', source: { pointer: '/data/relationships/list/data/id' } },
+  { rule: 'suppression naming nobody', method: 'POST', path: '/api/profile-suppression-bulk-create-jobs', body: suppressBody([]), status: 400, code: 'invalid', source: { pointer: '/data/attributes/profiles' } },
   {
     rule: 'consented_at without historical_import',
     method: 'POST',
