@@ -36,6 +36,8 @@ export interface StartOptions {
    * such a run reads in full too. @default false
    */
   fullRefresh?: boolean;
+  /** The rejects file of a new run, stored in its first checkpoint (a resume appends to it). */
+  rejects?: RejectsState;
 }
 
 /** What the runner resumes from. */
@@ -51,7 +53,7 @@ export interface ResumeState {
   resumeJobsAfter?: Record<string, SourcePosition | null>;
   /** Counters of the unfinished run, as of its last checkpoint. */
   counters?: RunStats;
-  /** Rejects written by the unfinished run (the resumed run appends to the file, skipping rejects already in it). */
+  /** Rejects written by the unfinished run (the resumed run appends to the file, skipping rejects already in it); for a new run, its file (`StartOptions.rejects`). */
   rejects?: RejectsState;
   /** Source state the unfinished run saved (ExtractContext.plan): the file list it covers, files done… */
   sourcePlan?: unknown;
@@ -231,8 +233,8 @@ export class Checkpointer {
         );
       }
       const runId = (this.#options.newRunId ?? randomUUID)();
-      this.#state = { ...base, runId, startedAt: now, pendingJobs: [] };
-      result = { runId, resumed: false, resumeJobs: [], ...read };
+      this.#state = { ...base, runId, startedAt: now, pendingJobs: [], ...(options.rejects ? { rejects: options.rejects } : {}) };
+      result = { runId, resumed: false, resumeJobs: [], ...read, ...(options.rejects ? { rejects: options.rejects } : {}) };
       if (previous && unfinished) {
         result.discarded = {
           runId: previous.runId,

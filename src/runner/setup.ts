@@ -113,6 +113,9 @@ async function openCheckpoint(options: SetupOptions, defaultDir: string): Promis
     };
     return { lock: { release }, ephemeralDir };
   }
+  // a new run's id and rejects file are in its first checkpoint write, so a resume after any crash appends to that file
+  const runId = randomUUID();
+  const freshRejects = (await rejectsFile(options, defaultDir, runId, undefined)).path;
   const checkpointer = new Checkpointer({
     store,
     pipeline: config.name,
@@ -120,8 +123,10 @@ async function openCheckpoint(options: SetupOptions, defaultDir: string): Promis
     version: mappingVersion(config),
     every: config.checkpoint.every,
     logger,
+    newRunId: () => runId,
   });
-  const resume = await checkpointer.start({ restart: options.restart, fullRefresh: options.fullRefresh });
+  const start = { restart: options.restart, fullRefresh: options.fullRefresh, rejects: { path: freshRejects, count: 0 } };
+  const resume = await checkpointer.start(start);
   checkpointer.onLockLost(options.fail);
   if (resume.resumed) logger.info('resuming an unfinished run', { runId: resume.runId, after: resume.startAfter });
   return { checkpointer, location: store.location, resume, ephemeralDir };
@@ -134,7 +139,8 @@ async function openCheckpoint(options: SetupOptions, defaultDir: string): Promis
 async function rejectsFile(options: SetupOptions, defaultDir: string, runId: string, resume: ResumeState | undefined): Promise<{ path: string; format: 'csv' | 'ndjson' }> {
   const { rejects } = options.config;
   let file: string;
-  if (resume?.resumed && resume.rejects?.path) file = resume.rejects.path;
+  // a resumed run's own file; a new run's is the one its first checkpoint names (a fresh name: see rejects-path.ts)
+  if (resume?.rejects?.path) file = resume.rejects.path;
   else {
     const run = { runId, date: options.startedAt };
     const template = rejects.path ? path.resolve(options.baseDir, rejects.path) : path.join(defaultDir, options.dryRun ? DEFAULT_DRY_RUN_REJECTS_PATH : DEFAULT_REJECTS_PATH);
@@ -190,14 +196,6 @@ export async function setUpRun(options: SetupOptions): Promise<RunSetup> {
     firstSeq,
     fail: options.fail,
   });
-  if (checkpoint.checkpointer && !checkpoint.resume?.resumed) {
-    // the rejects file of this run is in the checkpoint from the start: a resume appends to it
-    checkpoint.checkpointer.update({ rejects: { path: rejects.path, count: 0 } });
-    await checkpoint.checkpointer.flush().catch(async (error: unknown) => {
-      await checkpoint.checkpointer?.abandon(); // releases the lock
-      throw error;
-    });
-  }
   const { watermark, warning } = watermarkOf(options, checkpoint.resume);
   const warnings = warning ? [warning] : [];
   const emulatorOutputDir = options.emulator ? path.join(defaultDir, 'emulator-output') : undefined;
