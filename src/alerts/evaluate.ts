@@ -52,7 +52,9 @@ export function evaluateAlerts(report: RunReport, previous: readonly RunReport[]
   const rejects = config.rejects && rejectsAlert(report, config.rejects);
   if (rejects) alerts.push(rejects);
   if (config.zeroRows && completed(report) && report.rows.read === 0) {
-    alerts.push({ kind: 'zeroRows', message: 'the run read no row at all: is the upstream export empty or missing?' });
+    // the source's own warnings (an empty file, a header without rows) say where
+    const why = (report.warnings ?? []).filter((w) => w.code.startsWith('SOURCE_FILE_')).map((w) => ` [${w.code}] ${w.message}`);
+    alerts.push({ kind: 'zeroRows', message: `the run read no row at all: is the upstream export empty or missing?${why.join(';')}` });
   }
   if (config.slowerThan !== undefined && report.durationMs > durationMs(config.slowerThan)) {
     alerts.push({ kind: 'slowerThan', message: `the run took ${Math.round(report.durationMs / 1000)} s, longer than ${config.slowerThan}` });

@@ -43,6 +43,7 @@ export function alertText(report: RunReport, alerts: readonly Alert[]): string {
     `run ${report.runId} ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s (finished ${report.finishedAt})`,
     `rows read ${nf.format(rows.read)}, loaded ${nf.format(rows.loaded)}, rejected ${nf.format(rows.rejected)}${codes ? ` (${codes})` : ''}`,
     `requests ${nf.format(requests.total)}, 429s ${nf.format(requests.throttled)}, retried ${nf.format(requests.retried)}`,
+    ...(report.warnings ?? []).slice(0, 5).map((w) => `warning [${w.code}] ${w.message}`),
   ];
   return redactSecrets(lines.join('\n'));
 }

@@ -152,6 +152,8 @@ describe('alerts (CLI, built binary, webhooks to a local HTTP server)', () => {
     expect(hits.get('/down')).toBe(3);
     got = since(mark);
     expect(got['/slack']!.map((b) => (b as { text: string }).text.split('\n')[0])).toEqual(['*klaviyo-etl alerted: zeroRows*']);
+    // the empty-file warning of the source says where
+    expect((got['/slack']![0] as { text: string }).text).toContain('[SOURCE_FILE_NO_ROWS]');
     report = JSON.parse(await readFile(path.join(tmp, 'report.json'), 'utf8')) as RunReport;
     expect(report.alerts).toContainEqual({ webhook: 4, format: 'json', kinds: ['zeroRows'], delivered: false, attempts: 3, error: 'HTTP 500' });
     expect(zero.stdout).toContain('alert     zeroRows → webhook 4 (json): not delivered after 3 attempts');

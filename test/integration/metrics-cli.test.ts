@@ -157,7 +157,7 @@ describe('Prometheus metrics (CLI, built binary)', () => {
       env: { ...okEnv, PUSHGATEWAY_URL: 'http://127.0.0.1:9' },
     });
     expect(down.code).toBe(0);
-    expect((JSON.parse(down.stdout) as { warnings: string[] }).warnings.join()).toContain('metrics were not pushed to the Pushgateway');
+    expect((JSON.parse(down.stdout) as { warnings: { code: string; message: string }[] }).warnings).toContainEqual(expect.objectContaining({ code: 'METRICS_NOT_PUSHED' }));
 
     // 429s by endpoint: the emulator answers 429 to a run paced far above its limits
     const limited = await startEmulator({ port: 0, limits: 'klaviyo', faults: { rate429: 0.5, seed: 3 } });
