@@ -163,14 +163,8 @@ export class Checkpointer {
   }
 
   async #start(options: StartOptions): Promise<ResumeState> {
-    let previous: Checkpoint | undefined;
     const restart = options.restart || options.fullRefresh;
-    try {
-      previous = await this.#store.read();
-    } catch (error) {
-      if (!(restart && isEtlError(error) && error.code === 'CHECKPOINT_CORRUPT')) throw error;
-      this.#logger.warn('checkpoint corrupt; starting over (--restart)', { checkpoint: this.#store.location });
-    }
+    const previous = await this.#readPrevious(restart);
     const now = this.#now();
     const hash = this.#options.configHash;
     const unfinished = previous !== undefined && previous.status !== 'succeeded';
@@ -194,63 +188,80 @@ export class Checkpointer {
       ...(!fullRefresh && stored.watermarkVersion !== undefined ? { watermarkVersion: stored.watermarkVersion } : {}),
       ...(fullRefresh ? { fullRefresh: true } : {}),
     };
-    let result: ResumeState;
-    if (previous && resuming) {
-      this.#state = {
-        ...base,
-        runId: previous.runId,
-        startedAt: previous.startedAt,
-        pendingJobs: [...previous.pendingJobs],
-        ...(previous.pendingJobsAfter ? { pendingJobsAfter: previous.pendingJobsAfter } : {}),
-        ...(previous.position ? { position: previous.position } : {}),
-        ...(previous.counters ? { counters: previous.counters } : {}),
-        ...(previous.rejects ? { rejects: previous.rejects } : {}),
-        ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
-      };
-      result = {
-        runId: previous.runId,
-        resumed: true,
-        resumeJobs: [...previous.pendingJobs],
-        ...(previous.pendingJobsAfter ? { resumeJobsAfter: previous.pendingJobsAfter } : {}),
-        ...(previous.position ? { startAfter: previous.position } : {}),
-        ...(previous.counters ? { counters: previous.counters } : {}),
-        ...(previous.rejects ? { rejects: previous.rejects } : {}),
-        ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
-        ...read,
-      };
-      this.#logger.info('resuming unfinished run', {
-        runId: previous.runId,
-        after: previous.position?.seq,
-        pendingJobs: previous.pendingJobs.length,
-      });
-    } else {
-      if (previous && unfinished && !restart) {
-        throw new EtlError(
-          'CHECKPOINT_MISMATCH',
-          `The pipeline changed since run ${previous.runId} was interrupted; its checkpoint cannot be resumed. ` +
-            'Run with --restart to start over.',
-          { context: { component: 'checkpoint', file: this.#store.location, pipeline: this.#options.pipeline } },
-        );
-      }
-      const runId = (this.#options.newRunId ?? randomUUID)();
-      this.#state = { ...base, runId, startedAt: now, pendingJobs: [], ...(options.rejects ? { rejects: options.rejects } : {}) };
-      result = { runId, resumed: false, resumeJobs: [], ...read, ...(options.rejects ? { rejects: options.rejects } : {}) };
-      if (previous && unfinished) {
-        result.discarded = {
-          runId: previous.runId,
-          status: previous.status,
-          pendingJobs: [...previous.pendingJobs],
-          configChanged: previous.configHash !== hash,
-        };
-        // Its pending jobs are not polled any more: name them, so their import errors can be looked up by hand.
-        this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId, pendingJobs: previous.pendingJobs });
-      }
-    }
+    const result = previous && resuming ? this.#resume(previous, base, read) : this.#fresh(previous, base, read, options, now);
     if (previous?.status === 'running') {
       result.lostRun = { runId: previous.runId, startedAt: previous.startedAt, updatedAt: previous.updatedAt, ...(previous.counters ? { counters: previous.counters } : {}) };
     }
     await this.#store.write(this.#state!);
     this.#validatedAt = this.#clock();
+    return result;
+  }
+
+  /** The stored checkpoint; a corrupt one is CHECKPOINT_CORRUPT unless the run starts over anyway. */
+  async #readPrevious(restart: boolean | undefined): Promise<Checkpoint | undefined> {
+    try {
+      return await this.#store.read();
+    } catch (error) {
+      if (!(restart && isEtlError(error) && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+      this.#logger.warn('checkpoint corrupt; starting over (--restart)', { checkpoint: this.#store.location });
+      return undefined;
+    }
+  }
+
+  /** Continue the unfinished run `previous` of the same configuration. */
+  #resume(previous: Checkpoint, base: Omit<Checkpoint, 'runId' | 'startedAt' | 'pendingJobs'>, read: Partial<ResumeState>): ResumeState {
+    const kept = {
+      ...(previous.counters ? { counters: previous.counters } : {}),
+      ...(previous.rejects ? { rejects: previous.rejects } : {}),
+      ...(previous.sourcePlan !== undefined ? { sourcePlan: previous.sourcePlan } : {}),
+    };
+    this.#state = {
+      ...base,
+      runId: previous.runId,
+      startedAt: previous.startedAt,
+      pendingJobs: [...previous.pendingJobs],
+      ...(previous.pendingJobsAfter ? { pendingJobsAfter: previous.pendingJobsAfter } : {}),
+      ...(previous.position ? { position: previous.position } : {}),
+      ...kept,
+    };
+    this.#logger.info('resuming unfinished run', { runId: previous.runId, after: previous.position?.seq, pendingJobs: previous.pendingJobs.length });
+    return {
+      runId: previous.runId,
+      resumed: true,
+      resumeJobs: [...previous.pendingJobs],
+      ...(previous.pendingJobsAfter ? { resumeJobsAfter: previous.pendingJobsAfter } : {}),
+      ...(previous.position ? { startAfter: previous.position } : {}),
+      ...kept,
+      ...read,
+    };
+  }
+
+  /** A new run; an unfinished `previous` is discarded only with restart (else CHECKPOINT_MISMATCH). */
+  #fresh(
+    previous: Checkpoint | undefined,
+    base: Omit<Checkpoint, 'runId' | 'startedAt' | 'pendingJobs'>,
+    read: Partial<ResumeState>,
+    options: StartOptions,
+    now: string,
+  ): ResumeState {
+    const restart = options.restart || options.fullRefresh;
+    const unfinished = previous !== undefined && previous.status !== 'succeeded';
+    if (previous && unfinished && !restart) {
+      throw new EtlError(
+        'CHECKPOINT_MISMATCH',
+        `The pipeline changed since run ${previous.runId} was interrupted; its checkpoint cannot be resumed. ` + 'Run with --restart to start over.',
+        { context: { component: 'checkpoint', file: this.#store.location, pipeline: this.#options.pipeline } },
+      );
+    }
+    const runId = (this.#options.newRunId ?? randomUUID)();
+    const rejects = options.rejects ? { rejects: options.rejects } : {};
+    this.#state = { ...base, runId, startedAt: now, pendingJobs: [], ...rejects };
+    const result: ResumeState = { runId, resumed: false, resumeJobs: [], ...read, ...rejects };
+    if (previous && unfinished) {
+      result.discarded = { runId: previous.runId, status: previous.status, pendingJobs: [...previous.pendingJobs], configChanged: previous.configHash !== base.configHash };
+      // Its pending jobs are not polled any more: name them, so their import errors can be looked up by hand.
+      this.#logger.warn('discarding unfinished run (--restart)', { runId: previous.runId, pendingJobs: previous.pendingJobs });
+    }
     return result;
   }
 
