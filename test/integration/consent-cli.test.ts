@@ -47,7 +47,7 @@ interface Report {
   requests: { total: number; byEndpoint: Record<string, number> };
   skips?: { file: string; byCode: Record<string, number> };
   verify?: { sampled: number; holding: number; notHolding: number; complete: boolean; waitedMs: number };
-  warnings?: string[];
+  warnings?: { code: string; message: string }[];
 }
 
 async function run(name: string, yaml: string, csv: string) {

@@ -118,7 +118,7 @@ describe('Prometheus metrics (CLI, built binary)', () => {
     const env = { KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: KEY, PUSHGATEWAY_URL: gatewayUrl };
     const res = await cli(['run', path.join(tmp, 'measured.yaml'), '--state-dir', path.join(tmp, 'state1'), '--json'], { env });
     expect(res.code).toBe(3);
-    const report = JSON.parse(res.stdout) as { requests: { byEndpoint: Record<string, number> }; finishedAt: string; warnings?: string[] };
+    const report = JSON.parse(res.stdout) as { requests: { byEndpoint: Record<string, number> }; finishedAt: string; warnings?: unknown[] };
     expect(report.warnings).toBeUndefined();
     expect(pushes).toHaveLength(1);
     const push = pushes[0]!;
