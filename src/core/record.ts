@@ -29,6 +29,12 @@ export interface SourceRecord {
   error?: { code: RecordErrorCode; message: string };
   /** The raw text of the record, when the source has it (for the rejects file). */
   raw?: string;
+  /**
+   * Output part of an exported record (a source read as several ranges at once): a key that sorts in output order,
+   * e.g. the ISO start of the record's time range. Export destinations write each part separately and publish the
+   * parts joined in ascending key order, so the published output does not depend on which range answered first.
+   */
+  part?: string;
 }
 
 export type RecordErrorCode = string;
@@ -198,6 +204,8 @@ export interface ListRemovalItem extends ItemSpan<'remove-from-list'> {
 /** A row of an export (a Klaviyo profile exported into a file): not a profile loaded into Klaviyo. */
 export interface ExportRowItem extends ItemSpan<'export-row'> {
   payload: ExportRow;
+  /** The record's output part ({@link SourceRecord.part}); absent for a source read as one range. */
+  part?: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ExportTransform } from '../config/schema.js';
 import type { ExportTransformConfig } from '../config/schema.js';
-import type { ExportRow, Reject, SourceRecord } from '../core/record.js';
+import type { ExportRow, ExportRowItem, Reject, SourceRecord } from '../core/record.js';
 import { compileMap, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
 import type { TransformDefinition } from '../components/types.js';
@@ -46,7 +46,9 @@ export function createExportTransformer(config: ExportTransformConfig): Transfor
     push(record) {
       const out = map(record);
       if (out.reject) return { items: [], rejects: [out.reject] };
-      return { items: [{ kind: 'export-row', payload: out.row, first: record.pos, last: record.pos }], rejects: [] };
+      const item: ExportRowItem = { kind: 'export-row', payload: out.row, first: record.pos, last: record.pos };
+      if (record.part !== undefined) item.part = record.part;
+      return { items: [item], rejects: [] };
     },
     flush: () => ({ items: [], rejects: [] }),
     held: () => undefined,
