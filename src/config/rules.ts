@@ -119,6 +119,9 @@ export function transformFields(raw: unknown): Array<{ path: PathSegment[]; fiel
       one([...t, 'time'], transform.time, 'datetime');
       one([...t, 'value'], transform.value, 'number');
       map([...t, 'properties'], transform.properties);
+      one([...t, 'properties_from'], transform.properties_from, 'json');
+      // a plain string metric is a literal name, not a column
+      if (typeof transform.metric === 'object') one([...t, 'metric'], transform.metric);
       const group = asObj(transform.group);
       if (group) {
         map([...t, 'group', 'items'], group.items);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isKnownEncoding } from '../extract/encoding.js';
-import { Field, FieldMap } from './field.js';
+import { Field, FieldMap, FieldObject } from './field.js';
 import { Where } from './where.js';
 
 /*
@@ -240,7 +240,11 @@ export const GroupConfig = z
 export const EventTransform = z
   .strictObject({
     type: z.literal('event'),
-    metric: z.string().min(1).max(127).describe('Metric name, e.g. `Placed Order` (< 128 characters).'),
+    metric: z
+      .union([z.string().min(1).max(127), FieldObject])
+      .describe(
+        'Metric name, e.g. `Placed Order` (< 128 characters); or a field object (`{column: metric}`) to take each row\'s metric from the row (an empty or over-long name rejects the row: MISSING_REQUIRED / INVALID_VALUE).',
+      ),
     profile: ProfileMapping,
     unique_id: Field.optional().describe(
       'Deterministic id of the event, e.g. `{template: "{{Order ID}}"}`. Required: without it Klaviyo keeps one event per profile per second.',
@@ -249,6 +253,9 @@ export const EventTransform = z
     value: Field.optional().describe('Monetary value (summed over a group).'),
     value_currency: Field.optional().describe('ISO 4217 currency code.'),
     properties: FieldMap.optional().describe('Event properties: name → field.'),
+    properties_from: Field.optional().describe(
+      'A field holding a JSON object (a `json` column, an NDJSON object, a PostgreSQL jsonb) whose keys all become event properties, e.g. the `properties` column of an events export; entries of `properties:` win over its keys.',
+    ),
     backfill: z.boolean().default(false).describe('Historical load: recorded without triggering flows. @default false'),
     group: GroupConfig.optional(),
     where: Where.optional(),

@@ -48,6 +48,8 @@ interface Header {
   time?: string;
   currency?: string;
   properties?: Record<string, unknown>;
+  /** The row's metric, when `metric` is a field. */
+  metric?: string;
 }
 
 type EventGroupConfig = NonNullable<EventTransformConfig['group']>;
@@ -86,6 +88,8 @@ function compileEventMapping(config: EventTransformConfig, ctx: TransformContext
   const value = config.value === undefined ? undefined : compileField(config.value, 'value', { defaultType: 'number' });
   const currency = config.value_currency === undefined ? undefined : compileField(config.value_currency, 'value_currency');
   const properties = compileMap(config.properties, 'properties.');
+  const propertiesFrom = config.properties_from === undefined ? undefined : compileField(config.properties_from, 'properties_from', { defaultType: 'json' });
+  const metricField = typeof config.metric === 'string' ? undefined : compileField(config.metric, 'metric', { required: true });
   const run = runField;
   const failures: FieldFailure[] = [];
 
@@ -108,6 +112,8 @@ function compileEventMapping(config: EventTransformConfig, ctx: TransformContext
     if (c !== undefined) h.currency = c;
     const p = properties.size > 0 ? properties.run(row, failures) : undefined;
     if (p !== undefined) h.properties = p;
+    if (propertiesFrom !== undefined) fromObject(h, run(propertiesFrom, 'properties_from', row, failures), failures);
+    if (metricField !== undefined) h.metric = rowMetric(run(metricField, 'metric', row, failures), failures);
     return h;
   };
 
@@ -129,7 +135,28 @@ function compileEventMapping(config: EventTransformConfig, ctx: TransformContext
     return { profile: h.profile, event };
   };
 
-  return { metric: config.metric, value, failures, header, eventOf };
+  return { metric: typeof config.metric === 'string' ? config.metric : '', value, failures, header, eventOf };
+}
+
+/** `properties_from`: the object's keys become properties; `properties:` entries win. */
+function fromObject(h: Header, value: unknown, failures: FieldFailure[]): void {
+  if (value === undefined || value === null || value === '') return;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    failures.push({ field: 'properties_from', code: 'INVALID_VALUE', message: `properties_from: expected a JSON object, got ${showValue(value)}` });
+    return;
+  }
+  h.properties = h.properties === undefined ? { ...(value as Record<string, unknown>) } : { ...(value as Record<string, unknown>), ...h.properties };
+}
+
+/** A metric name read from the row: a string under 128 characters. */
+function rowMetric(value: unknown, failures: FieldFailure[]): string | undefined {
+  if (value === undefined) return undefined; // MISSING_REQUIRED was recorded
+  const name = typeof value === 'string' ? value : String(value);
+  if (name.length > 127) {
+    failures.push({ field: 'metric', code: 'INVALID_VALUE', message: `metric: a metric name must be under 128 characters (got ${name.length})` });
+    return undefined;
+  }
+  return name;
 }
 
 /** One event per row. */
@@ -143,7 +170,7 @@ function singleEvents(m: EventMapping): Transformer {
       const h = header(record.row);
       const v = run(value, 'value', record.row, failures) as number | undefined;
       if (failures.length > 0) return { items: [], rejects: [failuresReject(record, failures)] };
-      const payload = eventOf(h, metric, h.properties ?? {}, v, h.uniqueId);
+      const payload = eventOf(h, h.metric ?? metric, h.properties ?? {}, v, h.uniqueId);
       return { items: [{ kind: 'event', payload, first: record.pos, last: record.pos, row: record.row, raw: record.raw }], rejects: [] };
     },
     flush: () => ({ items: [], rejects: [] }),
@@ -296,7 +323,7 @@ class OrderBuilder implements GroupBuilder {
       props[itemsProperty] = groupItemsOut;
     }
     const out = this.#out;
-    out[0] = { kind: 'event', payload: this.#m.eventOf(h, this.#m.metric, props, v, h.uniqueId), first, last, row, raw };
+    out[0] = { kind: 'event', payload: this.#m.eventOf(h, h.metric ?? this.#m.metric, props, v, h.uniqueId), first, last, row, raw };
     let count = 1;
     if (this.#itemEvents !== undefined) {
       for (let i = 1; i <= this.#itemCount; i++) {

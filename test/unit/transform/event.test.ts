@@ -337,3 +337,54 @@ describe('event transform: throughput', () => {
     expect(events).toBe((n / shopify.length) * 9);
   });
 });
+
+describe('event transform: metric from the row, properties_from', () => {
+  const exported = (over: Record<string, unknown> = {}) =>
+    config({
+      type: 'event',
+      metric: { column: 'metric' },
+      profile: { email: 'email' },
+      unique_id: 'unique_id',
+      time: 'datetime',
+      properties_from: { column: 'properties', type: 'json' },
+      properties: { Source: { value: 'export' } },
+      ...over,
+    });
+
+  it('takes each row\'s metric and spreads a JSON object column into properties (properties: entries win)', () => {
+    const t = createTransformer(exported(), { now });
+    const rows = [
+      { metric: 'Placed Order', email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{"OrderId":"1","Items":[{"SKU":"X"}],"Source":"shop"}' },
+      { metric: 'Viewed Product', email: 'b@example.com', unique_id: 'v-1', datetime: '2024-01-03T03:04:05Z', properties: { ProductName: 'Tee' } },
+    ];
+    const out = runAll(t, rows.map((row, i) => rec(i, row)));
+    expect(out.rejects).toEqual([]);
+    expect(out.items.map((i) => i.payload.event)).toEqual([
+      { metric: 'Placed Order', properties: { OrderId: '1', Items: [{ SKU: 'X' }], Source: 'export' }, time: '2024-01-02T03:04:05Z', unique_id: 'o-1' },
+      { metric: 'Viewed Product', properties: { ProductName: 'Tee', Source: 'export' }, time: '2024-01-03T03:04:05Z', unique_id: 'v-1' },
+    ]);
+  });
+
+  it('rejects a row without a metric, with an over-long metric, or whose properties_from is not an object', () => {
+    const t = createTransformer(exported(), { now });
+    const base = { email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{}' };
+    const out = runAll(t, [
+      rec(0, { ...base, metric: '' }),
+      rec(1, { ...base, metric: 'x'.repeat(128) }),
+      rec(2, { ...base, metric: 'Placed Order', properties: '[1,2]' }),
+      rec(3, { ...base, metric: 'Placed Order' }),
+    ]);
+    expect(out.rejects.map((r) => [r.line, r.code])).toEqual([
+      [2, 'MISSING_REQUIRED'],
+      [3, 'INVALID_VALUE'],
+      [4, 'INVALID_VALUE'],
+    ]);
+    expect(out.items).toHaveLength(1);
+  });
+
+  it('a plain string metric stays a literal name', () => {
+    const t = createTransformer(exported({ metric: 'metric' }), { now });
+    const out = runAll(t, [rec(0, { metric: 'Placed Order', email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{}' })]);
+    expect((out.items[0]!.payload.event as { metric: string }).metric).toBe('metric');
+  });
+});
