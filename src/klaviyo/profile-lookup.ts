@@ -1,11 +1,13 @@
 /**
- * Look profiles up by the emails and phone numbers of a batch: `GET /api/profiles?filter=any(email,[…])` (and
- * `any(phone_number,[…])`), `page[size]=100`, following `links.next`, each request through the client and so
+ * Look profiles up by the emails, phone numbers or external ids of a batch: `GET /api/profiles?filter=any(email,[…])`
+ * (and `any(phone_number,[…])`, `any(external_id,[…])`: the spec allows `any` and `equals` on all three), `page[size]=100`, following `links.next`, each request through the client and so
  * through the shared limiter at `GET /api/profiles`' tier (L: 75/s, 700/min as the loader paces it). One request per
- * 100 values (one page each, as an email or phone number names at most one profile); values are sent as given.
+ * 100 values (one page each, as an email, phone number or external id names at most one profile); values are sent as
+ * given.
  *
  * Used by the subscription loader to read the current consent of a batch before subscribing it
- * (`additional-fields[profile]=subscriptions`), and by the unsubscribe/suppression loaders to find profile ids.
+ * (`additional-fields[profile]=subscriptions`), by the unsubscribe/suppression loaders to find profile ids, and by
+ * `clear: true` (src/load/profile-clears.ts) to find the profiles whose fields it clears.
  */
 import { EtlError } from '../core/errors.js';
 import type { KlaviyoClient, KlaviyoResponse } from './client.js';
@@ -30,10 +32,14 @@ export interface ProfileLookupOptions {
   fields?: readonly string[];
 }
 
-/** The profiles found, by identifier: emails lower-cased (Klaviyo matches them case-insensitively), phones as sent. */
+/**
+ * The profiles found, by identifier: emails lower-cased (Klaviyo matches them case-insensitively), phones and
+ * external ids as sent.
+ */
 export interface ProfileLookup {
   byEmail: Map<string, FoundProfile>;
   byPhone: Map<string, FoundProfile>;
+  byExternalId: Map<string, FoundProfile>;
   /** Requests made. */
   requests: number;
 }
@@ -79,10 +85,13 @@ function refused(response: KlaviyoResponse, field: string): EtlError {
   );
 }
 
+/** The identifiers profiles are looked up by. */
+type LookupField = 'email' | 'phone_number' | 'external_id';
+
 /** Every profile whose `field` is one of `values` (one filter, every page). */
 async function lookupChunk(
   client: KlaviyoClient,
-  field: 'email' | 'phone_number',
+  field: LookupField,
   values: string[],
   options: ProfileLookupOptions,
   found: FoundProfile[],
@@ -107,21 +116,24 @@ async function lookupChunk(
 }
 
 /**
- * Look up the profiles holding these emails and phone numbers. Sequential requests (the caller's batches bring the
+ * Look up the profiles holding these emails, phone numbers and external ids. Sequential requests (the caller's batches bring the
  * concurrency); a refusal throws KLAVIYO_REQUEST_REJECTED (auth answers throw KLAVIYO_AUTH from the client).
  */
 export async function lookupProfiles(
   client: KlaviyoClient,
-  identifiers: { emails?: readonly string[]; phones?: readonly string[] },
+  identifiers: { emails?: readonly string[]; phones?: readonly string[]; externalIds?: readonly string[] },
   options: ProfileLookupOptions = {},
 ): Promise<ProfileLookup> {
-  const result: ProfileLookup = { byEmail: new Map(), byPhone: new Map(), requests: 0 };
-  const fields = options.fields === undefined ? undefined : [...new Set([...options.fields, 'email', 'phone_number'])];
-  const opts = { ...options, ...(fields ? { fields } : {}) };
-  const searches: ['email' | 'phone_number', string[]][] = [
+  const result: ProfileLookup = { byEmail: new Map(), byPhone: new Map(), byExternalId: new Map(), requests: 0 };
+  const searches: [LookupField, string[]][] = [
     ['email', unique(identifiers.emails, (v) => v.trim().toLowerCase())],
     ['phone_number', unique(identifiers.phones, (v) => v.trim())],
+    ['external_id', unique(identifiers.externalIds, (v) => v)],
   ];
+  // a sparse fieldset keeps the identifiers searched by: the answers are matched to the values by them
+  const searched = searches.flatMap(([field, values]) => (values.length > 0 ? [field] : []));
+  const fields = options.fields === undefined ? undefined : [...new Set([...options.fields, 'email', 'phone_number', ...searched])];
+  const opts = { ...options, ...(fields ? { fields } : {}) };
   for (const [field, values] of searches) {
     for (let i = 0; i < values.length; i += LOOKUP_CHUNK) {
       const found: FoundProfile[] = [];
@@ -130,7 +142,8 @@ export async function lookupProfiles(
         const value = profile.attributes[field];
         if (typeof value !== 'string') continue;
         if (field === 'email') result.byEmail.set(value.toLowerCase(), profile);
-        else result.byPhone.set(value, profile);
+        else if (field === 'phone_number') result.byPhone.set(value, profile);
+        else result.byExternalId.set(value, profile);
       }
     }
   }

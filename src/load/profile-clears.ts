@@ -2,7 +2,7 @@ import { EtlError } from '../core/errors.js';
 import type { ProfileItem } from '../core/record.js';
 import type { RunStats } from '../core/stats.js';
 import type { KlaviyoClient, KlaviyoResponse } from '../klaviyo/client.js';
-import { lookupProfiles, type FoundProfile } from '../klaviyo/profile-lookup.js';
+import { lookupProfiles, type FoundProfile, type ProfileLookup } from '../klaviyo/profile-lookup.js';
 import { describeRange, errorMessage, itemReject } from './bulk.js';
 import type { LoadContext } from './types.js';
 
@@ -39,10 +39,11 @@ export function clearBody(id: string, paths: readonly string[]): Record<string, 
  * Clears, through `PATCH /api/profiles/{id}` (L tier), the fields a profile mapping marks `clear: true` whose value is
  * empty in the row: the bulk import the item then joins ignores empty values, so without this a value removed at the
  * source would stay in Klaviyo forever. Items arrive with `clear` (the empty paths); they are looked up 100 at a time
- * by email / phone number (src/klaviyo/profile-lookup.ts) and only a profile that holds a value at one of those paths
- * is patched, once, with all of them. A profile Klaviyo does not know yet has nothing to clear. An item is handed on
- * to the bulk import (`next`) only after its PATCH succeeded, so a checkpoint never passes a clear that was not made;
- * a PATCH refused with a pointer rejects the row (KLAVIYO_REJECTED), which is then not imported.
+ * by their first identifier of email, phone number and external id (src/klaviyo/profile-lookup.ts), and only a profile
+ * that holds a value at one of those paths is patched, once, with all of them. A profile Klaviyo does not know yet
+ * has nothing to clear. An item is handed on to the bulk import (`next`) only after its PATCH succeeded, so a
+ * checkpoint never passes a clear that was not made; a PATCH refused with a pointer rejects the row
+ * (KLAVIYO_REJECTED), which is then not imported.
  */
 export class ProfileClearer {
   readonly #client: KlaviyoClient | undefined;
@@ -75,11 +76,10 @@ export class ProfileClearer {
       for (const item of items) await this.#next(item);
       return;
     }
-    const found = await lookupProfiles(this.#client, {
-      emails: items.flatMap((i) => (typeof i.payload.email === 'string' ? [i.payload.email] : [])),
-      // by phone only the profiles without an email (one request per 100 rows, not two)
-      phones: items.flatMap((i) => (typeof i.payload.email !== 'string' && typeof i.payload.phone_number === 'string' ? [i.payload.phone_number] : [])),
-    });
+    // each row by its first identifier (email, else phone number, else external id): one request per 100 rows, not three
+    const keys = items.map(lookupKey);
+    const by = (field: Identifier): string[] => keys.flatMap((k) => (k?.[0] === field ? [k[1]] : []));
+    const found = await lookupProfiles(this.#client, { emails: by('email'), phones: by('phone_number'), externalIds: by('external_id') });
     const work = items.map((item) => ({ item, profile: profileOf(found, item) }));
     let at = 0;
     const worker = async (): Promise<void> => {
@@ -130,8 +130,20 @@ export class ProfileClearer {
   }
 }
 
-function profileOf(found: { byEmail: Map<string, FoundProfile>; byPhone: Map<string, FoundProfile> }, item: ProfileItem): FoundProfile | undefined {
-  const email = item.payload.email;
-  const phone = item.payload.phone_number;
-  return (typeof email === 'string' ? found.byEmail.get(email.toLowerCase()) : undefined) ?? (typeof phone === 'string' ? found.byPhone.get(phone) : undefined);
+type Identifier = 'email' | 'phone_number' | 'external_id';
+
+/** The identifier a row's profile is looked up by: the first it has of email, phone number, external id. */
+function lookupKey(item: ProfileItem): [Identifier, string] | undefined {
+  for (const key of ['email', 'phone_number', 'external_id'] as const) {
+    const value = item.payload[key];
+    if (typeof value === 'string' && value !== '') return [key, value];
+  }
+  return undefined;
+}
+
+function profileOf(found: ProfileLookup, item: ProfileItem): FoundProfile | undefined {
+  const key = lookupKey(item);
+  if (key === undefined) return undefined;
+  if (key[0] === 'email') return found.byEmail.get(key[1].trim().toLowerCase());
+  return key[0] === 'phone_number' ? found.byPhone.get(key[1].trim()) : found.byExternalId.get(key[1]);
 }

@@ -16,6 +16,7 @@ const KEY = 'pk_profile_clear_00000000000000000';
 
 interface HeldProfile {
   email: string | null;
+  external_id: string | null;
   phone_number: string | null;
   first_name: string | null;
   location: { city: string | null };
@@ -41,19 +42,21 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function held(): Promise<Map<string, HeldProfile>> {
+/** What the emulator holds, by `by` (email unless told). */
+async function held(by: 'email' | 'external_id' = 'email'): Promise<Map<string, HeldProfile>> {
   const text = await (await fetch(`${emulator.url}/_emulator/profiles?key=${KEY}`)).text();
   const all = text
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as HeldProfile);
-  return new Map(all.map((p) => [p.email!, p]));
+  return new Map(all.flatMap((p) => (p[by] === null ? [] : [[p[by]!, p] as const])));
 }
 
-async function run(name: string, mapping: string) {
+const ROWS = 'email,phone,city,tier\nmoved@example.com,,,\nkept@example.com,+14155552672,,silver\nnothing-held@example.com,,,\nnew@example.com,,,bronze\n';
+
+async function run(name: string, mapping: string, csv = ROWS) {
   const dir = path.join(tmp, name);
   await mkdir(dir, { recursive: true });
-  const csv = 'email,phone,city,tier\nmoved@example.com,,,\nkept@example.com,+14155552672,,silver\nnothing-held@example.com,,,\nnew@example.com,,,bronze\n';
   await writeFile(path.join(dir, 'rows.csv'), csv);
   await writeFile(path.join(dir, 'pipeline.yaml'), `version: 1\nname: ${name}\nsource: { type: csv, path: rows.csv }\ntransform:\n  type: profile\n  profile:\n${mapping}\ndestination: { type: klaviyo }\n`);
   const reportFile = path.join(dir, 'report.json');
@@ -89,6 +92,33 @@ describe('clear: true (PATCH /api/profiles/{id})', () => {
     expect(moved.properties).toEqual({ source: 'crm' });
     expect(now.get('kept@example.com')).toMatchObject({ phone_number: '+14155552672', properties: { tier: 'silver' } });
     expect(now.get('new@example.com')).toMatchObject({ phone_number: null, properties: { tier: 'bronze' } });
+  });
+
+  it('finds a profile known only by external_id (any(external_id,[…])) and clears its fields', async () => {
+    const api = client(emulator.url, KEY);
+    const upsert = async (attributes: Record<string, unknown>) =>
+      expect((await api('POST', '/api/profile-import', { data: { type: 'profile', attributes } })).status).toBe(201);
+    await upsert({ external_id: 'crm-9', phone_number: '+14155552679', properties: { tier: 'gold', source: 'crm' } });
+    await upsert({ external_id: 'crm-10', properties: { tier: 'silver' } });
+    const { result, reportFile } = await run(
+      'clear-external-id',
+      `    external_id: id
+    phone_number: { column: phone, clear: true }
+    properties:
+      tier: { column: tier, clear: true }`,
+      'id,phone,tier\ncrm-9,,\ncrm-10,,silver\ncrm-new,,\n',
+    );
+    expect(result.code).toBe(0);
+    const report = JSON.parse(await readFile(reportFile, 'utf8'));
+    expect(report.rows).toMatchObject({ read: 3, loaded: 3, rejected: 0 });
+    // crm-9: phone and tier held → one PATCH clearing 2 fields; crm-10 holds no phone (its tier is kept);
+    // crm-new is not in Klaviyo yet
+    expect(report.clears).toEqual({ profiles: 1, fields: 2, unchanged: 2 });
+    expect(report.requests.byEndpoint).toMatchObject({ 'GET /api/profiles': 1, 'PATCH /api/profiles/{id}': 1 });
+    const now = await held('external_id');
+    expect(now.get('crm-9')).toMatchObject({ email: null, phone_number: null, properties: { source: 'crm' } });
+    expect(now.get('crm-10')!.properties).toEqual({ tier: 'silver' });
+    expect(now.get('crm-new')).toBeDefined();
   });
 
   it('without clear, an empty value leaves what Klaviyo holds (the bulk import ignores it): no lookup, no PATCH', async () => {
