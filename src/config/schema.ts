@@ -187,16 +187,37 @@ const ConsentChannel = z.strictObject({
   transactional: z.boolean().optional().describe('SMS only: also transactional.'),
 });
 
+/**
+ * The consent settings of the subscription transform and of a profile transform's `subscribe:` (one builder:
+ * src/transform/consent.ts).
+ */
+const consentShape = {
+  consented_at: Field.optional().describe('When consent was given (datetime); required with historical_import.'),
+  historical_import: z.boolean().default(false).describe('Import past consent without double opt-in or flows. @default false'),
+  list: z.string().optional().describe('List id to subscribe into.'),
+  custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
+  sms_regions: z
+    .array(z.string().regex(/^[A-Z]{2}$/, 'Expected an upper-case ISO 3166 region code, e.g. US'))
+    .min(1)
+    .optional()
+    .describe(
+      'SMS channel: the regions (ISO 3166 codes) this Klaviyo account has sending numbers for. A row whose phone number is of another region gets no SMS consent: that consent is rejected (SMS_REGION_UNSUPPORTED, the row in the rejects file), not sent, as Klaviyo answers 400 to SMS consent it cannot send to; the row\'s email consent is subscribed all the same. @default every region Klaviyo SMS is available in (US, CA, GB, IE, DE, NL, FR, BE, AT, ES, CH, DK, SE, NO, FI, IT, PT, AU, NZ)',
+    ),
+  unsafe_resubscribe_opted_out: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Turn the consent guard off: subscribe every row even when its profile unsubscribed, was suppressed or marked spam after the row\'s consent (subscribing lifts those suppressions). By default each batch\'s current consent is read first (GET /api/profiles) and such rows are skipped (CONSENT_OPTED_OUT). @default false',
+    ),
+};
+
 /** Consent of a profile transform's rows: each row's profile is imported first, then subscribed. */
 export const SubscribeSection = z
   .strictObject({
     channels: z
       .strictObject({ email: ConsentChannel.optional(), sms: ConsentChannel.optional() })
       .describe('Channels to subscribe the profile to (email needs profile.email, sms profile.phone_number).'),
-    consented_at: Field.optional().describe('When consent was given (datetime); required with historical_import.'),
-    historical_import: z.boolean().default(false).describe('Import past consent without double opt-in or flows. @default false'),
-    list: z.string().optional().describe('List id to subscribe into.'),
-    custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
+    ...consentShape,
     when: Field.optional().describe('Only rows where this field is a true boolean are subscribed (their profile is imported either way).'),
   })
   .describe(
@@ -269,24 +290,8 @@ export const SubscriptionTransform = z
     channels: z
       .strictObject({ email: ConsentChannel.optional(), sms: ConsentChannel.optional() })
       .describe('Channels to subscribe the profile to.'),
-    consented_at: Field.optional().describe('When consent was given (datetime); required with historical_import.'),
-    historical_import: z.boolean().default(false).describe('Import past consent without double opt-in or flows. @default false'),
-    list: z.string().optional().describe('List id to subscribe into.'),
-    custom_source: z.string().optional().describe('Consent source recorded in Klaviyo.'),
+    ...consentShape,
     when: Field.optional().describe('Only rows where this field is a true boolean are subscribed; others are skipped and counted.'),
-    sms_regions: z
-      .array(z.string().regex(/^[A-Z]{2}$/, 'Expected an upper-case ISO 3166 region code, e.g. US'))
-      .min(1)
-      .optional()
-      .describe(
-        'SMS channel: the regions (ISO 3166 codes) this Klaviyo account has sending numbers for. A row whose phone number is of another region is rejected (SMS_REGION_UNSUPPORTED), not sent: Klaviyo answers 400 to SMS consent it cannot send to. @default every region Klaviyo SMS is available in (US, CA, GB, IE, DE, NL, FR, BE, AT, ES, CH, DK, SE, NO, FI, IT, PT, AU, NZ)',
-      ),
-    unsafe_resubscribe_opted_out: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Turn the consent guard off: subscribe every row even when its profile unsubscribed, was suppressed or marked spam after the row\'s consent (subscribing lifts those suppressions). By default each batch\'s current consent is read first (GET /api/profiles) and such rows are skipped (CONSENT_OPTED_OUT). @default false',
-      ),
     where: Where.optional(),
   })
   .describe('Subscribe profiles with explicit consent.');

@@ -1,9 +1,9 @@
 import { ProfileTransform } from '../config/schema.js';
 import type { ProfileTransformConfig } from '../config/schema.js';
-import type { LoadItem, ProfileItem, SourceRecord, TransformOutput } from '../core/record.js';
+import type { ProfileItem, SourceRecord, TransformOutput } from '../core/record.js';
 import { compileProfile, extractReject, failuresReject } from './common.js';
 import type { FieldFailure } from './common.js';
-import { compileConsent } from './consent.js';
+import { compileConsent, consentOutput } from './consent.js';
 import type { TransformContext, Transformer } from './types.js';
 import type { TransformDefinition } from '../components/types.js';
 
@@ -30,7 +30,10 @@ function valueAt(attrs: Record<string, unknown>, path: string): unknown {
  * Rows → Klaviyo profile attributes (one LoadItem per row). A field marked `clear: true` whose value is empty is named
  * in the item's `clear` (the loader clears it in Klaviyo). With `subscribe:`, a row also yields a subscription item
  * for the same profile (its email / phone number), which the klaviyo destination sends only once the profile's import
- * was processed (src/load/klaviyo-profile-consent.ts): attributes and consent from one file, profile first.
+ * was processed (src/load/klaviyo-profile-consent.ts): attributes and consent from one file, profile first. The
+ * consent is built as the subscription transform's (transform/consent.ts): the same consent guard (`checkOptOuts`,
+ * unless `unsafe_resubscribe_opted_out`) and `sms_regions` check, whose refused SMS consent rejects the row while its
+ * profile is imported and its email consent subscribed.
  */
 export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
   type: 'profile',
@@ -41,7 +44,8 @@ export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
   create(config, ctx: TransformContext): Transformer {
     const profile = compileProfile(config.profile);
     const clearable = clearPaths(config.profile);
-    const consent = config.subscribe === undefined ? undefined : compileConsent(config.subscribe, ctx.now ?? (() => new Date()), 'subscribe.');
+    const names = { prefix: 'subscribe.', email: 'email', phone: 'phone_number' };
+    const consent = config.subscribe === undefined ? undefined : compileConsent(config.subscribe, ctx.now ?? (() => new Date()), names);
     return {
       push(record: SourceRecord): TransformOutput {
         if (record.error !== undefined) return { items: [], rejects: [extractReject(record)] };
@@ -51,14 +55,14 @@ export const profileTransform: TransformDefinition<typeof ProfileTransform> = {
         const clear = clearable.filter((path) => valueAt(attrs, path) === undefined);
         const item: ProfileItem = { kind: 'profile', payload: attrs, first: record.pos, last: record.pos, row: record.row };
         if (clear.length > 0) item.clear = clear;
-        const items: LoadItem[] = [item];
-        if (consent) {
-          const ids = () => ({ email: attrs.email as string | undefined, phone: attrs.phone_number as string | undefined });
-          const payload = consent(record.row, ids, failures);
-          if (payload === undefined) return { items: [], rejects: [failuresReject(record, failures)] };
-          if (payload !== 'not-wanted') items.push({ kind: 'subscription', payload, first: record.pos, last: record.pos, row: record.row });
-        }
-        return { items, rejects: [] };
+        if (!consent) return { items: [item], rejects: [] };
+        const ids = () => ({ email: attrs.email as string | undefined, phone: attrs.phone_number as string | undefined });
+        const result = consent(record.row, ids, failures);
+        if (result === undefined) return { items: [], rejects: [failuresReject(record, failures)] };
+        if (!result.wanted) return { items: [item], rejects: [] };
+        const sent = result.payload ? 'its profile is imported and its email consent subscribed' : 'its profile is imported';
+        const subscription = consentOutput(record, result, sent);
+        return { items: [item, ...subscription.items], rejects: subscription.rejects };
       },
       flush: () => ({ items: [], rejects: [] }),
       held: () => undefined,

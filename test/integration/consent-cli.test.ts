@@ -211,6 +211,91 @@ describe('SMS consent only where the account can send', () => {
   }, 60_000);
 });
 
+const smsConsent = async (call: ReturnType<typeof client>, phone: string) =>
+  (await call('GET', `/api/profiles?filter=${encodeURIComponent(`equals(phone_number,"${phone}")`)}&additional-fields[profile]=subscriptions`)).json.data[0]?.attributes
+    .subscriptions.sms.marketing as { consent: string } | undefined;
+
+describe('a row with email and an SMS number outside sms_regions', () => {
+  it('subscribes the email, rejects the SMS consent alone (SMS_REGION_UNSUPPORTED, with its line); Klaviyo never sees the number; exit 3', async () => {
+    const { emu, call } = await start({ subscriptionDelayMs: 0, smsRegions: ['US'] });
+    const yaml = smsPipeline('sms-partial', '[US]').replace('channels: {sms: {marketing: true}}', 'channels: {email: {marketing: true}, sms: {marketing: true}}');
+    const { code, report, stdout } = await run('sms-partial', yaml, SMS_CSV);
+    expect(code).toBe(3);
+    // the DE and GB rows are rejected rows (their SMS consent needs fixing); their email consent is an item sent
+    expect(report.rows).toEqual({ read: 3, loaded: 1, rejected: 2, skipped: 0 });
+    expect((report as Report & { items: { subscriptions: number } }).items.subscriptions).toBe(3);
+    const rejects = await rejectsOf('sms-partial');
+    expect(rejects.map((r) => [r.line, r.stage, r.code, r.field])).toEqual([
+      [3, 'transform', 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
+      [4, 'transform', 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
+    ]);
+    expect(rejects[0]!.message).toMatch(/DE is not among sms_regions \(US\).*only the SMS consent is rejected: the row's email consent is subscribed/);
+    expect(stdout).toMatch(/SMS_REGION_UNSUPPORTED 2, e\.g\. .*sms-partial\.csv:3/);
+    // one subscribe request, accepted whole (the emulator would answer 400 to SMS consent for DE or GB)
+    expect(report.requests.byEndpoint[SUBSCRIBE]).toBe(1);
+    expect(await emailConsent(call, 'de@example.com')).toMatchObject({ consent: 'SUBSCRIBED' });
+    expect(await emailConsent(call, 'gb@example.com')).toMatchObject({ consent: 'SUBSCRIBED' });
+    expect(await smsConsent(call, '+4915123456789')).toBeUndefined(); // no profile holds the number
+    expect(await smsConsent(call, '+14155550100')).toMatchObject({ consent: 'SUBSCRIBED' });
+    expect(emu.snapshot().profiles).toBe(3);
+  }, 60_000);
+});
+
+const profileConsentPipeline = (name: string, subscribe: string) => `version: 1
+name: ${name}
+source: {type: csv, path: ${name}.csv}
+transform:
+  type: profile
+  profile: {email: email, phone_number: phone, first_name: name}
+  subscribe:
+${subscribe}destination: {type: klaviyo, concurrency: 1}
+`;
+
+describe('a profile transform’s subscribe: goes through the same consent guard and sms_regions check', () => {
+  it('imports every profile, but never re-subscribes one that unsubscribed after the row’s consented_at (CONSENT_OPTED_OUT, counted, listed)', async () => {
+    const { call } = await start({ subscriptionDelayMs: 0 });
+    shift = Date.UTC(2024, 0, 1) - Date.now();
+    expect((await call('POST', '/api/profile-subscription-bulk-create-jobs', subscribeBody([{ email: 'b@example.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }]))).status).toBe(202);
+    await call('POST', '/api/profile-subscription-bulk-delete-jobs', unsubscribeBody(['b@example.com']));
+    shift = 0;
+    const csv = 'email,phone,name,consented_at\na@example.com,,Ann,2023-06-01T00:00:00Z\nb@example.com,,Bob,2023-06-01T00:00:00Z\n';
+    const subscribe = '    channels: {email: {marketing: true}}\n    consented_at: consented_at\n';
+    const { code, report, stdout } = await run('profile-guard', profileConsentPipeline('profile-guard', subscribe), csv);
+    expect(code).toBe(0);
+    expect(report.rows).toEqual({ read: 2, loaded: 1, rejected: 0, skipped: 1 });
+    expect(report.skips?.byCode).toEqual({ CONSENT_OPTED_OUT: 1 });
+    expect(stdout).toMatch(/skipped\s+CONSENT_OPTED_OUT 1 → /);
+    const skipped = await readRejects(path.join(tmp, 'state', 'profile-guard', 'skipped.ndjson'));
+    expect(skipped.map((s) => [s.line, s.code])).toEqual([[3, 'CONSENT_OPTED_OUT']]);
+    expect(report.requests.byEndpoint[LOOKUP]).toBe(1);
+    expect(await emailConsent(call, 'a@example.com')).toMatchObject({ consent: 'SUBSCRIBED' });
+    expect(await emailConsent(call, 'b@example.com')).toMatchObject({ consent: 'UNSUBSCRIBED', suppression: [{ reason: 'UNSUBSCRIBE' }] });
+    // Bob's profile was imported all the same
+    const bob = await call('GET', `/api/profiles?filter=${encodeURIComponent('equals(email,"b@example.com")')}`);
+    expect(bob.json.data[0].attributes.first_name).toBe('Bob');
+  }, 60_000);
+
+  it('sms_regions: [US]: an out-of-region number gets no SMS consent (its reject names the line); the profile is imported and its email subscribed', async () => {
+    const { emu, call } = await start({ subscriptionDelayMs: 0, smsRegions: ['US'] });
+    const csv = 'email,phone,name\nus@example.com,+14155550100,Uma\nde@example.com,+4915123456789,Dirk\n';
+    const subscribe = '    channels: {email: {marketing: true}, sms: {marketing: true}}\n    sms_regions: [US]\n';
+    const { code, report } = await run('profile-sms', profileConsentPipeline('profile-sms', subscribe), csv);
+    expect(code).toBe(3);
+    expect(report.rows).toEqual({ read: 2, loaded: 1, rejected: 1, skipped: 0 });
+    expect((report as Report & { items: { profiles: number; subscriptions: number } }).items).toMatchObject({ profiles: 2, subscriptions: 2 });
+    const rejects = await rejectsOf('profile-sms');
+    expect(rejects.map((r) => [r.line, r.stage, r.code, r.field])).toEqual([[3, 'transform', 'SMS_REGION_UNSUPPORTED', 'phone_number']]);
+    expect(rejects[0]!.message).toContain('only the SMS consent is rejected: its profile is imported and its email consent subscribed');
+    expect(report.requests.byEndpoint[SUBSCRIBE]).toBe(1); // accepted whole: no SMS consent for DE was sent
+    expect(await emailConsent(call, 'de@example.com')).toMatchObject({ consent: 'SUBSCRIBED' });
+    const dirk = (await call('GET', `/api/profiles?filter=${encodeURIComponent('equals(email,"de@example.com")')}&additional-fields[profile]=subscriptions`)).json.data[0].attributes;
+    expect(dirk).toMatchObject({ first_name: 'Dirk', phone_number: '+4915123456789' });
+    expect(dirk.subscriptions.sms.marketing.consent).not.toBe('SUBSCRIBED');
+    expect(await smsConsent(call, '+14155550100')).toMatchObject({ consent: 'SUBSCRIBED' });
+    expect(emu.snapshot().profiles).toBe(2);
+  }, 60_000);
+});
+
 const verifyPipeline = (name: string, verify: string) => `version: 1
 name: ${name}
 source: {type: csv, path: ${name}.csv}

@@ -141,6 +141,47 @@ describe('profile transform', () => {
     expect(() => createTransformer({ type: 'nope' })).toThrow(/Unknown transform type "nope"/);
   });
 
+  it('subscribe: builds the consent as the subscription transform does: the consent guard on, consented_at kept for it, sms_regions checked', () => {
+    const subscribe = (extra: Record<string, unknown> = {}) =>
+      createTransformer(
+        config({
+          type: 'profile',
+          profile: { email: 'email', phone_number: 'phone' },
+          subscribe: { channels: { email: {}, sms: {} }, consented_at: { column: 'at', type: 'datetime', format: 'iso', zone: 'UTC' }, sms_regions: ['US'], ...extra },
+        }),
+        { now: () => new Date('2025-01-01T00:00:00Z') },
+      );
+    const t = subscribe();
+    const us = t.push(rec(0, { email: 'a@x.com', phone: '+14155550100', at: '2023-01-01T00:00:00' }));
+    expect(us.rejects).toEqual([]);
+    expect(us.items.map((i) => i.kind)).toEqual(['profile', 'subscription']);
+    expect(us.items[1]!.payload).toEqual({
+      profile: {
+        email: 'a@x.com',
+        phone_number: '+14155550100',
+        subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } }, sms: { marketing: { consent: 'SUBSCRIBED' } } },
+      },
+      historicalImport: false,
+      consentedAt: '2023-01-01T00:00:00Z',
+      checkOptOuts: true,
+    });
+    // a GB number: the profile and the email consent go on, the SMS consent is rejected with the row
+    const gb = t.push(rec(1, { email: 'b@x.com', phone: '+447400123456', at: '' }));
+    expect(gb.items.map((i) => i.kind)).toEqual(['profile', 'subscription']);
+    expect(gb.items[0]!.payload).toEqual({ email: 'b@x.com', phone_number: '+447400123456' });
+    expect(gb.items[1]!.payload).toEqual({ profile: { email: 'b@x.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }, historicalImport: false, checkOptOuts: true });
+    expect(gb.rejects.map((r) => [r.seq, r.stage, r.code, r.field])).toEqual([[1, 'transform', 'SMS_REGION_UNSUPPORTED', 'phone_number']]);
+    expect(gb.rejects[0]!.message).toContain('its profile is imported and its email consent subscribed');
+    // a GB number and no email: the profile alone
+    const gbOnly = t.push(rec(2, { email: '', phone: '+447400123456', at: '' }));
+    expect(gbOnly.items.map((i) => i.kind)).toEqual(['profile']);
+    expect(gbOnly.rejects.map((r) => r.code)).toEqual(['SMS_REGION_UNSUPPORTED']);
+    expect(gbOnly.rejects[0]!.message).toContain('only the SMS consent is rejected: its profile is imported');
+    // the guard off only when asked for, by the same loudly named option
+    const unsafe = subscribe({ unsafe_resubscribe_opted_out: true }).push(rec(3, { email: 'c@x.com', phone: '', at: '' }));
+    expect(unsafe.items[1]!.payload).not.toHaveProperty('checkOptOuts');
+  });
+
   it('throughput of a simple profile mapping (printed, not asserted)', () => {
     const t = createTransformer(
       config({

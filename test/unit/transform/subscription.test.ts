@@ -65,7 +65,7 @@ describe('subscription transform', () => {
     expect(t.push(rec(0, { email: 'a@x.com' })).items[0].payload).not.toHaveProperty('checkOptOuts');
   });
 
-  it('sms_regions: a phone number of another region is rejected (SMS_REGION_UNSUPPORTED); the default is every Klaviyo SMS region', () => {
+  it('sms_regions: the SMS consent of a phone number of another region is rejected (SMS_REGION_UNSUPPORTED), the email consent of the row subscribed; the default is every Klaviyo SMS region', () => {
     const us = createTransformer(
       config({ type: 'subscription', profile: { email: 'email', phone_number: 'phone' }, channels: { email: {}, sms: {} }, sms_regions: ['US'] }),
       { now },
@@ -76,12 +76,24 @@ describe('subscription transform', () => {
       rec(2, { email: 'c@x.com', phone: '+17875550100' }), // Puerto Rico: not one of the 50 states
       rec(3, { email: 'd@x.com', phone: '' }), // no phone: the email channel alone
     ]);
-    expect(out.items.map((i) => i.first.seq)).toEqual([0, 3]);
+    expect(out.items.map((i) => i.first.seq)).toEqual([0, 1, 2, 3]);
+    // rows 1 and 2: their email consent only, without the phone number
+    expect(out.items[1]!.payload).toEqual({
+      profile: { email: 'b@x.com', subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } },
+      historicalImport: false,
+      checkOptOuts: true,
+    });
+    expect(out.items[0]!.payload).toMatchObject({ profile: { phone_number: '+14155550100', subscriptions: { sms: { marketing: { consent: 'SUBSCRIBED' } } } } });
     expect(out.rejects.map((r) => [r.seq, r.code, r.field])).toEqual([
       [1, 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
       [2, 'SMS_REGION_UNSUPPORTED', 'profile.phone_number'],
     ]);
     expect(out.rejects[0]!.message).toContain('GB is not among sms_regions (US)');
+    expect(out.rejects[0]!.message).toContain("only the SMS consent is rejected: the row's email consent is subscribed");
+    // no email: nothing left to subscribe, the row is rejected as a whole (no item)
+    const noEmail = us.push(rec(4, { email: '', phone: '+447400123456' }));
+    expect(noEmail.items).toEqual([]);
+    expect(noEmail.rejects.map((r) => [r.code, r.message.includes('only the SMS consent')])).toEqual([['SMS_REGION_UNSUPPORTED', false]]);
     const byDefault = createTransformer(config({ type: 'subscription', profile: { phone_number: 'phone' }, channels: { sms: {} } }), { now });
     const d = runAll(byDefault, [rec(0, { phone: '+447400123456' }), rec(1, { phone: '+4915123456789' }), rec(2, { phone: '+819012345678' })]);
     expect(d.items.map((i) => i.first.seq)).toEqual([0, 1]);
