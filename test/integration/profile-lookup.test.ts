@@ -4,7 +4,7 @@ import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js'
 import { connectKlaviyo, type KlaviyoConnection } from '../../src/klaviyo/connect.js';
 import { lookupProfiles, PROFILES_LOOKUP_KEY } from '../../src/klaviyo/profile-lookup.js';
 
-/** The batch lookup of profiles by email and phone (GET /api/profiles, any() filters, paced), against the emulator. */
+/** The batch lookup of profiles by email, phone and external id (GET /api/profiles, any() filters, paced), against the emulator. */
 
 const KEY = 'pk_profile_lookup_test_0000000000';
 let emu: EmulatorHandle | undefined;
@@ -65,6 +65,19 @@ describe('lookupProfiles', () => {
     // the sparse fieldset keeps the identifiers the lookup maps by
     expect(p3.attributes.email).toBe('p3@example.com');
     expect(p3.attributes.first_name).toBeUndefined();
+  });
+
+  it('finds profiles by external id (any(external_id,[…])), keeping external_id in a sparse fieldset', async () => {
+    const { conn } = await setUp();
+    const profiles = [{ external_id: 'crm-1' }, { external_id: 'crm-2', email: 'two@example.com' }, { email: 'three@example.com' }];
+    const job = { type: 'profile-bulk-import-job', attributes: { profiles: { data: profiles.map((attributes) => ({ type: 'profile', attributes })) } } };
+    expect(await post('/api/profile-bulk-import-jobs', { data: job })).toBe(202);
+    while (emu!.snapshot().jobs.complete < 1) await new Promise((r) => setTimeout(r, 20));
+    const found = await lookupProfiles(conn.client, { externalIds: ['crm-1', 'crm-2', 'crm-none', 'crm-1'] }, { fields: ['first_name'] });
+    expect([...found.byExternalId.keys()].sort()).toEqual(['crm-1', 'crm-2']);
+    expect(found.byExternalId.get('crm-2')!.attributes).toMatchObject({ email: 'two@example.com', external_id: 'crm-2' });
+    expect(found.byEmail.size).toBe(0);
+    expect(found.requests).toBe(1);
   });
 
   it('makes no request for an empty batch, and a refusal fails with KLAVIYO_REQUEST_REJECTED', async () => {
