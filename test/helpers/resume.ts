@@ -293,10 +293,20 @@ export async function emulatorState(base: string, key: string): Promise<Record<s
   return (await response.json()) as Record<string, unknown>;
 }
 
+/** One line of a rejects (or skipped) NDJSON file. */
+interface ReadReject {
+  line?: number;
+  code: string;
+  message: string;
+  field?: string;
+  seq: number;
+  stage: string;
+  source: string;
+  row?: unknown;
+}
+
 /** Rejects file lines (NDJSON), parsed. */
-export async function readRejects(
-  file: string,
-): Promise<{ line?: number; code: string; seq: number; stage: string; source: string; row?: unknown }[]> {
+export async function readRejects(file: string): Promise<ReadReject[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -306,7 +316,7 @@ export async function readRejects(
   return text
     .split('\n')
     .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { line?: number; code: string; seq: number; stage: string; source: string; row?: unknown });
+    .map((l) => JSON.parse(l) as ReadReject);
 }
 
 /** How a spawned run ended. */
