@@ -4,7 +4,7 @@ import { transformFields } from './rules.js';
 /** A source column a pipeline's mapping reads, and where the pipeline file names it. */
 export interface MappedColumn {
   column: string;
-  /** YAML path of the value naming it (a shorthand field, `column`, `template`, `regionColumn`, `group.by`). */
+  /** YAML path of the value naming it (a shorthand field, `column`, `template`, `regionColumn`, `group.by`, a `where:` condition's `column`). */
   path: PathSegment[];
 }
 
@@ -36,9 +36,21 @@ export function mappedColumns(doc: unknown): MappedColumn[] {
     add(f.regionColumn, [...path, 'regionColumn']);
     if (typeof f.template === 'string') for (const column of placeholders(f.template)) add(column, [...path, 'template']);
   }
-  const transform = (doc as { transform?: { group?: { by?: unknown } } } | null)?.transform;
+  const transform = (doc as { transform?: { group?: { by?: unknown }; where?: unknown } } | null)?.transform;
   const by = transform?.group?.by;
   if (typeof by === 'string') add(by, ['transform', 'group', 'by']);
   else if (Array.isArray(by)) by.forEach((column, i) => add(column, ['transform', 'group', 'by', i]));
+  whereColumns(transform?.where, add);
   return out;
+}
+
+/** The columns of a transform's `where:` conditions (and of their `any:` lists), with their paths. */
+function whereColumns(where: unknown, add: (column: unknown, path: PathSegment[]) => void): void {
+  if (!Array.isArray(where)) return;
+  const column = (condition: unknown): unknown => (typeof condition === 'object' && condition !== null ? (condition as { column?: unknown }).column : undefined);
+  where.forEach((item, i) => {
+    const any = typeof item === 'object' && item !== null ? (item as { any?: unknown }).any : undefined;
+    if (Array.isArray(any)) any.forEach((c, j) => add(column(c), ['transform', 'where', i, 'any', j, 'column']));
+    else add(column(item), ['transform', 'where', i, 'column']);
+  });
 }
