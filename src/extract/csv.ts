@@ -31,7 +31,7 @@ import type { SourceRecord } from '../core/record.js';
 import { bomEncoding, peek, readEncoding, toUtf8, type ReadEncoding } from './encoding.js';
 import { CsvSplitter, QuotedRecord, RECORD_DONE, RECORD_MORE } from './csv-engine.js';
 import { createFileReader, decodedChunks, isGzipName, resolveFiles, type FileEntry, type FormatParser, type ParseInput, type ResumeAt } from './files.js';
-import type { SourceSample } from './types.js';
+import type { InspectInput, SourceSample } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
 /** Format options of the CSV parser (the subset of the `csv` / `s3` source config it needs). */
@@ -719,21 +719,30 @@ export function csvParser(config: CsvParseOptions): FormatParser {
  * delimiter) and whether a row follows; the rest of the file is not read.
  */
 export async function inspectCsvFile(file: FileEntry, options: CsvParseOptions): Promise<SourceSample> {
-  const delimiter = options.delimiter ?? ',';
-  const sample: SourceSample = { source: file.source, bytes: file.size, certainty: 'header', rows: false, delimiter };
-  const given = options.header !== undefined && options.header !== true ? [...options.header] : undefined;
-  if (given) sample.columns = given;
   const stream = createReadStream(file.path, { highWaterMark: 64 * 1024 });
   try {
-    const input: ParseInput = {
-      chunks: decodedChunks(stream, { gzip: file.gzip }),
-      source: file.source,
+    return await inspectCsvInput({ source: file.source, bytes: file.size, chunks: decodedChunks(stream, { gzip: file.gzip }) }, options);
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** {@link inspectCsvFile} of any input (an S3 object read by ranges): stops at the first row after the header. */
+export async function inspectCsvInput(input: InspectInput, options: CsvParseOptions): Promise<SourceSample> {
+  const delimiter = options.delimiter ?? ',';
+  const sample: SourceSample = { source: input.source, bytes: input.bytes, certainty: 'header', rows: false, delimiter };
+  const given = options.header !== undefined && options.header !== true ? [...options.header] : undefined;
+  if (given) sample.columns = given;
+  try {
+    const parse: ParseInput = {
+      chunks: input.chunks,
+      source: input.source,
       firstSeq: 0,
       onLearned: (learned) => {
         if (!given && isCsvLearned(learned)) sample.columns = learned.columns;
       },
     };
-    for await (const batch of parseCsvChunks(input, { ...options, raw: 'errors' })) {
+    for await (const batch of parseCsvChunks(parse, { ...options, raw: 'errors' })) {
       if (batch.length > 0) {
         sample.rows = true;
         const bad = batch.find((r) => r.error?.code === 'INVALID_ENCODING');
@@ -742,10 +751,8 @@ export async function inspectCsvFile(file: FileEntry, options: CsvParseOptions):
       }
     }
   } catch (error) {
-    if (!(error instanceof EtlError)) throw new EtlError('SOURCE_READ', `Cannot read ${file.source}: ${(error as Error).message}`, { cause: error });
+    if (!(error instanceof EtlError)) throw new EtlError('SOURCE_READ', `Cannot read ${input.source}: ${(error as Error).message}`, { cause: error });
     sample.error = { code: error.code, message: error.message, ...(error.context.hint === 'encoding' ? { key: 'encoding' } : {}) };
-  } finally {
-    stream.destroy();
   }
   if (!given && sample.columns?.length === 1) sample.headerText = sample.columns[0];
   return sample;

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { NdjsonSource, type NdjsonSourceConfig } from '../config/schema.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import { createFileReader, decodedChunks, resolveFiles, type FileEntry, type FormatParser, type ParseInput } from './files.js';
-import type { SourceSample } from './types.js';
+import type { InspectInput, SourceSample } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
 /** Longest raw text kept on a rejected record. */
@@ -128,21 +128,26 @@ const SAMPLE_ROWS = 100;
 
 /** The start of one NDJSON file for the pre-flight check: the keys of its first rows. */
 async function inspectNdjsonFile(file: FileEntry): Promise<SourceSample> {
-  const keys = new Set<string>();
-  let rows = 0;
   const stream = createReadStream(file.path, { highWaterMark: 64 * 1024 });
   try {
-    read: for await (const batch of parseNdjsonChunks({ chunks: decodedChunks(stream, { gzip: file.gzip }), source: file.source, firstSeq: 0 })) {
-      for (const record of batch) {
-        if (record.error) continue;
-        for (const key of Object.keys(record.row)) keys.add(key);
-        if (++rows >= SAMPLE_ROWS) break read;
-      }
-    }
+    return await inspectNdjsonInput({ source: file.source, bytes: file.size, chunks: decodedChunks(stream, { gzip: file.gzip }) });
   } finally {
     stream.destroy();
   }
-  return { source: file.source, bytes: file.size, certainty: 'sampled', rows: rows > 0, ...(rows > 0 ? { columns: [...keys] } : {}) };
+}
+
+/** {@link inspectNdjsonFile} of any input (an S3 object read by ranges): the keys of its first rows. */
+export async function inspectNdjsonInput(input: InspectInput): Promise<SourceSample> {
+  const keys = new Set<string>();
+  let rows = 0;
+  read: for await (const batch of parseNdjsonChunks({ chunks: input.chunks, source: input.source, firstSeq: 0 })) {
+    for (const record of batch) {
+      if (record.error) continue;
+      for (const key of Object.keys(record.row)) keys.add(key);
+      if (++rows >= SAMPLE_ROWS) break read;
+    }
+  }
+  return { source: input.source, bytes: input.bytes, certainty: 'sampled', rows: rows > 0, ...(rows > 0 ? { columns: [...keys] } : {}) };
 }
 
 /** The `ndjson` source component. */

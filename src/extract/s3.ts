@@ -1,6 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import picomatch from 'picomatch';
 import { S3Source, type S3SourceConfig } from '../config/schema.js';
 import { inShard } from '../core/shard.js';
 import { EtlError } from '../core/errors.js';
@@ -9,6 +8,8 @@ import { csvParseOptions, parseCsvChunks } from './csv.js';
 import { decodedChunks, isGzipName, type FormatParser, type ResumeAt } from './files.js';
 import { ndjsonParser } from './ndjson.js';
 import { createS3Client, s3Sdk } from '../s3/client.js';
+import { isS3Watermark, listS3Objects, noS3Object, s3Failure, type Listed, type S3ChangedObject, type S3ObjectDone, type S3Watermark } from './s3-objects.js';
+import { inspectS3 } from './s3-inspect.js';
 import { warnEmpty, type ExtractContext, type SourceReader } from './types.js';
 import type { SourceDefinition } from '../components/types.js';
 
@@ -17,26 +18,6 @@ import type { SourceDefinition } from '../components/types.js';
  * object's body streamed through gunzip (by `.gz` name or `Content-Encoding: gzip`) into the CSV / NDJSON parser
  * shared with the local file sources. Incremental state is the list of objects read (key + ETag + size).
  */
-
-/** One object read completely. */
-export interface S3ObjectDone {
-  key: string;
-  /** ETag without quotes. */
-  etag: string;
-  size: number;
-}
-
-/** Incremental state of the S3 source: the objects read completely (or found unchanged) by the run. */
-export interface S3Watermark {
-  objects: S3ObjectDone[];
-}
-
-/** An object whose ETag differs from the one recorded when it was loaded. */
-export interface S3ChangedObject {
-  key: string;
-  previousEtag: string;
-  etag: string;
-}
 
 /** A running S3 source. */
 export interface S3Reader extends SourceReader {
@@ -57,37 +38,6 @@ export interface S3ReaderOptions {
   parse?: FormatParser;
 }
 
-/**
- * picomatch options of the file sources' globs (src/extract/files.ts globs with tinyglobby, which hands picomatch
- * exactly these for its `dot: false` and otherwise default options), so a pattern means the same over S3 keys as
- * over file paths: `*` and `?` stay within one `/` segment, `**` crosses segments, `{a,b}`, `[abc]` / `[!abc]`,
- * extglobs, and no match on names starting with a dot unless the pattern spells the dot.
- */
-const GLOB_OPTIONS: picomatch.PicomatchOptions = { dot: false, nobrace: false, nocase: false, noextglob: false, noglobstar: false, posix: true };
-
-/** A glob over S3 keys (relative to the source's prefix) as a predicate, in the dialect of the file sources' globs. */
-export function s3KeyMatcher(glob: string): (key: string) => boolean {
-  const isMatch = picomatch(glob, GLOB_OPTIONS);
-  return (key) => isMatch(key);
-}
-
-const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
-
-function isS3Watermark(value: unknown): value is S3Watermark {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as S3Watermark).objects) &&
-    (value as S3Watermark).objects.every((o) => typeof o?.key === 'string' && typeof o.etag === 'string')
-  );
-}
-
-interface Listed {
-  key: string;
-  etag: string;
-  size: number;
-}
-
 class S3SourceReader implements S3Reader {
   #config: S3SourceConfig;
   #ctx: ExtractContext;
@@ -95,7 +45,6 @@ class S3SourceReader implements S3Reader {
   #ownClient: boolean;
   #pageSize: number;
   #parse: FormatParser;
-  #match: ((key: string) => boolean) | undefined;
   #previous = new Map<string, S3ObjectDone>();
   /** Resume: the objects (`key\netag`) the interrupted attempt read completely (its plan); undefined without one. */
   #planned: Set<string> | undefined;
@@ -113,7 +62,6 @@ class S3SourceReader implements S3Reader {
     this.#pageSize = options.pageSize ?? 1000;
     const csvOptions = csvParseOptions(config);
     this.#parse = options.parse ?? (config.format === 'ndjson' ? ndjsonParser() : (input) => parseCsvChunks(input, csvOptions));
-    this.#match = config.glob ? s3KeyMatcher(config.glob) : undefined;
     if (ctx.watermark !== undefined && ctx.watermark !== null) {
       if (!isS3Watermark(ctx.watermark)) {
         throw new EtlError('CHECKPOINT_CORRUPT', 'Expected the S3 watermark to be `{objects: [{key, etag, size}]}`', { context: { component: 's3' } });
@@ -154,44 +102,16 @@ class S3SourceReader implements S3Reader {
   }
 
   #fail(error: unknown, what: string, key?: string): EtlError {
-    if (error instanceof EtlError) return error;
-    const name = (error as { name?: string }).name;
-    const code = name === 'NoSuchBucket' || name === 'NoSuchKey' || name === 'NotFound' ? 'SOURCE_NOT_FOUND' : 'SOURCE_READ';
-    return new EtlError(code, `${what}: ${name ? `${name}: ` : ''}${(error as Error).message}`, {
-      cause: error,
-      context: { component: 's3', file: key === undefined ? `s3://${this.#config.bucket}/${this.#config.prefix}` : this.#source(key) },
-    });
+    return s3Failure(error, what, this.#config, key);
   }
 
-  /** Matching objects, page by page (ListObjectsV2 returns keys in ascending UTF-8 order). */
+  /** Matching objects, page by page. */
   async *#list(): AsyncGenerator<Listed> {
-    const { bucket, prefix } = this.#config;
-    let token: string | undefined;
-    let previousKey: string | undefined;
-    do {
-      let page;
-      try {
-        page = await this.#client.send(
-          new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: this.#pageSize, ContinuationToken: token }),
-          { abortSignal: this.#ctx.signal },
-        );
-      } catch (error) {
-        throw this.#fail(error, `Cannot list s3://${bucket}/${prefix}`);
-      }
-      for (const obj of page.Contents ?? []) {
-        const key = obj.Key;
-        if (key === undefined || key.endsWith('/')) continue;
-        if (previousKey !== undefined && key <= previousKey) {
-          throw new EtlError('SOURCE_READ', `The S3 listing is not in key order (${JSON.stringify(key)} after ${JSON.stringify(previousKey)})`, {
-            context: { component: 's3' },
-          });
-        }
-        previousKey = key;
-        if (this.#match && !this.#match(key.slice(prefix.length))) continue;
-        yield { key, etag: unquote(obj.ETag), size: obj.Size ?? 0 };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    try {
+      yield* listS3Objects(this.#client, this.#config, { pageSize: this.#pageSize, signal: this.#ctx.signal });
+    } catch (error) {
+      throw this.#fail(error, `Cannot list s3://${this.#config.bucket}/${this.#config.prefix}`);
+    }
   }
 
   async *records(): AsyncGenerator<SourceRecord> {
@@ -243,13 +163,7 @@ class S3SourceReader implements S3Reader {
         if (!complete) return;
         this.#markDone({ key: obj.key, etag: obj.etag, size: obj.size });
       }
-      if (matched === 0) {
-        throw new EtlError(
-          'SOURCE_NOT_FOUND',
-          `No object under s3://${this.#config.bucket}/${this.#config.prefix}${this.#config.glob ? ` matches ${JSON.stringify(this.#config.glob)}` : ''}`,
-          { context: { component: 's3' } },
-        );
-      }
+      if (matched === 0) throw noS3Object(this.#config);
       if (resumeKey !== undefined && !resumeFound) {
         logger.warn('the object to resume in is no longer listed; continuing with the objects after it', { component: 's3', key: resumeKey });
       }
@@ -332,4 +246,5 @@ export const s3Source: SourceDefinition<typeof S3Source> = {
   create(config: S3SourceConfig, ctx: ExtractContext): S3Reader {
     return createS3Reader(config, ctx);
   },
+  inspect: inspectS3,
 };

@@ -67,6 +67,17 @@ export interface SourceReader {
 export interface InspectContext {
   baseDir: string;
   env: NodeJS.ProcessEnv;
+  /** The watermark the run reads with (inputs it lists as loaded are not read, so not checked); absent for `validate`. */
+  watermark?: unknown;
+}
+
+/** An input the pre-flight check reads the start of: its name, size and (decompressed) bytes. */
+export interface InspectInput {
+  /** The input as records name it (`pos.source`). */
+  source: string;
+  bytes: number;
+  /** Its bytes from the start, decompressed; the check stops pulling once it has what it needs. */
+  chunks: AsyncIterable<Buffer>;
 }
 
 /**
@@ -78,6 +89,8 @@ export interface SourceSample {
   source: string;
   /** Its size in bytes (0: an empty file); absent for an input that is not a file (a query). */
   bytes?: number;
+  /** The source setting that names the input, where a problem with the input as a whole is shown. @default path */
+  setting?: string;
   /** Rows hold typed values: a dotted column (`data.tier`) may be a path into a json column (its first name counts). */
   paths?: boolean;
   /**

@@ -146,7 +146,7 @@ async function pump(run: LiveRun, drainSignal: AbortSignal): Promise<RunOutcome>
   const wiring = wiringOf(run, drainSignal);
   // the source's data against the mapping, before the first request (throws the problems it finds; not for
   // --from-rejects, which reads no source); empty files are reported by the reader as it comes to them
-  const warnings = run.resend ? [] : await preflight({ config: run.config, source: run.pipelineSource, components: run.options.components, env: run.env });
+  const warnings = run.resend ? [] : await preflight({ config: run.config, source: run.pipelineSource, components: run.options.components, env: run.env, watermark: run.setup.watermark });
   for (const w of warnings) {
     if (w.code !== 'SOURCE_FILE_EMPTY' && w.code !== 'SOURCE_FILE_NO_ROWS') wiring.warn({ code: w.code, message: w.message });
   }

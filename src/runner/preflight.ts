@@ -1,7 +1,8 @@
 /**
  * The pre-flight check of a pipeline against its data: before a run sends its first request (and in `klaviyo-etl
  * validate --with-data`), the start of every input of the source (a CSV file's header, the keys of an NDJSON file's
- * first rows, the columns of a PostgreSQL query: the source's `inspect`) is compared with the columns the mapping reads.
+ * first rows, the columns of a PostgreSQL query, the start of the S3 objects the run will read: the source's
+ * `inspect`) is compared with the columns the mapping reads (its fields, templates, `group.by` and `where:` conditions).
  *
  * Problems (a run fails with the first one's code, `validate` exits 2), located at the pipeline's line:col:
  * - SOURCE_COLUMN_MISSING: a column the mapping reads is not in a CSV header (did-you-mean from the real header);
@@ -46,6 +47,8 @@ export interface DataCheckInput {
   source: PipelineSource;
   components?: Components;
   env?: NodeJS.ProcessEnv;
+  /** The watermark the run reads with (inputs already loaded are not checked). */
+  watermark?: unknown;
 }
 
 /** How a delimiter is written in a pipeline file. */
@@ -97,12 +100,13 @@ function headerFaults(columns: readonly string[]): string[] {
 function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<ProblemCode>, warn: Add<WarningCode>): void {
   const missing = new Map<string, { mapped: MappedColumn; files: string[]; header: string[]; certain: boolean; file: boolean }>();
   for (const sample of samples) {
+    const setting = sample.setting ?? 'path';
     if (sample.error) {
-      problem('SOURCE_READ', sample.error.message, ['source', sample.error.key ?? 'path']);
+      problem(sample.error.code === 'SOURCE_NOT_FOUND' ? 'SOURCE_NOT_FOUND' : 'SOURCE_READ', sample.error.message, ['source', sample.error.key ?? setting]);
       continue;
     }
     if (sample.bytes === 0) {
-      warn('SOURCE_FILE_EMPTY', `${sample.source} is empty (0 bytes): a run reads no rows from it`, ['source', 'path']);
+      warn('SOURCE_FILE_EMPTY', `${sample.source} is empty (0 bytes): a run reads no rows from it`, ['source', setting]);
       continue;
     }
     if (sample.notUtf8Line !== undefined) {
@@ -112,7 +116,7 @@ function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<P
         ['source', 'encoding'],
       );
     }
-    if (!sample.rows) warn('SOURCE_FILE_NO_ROWS', `${sample.source} holds no rows (a header alone?): a run reads nothing from it`, ['source', 'path']);
+    if (!sample.rows) warn('SOURCE_FILE_NO_ROWS', `${sample.source} holds no rows (a header alone?): a run reads nothing from it`, ['source', setting]);
     const columns = sample.columns;
     if (columns === undefined) continue;
     const hint = delimiterHint(sample);
@@ -126,7 +130,7 @@ function compare(samples: SourceSample[], mapped: MappedColumn[], problem: Add<P
       continue;
     }
     if (sample.certainty === 'header') {
-      for (const fault of headerFaults(columns)) problem('SOURCE_HEADER_INVALID', `the header of ${sample.source}: ${fault}`, ['source', 'path']);
+      for (const fault of headerFaults(columns)) problem('SOURCE_HEADER_INVALID', `the header of ${sample.source}: ${fault}`, ['source', setting]);
     }
     const names = new Set(columns);
     for (const m of mapped) {
@@ -157,7 +161,7 @@ type Add<C> = (code: C, message: string, path: PathSegment[]) => void;
 
 /**
  * Check the source's data against the mapping of a loaded pipeline (nothing is sent anywhere). A source without
- * `inspect` (S3, Klaviyo) is not checked.
+ * `inspect` (Klaviyo) is not checked.
  */
 export async function checkSourceData(input: DataCheckInput): Promise<DataCheck> {
   const { config, source } = input;
@@ -171,10 +175,10 @@ export async function checkSourceData(input: DataCheckInput): Promise<DataCheck>
   const warn: Add<WarningCode> = (code, message, path) => out.warnings.push({ ...at(path), code, message });
   let samples: SourceSample[];
   try {
-    samples = await definition.inspect(config.source, { baseDir: source.dir, env: input.env ?? process.env });
+    samples = await definition.inspect(config.source, { baseDir: source.dir, env: input.env ?? process.env, watermark: input.watermark });
   } catch (error) {
     if (!isEtlError(error) || (error.code !== 'SOURCE_NOT_FOUND' && error.code !== 'SOURCE_READ')) throw error;
-    problem(error.code, error.message, ['source', 'path']);
+    problem(error.code, error.message, ['source', typeof error.context.key === 'string' ? error.context.key : 'path']);
     return out;
   }
   compare(samples, mappedColumns(config), problem, warn);

@@ -1,3 +1,4 @@
+import { createServer, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,5 +47,52 @@ export async function startS3rver(buckets: string[] = ['b']): Promise<TestS3> {
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },
+  };
+}
+
+/** A request a {@link RecordingProxy} passed on, and the body bytes of its response. */
+export interface ProxiedRequest {
+  method: string;
+  url: string;
+  range?: string;
+  status: number;
+  bytes: number;
+}
+
+/** An HTTP proxy in front of an S3 endpoint that records each request (what a client asked S3 for, and got). */
+export interface RecordingProxy {
+  endpoint: string;
+  requests: ProxiedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * Start a recording proxy in front of `target` (s3rver's endpoint). Headers pass unchanged (Host included), so
+ * SigV4 signatures made for the proxy's address still verify.
+ */
+export async function startRecordingProxy(target: string): Promise<RecordingProxy> {
+  const to = new URL(target);
+  const requests: ProxiedRequest[] = [];
+  const server = createServer((req, res) => {
+    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      const entry: ProxiedRequest = { method: req.method!, url: req.url!, status: up.statusCode!, bytes: 0 };
+      if (typeof req.headers.range === 'string') entry.range = req.headers.range;
+      requests.push(entry);
+      res.writeHead(up.statusCode!, up.headers);
+      up.on('data', (chunk: Buffer) => (entry.bytes += chunk.length));
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -24,7 +24,7 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
         type: 'boolean',
         default: false,
         describe:
-          "Also read the start of the source's files (CSV headers, NDJSON keys) and check them against the mapping: missing columns (did you mean…), duplicate or empty header names, the wrong delimiter, empty files. Nothing is sent",
+          "Also read the start of the source's files or S3 objects (CSV headers, NDJSON keys) and check them against the mapping: missing columns (did you mean…), duplicate or empty header names, the wrong delimiter, empty files. Nothing is sent",
       })
       .option('state-dir', {
         type: 'string',

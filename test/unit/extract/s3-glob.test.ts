@@ -4,7 +4,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtlError } from '../../../src/core/errors.js';
 import { resolveFiles } from '../../../src/extract/files.js';
-import { s3KeyMatcher } from '../../../src/extract/s3.js';
+import { s3KeyMatcher } from '../../../src/extract/s3-objects.js';
 
 describe('s3KeyMatcher', () => {
   it.each([
