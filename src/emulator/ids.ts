@@ -123,3 +123,16 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** A ULID for time `ms` whose random part is drawn from `rand` (for generators that must be deterministic). */
+export function seededUlid(ms: number, rand: () => number): string {
+  const bits25 = () => Math.floor(rand() * 2 ** 25);
+  return base32(Math.max(0, Math.floor(ms)), 10) + base32(Math.floor(rand() * 2 ** 30), 6) + base32(bits25() * 2 ** 25 + bits25(), 10);
+}
+
+/** A 6-character id like `IdGenerator#shortId`, drawn from `rand`. */
+export function seededShortId(rand: () => number): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += ALNUM[Math.floor(rand() * ALNUM.length)]!;
+  return s;
+}

@@ -1,7 +1,7 @@
 /**
  * The Klaviyo emulator: a real local HTTP server true to Klaviyo's REST contract (auth, revision, JSON:API
  * errors, per-account fixed-window rate limits, profiles, bulk import jobs, events, metrics, consent, lists,
- * segments), with seeded fault
+ * segments, and the catalog of campaigns, flows and templates), with seeded fault
  * injection and `/_emulator/*` state endpoints. See docs/emulator.md.
  */
 import { EmulatorServer, type EmulatorHandle, type EmulatorOptions } from './server.js';

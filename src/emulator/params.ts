@@ -7,6 +7,7 @@
  * handlers take their filter tables from here (`QUERY_RULES[endpoint].filter`).
  */
 import { TIERS, type EndpointKey, type TierLimits } from '../klaviyo/endpoints.js';
+import { CATALOG_QUERY_RULES } from './catalog-params.js';
 import { ApiError, invalidParam } from './http.js';
 import type { FilterOp } from './query.js';
 
@@ -229,6 +230,7 @@ export const QUERY_RULES: Readonly<Record<EndpointKey, QueryRules>> = {
     sort: MEMBER_SORT,
     page: PAGE_100,
   },
+  ...CATALOG_QUERY_RULES,
 };
 
 const BRACKET = /^(fields|additional-fields)\[([^\]]*)\]$/;

@@ -1,5 +1,9 @@
-/** Seed data applied to every new account: lists and segments with member emails, and profiles. */
+/**
+ * Seed data applied to every new account: lists and segments with member emails, profiles, and the catalog (metrics,
+ * templates, campaigns, flows; src/emulator/catalog-seed.ts).
+ */
 import { z } from 'zod';
+import { applyCatalogSeed, CATALOG_SEED_SHAPE, type CatalogSeed } from './catalog-seed.js';
 import { fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import type { Account } from './state.js';
 import { isValidEmail, validateProfileAttributes } from './validate.js';
@@ -12,7 +16,7 @@ export interface SeedGroup {
   members?: string[];
 }
 
-export interface SeedFile {
+export interface SeedFile extends CatalogSeed {
   lists?: SeedGroup[];
   segments?: SeedGroup[];
   /** Profile attributes (Klaviyo wire format: email, phone_number, first_name, properties…). */
@@ -35,6 +39,7 @@ export function applySeed(account: Account, seed: SeedFile, now: number): void {
       }
     }
   }
+  applyCatalogSeed(account, seed, now);
 }
 
 const seedGroup = z.strictObject({
@@ -46,6 +51,7 @@ const seedSchema = z.strictObject({
   lists: z.array(seedGroup).optional(),
   segments: z.array(seedGroup).optional(),
   profiles: z.array(z.record(z.string(), z.unknown())).optional(),
+  ...CATALOG_SEED_SHAPE,
 });
 
 /**

@@ -4,6 +4,7 @@
  * bulk-import jobs. Routes manipulate accounts only through these methods so identity rules live in one place.
  */
 import { randomUUID } from 'node:crypto';
+import { Catalog, type SavedCatalog } from './catalog.js';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
 import { PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
@@ -284,6 +285,8 @@ export class Account {
   readonly lists = new Map<string, GroupRecord>();
   readonly segments = new Map<string, GroupRecord>();
   readonly jobs = new Map<string, ImportJobRecord>();
+  /** Campaigns, flows and templates (src/emulator/catalog.ts). */
+  readonly catalog = new Catalog();
   duplicateEventsIgnored = 0;
   /** Subscribe jobs accepted and not applied yet, in acceptance order (applied when due, FIFO). */
   readonly pendingConsent: PendingConsent[] = [];
@@ -591,6 +594,7 @@ export class Account {
       segments: groups(this.segments),
       jobs: [...this.jobs.values()],
       duplicateEventsIgnored: this.duplicateEventsIgnored,
+      catalog: this.catalog.toJSON(),
     };
   }
 
@@ -614,6 +618,7 @@ export class Account {
     for (const g of saved.segments) a.segments.set(g.id, { ...g, members: new Map(g.members) });
     for (const j of saved.jobs) a.jobs.set(j.id, j);
     a.duplicateEventsIgnored = saved.duplicateEventsIgnored;
+    a.catalog.load(saved.catalog);
     return a;
   }
 }
@@ -629,6 +634,8 @@ export interface SavedAccount {
   segments: (Omit<GroupRecord, 'members'> & { members: [string, number][] })[];
   jobs: ImportJobRecord[];
   duplicateEventsIgnored: number;
+  /** Absent in files written before the emulator held a catalog. */
+  catalog?: SavedCatalog;
 }
 
 function addMatch(out: ProfileRecord[], r: ProfileRecord | undefined): void {

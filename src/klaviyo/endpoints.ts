@@ -68,6 +68,18 @@ export const ENDPOINTS = {
   'GET /api/segments': { operationId: 'get_segments', ...TIERS.L },
   'GET /api/segments/{id}': { operationId: 'get_segment', ...TIERS.L },
   'GET /api/segments/{id}/profiles': { operationId: 'get_profiles_for_segment', ...TIERS.L },
+  'GET /api/campaigns': { operationId: 'get_campaigns', ...TIERS.M },
+  'GET /api/campaigns/{id}': { operationId: 'get_campaign', ...TIERS.M },
+  'GET /api/campaigns/{id}/campaign-messages': { operationId: 'get_messages_for_campaign', ...TIERS.M },
+  'GET /api/campaign-messages/{id}': { operationId: 'get_campaign_message', ...TIERS.M },
+  'GET /api/flows': { operationId: 'get_flows', ...TIERS.S },
+  'GET /api/flows/{id}': { operationId: 'get_flow', ...TIERS.S },
+  'GET /api/flows/{id}/flow-actions': { operationId: 'get_actions_for_flow', ...TIERS.S },
+  'GET /api/flow-actions/{id}': { operationId: 'get_flow_action', ...TIERS.S },
+  'GET /api/flow-actions/{id}/flow-messages': { operationId: 'get_flow_action_messages', ...TIERS.S },
+  'GET /api/flow-messages/{id}': { operationId: 'get_flow_message', ...TIERS.S },
+  'GET /api/templates': { operationId: 'get_templates', ...TIERS.L },
+  'GET /api/templates/{id}': { operationId: 'get_template', ...TIERS.L },
 } as const satisfies Record<string, TierLimits & { operationId: string }>;
 
 export type EndpointKey = keyof typeof ENDPOINTS;

@@ -37,6 +37,18 @@ export const ENDPOINT_SCOPES: Partial<Record<EndpointKey, readonly string[]>> = 
   'GET /api/segments': ['segments:read'],
   'GET /api/segments/{id}': ['segments:read'],
   'GET /api/segments/{id}/profiles': ['profiles:read', 'segments:read'],
+  'GET /api/campaigns': ['campaigns:read'],
+  'GET /api/campaigns/{id}': ['campaigns:read'],
+  'GET /api/campaigns/{id}/campaign-messages': ['campaigns:read'],
+  'GET /api/campaign-messages/{id}': ['campaigns:read'],
+  'GET /api/flows': ['flows:read'],
+  'GET /api/flows/{id}': ['flows:read'],
+  'GET /api/flows/{id}/flow-actions': ['flows:read'],
+  'GET /api/flow-actions/{id}': ['flows:read'],
+  'GET /api/flow-actions/{id}/flow-messages': ['flows:read'],
+  'GET /api/flow-messages/{id}': ['flows:read'],
+  'GET /api/templates': ['templates:read'],
+  'GET /api/templates/{id}': ['templates:read'],
 };
 
 /** The scopes an endpoint key needs: the table's, else the one its path suggests (`scopeOf`). */

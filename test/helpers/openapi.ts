@@ -56,7 +56,10 @@ export interface SpecResponseValidator {
   check(method: string, path: string, status: number, body: string): ResponseCheck;
 }
 
-/** OpenAPI 3.0 `nullable` is only understood by Ajv next to `type`: rewrite the other cases as `anyOf [.., null]`. */
+/**
+ * OpenAPI 3.0 `nullable` is only understood by Ajv next to `type`: rewrite the other cases as `anyOf [.., null]`;
+ * `oneOf` becomes `anyOf` (see below).
+ */
 function fixNullable(node: unknown): void {
   if (Array.isArray(node)) {
     node.forEach(fixNullable);
@@ -65,6 +68,12 @@ function fixNullable(node: unknown): void {
   if (!node || typeof node !== 'object') return;
   const record = node as Record<string, unknown>;
   Object.values(record).forEach(fixNullable);
+  // Klaviyo's oneOf alternatives overlap (EmailSendOptions, SMSSendOptions and PushSendOptions are the same object;
+  // FlowEmail matches where FlowWebhook does): a valid answer can match several, so they are checked as anyOf
+  if (Array.isArray(record.oneOf)) {
+    record.anyOf = record.oneOf;
+    delete record.oneOf;
+  }
   if (record.nullable === true && !('type' in record)) {
     const rest = { ...record };
     delete rest.nullable;

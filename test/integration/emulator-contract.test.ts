@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENDPOINTS } from '../../src/klaviyo/endpoints.js';
+import { generateCatalog } from '../../src/emulator/catalog-generate.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { loadSpecResponseValidator, type SpecResponseValidator } from '../helpers/openapi.js';
 import { bulkEventsBody, client, eventBody, KEY, profileBody, waitFor, type ApiResponse } from '../unit/emulator/client.js';
@@ -38,7 +39,9 @@ beforeAll(async () => {
   spec = loadSpecResponseValidator();
   const dir = mkdtempSync(join(tmpdir(), 'emu-contract-'));
   const seedFile = join(dir, 'seed.json');
-  writeFileSync(seedFile, JSON.stringify({ segments: [{ id: 'SegA01', name: 'Seg A', members: ['s1@example.com', 's2@example.com'] }] }));
+  const catalog = generateCatalog({ campaigns: 12, flows: 3, templates: 3 }, { seed: 5 });
+  catalog.campaigns!.push({ id: 'CampSms0', name: 'SMS one', channel: 'sms', tags: ['promo'], messages: [{ id: 'MsgSms0' }] }, { id: 'CampPush', name: 'Push one', channel: 'mobile_push' });
+  writeFileSync(seedFile, JSON.stringify({ segments: [{ id: 'SegA01', name: 'Seg A', members: ['s1@example.com', 's2@example.com'] }], ...catalog }));
   emu = await startEmulator({ port: 0, limits: 'off', seedFile, processingRate: 100_000, subscriptionDelayMs: 0 });
   const frozen = Date.now();
   throttling = await startEmulator({ port: 0, limits: 0.01, now: () => frozen });
@@ -164,6 +167,36 @@ async function tour(): Promise<void> {
   await call('GET', '/api/segments/SegA01/profiles?additional-fields[profile]=subscriptions');
   await call('GET', `/api/segments/SegA01/profiles?filter=${q('equals(email,"s2@example.com")')}`);
   await call('GET', '/api/segments/nope00'); // 404
+  // ---- catalog: campaigns, flows, templates
+  const email = await call('GET', `/api/campaigns?filter=${q("equals(messages.channel,'email')")}&include=campaign-messages,tags`);
+  await call('GET', `/api/campaigns?filter=${q("equals(messages.channel,'sms')")}&include=campaign-messages,tags`);
+  await call('GET', `/api/campaigns?filter=${q("equals(messages.channel,'mobile_push')")}&include=campaign-messages`);
+  await call('GET', `/api/campaigns?filter=${q("and(equals(messages.channel,'email'),equals(archived,true))")}&sort=-created_at&page[size]=2`);
+  await call('GET', '/api/campaigns'); // 400: the channel filter is required
+  const cid = email.json.data[0].id as string;
+  await call('GET', `/api/campaigns/${cid}?include=campaign-messages,tags`);
+  await call('GET', '/api/campaigns/NOPE'); // 404
+  const msgs = await call('GET', `/api/campaigns/${cid}/campaign-messages?include=campaign,template`);
+  await call('GET', `/api/campaign-messages/${msgs.json.data[0].id}?include=campaign,template`);
+  await call('GET', '/api/campaign-messages/MsgSms0?include=campaign');
+  await call('GET', '/api/campaign-messages/NOPE'); // 404
+  const flows = await call('GET', '/api/flows?include=flow-actions,tags&sort=-updated');
+  await call('GET', `/api/flows?filter=${q('equals(trigger_type,"Metric")')}&page[size]=1`);
+  await call('GET', '/api/flows?page[size]=51'); // 400
+  const fid = flows.json.data[0].id as string;
+  await call('GET', `/api/flows/${fid}?additional-fields[flow]=definition&include=flow-actions,tags`);
+  await call('GET', '/api/flows/NOPE00'); // 404
+  const actions = await call('GET', `/api/flows/${fid}/flow-actions?sort=created`);
+  const send = actions.json.data.find((a: { attributes: { definition: { type: string } } }) => a.attributes.definition.type.startsWith('send-'));
+  await call('GET', `/api/flow-actions/${send.id}?include=flow,flow-messages`);
+  await call('GET', '/api/flow-actions/1'); // 404
+  const fmsgs = await call('GET', `/api/flow-actions/${send.id}/flow-messages`);
+  await call('GET', `/api/flow-messages/${fmsgs.json.data[0].id}?include=flow-action,template`);
+  await call('GET', '/api/flow-messages/NOPE00'); // 404
+  const templates = await call('GET', `/api/templates?sort=name&additional-fields[template]=definition`);
+  await call('GET', `/api/templates/${templates.json.data[0].id}`);
+  await call('GET', '/api/templates?page[size]=11'); // 400
+  await call('GET', '/api/templates/NOPE00'); // 404
   // ---- transport errors
   await recording(emu.url, null)('GET', '/api/lists'); // 401
   await recording(emu.url, 'AbC123')('GET', '/api/lists'); // 403

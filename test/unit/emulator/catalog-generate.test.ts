@@ -1,0 +1,52 @@
+/**
+ * The catalog generator (src/emulator/catalog-generate.ts): the same counts and seed give the same catalog (ids
+ * included), another seed another; the counts, channels and statuses are what was asked for; every generated item
+ * passes the seed file's schema; applied to an account it yields the campaigns, messages, flows, actions and
+ * templates it names.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateCatalog } from '../../../src/emulator/catalog-generate.js';
+import { applyCatalogSeed } from '../../../src/emulator/catalog-seed.js';
+import { IdGenerator } from '../../../src/emulator/ids.js';
+import { loadSeedFile } from '../../../src/emulator/seed.js';
+import { Account } from '../../../src/emulator/state.js';
+
+describe('generateCatalog', () => {
+  it('is deterministic from its seed and gives the counts asked for', () => {
+    const a = generateCatalog({ campaigns: 50, flows: 9, templates: 7 }, { seed: 42 });
+    expect(generateCatalog({ campaigns: 50, flows: 9, templates: 7 }, { seed: 42 })).toEqual(a);
+    expect(generateCatalog({ campaigns: 50, flows: 9, templates: 7 }, { seed: 43 }).campaigns!.map((c) => c.id)).not.toEqual(a.campaigns!.map((c) => c.id));
+    expect([a.campaigns!.length, a.flows!.length, a.templates!.length]).toEqual([50, 9, 7]);
+    expect(new Set(a.campaigns!.map((c) => c.channel))).toEqual(new Set(['email', 'sms', 'mobile_push']));
+    expect(new Set(a.campaigns!.map((c) => c.id)).size).toBe(50);
+    const end = Date.UTC(2026, 0, 1);
+    for (const c of a.campaigns!) {
+      const created = Date.parse(c.created_at!);
+      expect(created).toBeGreaterThanOrEqual(end - 2 * 365 * 86_400_000);
+      expect(created).toBeLessThan(end);
+      expect(c.status === 'Draft').toBe(c.send_time === null);
+    }
+    expect(a.flows!.every((f) => f.actions!.some((x) => x.type.startsWith('send-')))).toBe(true);
+    expect(generateCatalog({ templates: 3 })).toEqual({ templates: expect.any(Array), campaigns: [] });
+  });
+
+  it('passes the seed file schema and applies to an account', () => {
+    const catalog = generateCatalog({ campaigns: 20, flows: 4, templates: 5 }, { seed: 9 });
+    const file = join(mkdtempSync(join(tmpdir(), 'catalog-gen-')), 'seed.json');
+    writeFileSync(file, JSON.stringify(catalog));
+    const seed = loadSeedFile(file);
+    const account = new Account('k', new IdGenerator());
+    applyCatalogSeed(account, seed, Date.UTC(2026, 0, 1));
+    const cat = account.catalog;
+    expect(cat.campaigns.size).toBe(20);
+    expect(cat.campaignMessages.size).toBe(20);
+    expect(cat.templates.size).toBe(5);
+    expect([...cat.flows.keys()]).toEqual(catalog.flows!.map((f) => f.id));
+    expect(cat.flowActions.size).toBe(catalog.flows!.reduce((n, f) => n + f.actions!.length, 0));
+    expect(cat.flowMessages.size).toBe(catalog.flows!.reduce((n, f) => n + f.actions!.filter((x) => x.messages).length, 0));
+    expect(account.metricsByName.has('Placed Order')).toBe(true);
+  });
+});
