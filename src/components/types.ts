@@ -15,7 +15,7 @@ export type ComponentConfig = z.ZodType<{ type: string }>;
 
 /** What a source declares about itself. */
 export interface SourceCapabilities {
-  /** What its records are (matched against a transform's `reads`): `rows`, or `klaviyo-profiles`. */
+  /** What its records are (matched against a transform's `reads`): `rows`, or `klaviyo-records` (any resource the klaviyo source exports). */
   yields: string;
   /** It honours `--since/--until` (bounds on its incremental cursor); other sources refuse them. */
   cursorBounds?: boolean;

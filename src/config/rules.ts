@@ -414,15 +414,54 @@ export function postgresLookbackNeedsCursor(ctx: RuleContext): RuleViolation[] {
   return [{ path: ['source', 'lookback'], message: 'lookback needs cursor (it re-reads rows behind the cursor watermark)' }];
 }
 
-/** A klaviyo source exports exactly one list or segment. */
-export function klaviyoSourceListOrSegment(ctx: RuleContext): RuleViolation[] {
+/** Options of the klaviyo source and the resources they apply to. */
+const KLAVIYO_OPTION_RESOURCES: Readonly<Record<string, readonly string[]>> = {
+  list: ['members'],
+  segment: ['members'],
+  metrics: ['events'],
+  include: ['events'],
+  lookback: ['events'],
+  by: ['profiles'],
+  fields: ['members', 'profiles'],
+  subscriptions: ['members', 'profiles'],
+  predictiveAnalytics: ['members', 'profiles'],
+  since: ['members', 'events', 'profiles', 'lists', 'segments'],
+  until: ['members', 'events', 'profiles', 'lists', 'segments'],
+  pageSize: ['members', 'events', 'profiles', 'lists', 'segments'],
+  concurrency: ['members', 'events', 'profiles'],
+};
+
+/** Largest `page[size]` of each klaviyo resource. */
+const KLAVIYO_MAX_PAGE: Readonly<Record<string, number>> = { members: 100, events: 1000, profiles: 100, lists: 10, segments: 10 };
+
+/**
+ * A klaviyo source: `members` reads exactly one list or segment; every other option belongs to the resources it
+ * names (a `metrics:` on a profiles export is a mistake, not something to ignore); `pageSize` within the resource's
+ * maximum; `since` before `until`.
+ */
+export function klaviyoSourceOptions(ctx: RuleContext): RuleViolation[] {
   if (typeOf(ctx, 'source') !== 'klaviyo') return [];
   const s = asObj(at(ctx.raw, 'source'));
-  const list = has(s, 'list');
-  const segment = has(s, 'segment');
-  if (list && segment) return [{ path: ['source', 'segment'], message: 'give either list or segment, not both' }];
-  if (!list && !segment) return [{ path: ['source', 'type'], message: 'a klaviyo source needs list or segment' }];
-  return [];
+  const resource = typeof s?.resource === 'string' ? s.resource : 'members';
+  const out: RuleViolation[] = [];
+  for (const [option, resources] of Object.entries(KLAVIYO_OPTION_RESOURCES)) {
+    if (!has(s, option) || resources.includes(resource)) continue;
+    out.push({ path: ['source', option], message: `${option} applies to resource ${alternatives(resources.map(String))}, not ${resource}` });
+  }
+  if (resource === 'members') {
+    const list = has(s, 'list');
+    const segment = has(s, 'segment');
+    if (list && segment) out.push({ path: ['source', 'segment'], message: 'give either list or segment, not both' });
+    if (!list && !segment) out.push({ path: ['source', has(s, 'resource') ? 'resource' : 'type'], message: 'a klaviyo source needs list or segment (resource: members), or another resource' });
+  }
+  const max = KLAVIYO_MAX_PAGE[resource];
+  if (max !== undefined && typeof s?.pageSize === 'number' && s.pageSize > max) {
+    out.push({ path: ['source', 'pageSize'], message: `pageSize ${s.pageSize} is more than Klaviyo allows for ${resource} (${max})` });
+  }
+  const since = typeof s?.since === 'string' ? Date.parse(s.since) : NaN;
+  const until = typeof s?.until === 'string' ? Date.parse(s.until) : NaN;
+  if (!Number.isNaN(since) && !Number.isNaN(until) && since >= until) out.push({ path: ['source', 'until'], message: 'until must be later than since' });
+  return out;
 }
 
 // ---------------------------------------------------------------- wiring between sections
@@ -711,7 +750,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   postgresTableOrQuery,
   postgresColumnsNeedTable,
   postgresLookbackNeedsCursor,
-  klaviyoSourceListOrSegment,
+  klaviyoSourceOptions,
   componentsFit,
   checkpointS3NeedsUrl,
   rateLimitKeysKnown,

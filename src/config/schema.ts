@@ -138,16 +138,77 @@ export const S3Source = z
   })
   .describe('Objects under an S3 prefix, in key order.');
 
+/** What a `klaviyo` source reads (see docs/export.md for the columns of each). */
+export const KLAVIYO_RESOURCES = ['members', 'events', 'profiles', 'lists', 'segments', 'metrics'] as const;
+
+/** An ISO 8601 date-time with an offset (`2026-01-01T00:00:00Z`), or a date (`2026-01-01`, midnight UTC). */
+const InstantText = z
+  .string()
+  .regex(/^\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d))?$/i, 'expected an ISO 8601 date-time with an offset, e.g. 2026-01-01T00:00:00Z, or a date');
+
 export const KlaviyoSource = z
   .strictObject({
     type: z.literal('klaviyo'),
-    list: z.string().min(1).optional().describe('List id whose members to export.'),
-    segment: z.string().min(1).optional().describe('Segment id whose members to export.'),
-    pageSize: z.number().int().min(1).max(100).default(100).describe('@default 100'),
-    subscriptions: z.boolean().default(false).describe('Ask for consent (`additional-fields[profile]=subscriptions`). @default false'),
-    incremental: z.boolean().default(true).describe('Only members who joined since the last successful export. @default true'),
+    resource: z
+      .enum(KLAVIYO_RESOURCES)
+      .default('members')
+      .describe(
+        'What to export: `members` of a list or segment, `events`, `profiles`, or the catalog: `lists`, `segments`, `metrics`. Every row keeps Klaviyo\'s `id`. @default members',
+      ),
+    list: z.string().min(1).optional().describe('members: the list id whose members to export.'),
+    segment: z.string().min(1).optional().describe('members: the segment id whose members to export.'),
+    metrics: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('events: only the events of these metrics, by name or id (names are looked up with GET /api/metrics). @default every metric'),
+    include: z
+      .array(z.enum(['profile', 'metric']))
+      .optional()
+      .describe("events: add the event's profile (`profile.email`, `profile.first_name`, …) and metric (`metric.name`) to each row. @default none (the row has `profile.id` and `metric.id`)"),
+    by: z
+      .enum(['updated', 'created'])
+      .default('updated')
+      .describe('profiles: the time that orders, bounds and increments the export (`updated`: profiles changed since the last run). @default updated'),
+    fields: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('members, profiles: only these profile attributes (`fields[profile]`, e.g. `[email, first_name, location.city]`). @default all'),
+    subscriptions: z.boolean().default(false).describe('members, profiles: ask for consent (`additional-fields[profile]=subscriptions`). @default false'),
+    predictiveAnalytics: z
+      .boolean()
+      .default(false)
+      .describe('members, profiles: ask for `predictive_analytics` too. It drops the endpoint to tier M (10/s, 150/min), so only when needed. @default false'),
+    since: InstantText.optional().describe('Only records at or after this time (events: `datetime`, profiles: `by`, members: `joined_group_at`, lists/segments: `updated`).'),
+    until: InstantText.optional().describe('Only records before this time.'),
+    lookback: z
+      .string()
+      .regex(/^\d+\s*(ms|s|m|h|d)$/)
+      .optional()
+      .describe('events: start each incremental run this far before the last exported event time, to catch events sent late with an earlier time (rows in that window are exported again: upsert by `id`), e.g. `1d`. @default 0'),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('`page[size]` of each request. @default the largest the resource allows (events 1000, members/profiles 100, lists/segments 10)'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe(
+        'Time ranges read at once (events, profiles, members): the time span is split into ranges, each read by its own cursor, a range found large split again. All requests share the rate limiter. 1 reads one cursor. @default enough requests in flight to fill the endpoint\'s burst window at 250 ms latency (events 32, profiles/members 19)',
+      ),
+    incremental: z
+      .boolean()
+      .default(true)
+      .describe('Only what is new since the last successful export (events by `datetime`, profiles by `by`, members by `joined_group_at`, lists/segments by `updated`; metrics are read whole). @default true'),
   })
-  .describe('Members of a Klaviyo list or segment (export).');
+  .describe('Export from Klaviyo: list/segment members, events, profiles, or the catalog (lists, segments, metrics).');
 
 // ---------------------------------------------------------------- transforms
 

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { KlaviyoDestination } from '../config/schema.js';
 import type { DestinationDefinition } from '../components/types.js';
 import { EtlError } from '../core/errors.js';
 import type { LoadKind } from '../core/record.js';
-import { connectKlaviyo, type KlaviyoConnection } from '../klaviyo/connect.js';
+import { accountTag, connectKlaviyo, type KlaviyoConnection } from '../klaviyo/connect.js';
 import { createKlaviyoLoader } from '../load/index.js';
 import { SETTLED_BEFORE_REJECT } from '../load/klaviyo-profiles.js';
 import type { PlannedRequest } from '../load/types.js';
@@ -100,7 +99,3 @@ function previewer(
   };
 }
 
-/** A short, non-reversible tag of an API key, naming its account in shared (Redis) rate-limit keys. */
-function accountTag(apiKey: string): string {
-  return createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
-}

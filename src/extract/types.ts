@@ -10,6 +10,8 @@ export interface ExtractContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal?: AbortSignal;
+  /** Redis URL the run shares Klaviyo rate limits through (`--redis-url`), for sources reading Klaviyo. */
+  redisUrl?: string;
   /** The run's counters, for sources that make API requests (the Klaviyo export counts them in `requests`). */
   stats?: RunStats;
   /**

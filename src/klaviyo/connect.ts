@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -66,4 +67,9 @@ export function connectKlaviyo(
       await limiter.close();
     },
   };
+}
+
+/** A short, non-reversible tag of an API key, naming its account in shared (Redis) rate-limit keys. */
+export function accountTag(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
 }

@@ -169,6 +169,7 @@ export function openSource(ctx: WiringContext, bounds: { since?: string; until?:
     stats: ctx.stats,
     logger: ctx.logger,
     signal: ctx.signal,
+    redisUrl: ctx.redisUrl,
     startAfter: setup.startAfter,
     watermark: setup.watermark,
     plan: setup.resume?.sourcePlan,

@@ -7,8 +7,10 @@ import type { TransformDefinition } from '../components/types.js';
 import type { Transformer } from './types.js';
 
 /*
- * Export: a Klaviyo profile (flattened: `id, email, phone_number, …, properties.x, location.city, joined_group_at,
- * subscriptions.email.marketing.consent`, or nested objects, both are read) → an output row (column → value).
+ * Export: a record of the klaviyo source (any resource: a member or profile flattened as `id, email, …,
+ * properties.x, location.city, joined_group_at, subscriptions.email.marketing.consent`, an event as `id, datetime,
+ * event_properties.x, metric.name, profile.email`, a catalog row; flat dotted keys or nested objects, both are read)
+ * → an output row (column → value).
  * Every configured column is present in the output row, in configuration order; a column with no value is `""`.
  * A failing field (e.g. a `date` column over a malformed timestamp) rejects the record.
  */
@@ -55,12 +57,12 @@ export function createExportTransformer(config: ExportTransformConfig): Transfor
   };
 }
 
-/** The `export` transform: exported Klaviyo profiles → output rows (column → value) for the csv / s3 destinations. */
+/** The `export` transform: records exported from Klaviyo → output rows (column → value) for the csv / s3 destinations. */
 export const exportTransform: TransformDefinition<typeof ExportTransform> = {
   type: 'export',
-  summary: 'Select and rename fields of exported Klaviyo profiles: one output row per member.',
+  summary: 'Select and rename fields of records exported from Klaviyo (members, events, profiles, catalog): one output row per record.',
   config: ExportTransform,
-  capabilities: { reads: 'klaviyo-profiles', produces: 'export-row' },
+  capabilities: { reads: 'klaviyo-records', produces: 'export-row' },
   columns: (config) => Object.keys(config.columns),
   create: (config) => createExportTransformer(config),
 };

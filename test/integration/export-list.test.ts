@@ -76,13 +76,13 @@ async function addMembers(list: string, n: number, at: number): Promise<string[]
   return ids;
 }
 
-function pipeline(name: string, list: string, destination: string): string {
+function pipeline(name: string, list: string, destination: string, pageSize = 100): string {
   return `version: 1
 name: ${name}
 source:
   type: klaviyo
   list: ${list}
-  pageSize: 100
+  pageSize: ${pageSize}
   subscriptions: true
 transform:
   type: export
@@ -132,7 +132,8 @@ describe('list member export to CSV', () => {
     const report = await run({ pipelineFile: file, env: env(), stateDir: stateDir() });
     expect(report.status).toBe('succeeded');
     expect(report.rows).toMatchObject({ read: 261, loaded: 261, rejected: 0 });
-    expect(report.requests.byEndpoint['GET /api/lists/{id}/profiles']).toBe(3);
+    // the first and last joined_group_at (one sorted page of size 1 each), then the 3 pages
+    expect(report.requests.byEndpoint['GET /api/lists/{id}/profiles']).toBe(5);
     const files = await readdir(path.join(dir, 'out'));
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(new RegExp(`^members-\\d{4}-\\d\\d-\\d\\d-${report.runId}\\.csv$`));
@@ -213,9 +214,9 @@ describe('interrupted export', () => {
     const ids = [...(await addMembers(list, 150, T0 + 400_000)), ...(await addMembers(list, 120, T0 + 460_000))];
     const file = path.join(dir, 'export.yaml');
     const out = path.join(dir, 'out', 'members.csv.gz');
-    await writeFile(file, pipeline('resume-export', list, `  type: csv\n  path: out/members.csv.gz`));
+    await writeFile(file, pipeline('resume-export', list, `  type: csv\n  path: out/members.csv.gz`, 10));
 
-    // interrupt when the first chunk (100 rows) is durably written, i.e. while page 2 is being fetched
+    // interrupt when the first chunk (100 rows) is durably written, i.e. while a later page (of 10) is being fetched
     const controller = new AbortController();
     const progress = out + '.partial.progress';
     onRequest = () => {
@@ -272,7 +273,7 @@ describe('interrupted export', () => {
     await addMembers(list, 210, T0 + 500_000);
     const file = path.join(dir, 'export.yaml');
     const out = path.join(dir, 'out', 'members.csv');
-    await writeFile(file, pipeline('lost-export', list, `  type: csv\n  path: out/members.csv`));
+    await writeFile(file, pipeline('lost-export', list, `  type: csv\n  path: out/members.csv`, 10));
     const controller = new AbortController();
     onRequest = () => {
       try {

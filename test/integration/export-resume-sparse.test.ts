@@ -83,7 +83,7 @@ describe('a list export SIGKILLed and resumed (CLI)', () => {
       file,
       `version: 1
 name: sparse-export
-source: {type: klaviyo, list: ${list}, pageSize: 100}
+source: {type: klaviyo, list: ${list}, pageSize: 10}
 transform: {type: export, columns: {id: id, email: email, joined_group_at: joined_group_at}}
 destination: {type: csv, path: out/members.csv}
 `,
@@ -95,7 +95,7 @@ destination: {type: csv, path: out/members.csv}
     child.stdout?.resume();
     child.stderr?.resume();
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-    // killed once the checkpoint has passed the first page (its rows durably in the partial file), while a later
+    // killed once the checkpoint has passed the first chunk (its rows durably in the partial file), while a later
     // page is asked for
     onRequest = () => {
       try {
