@@ -37,7 +37,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
   const debug = argv.includes('--debug');
   const json = argv.includes('--json');
   try {
-    await yargs()
+    const cli = yargs()
       .scriptName('klaviyo-etl')
       .usage('$0 <command> [options]\n\nBulk import into and export out of Klaviyo from declarative pipeline files.')
       .command(runCommand)
@@ -66,11 +66,31 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<voi
         // yargs hands its usage instance here: the options of the command at hand, by their described names
         const known = (usage as { getDescriptions?: () => Record<string, unknown> } | undefined)?.getDescriptions?.() ?? {};
         throw error ?? new EtlError('USAGE', withFlagSuggestion(message ?? 'invalid usage', Object.keys(known)));
-      })
-      .parseAsync(argv, { io });
+      });
+    skipHelpCaching(cli);
+    await cli.parseAsync(argv, { io });
   } catch (error) {
     report(error, io, debug, json);
   }
+}
+
+/** The part of yargs' internal usage instance that `skipHelpCaching` replaces. */
+interface YargsInternals {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * yargs formats a command's whole help text (every option through cliui, wrap-ansi and string-width) each time it
+ * calls the command's handler, right after the call, so that a handler still running could show it later (yargs
+ * PR #1865). No handler here shows help: errors go through `.fail` and `report`, which print none. Formatting it took
+ * ~150 ms of every `run` on the bench host (profiled 2026-12-02; non-ASCII descriptions take string-width's slow
+ * path), and it fell after the run had started and before its first request: `run`'s first await hands control
+ * back to yargs, which formats the help then. It is skipped here as the Angular CLI skips it (angular/angular-cli
+ * PR #34087); `--help` formats the help when asked, as before.
+ */
+export function skipHelpCaching(cli: unknown): void {
+  const usage = (cli as YargsInternals).getInternalMethods?.().getUsageInstance?.();
+  if (usage?.cacheHelpMessage) usage.cacheHelpMessage = () => {};
 }
 
 /** yargs' "Unknown argument: dryrun" with the closest known option: "(did you mean --dry-run?)". */

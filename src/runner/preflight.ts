@@ -169,8 +169,9 @@ export async function checkSourceData(input: DataCheckInput): Promise<DataCheck>
   const out: DataCheck = { problems: [], warnings: [] };
   const definition = components.sources.find((s) => s.type === config.source.type);
   if (!definition?.inspect) return out;
-  const locate = pipelineLocator(source.text);
-  const at = (path: PathSegment[]) => ({ file: source.file, ...locate(path), path: formatPath(path) });
+  // the pipeline's text is parsed again only to locate a problem or warning (most runs have none)
+  let locate: ReturnType<typeof pipelineLocator> | undefined;
+  const at = (path: PathSegment[]) => ({ file: source.file, ...(locate ??= pipelineLocator(source.text))(path), path: formatPath(path) });
   const problem: Add<ProblemCode> = (code, message, path) => out.problems.push({ ...at(path), code, message });
   const warn: Add<WarningCode> = (code, message, path) => out.warnings.push({ ...at(path), code, message });
   let samples: SourceSample[];
