@@ -268,6 +268,29 @@ describe('templates', () => {
   });
 });
 
+describe('rate limits', () => {
+  it("each catalog route counts against its own window at the spec's tier: flows S (3/s), campaigns M (10/s), templates L (75/s)", async () => {
+    const frozen = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const limited = await startEmulator({ port: 0, now: () => frozen });
+    try {
+      const call = client(limited.url);
+      const burst = async (path: string, n: number) => {
+        const statuses: number[] = [];
+        for (let i = 0; i <= n; i++) statuses.push((await call('GET', path)).status);
+        return statuses;
+      };
+      expect(await burst('/api/flows', 3)).toEqual([200, 200, 200, 429]);
+      expect(await burst('/api/flow-messages/NOPE00', 3)).toEqual([404, 404, 404, 429]);
+      expect(await burst(`/api/campaigns?filter=${EMAIL}`, 10)).toEqual([...Array(10).fill(200), 429]);
+      expect((await burst('/api/templates', 75)).slice(-2)).toEqual([200, 429]);
+      const throttled = await call('GET', '/api/flows');
+      expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('catalog state and responses', () => {
   it('every response above matches its operation+status schema in the spec', () => {
     expect(invalid).toEqual([]);

@@ -167,7 +167,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
         describe: "Answers Klaviyo gives besides its spec's: JSON or k=v,… (authStatus=400, unknownListStatus=400, invalidProfile=request; see docs/emulator.md)",
       })
       .option('state', { type: 'string', describe: 'State file (JSON): loaded on start if it exists, saved on exit; its directory must be writable' })
-      .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles)' })
+      .option('seed', { type: 'string', describe: 'Seed file (JSON: lists, segments with member emails, profiles; metrics, templates, campaigns, flows)' })
       .option('subscription-delay', {
         type: 'string',
         describe: 'Milliseconds after its 202 a subscribe job is applied (Klaviyo applies subscriptions asynchronously; default 3000, 0: at once)',
