@@ -10,6 +10,8 @@ export type { EmulatorHandle, EmulatorOptions, EmulatorStateSummary } from './se
 export { parseFaults } from './faults.js';
 export type { RouteModule } from './router.js';
 export { parseRealism } from './realism.js';
+export { parseGenerate } from './generate.js';
+export { parseLatency, type LatencyOption } from './latency.js';
 
 /** Start an emulator and resolve once it listens. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {

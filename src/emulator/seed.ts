@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { applyCatalogSeed, CATALOG_SEED_SHAPE, type CatalogSeed } from './catalog-seed.js';
+import { applyGenerated, checkGenerate, generateData, generateSchema, type GenerateOptions } from './generate.js';
 import { fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import type { Account } from './state.js';
 import { isValidEmail, validateProfileAttributes } from './validate.js';
@@ -21,10 +22,13 @@ export interface SeedFile extends CatalogSeed {
   segments?: SeedGroup[];
   /** Profile attributes (Klaviyo wire format: email, phone_number, first_name, properties…). */
   profiles?: Record<string, unknown>[];
+  /** Generated data at volume (src/emulator/generate.ts), added before the rest of the seed. */
+  generate?: GenerateOptions;
 }
 
 export function applySeed(account: Account, seed: SeedFile, now: number): void {
   const mode = { clearNulls: false, strictConflicts: false };
+  if (seed.generate) applyGenerated(account, generateData(seed.generate, now));
   for (const attrs of seed.profiles ?? []) {
     const r = validateProfileAttributes(attrs, '/profiles');
     if (!r.ok) throw new Error(`Seed profile invalid: ${r.errors.map((e) => e.detail).join('; ')}`); // checked by loadSeedFile
@@ -52,6 +56,7 @@ const seedSchema = z.strictObject({
   segments: z.array(seedGroup).optional(),
   profiles: z.array(z.record(z.string(), z.unknown())).optional(),
   ...CATALOG_SEED_SHAPE,
+  generate: generateSchema.optional(),
 });
 
 /**
@@ -66,6 +71,13 @@ export function loadSeedFile(file: string): SeedFile {
     const issue = r.error.issues[0]!;
     const at = issue.path.length > 0 ? `at /${issue.path.join('/')}` : 'at its top level';
     throw fileProblem('seed file', file, `is not a seed file (${at}: ${issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : issue.message}).`);
+  }
+  if (r.data.generate) {
+    try {
+      checkGenerate(r.data.generate);
+    } catch (e) {
+      throw fileProblem('seed file', file, `has bad generate options (at /generate: ${(e as Error).message})`);
+    }
   }
   (r.data.profiles ?? []).forEach((attrs, i) => {
     const v = validateProfileAttributes(attrs, `/profiles/${i}`);

@@ -12,6 +12,8 @@ import { KLAVIYO_SMS_REGIONS } from '../klaviyo/sms-regions.js';
 import { applyDueConsent } from './subscriptions.js';
 import { scopesOf } from '../klaviyo/scopes.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
+import { checkGenerate, generateData, type GenerateOptions } from './generate.js';
+import { Latency, type LatencyOption } from './latency.js';
 import { resolveRealism, type RealismOptions } from './realism.js';
 import { ApiError, errorObject, invalid, type Reply } from './http.js';
 import { IdGenerator } from './ids.js';
@@ -71,6 +73,18 @@ export interface EmulatorOptions {
    * @default every region Klaviyo SMS is available in (KLAVIYO_SMS_REGIONS)
    */
   smsRegions?: string[];
+  /**
+   * Delay every `/api` answer: milliseconds, or `{min, max}` drawn uniformly per request (seeded by
+   * `latencySeed`), to measure clients under real-world latency. @default 0
+   */
+  latency?: LatencyOption;
+  /** Seed of the `latency` draws. @default 1 */
+  latencySeed?: number;
+  /**
+   * Generate data at volume in every new account (src/emulator/generate.ts); replaces the seed file's `generate`.
+   * @default none
+   */
+  generate?: GenerateOptions;
   /** Seeded fault injection on `/api/*`. @default none */
   faults?: FaultOptions;
   /** Answers Klaviyo gives besides its spec's (src/emulator/realism.ts). @default DEFAULT_REALISM */
@@ -130,6 +144,7 @@ export class EmulatorServer implements EmulatorContext {
   readonly #ids = new IdGenerator();
   readonly #limiter: RateLimiter | null;
   readonly #faults: FaultInjector | null;
+  readonly #latency: Latency | null;
   readonly #seed: SeedFile | null;
   readonly #apiKeys: Set<string> | null;
   readonly #requests: RequestCounters = { total: 0, throttled: 0, byEndpoint: {}, admitted: {} };
@@ -183,7 +198,16 @@ export class EmulatorServer implements EmulatorContext {
     }
     this.#apiKeys = options.apiKeys && options.apiKeys.length > 0 ? new Set(options.apiKeys) : null;
     this.#keyScopes = new Map(Object.entries(options.keyScopes ?? {}).map(([key, scopes]) => [key, new Set(scopes)]));
-    this.#seed = options.seedFile ? loadSeedFile(options.seedFile) : null;
+    try {
+      this.#latency = options.latency === undefined || options.latency === 0 ? null : new Latency(options.latency, options.latencySeed);
+      if (options.generate) checkGenerate(options.generate);
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+    const seed = options.seedFile ? loadSeedFile(options.seedFile) : null;
+    this.#seed = options.generate ? { ...seed, generate: options.generate } : seed;
+    // generated events are shared by the accounts: made now, so an account's first request only adds its profiles
+    if (this.#seed?.generate) generateData(this.#seed.generate, this.now());
     for (const m of ROUTE_MODULES) this.#router.addModule(m);
     for (const m of options.routes ?? []) this.#router.addModule(m);
     if (options.stateFile) this.#load(options.stateFile);
@@ -346,7 +370,9 @@ export class EmulatorServer implements EmulatorContext {
       }
       saved.accounts.forEach((a, i) => {
         try {
-          this.accounts.set(a.key, Account.fromJSON(a, this.#ids));
+          const account = Account.fromJSON(a, this.#ids);
+          if (a.generated) account.generated = generateData(checkGenerate(a.generated), 0).events;
+          this.accounts.set(a.key, account);
         } catch {
           throw fileProblem('state file', file, `is not an emulator state file (account ${i} is malformed).`);
         }
@@ -374,6 +400,7 @@ export class EmulatorServer implements EmulatorContext {
     const method = (req.method ?? 'GET').toUpperCase();
     const isApi = path.startsWith('/api/') || path === '/api';
     if (isApi) this.#requests.total++;
+    if (isApi && this.#latency) await delay(this.#latency.next());
     const m = this.#route(req, res, method, path);
     if (!m) return;
     const ctx: RequestContext = {

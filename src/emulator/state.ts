@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { Catalog, type SavedCatalog } from './catalog.js';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
+import type { GeneratedEvents, GenerateSpec } from './generated-events.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
+import { TimeIndex } from './time-index.js';
 import { PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
 /**
@@ -278,6 +280,12 @@ export class Account {
   readonly byAnonymousId = new Map<string, ProfileRecord>();
   /** Events in the order they were stored. */
   readonly events: EventRecord[] = [];
+  /** Generated events (src/emulator/generate.ts), held apart from `events` in a compact form. */
+  generated: GeneratedEvents | null = null;
+  /** Profiles in `(created, id)`, `(updated, id)` and id order, for reads (built on first use, kept valid on writes). */
+  readonly profilesByCreated = new TimeIndex<ProfileRecord>((p) => p.created, (p) => p.id, () => this.profileOrder);
+  readonly profilesByUpdated = new TimeIndex<ProfileRecord>((p) => p.updated, (p) => p.id, () => this.profileOrder);
+  readonly profilesInIdOrder = new TimeIndex<ProfileRecord>(() => 0, (p) => p.id, () => this.profileOrder);
   /** id → event, built on the first lookup by id and maintained from then on. */
   #eventsById: Map<string, EventRecord> | null = null;
   readonly metricsByName = new Map<string, MetricRecord>();
@@ -358,6 +366,8 @@ export class Account {
     };
     this.profilesById.set(rec.id, rec);
     this.profileOrder.push(rec);
+    this.profilesByCreated.touch(rec);
+    this.profilesInIdOrder.touch(rec);
     this.applyProfile(rec, p, { clearNulls: false, strictConflicts: false }, now);
     return rec;
   }
@@ -391,6 +401,7 @@ export class Account {
     rec.location = mergeObject(rec.location, p.location, mode.clearNulls);
     rec.properties = mergeObject(rec.properties, p.properties, mode.clearNulls);
     rec.updated = now;
+    this.profilesByUpdated.touch(rec);
   }
 
   /** First identifier in `p` owned by a profile other than `rec` (for 409s). */
@@ -474,6 +485,15 @@ export class Account {
     if (!Array.isArray(hit)) return hit.metricId === metricId && hit.uniqueId === uniqueId;
     for (const e of hit) if (e.metricId === metricId && e.uniqueId === uniqueId) return true;
     return false;
+  }
+
+  /** The stored events of `profile` (in no particular order; generated events are not included). */
+  eventsOf(profile: ProfileRecord): EventRecord[] {
+    const index = profile[PROFILE_EVENTS];
+    if (index === undefined) return [];
+    if (index instanceof EventRecord) return [index];
+    if (Array.isArray(index)) return [...index];
+    return [...index.values()].flat();
   }
 
   /** Whether `profile` (when there is one) holds an event of metric `metricName` with this unique_id. */
@@ -570,7 +590,7 @@ export class Account {
     const group = (g: GroupRecord) => ({ id: g.id, name: g.name, members: g.members.size });
     return {
       profiles: this.profilesById.size,
-      events: this.events.length,
+      events: this.events.length + (this.generated?.length ?? 0),
       eventsByMetric,
       duplicateEventsIgnored: this.duplicateEventsIgnored,
       metrics: this.metricsByName.size,
@@ -595,6 +615,7 @@ export class Account {
       jobs: [...this.jobs.values()],
       duplicateEventsIgnored: this.duplicateEventsIgnored,
       catalog: this.catalog.toJSON(),
+      ...(this.generated ? { generated: this.generated.spec } : {}),
     };
   }
 
@@ -636,6 +657,8 @@ export interface SavedAccount {
   duplicateEventsIgnored: number;
   /** Absent in files written before the emulator held a catalog. */
   catalog?: SavedCatalog;
+  /** Options of the account's generated events (they are generated again on load, not stored). */
+  generated?: GenerateSpec;
 }
 
 function addMatch(out: ProfileRecord[], r: ProfileRecord | undefined): void {

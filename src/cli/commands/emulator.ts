@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EtlError } from '../../core/errors.js';
-import { parseFaults, parseRealism, startEmulator, type EmulatorOptions } from '../../emulator/index.js';
+import { parseFaults, parseGenerate, parseLatency, parseRealism, startEmulator, type EmulatorOptions } from '../../emulator/index.js';
 import { ioOf, type CliIo } from '../io.js';
 
 interface EmulatorArgs {
@@ -17,6 +17,8 @@ interface EmulatorArgs {
   seed?: string;
   subscriptionDelay?: number | string;
   smsRegions?: string;
+  generate?: string;
+  latency?: string;
 }
 
 const PRIVATE_KEY_RE = /^pk_[A-Za-z0-9_-]{4,}$/;
@@ -27,7 +29,7 @@ const HOST_RE = /^[A-Za-z0-9.:_%-]+$/;
  * files are read (and refused with `USAGE`, never quoted) when the emulator starts.
  */
 export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
-  const single = { port: args.port, host: args.host, limits: args.limits, 'processing-rate': args.processingRate, 'job-delay': args.jobDelay, 'duplicate-events': args.duplicateEvents, faults: args.faults, state: args.state, seed: args.seed, 'subscription-delay': args.subscriptionDelay, 'sms-regions': args.smsRegions };
+  const single = { port: args.port, host: args.host, limits: args.limits, 'processing-rate': args.processingRate, 'job-delay': args.jobDelay, 'duplicate-events': args.duplicateEvents, faults: args.faults, state: args.state, seed: args.seed, 'subscription-delay': args.subscriptionDelay, 'sms-regions': args.smsRegions, generate: args.generate, latency: args.latency };
   for (const [flag, value] of Object.entries(single)) {
     if (Array.isArray(value)) throw new EtlError('USAGE', `--${flag} was given more than once`);
   }
@@ -76,7 +78,26 @@ export function emulatorOptionsFromArgs(args: EmulatorArgs): EmulatorOptions {
   if (args.state !== undefined) options.stateFile = filePath('--state', args.state);
   if (args.seed !== undefined) options.seedFile = filePath('--seed', args.seed);
   consentFlags(args, options);
+  volumeFlags(args, options);
   return options;
+}
+
+/** `--generate` and `--latency` into `options`. */
+function volumeFlags(args: EmulatorArgs, options: EmulatorOptions): void {
+  if (args.generate !== undefined) {
+    try {
+      options.generate = parseGenerate(String(args.generate));
+    } catch (e) {
+      throw new EtlError('USAGE', `Bad --generate: ${(e as Error).message}`);
+    }
+  }
+  if (args.latency !== undefined) {
+    try {
+      options.latency = parseLatency(String(args.latency));
+    } catch (e) {
+      throw new EtlError('USAGE', `Bad --latency: ${(e as Error).message}`);
+    }
+  }
 }
 
 /** `--subscription-delay` and `--sms-regions` into `options`. */
@@ -176,6 +197,13 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
         type: 'string',
         describe: 'Regions the account can send SMS to, e.g. US,CA (SMS consent for others is answered 400; default: every region Klaviyo SMS is available in)',
       })
+      .option('generate', {
+        type: 'string',
+        describe:
+          'Generate data at volume in every account, exactly reproducible from its seed: k=v,… of profiles (default 1000), events (default 10000; metrics Placed Order, Ordered Product, Viewed Product, Active on Site), members (of the list "Generated list"; default 0 = no list), years (period, default 2), seed (default 1), end (RFC 3339 end of the period; default midnight UTC today)',
+      })
+      .option('latency', { type: 'string', describe: 'Delay every /api answer: milliseconds (250) or a range drawn uniformly per request, seeded (100-400)' })
+      .example('$0 emulator --generate profiles=200000,events=1000000,members=200000 --latency 250', 'Serve a large generated account with 250 ms per answer')
       .example('$0 emulator --port 4010 --limits off', 'Serve on port 4010 without rate limits') as unknown as Argv<EmulatorArgs>,
   handler: async (args: ArgumentsCamelCase<EmulatorArgs>) => {
     await serveEmulator(emulatorOptionsFromArgs(args), ioOf(args));

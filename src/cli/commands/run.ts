@@ -5,6 +5,7 @@ import { parseShard } from '../../core/shard.js';
 import { EtlError } from '../../core/errors.js';
 import { jsonLogger, silentLogger, type LogLevel } from '../../core/logger.js';
 import { run } from '../../runner/index.js';
+import { parseLatency, type LatencyOption } from '../../emulator/index.js';
 import { formatSummary } from '../../runner/report.js';
 import { EXIT, exitCodeForReport } from '../../core/exit-codes.js';
 import { parseWindow } from '../../runner/plan.js';
@@ -16,6 +17,7 @@ interface RunArgs {
   emulator: boolean;
   emulatorLimits: string;
   emulatorSeed?: string;
+  emulatorLatency?: string;
   shard?: string;
   dryRun: boolean;
   window?: string;
@@ -56,6 +58,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('emulator-seed', {
         type: 'string',
         describe: 'Seed the embedded emulator from this JSON file (lists, segments, profiles) before the run, e.g. for export examples',
+      })
+      .option('emulator-latency', {
+        type: 'string',
+        describe: 'Delay every answer of the embedded emulator: milliseconds (250) or a range drawn uniformly per request (100-400), to see the run under real-world latency',
       })
       .option('dry-run', {
         type: 'boolean',
@@ -137,6 +143,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.emulatorSeed !== undefined && !args.emulator) {
       throw new EtlError('USAGE', '--emulator-seed seeds the embedded emulator: use it with --emulator');
     }
+    let emulatorLatency: LatencyOption | undefined;
+    if (args.emulatorLatency !== undefined) {
+      if (!args.emulator) throw new EtlError('USAGE', '--emulator-latency delays the embedded emulator: use it with --emulator');
+      try {
+        emulatorLatency = parseLatency(String(args.emulatorLatency));
+      } catch (e) {
+        throw new EtlError('USAGE', `Bad --emulator-latency: ${(e as Error).message}`);
+      }
+    }
     const controller = new AbortController();
     let signal: NodeJS.Signals | undefined;
     const onSignal = (name: NodeJS.Signals) => {
@@ -153,7 +168,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const report = await run({
         pipelineFile: args.pipeline,
         emulator: args.emulator
-          ? { limits: emulatorLimits, ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}) }
+          ? { limits: emulatorLimits, ...(args.emulatorSeed ? { seedFile: args.emulatorSeed } : {}), ...(emulatorLatency !== undefined ? { latency: emulatorLatency } : {}) }
           : false,
         dryRun: args.dryRun,
         window,

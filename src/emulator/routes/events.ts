@@ -3,7 +3,9 @@
  * (202; ≤1,000 events; one bad item or an in-request unique_id repeat rejects the whole request), reads.
  */
 import { ApiError, invalid, invalidParam, type ErrorInit, type Reply } from '../http.js';
-import { collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, conditionValues } from '../query.js';
+import { pageSize, parseFilter, sparseFields, conditionValues } from '../query.js';
+import { eventRuns } from '../event-index.js';
+import { dateRange, pageLinks, readKeyCursor, readPage } from '../time-index.js';
 import { envelopeParser } from '../json-body.js';
 import { eventResource, metricResource, profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
@@ -315,43 +317,41 @@ const EVENT_FILTERS = {
 function listEvents(ctx: RequestContext): Reply {
   const conds = parseFilter(ctx.query.get('filter'), EVENT_FILTERS);
   const size = pageSize(ctx.query, 200, 1000);
-  const pos = readCursor(ctx.query);
+  const after = readKeyCursor(ctx.query);
   const sort = ctx.query.get('sort');
   if (sort !== null && !['datetime', '-datetime', 'timestamp', '-timestamp'].includes(sort)) {
     throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for events.`, 'sort'));
   }
-  const match = (e: EventRecord) =>
-    conds.every((c) => {
-      if (c.field === 'metric_id') return conditionValues(c).includes(e.metricId);
-      if (c.field === 'profile_id') return conditionValues(c).includes(e.profileId);
-      if (c.field === 'timestamp' && typeof c.value === 'number') return matchDate(e.time, { ...c, value: new Date(c.value * 1000) });
-      return matchDate(e.time, c);
-    });
-  let page: EventRecord[] = [];
-  let next: number | null = null;
-  const all = ctx.account.events;
-  if (sort) {
-    const desc = sort.startsWith('-');
-    const sorted = all.filter(match).sort((a, b) => (desc ? b.time - a.time : a.time - b.time));
-    page = sorted.slice(pos, pos + size);
-    next = pos + size < sorted.length ? pos + size : null;
-  } else {
-    let i = pos;
-    while (i < all.length && page.length < size) {
-      const e = all[i++]!;
-      if (match(e)) page.push(e);
-    }
-    while (i < all.length && !match(all[i]!)) i++;
-    next = i < all.length ? i : null;
-  }
+  const one = (field: string): string | null => {
+    const c = conds.find((x) => x.field === field);
+    return c ? conditionValues(c)[0]! : null;
+  };
+  const dt = dateRange(conds, 'datetime');
+  const ts = dateRange(conds, 'timestamp', 1000);
+  const range = { lo: Math.max(dt.lo, ts.lo), hi: Math.min(dt.hi, ts.hi) };
+  const { runs, accept } = eventRuns(ctx.account, one('metric_id'), one('profile_id'));
+  // two equals conditions on one field: only events matching both (none unless the values are equal)
+  const extra = conds.filter((c) => c.field === 'metric_id' || c.field === 'profile_id');
+  const check = extra.length > 2 || new Set(extra.map((c) => c.field)).size < extra.length
+    ? (e: EventRecord) => extra.every((c) => conditionValues(c).includes(c.field === 'metric_id' ? e.metricId : e.profileId)) && (accept?.(e) ?? true)
+    : accept;
+  const page = readPage(runs, { range, desc: sort !== null && sort.startsWith('-'), after, size, ...(check ? { accept: check } : {}) });
   const base = ctx.emulator.baseUrl;
   const body: Record<string, unknown> = {
-    data: page.map((e) => eventResource(e, base, sparseFields(ctx.query, 'event'))),
-    links: collectionLinks(base, ctx.path, ctx.query, next),
+    data: page.items.map((e) => eventResource(e, base, sparseFields(ctx.query, 'event'))),
+    links: pageLinks(base, ctx.path, ctx.query, page.next),
   };
-  const included = includes(ctx, page);
+  const included = includes(ctx, page.items);
   if (included) body.included = included;
   return { status: 200, body };
+}
+
+/** A stored or generated event by id. */
+function eventById(account: Account, id: string): EventRecord | undefined {
+  const e = account.eventsById.get(id);
+  if (e !== undefined || account.generated === null) return e;
+  const i = account.generated.position(id);
+  return i < 0 ? undefined : account.generated.item(i);
 }
 
 function includes(ctx: RequestContext, events: EventRecord[]): unknown[] | null {
@@ -384,7 +384,7 @@ export const eventRoutes: RouteModule = [
     method: 'GET',
     path: '/api/events/{id}',
     handler(ctx) {
-      const e = ctx.account.eventsById.get(ctx.params.id!);
+      const e = eventById(ctx.account, ctx.params.id!);
       if (!e) throw notFound('event', ctx.params.id!);
       const body: Record<string, unknown> = { data: eventResource(e, ctx.emulator.baseUrl, sparseFields(ctx.query, 'event')) };
       const included = includes(ctx, [e]);

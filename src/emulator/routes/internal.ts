@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { isoSeconds } from '../http.js';
 import type { RequestContext, RouteModule } from '../router.js';
-import { profileAttributes, type Account } from '../state.js';
+import { profileAttributes, type Account, type EventRecord } from '../state.js';
 import { subscriptionsAttribute } from '../subscriptions.js';
 
 function accounts(ctx: RequestContext): Account[] {
@@ -53,11 +53,18 @@ function* profileLines(list: Account[]): Generator<unknown> {
   }
 }
 
+/** An account's events: the generated ones (time order), then the stored ones (arrival order). */
+function* accountEvents(a: Account): Generator<EventRecord> {
+  const gen = a.generated;
+  if (gen) for (let i = 0; i < gen.length; i++) yield gen.item(i);
+  yield* a.events;
+}
+
 function* eventLines(list: Account[]): Generator<unknown> {
   for (const a of list) {
     const names = new Map<string, string>();
     for (const m of a.metricsById.values()) names.set(m.id, m.name);
-    for (const e of a.events) {
+    for (const e of accountEvents(a)) {
       const p = a.profilesById.get(e.profileId);
       yield {
         id: e.id,

@@ -6,6 +6,7 @@
 import { ApiError, invalid, invalidParam, isoMicros, type ErrorInit, type Reply } from '../http.js';
 import { collectionLinks, conditionValues, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition } from '../query.js';
 import { QUERY_RULES } from '../params.js';
+import { dateRange, pageLinks, readKeyCursor, readPage, sortedRun, type SortedRun } from '../time-index.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
 import type { GroupRecord, ProfileRecord } from '../state.js';
@@ -96,6 +97,32 @@ function getOne(ctx: RequestContext, kind: Kind): Reply {
   return { status: 200, body: { data: resource, links: resource.links } };
 }
 
+/** A member: profile id and joined_group_at. */
+type Member = readonly [string, number];
+
+/** Members in `(joined_group_at, profile id)` order, per member array (memberEntries keeps one while unchanged). */
+const memberRuns = new WeakMap<readonly Member[], SortedRun<Member>>();
+
+function memberRun(entries: readonly Member[]): SortedRun<Member> {
+  let run = memberRuns.get(entries);
+  if (!run) memberRuns.set(entries, (run = sortedRun([...entries], (m) => m[1], (m) => m[0])));
+  return run;
+}
+
+/** Members named by an identifier condition (email, phone_number, profile_id), or null when there is none. */
+function namedMembers(ctx: RequestContext, g: GroupRecord, conds: FilterCondition[]): SortedRun<Member> | null {
+  const account = ctx.account;
+  const c = conds.find((x) => x.field === 'email' || x.field === 'phone_number' || x.field === 'profile_id');
+  if (!c) return null;
+  const out: Member[] = [];
+  for (const v of new Set(conditionValues(c))) {
+    const p = c.field === 'email' ? account.byEmail.get(v.toLowerCase()) : c.field === 'phone_number' ? account.byPhone.get(v) : account.profilesById.get(v);
+    const at = p ? g.members.get(p.id) : undefined;
+    if (p && at !== undefined) out.push([p.id, at]);
+  }
+  return sortedRun(out, (m) => m[1], (m) => m[0]);
+}
+
 /** Members of a list/segment, filtered and sorted, with paging. */
 function members(ctx: RequestContext, kind: Kind, idsOnly: boolean): Reply {
   const g = getGroup(ctx, kind);
@@ -107,18 +134,16 @@ function members(ctx: RequestContext, kind: Kind, idsOnly: boolean): Reply {
     throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for ${kind} profiles.`, 'sort'));
   }
   const size = pageSize(ctx.query, 20, MAX_MEMBER_PAGE);
-  const pos = readCursor(ctx.query);
   const fields = sparseFields(ctx.query, 'profile');
   const extras = idsOnly ? undefined : profileExtras(ctx.query);
-  let entries = account.memberEntries(g);
-  if (conds.length > 0) entries = entries.filter(([id, at]) => memberMatches(account.profilesById.get(id), at, conds));
-  // join order is joined_group_at order (ties keep insertion order)
-  if (sort === '-joined_group_at') entries = [...entries].reverse();
-  const page = entries.slice(pos, pos + size);
+  const run = namedMembers(ctx, g, conds) ?? memberRun(account.memberEntries(g));
+  const rest = conds.filter((c) => c.field !== 'joined_group_at');
+  const accept = rest.length > 0 ? ([id, at]: Member) => memberMatches(account.profilesById.get(id), at, rest) : undefined;
+  const page = readPage(run, { range: dateRange(conds, 'joined_group_at'), desc: sort === '-joined_group_at', after: readKeyCursor(ctx.query), size, ...(accept ? { accept } : {}) });
   const base = ctx.emulator.baseUrl;
   const data = idsOnly
-    ? page.map(([id]) => ({ type: 'profile', id }))
-    : page.flatMap(([id, at]) => {
+    ? page.items.map(([id]) => ({ type: 'profile', id }))
+    : page.items.flatMap(([id, at]) => {
         const p = account.profilesById.get(id);
         if (!p) return [];
         const extra: Record<string, unknown> = { joined_group_at: isoMicros(at), ...extras?.(p) };
@@ -126,7 +151,7 @@ function members(ctx: RequestContext, kind: Kind, idsOnly: boolean): Reply {
         // does not name it leaves it out, as Klaviyo does
         return [profileResource(p, base, fields, extra)];
       });
-  return { status: 200, body: { data, links: collectionLinks(base, ctx.path, ctx.query, pos + size < entries.length ? pos + size : null) } };
+  return { status: 200, body: { data, links: pageLinks(base, ctx.path, ctx.query, page.next) } };
 }
 
 function memberMatches(p: ProfileRecord | undefined, at: number, conds: FilterCondition[]): boolean {

@@ -1,6 +1,7 @@
 /** Profiles: create (409 on duplicates), get, patch (null clears, patch_properties), upsert (profile-import), list. */
 import { ApiError, invalid, invalidParam, type Reply } from '../http.js';
 import { conditionValues, collectionLinks, matchDate, pageSize, parseFilter, readCursor, sparseFields, type FilterCondition } from '../query.js';
+import { dateRange, pageLinks, readKeyCursor, readPage, sortedRun } from '../time-index.js';
 import { QUERY_RULES } from '../params.js';
 import { profileResource } from '../resources.js';
 import type { RequestContext, RouteModule } from '../router.js';
@@ -78,50 +79,43 @@ function indexed(account: Account, conds: FilterCondition[]): ProfileRecord[] | 
   return null;
 }
 
+/** The `(key, id)` order of a profile sort other than email: the time it sorts by (none: id order). */
+const SORT_KEYS: Record<string, ((p: ProfileRecord) => number) | undefined> = { created: (p) => p.created, updated: (p) => p.updated, id: () => 0 };
+
 function listProfiles(ctx: RequestContext): Reply {
   const account = ctx.account;
   const conds = parseFilter(ctx.query.get('filter'), PROFILE_FILTERS);
   const size = pageSize(ctx.query, 20, 100);
-  const pos = readCursor(ctx.query);
   const sort = ctx.query.get('sort');
   if (sort !== null && !SORTS.has(sort)) throw new ApiError(400, invalidParam(`'${sort}' is not a valid sort for profiles.`, 'sort'));
   const fields = sparseFields(ctx.query, 'profile');
   const extras = profileExtras(ctx.query);
   const base = ctx.emulator.baseUrl;
-  let page: ProfileRecord[];
-  let next: number | null;
+  const render = (page: ProfileRecord[]) => page.map((p) => profileResource(p, base, fields, extras?.(p)));
   const candidates = indexed(account, conds);
-  if (candidates || sort) {
-    let all = (candidates ?? account.profileOrder).filter((p) => matches(p, conds));
-    if (sort) {
-      const desc = sort.startsWith('-');
-      const key = desc ? sort.slice(1) : sort;
-      const val = (p: ProfileRecord): string | number => (key === 'id' ? p.id : key === 'email' ? (p.strings.email ?? '') : key === 'created' ? p.created : p.updated);
-      all = [...all].sort((a, b) => {
-        const x = val(a);
-        const y = val(b);
-        const r = x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1;
-        return desc ? -r : r;
-      });
-    }
-    page = all.slice(pos, pos + size);
-    next = pos + size < all.length ? pos + size : null;
-  } else {
-    // Linear scan in creation order; the cursor is the scan position, so a full walk is O(n).
-    page = [];
-    let i = pos;
-    const order = account.profileOrder;
-    while (i < order.length && page.length < size) {
-      const p = order[i++]!;
-      if (matches(p, conds)) page.push(p);
-    }
-    while (i < order.length && !matches(order[i]!, conds)) i++;
-    next = i < order.length ? i : null;
+  const field = sort === null ? 'id' : sort.replace(/^-/, '');
+  if (field === 'email') {
+    // sorted by email on each read (position cursor): identifier lookups and email order are not indexed by time
+    const pos = readCursor(ctx.query);
+    const desc = sort!.startsWith('-');
+    const all = (candidates ?? account.profileOrder).filter((p) => matches(p, conds)).sort((a, b) => {
+      const x = a.strings.email ?? '';
+      const y = b.strings.email ?? '';
+      const r = x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1;
+      return desc ? -r : r;
+    });
+    const next = pos + size < all.length ? pos + size : null;
+    return { status: 200, body: { data: render(all.slice(pos, pos + size)), links: collectionLinks(base, ctx.path, ctx.query, next) } };
   }
-  return {
-    status: 200,
-    body: { data: page.map((p) => profileResource(p, base, fields, extras?.(p))), links: collectionLinks(base, ctx.path, ctx.query, next) },
-  };
+  const keyOf = SORT_KEYS[field]!;
+  const run = candidates
+    ? sortedRun(candidates, keyOf, (p) => p.id)
+    : (field === 'created' ? account.profilesByCreated : field === 'updated' ? account.profilesByUpdated : account.profilesInIdOrder).run();
+  // a date filter on the sort's own field is a range of the run; other conditions are checked per profile
+  const range = field === 'created' || field === 'updated' ? dateRange(conds, field) : undefined;
+  const rest = conds.filter((c) => c.field !== field);
+  const page = readPage(run, { ...(range ? { range } : {}), desc: sort !== null && sort.startsWith('-'), after: readKeyCursor(ctx.query), size, ...(rest.length > 0 ? { accept: (p: ProfileRecord) => matches(p, rest) } : {}) });
+  return { status: 200, body: { data: render(page.items), links: pageLinks(base, ctx.path, ctx.query, page.next) } };
 }
 
 export const profileRoutes: RouteModule = [

@@ -1,0 +1,263 @@
+/**
+ * Generated events in a compact, column-wise form (src/emulator/generate.ts makes them): per event its second, its
+ * metric and its profile in typed arrays (9 bytes an event), everything else (id, uuid, unique_id, properties,
+ * value) derived from the seed and the event's position when the event is read. 5,000,000 events take ~45 MB
+ * where stored `EventRecord`s with their properties would take gigabytes. The events are held in `(time, id)`
+ * order, so they are one sorted run for time-ordered reads; runs per metric and per profile are built on first use.
+ * Immutable: accounts generated with the same options share one instance.
+ */
+import { EventRecord } from './state.js';
+import type { SortedRun } from './time-index.js';
+
+/** Resolved generate options (src/emulator/generate.ts). */
+export interface GenerateSpec {
+  profiles: number;
+  events: number;
+  members: number;
+  years: number;
+  seed: number;
+  end: string;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** `n` as `digits` Crockford base-32 digits. */
+export function base32(n: number, digits: number): string {
+  let s = '';
+  for (let i = digits - 1; i >= 0; i--) {
+    const p = 32 ** i;
+    const d = Math.floor(n / p);
+    s += CROCKFORD[d]!;
+    n -= d * p;
+  }
+  return s;
+}
+
+function unbase32(s: string): number {
+  let n = 0;
+  for (const c of s) {
+    const d = CROCKFORD.indexOf(c);
+    if (d < 0) return -1;
+    n = n * 32 + d;
+  }
+  return n;
+}
+
+/** A 32-bit hash of two integers (for values derived from the seed and a position). */
+export function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Deterministic ULIDs: the time, 6 digits fixed per kind and seed, then the position (monotonic in it). */
+export function seededUlid(ms: number, tag: string, i: number): string {
+  return base32(ms, 10) + tag + base32(i, 10);
+}
+
+/** The position in a seeded ULID with this tag, or -1. */
+export function ulidPosition(id: string, tag: string): number {
+  return id.length === 26 && id.slice(10, 16) === tag ? unbase32(id.slice(16)) : -1;
+}
+
+/** A product of the generated catalog. */
+interface Product {
+  ProductID: string;
+  SKU: string;
+  ProductName: string;
+  Categories: string[];
+  ItemPrice: number;
+  URL: string;
+  ImageURL: string;
+  Brand: string;
+}
+
+const ADJECTIVES = ['Classic', 'Organic', 'Vintage', 'Everyday', 'Premium', 'Compact', 'Wool', 'Linen', 'Ceramic', 'Recycled', 'Bamboo', 'Leather'];
+const NOUNS = ['Mug', 'Tote Bag', 'Sweater', 'Notebook', 'Candle', 'Water Bottle', 'Scarf', 'Backpack', 'Tea Set', 'Blanket', 'Sneakers', 'Lamp'];
+const CATEGORIES = ['Home', 'Apparel', 'Accessories', 'Kitchen', 'Stationery', 'Outdoor'];
+const BRANDS = ['Northwind', 'Acme', 'Fjord & Co', 'Kestrel', 'Lumen'];
+
+function catalog(seed: number): Product[] {
+  const out: Product[] = [];
+  for (let k = 0; k < 120; k++) {
+    const h = mix(seed, 100_000 + k);
+    const name = `${ADJECTIVES[h % ADJECTIVES.length]!} ${NOUNS[(h >>> 8) % NOUNS.length]!}`;
+    const id = String(1000 + k);
+    out.push({
+      ProductID: id,
+      SKU: `SKU-${id}`,
+      ProductName: name,
+      Categories: [CATEGORIES[(h >>> 16) % CATEGORIES.length]!],
+      ItemPrice: 5 + ((h >>> 4) % 19_500) / 100,
+      URL: `https://shop.example.com/products/${id}`,
+      ImageURL: `https://shop.example.com/images/${id}.jpg`,
+      Brand: BRANDS[(h >>> 20) % BRANDS.length]!,
+    });
+  }
+  return out;
+}
+
+/** The generated metrics, in metric-index order. */
+export const GENERATED_METRICS = ['Placed Order', 'Ordered Product', 'Viewed Product', 'Active on Site'] as const;
+
+/** Columns of the events, in `(time, position)` order. */
+export interface EventColumns {
+  /** Seconds since the epoch, ascending. */
+  sec: Uint32Array;
+  /** Index into the metric ids. */
+  metric: Uint8Array;
+  /** Index into the profile ids. */
+  profile: Uint32Array;
+}
+
+export class GeneratedEvents implements SortedRun<EventRecord> {
+  readonly seed: number;
+  readonly cols: EventColumns;
+  /** Metric id by metric index. */
+  readonly metricIds: readonly string[];
+  /** Profile id of a profile index. */
+  readonly profileId: (j: number) => string;
+  /** When the events were "received" (epoch ms). */
+  readonly received: number;
+  /** The options that generated them, `end` resolved (a state file stores them instead of the events). */
+  readonly spec: GenerateSpec;
+  readonly #tag: string;
+  readonly #products: Product[];
+  #byMetric: Map<string, PositionRun> | null = null;
+  #byProfile: { start: Uint32Array; pos: Uint32Array } | null = null;
+  #profileIndex: Map<string, number> | null = null;
+
+  constructor(spec: GenerateSpec, cols: EventColumns, metricIds: readonly string[], profileId: (j: number) => string, tag: string, received: number) {
+    this.spec = spec;
+    this.seed = spec.seed;
+    this.cols = cols;
+    this.metricIds = metricIds;
+    this.profileId = profileId;
+    this.#tag = tag;
+    this.received = received;
+    this.#products = catalog(spec.seed);
+  }
+
+  get length(): number {
+    return this.cols.sec.length;
+  }
+
+  key(i: number): number {
+    return this.cols.sec[i]! * 1000;
+  }
+
+  id(i: number): string {
+    return seededUlid(this.cols.sec[i]! * 1000, this.#tag, i);
+  }
+
+  /** The position of a generated event id, or -1. */
+  position(id: string): number {
+    const i = ulidPosition(id, this.#tag);
+    return i >= 0 && i < this.length && this.id(i) === id ? i : -1;
+  }
+
+  /** Event `i` as a stored event (a new object on every call). */
+  item(i: number): EventRecord {
+    const m = this.cols.metric[i]!;
+    const { properties, value, uniqueId } = this.#details(i, m);
+    const h = mix(this.seed ^ 0x5bd1e995, i);
+    const uuid = `${hex(h)}-${hex(mix(h, 1)).slice(0, 4)}-4${hex(mix(h, 2)).slice(1, 4)}-a${hex(mix(h, 3)).slice(1, 4)}-${hex(mix(h, 4))}${hex(mix(h, 5)).slice(0, 4)}`;
+    const saved = { id: this.id(i), uuid, metricId: this.metricIds[m]!, profileId: this.profileId(this.cols.profile[i]!), time: this.key(i), properties, backfill: false, received: this.received };
+    return EventRecord.fromJSON(value === undefined ? { ...saved, uniqueId } : { ...saved, value, valueCurrency: 'USD', uniqueId });
+  }
+
+  /** Properties, value and unique_id of event `i` of metric index `m`. */
+  #details(i: number, m: number): { properties: Record<string, unknown>; value?: number; uniqueId: string } {
+    const h = mix(this.seed, i);
+    const products = this.#products;
+    const p = products[h % products.length]!;
+    const item = { ProductID: p.ProductID, SKU: p.SKU, ProductName: p.ProductName, Categories: p.Categories, ItemPrice: p.ItemPrice, URL: p.URL, ImageURL: p.ImageURL, Brand: p.Brand };
+    const uid = `${this.seed}-${i}`;
+    switch (GENERATED_METRICS[m]) {
+      case 'Placed Order': {
+        const n = 1 + ((h >>> 12) % 3);
+        const items = Array.from({ length: n }, (_, k) => {
+          const x = products[(h + k * 37) % products.length]!;
+          return { ProductID: x.ProductID, ProductName: x.ProductName, Categories: x.Categories, Brand: x.Brand, ItemPrice: x.ItemPrice, Quantity: 1 + ((h >>> (16 + k)) & 1) };
+        });
+        const value = Math.round(items.reduce((s, x) => s + x.ItemPrice * x.Quantity, 0) * 100) / 100;
+        const orderId = `ORD-${uid}`;
+        const properties = { OrderId: orderId, ItemNames: items.map((x) => x.ProductName), Categories: [...new Set(items.flatMap((x) => x.Categories))], Brands: [...new Set(items.map((x) => x.Brand))], DiscountCode: (h & 7) === 0 ? 'WELCOME10' : null, Items: items };
+        return { properties, value, uniqueId: orderId };
+      }
+      case 'Ordered Product': {
+        const quantity = 1 + ((h >>> 12) % 3);
+        return { properties: { ...item, OrderId: `ORD-${this.seed}-${(h >>> 3) % (i + 1)}`, Quantity: quantity }, value: Math.round(p.ItemPrice * quantity * 100) / 100, uniqueId: `OP-${uid}` };
+      }
+      case 'Viewed Product':
+        return { properties: item, uniqueId: `VP-${uid}` };
+      default:
+        return { properties: { page: (h & 3) === 0 ? 'https://shop.example.com/' : p.URL, $session_id: `s-${this.seed}-${(h >>> 2) % 1_000_000}` }, uniqueId: `AS-${uid}` };
+    }
+  }
+
+  /** The events of one metric as a sorted run (empty for an unknown metric). */
+  metricRun(metricId: string): SortedRun<EventRecord> {
+    if (this.#byMetric === null) {
+      const counts = new Uint32Array(this.metricIds.length);
+      for (const m of this.cols.metric) counts[m]!++;
+      const lists = Array.from(counts, (c) => new Uint32Array(c));
+      const fill = new Uint32Array(this.metricIds.length);
+      const metric = this.cols.metric;
+      for (let i = 0; i < metric.length; i++) lists[metric[i]!]![fill[metric[i]!]!++] = i;
+      this.#byMetric = new Map(this.metricIds.map((id, m) => [id, new PositionRun(this, lists[m]!)]));
+    }
+    return this.#byMetric.get(metricId) ?? new PositionRun(this, new Uint32Array(0));
+  }
+
+  /** The events of one profile as a sorted run (empty for a profile without generated events). */
+  profileRun(profileId: string): SortedRun<EventRecord> {
+    this.#profileIndex ??= new Map();
+    const idx = this.#profileIndex;
+    if (this.#byProfile === null) {
+      const profile = this.cols.profile;
+      let n = 0;
+      for (const j of profile) if (j + 1 > n) n = j + 1;
+      const start = new Uint32Array(n + 1);
+      for (const j of profile) start[j + 1]!++;
+      for (let j = 0; j < n; j++) start[j + 1]! += start[j]!;
+      const fill = start.slice(0, n);
+      const pos = new Uint32Array(profile.length);
+      for (let i = 0; i < profile.length; i++) pos[fill[profile[i]!]!++] = i;
+      for (let j = 0; j < n; j++) idx.set(this.profileId(j), j);
+      this.#byProfile = { start, pos };
+    }
+    const j = idx.get(profileId);
+    const { start, pos } = this.#byProfile;
+    return new PositionRun(this, j === undefined ? new Uint32Array(0) : pos.subarray(start[j]!, start[j + 1]!));
+  }
+}
+
+/** A subset of the generated events (ascending positions) as a sorted run. */
+class PositionRun implements SortedRun<EventRecord> {
+  readonly #all: GeneratedEvents;
+  readonly #pos: Uint32Array;
+  constructor(all: GeneratedEvents, pos: Uint32Array) {
+    this.#all = all;
+    this.#pos = pos;
+  }
+  get length(): number {
+    return this.#pos.length;
+  }
+  key(i: number): number {
+    return this.#all.key(this.#pos[i]!);
+  }
+  id(i: number): string {
+    return this.#all.id(this.#pos[i]!);
+  }
+  item(i: number): EventRecord {
+    return this.#all.item(this.#pos[i]!);
+  }
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
