@@ -62,6 +62,7 @@ const HAND: CatalogSeed = {
         { id: '555003', type: 'send-sms', status: 'draft', messages: [{ id: 'FmsHn2', name: 'Hand reminder', content: { body: 'Come back' } }] },
       ],
     },
+    { id: 'FlwArc', name: 'Hand archived', archived: true, created: '2024-03-01T00:00:00+00:00' },
   ],
 };
 
@@ -196,9 +197,13 @@ describe('campaigns', () => {
 });
 
 describe('flows', () => {
-  it('pages by 50 (max 50) to the end, filters and sorts per spec', async () => {
+  it('pages the unarchived flows by 50 (max 50) to the end, archived ones on request; filters and sorts per spec', async () => {
+    const seeded = [...HAND.flows!, ...generated.flows!];
     const flows = await all('/api/flows', 50);
-    expect(flows.map((f) => f.id).sort()).toEqual([...HAND.flows!, ...generated.flows!].map((f) => f.id).sort());
+    expect(flows.map((f) => f.id).sort()).toEqual(seeded.filter((f) => !f.archived).map((f) => f.id).sort());
+    const archived = await all(`/api/flows?filter=${q('equals(archived,true)')}`, 50);
+    expect(archived.map((f) => f.id).sort()).toEqual(seeded.filter((f) => f.archived).map((f) => f.id).sort());
+    expect(archived.map((f) => f.id)).toContain('FlwArc');
     expect((await get('/api/flows?page[size]=51')).status).toBe(400);
     const metric = await all(`/api/flows?filter=${q('equals(trigger_type,"Metric")')}&sort=-name`, 50);
     expect(metric.length).toBeGreaterThan(0);

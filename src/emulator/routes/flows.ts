@@ -153,8 +153,16 @@ function messageField(m: FlowMessageRecord, field: string): FieldValue {
   return values[field] ?? null;
 }
 
+/** Unarchived flows unless `equals(archived,true)` asks for the archived ones (as for campaigns). */
+function archivedSelection(conds: FilterCondition[]): (f: FlowRecord) => boolean {
+  const archived = conds.find((c) => c.field === 'archived')?.value === true;
+  return (f) => f.archived === archived;
+}
+
+const FLOW_SPEC = { endpoint: 'GET /api/flows', get: flowField, dates: DATES, skip: new Set(['archived']), where: archivedSelection } as const;
+
 function listFlows(ctx: RequestContext): Reply {
-  const { page, links } = collectionPage(ctx, ctx.account.catalog.flows.values(), { endpoint: 'GET /api/flows', get: flowField, dates: DATES });
+  const { page, links } = collectionPage(ctx, ctx.account.catalog.flows.values(), FLOW_SPEC);
   const fields = sparseFields(ctx.query, 'flow');
   return collectionReply(
     page.map((f) => flowResource(f, ctx, fields)),
