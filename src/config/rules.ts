@@ -425,14 +425,15 @@ const KLAVIYO_OPTION_RESOURCES: Readonly<Record<string, readonly string[]>> = {
   fields: ['members', 'profiles'],
   subscriptions: ['members', 'profiles'],
   predictiveAnalytics: ['members', 'profiles'],
-  since: ['members', 'events', 'profiles', 'lists', 'segments'],
-  until: ['members', 'events', 'profiles', 'lists', 'segments'],
-  pageSize: ['members', 'events', 'profiles', 'lists', 'segments'],
-  concurrency: ['members', 'events', 'profiles'],
+  channels: ['campaigns'],
+  since: ['members', 'events', 'profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates'],
+  until: ['members', 'events', 'profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates'],
+  pageSize: ['members', 'events', 'profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates'],
+  concurrency: ['members', 'events', 'profiles', 'campaigns', 'flows', 'templates'],
 };
 
 /** Largest `page[size]` of each klaviyo resource. */
-const KLAVIYO_MAX_PAGE: Readonly<Record<string, number>> = { members: 100, events: 1000, profiles: 100, lists: 10, segments: 10 };
+const KLAVIYO_MAX_PAGE: Readonly<Record<string, number>> = { members: 100, events: 1000, profiles: 100, lists: 10, segments: 10, campaigns: 100, flows: 50, templates: 10 };
 
 /**
  * A klaviyo source: `members` reads exactly one list or segment; every other option belongs to the resources it

@@ -139,7 +139,7 @@ export const S3Source = z
   .describe('Objects under an S3 prefix, in key order.');
 
 /** What a `klaviyo` source reads (see docs/export.md for the columns of each). */
-export const KLAVIYO_RESOURCES = ['members', 'events', 'profiles', 'lists', 'segments', 'metrics'] as const;
+export const KLAVIYO_RESOURCES = ['members', 'events', 'profiles', 'lists', 'segments', 'metrics', 'campaigns', 'flows', 'templates'] as const;
 
 /** An ISO 8601 date-time with an offset (`2026-01-01T00:00:00Z`), or a date (`2026-01-01`, midnight UTC). */
 const InstantText = z
@@ -153,7 +153,7 @@ export const KlaviyoSource = z
       .enum(KLAVIYO_RESOURCES)
       .default('members')
       .describe(
-        'What to export: `members` of a list or segment, `events`, `profiles`, or the catalog: `lists`, `segments`, `metrics`. Every row keeps Klaviyo\'s `id`. @default members',
+        'What to export: `members` of a list or segment, `events`, `profiles`, or the catalog: `lists`, `segments`, `metrics`, `campaigns` (with their messages), `flows` (with their actions), `templates`. Every row keeps Klaviyo\'s `id`. @default members',
       ),
     list: z.string().min(1).optional().describe('members: the list id whose members to export.'),
     segment: z.string().min(1).optional().describe('members: the segment id whose members to export.'),
@@ -180,7 +180,12 @@ export const KlaviyoSource = z
       .boolean()
       .default(false)
       .describe('members, profiles: ask for `predictive_analytics` too. It drops the endpoint to tier M (10/s, 150/min), so only when needed. @default false'),
-    since: InstantText.optional().describe('Only records at or after this time (events: `datetime`, profiles: `by`, members: `joined_group_at`, lists/segments: `updated`).'),
+    channels: z
+      .array(z.enum(['email', 'sms', 'mobile_push']))
+      .min(1)
+      .optional()
+      .describe('campaigns: the channels to export (Klaviyo lists the campaigns of one channel per request). @default [email, sms, mobile_push]'),
+    since: InstantText.optional().describe('Only records at or after this time (events: `datetime`, profiles: `by`, members: `joined_group_at`, campaigns: `updated_at`, other catalog: `updated`).'),
     until: InstantText.optional().describe('Only records before this time.'),
     lookback: z
       .string()
@@ -193,7 +198,7 @@ export const KlaviyoSource = z
       .min(1)
       .max(1000)
       .optional()
-      .describe('`page[size]` of each request. @default the largest the resource allows (events 1000, members/profiles 100, lists/segments 10)'),
+      .describe('`page[size]` of each request. @default the largest the resource allows (events 1000, members/profiles/campaigns 100, flows 50, lists/segments/templates 10)'),
     concurrency: z
       .number()
       .int()
@@ -206,9 +211,9 @@ export const KlaviyoSource = z
     incremental: z
       .boolean()
       .default(true)
-      .describe('Only what is new since the last successful export (events by `datetime`, profiles by `by`, members by `joined_group_at`, lists/segments by `updated`; metrics are read whole). @default true'),
+      .describe('Only what is new since the last successful export (events by `datetime`, profiles by `by`, members by `joined_group_at`, campaigns by `updated_at`, lists/segments/flows/templates by `updated`; metrics are read whole). @default true'),
   })
-  .describe('Export from Klaviyo: list/segment members, events, profiles, or the catalog (lists, segments, metrics).');
+  .describe('Export from Klaviyo: list/segment members, events, profiles, or the catalog (lists, segments, metrics, campaigns, flows, templates).');
 
 // ---------------------------------------------------------------- transforms
 

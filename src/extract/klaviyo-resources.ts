@@ -136,6 +136,9 @@ export const MAX_PAGE: Readonly<Record<KlaviyoSourceConfig['resource'], number |
   lists: 10,
   segments: 10,
   metrics: undefined,
+  campaigns: 100,
+  flows: 50,
+  templates: 10,
 };
 
 /**
@@ -182,5 +185,31 @@ export function resourcePlan(config: KlaviyoSourceConfig, metricIds?: string[]):
       };
     case 'metrics':
       return { ...base, source: 'klaviyo:metrics', endpoint: 'GET /api/metrics', path: '/api/metrics', time: undefined };
+    case 'campaigns': {
+      // Klaviyo lists the campaigns of one channel per request (a channel filter is required)
+      const channels = config.channels ?? ['email', 'sms', 'mobile_push'];
+      return {
+        ...base,
+        source: 'klaviyo:campaigns',
+        endpoint: 'GET /api/campaigns',
+        path: '/api/campaigns',
+        time: { field: 'updated_at', ops: 'range' },
+        streams: [...new Set(channels)].map((c) => ({ filter: `equals(messages.channel,'${c}')` })),
+        params: { include: 'campaign-messages' },
+        row: generic({ 'campaign-messages': 'messages' }),
+      };
+    }
+    case 'flows':
+      return {
+        ...base,
+        source: 'klaviyo:flows',
+        endpoint: 'GET /api/flows',
+        path: '/api/flows',
+        time: { field: 'updated', ops: 'range' },
+        params: { include: 'flow-actions' },
+        row: generic({ 'flow-actions': 'actions' }),
+      };
+    case 'templates':
+      return { ...base, source: 'klaviyo:templates', endpoint: 'GET /api/templates', path: '/api/templates', time: { field: 'updated', ops: 'range' } };
   }
 }

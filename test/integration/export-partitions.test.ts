@@ -6,6 +6,7 @@ import { newStats } from '../../src/core/stats.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { createKlaviyoReader } from '../../src/extract/klaviyo.js';
 import { connectKlaviyo, type KlaviyoConnection } from '../../src/klaviyo/connect.js';
+import { DEFAULT_REVISION } from '../../src/klaviyo/endpoints.js';
 import { prng } from '../helpers/random.js';
 import { seedEvents } from '../helpers/export-seed.js';
 import { client, KEY } from '../unit/emulator/client.js';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   emu = await startEmulator({ port: 0, limits: 'off' });
   // 2,000 events over ~14 days, every 5th sharing the previous one's second
   await seedEvents(client(emu.url), { count: 2000, profiles: 50, start: T0, stepMs: 10 * 60_000 });
-  connection = connectKlaviyo({ baseUrl: emu.url, revision: undefined, rateLimits: undefined, retries: 2, timeoutMs: 10_000 }, { apiKey: KEY, stats: newStats() });
+  connection = connectKlaviyo({ baseUrl: emu.url, revision: DEFAULT_REVISION, rateLimits: undefined, retries: 2, timeoutMs: 10_000 }, { apiKey: KEY, stats: newStats() });
 }, 60_000);
 
 afterAll(async () => {
