@@ -1,11 +1,11 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
-import { assertItemKind, type ListRemovalItem, type LoadItem } from '../core/record.js';
+import type { ListRemovalItem } from '../core/record.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
-import { listMembersAmong, memberId } from '../klaviyo/list-members.js';
+import { AckedLoader } from './acked-loader.js';
 import { Batcher } from './batcher.js';
-import { BulkSender, envelope, sendOrPlan, type BulkEndpoint, type Entry } from './bulk.js';
-import { plannedMembershipReads, skipNotInList } from './klaviyo-unsubscribes.js';
-import type { LoadContext, Loader } from './types.js';
+import { envelope, type BulkEndpoint, type Entry } from './bulk.js';
+import { byMembership, plannedMembershipReads, skipNotInList } from './list-membership.js';
+import type { LoadContext } from './types.js';
 
 /** The parts of the destination config the list removal loader reads. */
 export type ListRemovalLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
@@ -32,53 +32,42 @@ const ENDPOINT: BulkEndpoint<Entry<ListRemovalItem>> = {
  * (`GET /api/lists/{id}/profiles` filtered by them, 100 a request; src/klaviyo/list-members.ts). A row whose profile is
  * not in the list has nothing to remove: it is skipped (NOT_IN_LIST) and counted.
  */
-export class KlaviyoListRemovalLoader implements Loader {
-  readonly #batcher: Batcher<Entry<ListRemovalItem>>;
-
+export class KlaviyoListRemovalLoader extends AckedLoader<'remove-from-list'> {
   constructor(config: ListRemovalLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
-    const sender = client
-      ? new BulkSender<Entry<ListRemovalItem>>(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
-      : undefined;
-    const plan = sendOrPlan(ctx, sender);
-    this.#batcher = new Batcher<Entry<ListRemovalItem>>({
-      maxItems: config.batch.listRemovals,
-      maxBytes: config.batch.maxBytes,
-      envelopeBytes: ENTRY_BYTES,
-      concurrency: config.concurrency,
-      sizeOf: () => ENTRY_BYTES,
-      groupOf: (entry) => entry.item.payload.listId,
-      send: async (entries) => {
-        if (!client || ctx.dryRun) {
-          ctx.stats.plannedRequests += plannedMembershipReads(entries.map((e) => e.item.payload));
-          return plan(entries);
-        }
-        const listId = entries[0]!.item.payload.listId;
-        const found = await listMembersAmong(client, listId, {
-          emails: entries.flatMap((e) => (e.item.payload.email === undefined ? [] : [e.item.payload.email])),
-          phones: entries.flatMap((e) => (e.item.payload.phone_number === undefined ? [] : [e.item.payload.phone_number])),
-        });
-        const members: Entry<ListRemovalItem>[] = [];
-        const others: Entry<ListRemovalItem>[] = [];
-        for (const entry of entries) {
-          const id = memberId(found, entry.item.payload.email, entry.item.payload.phone_number);
-          if (id === undefined) others.push(entry);
-          else members.push({ item: entry.item, json: JSON.stringify({ type: 'profile', id }) });
-        }
-        skipNotInList(ctx, others, `not a member of list ${listId}: nothing to remove`);
-        if (members.length > 0) await plan(members);
+    super(
+      {
+        kind: 'remove-from-list',
+        endpoint: ENDPOINT,
+        entryOf: (item) => ({ item, json: '' }), // the profile id, once the batch's members are looked up
+        batcher: (plan) =>
+          new Batcher<Entry<ListRemovalItem>>({
+            maxItems: config.batch.listRemovals,
+            maxBytes: config.batch.maxBytes,
+            envelopeBytes: ENTRY_BYTES,
+            concurrency: config.concurrency,
+            sizeOf: () => ENTRY_BYTES,
+            groupOf: (entry) => entry.item.payload.listId,
+            send: (entries) => removeMembers(entries, { ctx, client, plan }),
+            onTooLarge: () => {}, // every entry is ENTRY_BYTES
+          }),
       },
-      onTooLarge: () => {}, // every entry is ENTRY_BYTES
-    });
+      ctx,
+      client,
+    );
   }
+}
 
-  async write(items: LoadItem[]): Promise<void> {
-    for (const item of items) {
-      assertItemKind(item, 'remove-from-list');
-      await this.#batcher.add({ item, json: '' });
-    }
+/** A batch of one list: its members found by email / phone number and removed by id; the others skipped (NOT_IN_LIST). */
+async function removeMembers(
+  entries: Entry<ListRemovalItem>[],
+  { ctx, client, plan }: { ctx: LoadContext; client: KlaviyoClient | undefined; plan: (entries: Entry<ListRemovalItem>[]) => Promise<void> },
+): Promise<void> {
+  if (!client || ctx.dryRun) {
+    ctx.stats.plannedRequests += plannedMembershipReads(entries.map((e) => e.item.payload));
+    return plan(entries);
   }
-
-  async close(): Promise<void> {
-    await this.#batcher.close();
-  }
+  const listId = entries[0]!.item.payload.listId;
+  const { members, others } = await byMembership(client, listId, entries, (e) => e.item.payload);
+  skipNotInList(ctx, others, `not a member of list ${listId}: nothing to remove`);
+  if (members.length > 0) await plan(members.map(({ entry, id }) => ({ item: entry.item, json: JSON.stringify({ type: 'profile', id }) })));
 }

@@ -1,9 +1,10 @@
 import type { KlaviyoDestinationConfig } from '../config/schema.js';
-import { assertItemKind, type LoadItem, type SuppressItem } from '../core/record.js';
+import type { SuppressItem } from '../core/record.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
+import { AckedLoader } from './acked-loader.js';
 import { Batcher } from './batcher.js';
-import { BulkSender, envelope, itemReject, sendOrPlan, type BulkEndpoint, type Entry } from './bulk.js';
-import type { LoadContext, Loader } from './types.js';
+import { envelope, itemReject, type BulkEndpoint, type Entry } from './bulk.js';
+import type { LoadContext } from './types.js';
 
 /** The parts of the destination config the suppression loader reads. */
 export type SuppressionLoaderConfig = Pick<KlaviyoDestinationConfig, 'concurrency'> & {
@@ -27,32 +28,26 @@ const ENDPOINT: BulkEndpoint<Entry<SuppressItem>> = {
  * with a job; the 202 acknowledges the items (the job applies them asynchronously: the report counts what Klaviyo
  * accepted, as for subscriptions).
  */
-export class KlaviyoSuppressionLoader implements Loader {
-  readonly #batcher: Batcher<Entry<SuppressItem>>;
-
+export class KlaviyoSuppressionLoader extends AckedLoader<'suppress'> {
   constructor(config: SuppressionLoaderConfig, ctx: LoadContext, client: KlaviyoClient | undefined) {
-    const sender = client
-      ? new BulkSender<Entry<SuppressItem>>(client, ENDPOINT, ctx, (entries) => ctx.onAck(entries.map((e) => e.item)))
-      : undefined;
-    this.#batcher = new Batcher<Entry<SuppressItem>>({
-      maxItems: config.batch.suppressions,
-      maxBytes: config.batch.maxBytes,
-      envelopeBytes: Buffer.byteLength(PREFIX + SUFFIX),
-      concurrency: config.concurrency,
-      sizeOf: (entry) => Buffer.byteLength(entry.json),
-      send: sendOrPlan(ctx, sender),
-      onTooLarge: (entry, bytes) => ctx.onReject([itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `suppression is ${bytes} bytes serialized`)]),
-    });
-  }
-
-  async write(items: LoadItem[]): Promise<void> {
-    for (const item of items) {
-      assertItemKind(item, 'suppress');
-      await this.#batcher.add({ item, json: JSON.stringify({ type: 'profile', attributes: { email: item.payload.email } }) });
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#batcher.close();
+    super(
+      {
+        kind: 'suppress',
+        endpoint: ENDPOINT,
+        entryOf: (item) => ({ item, json: JSON.stringify({ type: 'profile', attributes: { email: item.payload.email } }) }),
+        batcher: (send) =>
+          new Batcher<Entry<SuppressItem>>({
+            maxItems: config.batch.suppressions,
+            maxBytes: config.batch.maxBytes,
+            envelopeBytes: Buffer.byteLength(PREFIX + SUFFIX),
+            concurrency: config.concurrency,
+            sizeOf: (entry) => Buffer.byteLength(entry.json),
+            send,
+            onTooLarge: (entry, bytes) => ctx.onReject([itemReject(entry.item, entry.item.first, 'RECORD_TOO_LARGE', `suppression is ${bytes} bytes serialized`)]),
+          }),
+      },
+      ctx,
+      client,
+    );
   }
 }

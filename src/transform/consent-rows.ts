@@ -1,11 +1,13 @@
 /**
  * What the consent-removing transforms (`unsubscribe`, `suppress`, `remove-from-list`) share: a row's `when` and the
- * profile it names by email and/or phone number, compiled once per pipeline.
+ * profile it names by email and/or phone number, compiled once per pipeline, and the transformer making one item a
+ * row of them ({@link identityTransformer}).
  */
 import type { FieldInput } from '../config/field.js';
-import type { SourceRecord, TransformOutput } from '../core/record.js';
+import type { LoadItem, SourceRecord, TransformOutput } from '../core/record.js';
 import { extractReject, failuresReject, runField, type FieldFailure } from './common.js';
 import { compileField, type CompiledField } from './field/compile.js';
+import type { Transformer } from './types.js';
 
 /** The compiled identifier fields and `when` of a consent-removing transform. */
 export interface RowIdentity {
@@ -23,13 +25,13 @@ export function compileIdentity(profile: { email?: FieldInput; phone_number?: Fi
 }
 
 /** A row's identifiers, or the transform's output when the row is skipped (`when` not true) or rejected. */
-export type IdentityOf = { email?: string; phone?: string } | { output: TransformOutput };
+type IdentityOf = { email?: string; phone?: string } | { output: TransformOutput };
 
 /**
  * Read a row: an unparsed record or a failing field is rejected; a row whose `when` is not true is skipped; a row with
  * neither identifier is rejected (MISSING_IDENTIFIER), naming `needs`.
  */
-export function readIdentity(fields: RowIdentity, record: SourceRecord, needs = 'email or phone_number'): IdentityOf {
+function readIdentity(fields: RowIdentity, record: SourceRecord, needs = 'email or phone_number'): IdentityOf {
   if (record.error !== undefined) return { output: { items: [], rejects: [extractReject(record)] } };
   const failures: FieldFailure[] = [];
   if (fields.when !== undefined) {
@@ -45,4 +47,32 @@ export function readIdentity(fields: RowIdentity, record: SourceRecord, needs = 
   }
   if (failures.length > 0) return { output: { items: [], rejects: [failuresReject(record, failures)] } };
   return { ...(email === undefined ? {} : { email }), ...(phone === undefined ? {} : { phone }) };
+}
+
+/** The items a consent-removing transform makes. */
+type IdentityKind = 'unsubscribe' | 'suppress' | 'remove-from-list';
+type PayloadOf<K extends IdentityKind> = Extract<LoadItem, { kind: K }>['payload'];
+
+/**
+ * The transformer of a consent-removing transform: one `kind` item a row, with the payload `payloadOf` makes of the
+ * row's identifiers (or the output it returns instead: a reject). Rows {@link readIdentity} skips or rejects are so.
+ */
+export function identityTransformer<K extends IdentityKind>(
+  fields: RowIdentity,
+  kind: K,
+  payloadOf: (who: { email?: string; phone?: string }, record: SourceRecord) => PayloadOf<K> | { output: TransformOutput },
+  needs?: string,
+): Transformer {
+  return {
+    push(record: SourceRecord): TransformOutput {
+      const who = readIdentity(fields, record, needs);
+      if ('output' in who) return who.output;
+      const payload = payloadOf(who, record);
+      if ('output' in payload) return payload.output;
+      const item = { kind, payload, first: record.pos, last: record.pos, row: record.row } as Extract<LoadItem, { kind: K }>;
+      return { items: [item], rejects: [] };
+    },
+    flush: () => ({ items: [], rejects: [] }),
+    held: () => undefined,
+  };
 }

@@ -1,7 +1,6 @@
 import { RemoveFromListTransform } from '../config/schema.js';
-import type { ListRemovalPayload, SourceRecord, TransformOutput } from '../core/record.js';
 import type { TransformDefinition } from '../components/types.js';
-import { compileIdentity, readIdentity } from './consent-rows.js';
+import { compileIdentity, identityTransformer } from './consent-rows.js';
 import type { Transformer } from './types.js';
 
 /**
@@ -14,20 +13,10 @@ export const removeFromListTransform: TransformDefinition<typeof RemoveFromListT
   config: RemoveFromListTransform,
   capabilities: { reads: 'rows', produces: 'remove-from-list' },
   create(config): Transformer {
-    const fields = compileIdentity(config.profile, config.when);
-    return {
-      push(record: SourceRecord): TransformOutput {
-        const who = readIdentity(fields, record);
-        if ('output' in who) return who.output;
-        const payload: ListRemovalPayload = {
-          listId: config.list,
-          ...(who.email === undefined ? {} : { email: who.email }),
-          ...(who.phone === undefined ? {} : { phone_number: who.phone }),
-        };
-        return { items: [{ kind: 'remove-from-list', payload, first: record.pos, last: record.pos, row: record.row }], rejects: [] };
-      },
-      flush: () => ({ items: [], rejects: [] }),
-      held: () => undefined,
-    };
+    return identityTransformer(compileIdentity(config.profile, config.when), 'remove-from-list', (who) => ({
+      listId: config.list,
+      ...(who.email === undefined ? {} : { email: who.email }),
+      ...(who.phone === undefined ? {} : { phone_number: who.phone }),
+    }));
   },
 };

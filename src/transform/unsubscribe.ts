@@ -1,9 +1,9 @@
 import { UnsubscribeTransform } from '../config/schema.js';
 import type { UnsubscribeTransformConfig } from '../config/schema.js';
-import type { SourceRecord, TransformOutput, UnsubscribePayload, Unsubscription } from '../core/record.js';
+import type { UnsubscribePayload, Unsubscription } from '../core/record.js';
 import type { TransformDefinition } from '../components/types.js';
 import { failuresReject } from './common.js';
-import { compileIdentity, readIdentity } from './consent-rows.js';
+import { compileIdentity, identityTransformer } from './consent-rows.js';
 import type { Transformer } from './types.js';
 
 /*
@@ -40,24 +40,17 @@ export const unsubscribeTransform: TransformDefinition<typeof UnsubscribeTransfo
     const smsChannel = config.channels.sms !== undefined && (config.channels.sms.marketing || config.channels.sms.transactional === true);
     const wanted = [emailChannel ? 'email (needs email)' : '', smsChannel ? 'sms (needs phone_number)' : ''].filter(Boolean).join(', ');
     const membersOnly = config.list !== undefined && config.notInList === 'skip';
-    return {
-      push(record: SourceRecord): TransformOutput {
-        const who = readIdentity(fields, record);
-        if ('output' in who) return who.output;
-        const subscriptions = subscriptionsOf(config, who.email, who.phone);
-        if (subscriptions.email === undefined && subscriptions.sms === undefined) {
-          const field = smsChannel && !emailChannel ? 'profile.phone_number' : 'profile.email';
-          const message = `no channel can be unsubscribed: ${wanted || 'no channel configured'}`;
-          return { items: [], rejects: [failuresReject(record, [{ field, code: 'MISSING_IDENTIFIER', message }])] };
-        }
-        const payload: UnsubscribePayload = {
-          profile: { ...(who.email === undefined ? {} : { email: who.email }), ...(who.phone === undefined ? {} : { phone_number: who.phone }), subscriptions },
-          ...(config.list === undefined ? {} : { listId: config.list, membersOnly }),
-        };
-        return { items: [{ kind: 'unsubscribe', payload, first: record.pos, last: record.pos, row: record.row }], rejects: [] };
-      },
-      flush: () => ({ items: [], rejects: [] }),
-      held: () => undefined,
-    };
+    return identityTransformer(fields, 'unsubscribe', (who, record) => {
+      const subscriptions = subscriptionsOf(config, who.email, who.phone);
+      if (subscriptions.email === undefined && subscriptions.sms === undefined) {
+        const field = smsChannel && !emailChannel ? 'profile.phone_number' : 'profile.email';
+        const message = `no channel can be unsubscribed: ${wanted || 'no channel configured'}`;
+        return { output: { items: [], rejects: [failuresReject(record, [{ field, code: 'MISSING_IDENTIFIER', message }])] } };
+      }
+      return {
+        profile: { ...(who.email === undefined ? {} : { email: who.email }), ...(who.phone === undefined ? {} : { phone_number: who.phone }), subscriptions },
+        ...(config.list === undefined ? {} : { listId: config.list, membersOnly }),
+      };
+    });
   },
 };
