@@ -196,11 +196,19 @@ describe('S3 sources: the header of every object the run will read', () => {
     expect(rangedGets(from2).map((g) => g.key)).toEqual(['nightly/2026-12-02.csv']);
   }, 90_000);
 
-  it('no object under the prefix is SOURCE_NOT_FOUND at `prefix`, before any request', async () => {
+  it('no object under the prefix is SOURCE_NOT_FOUND, an object that is not gzip though named .gz is SOURCE_READ, both at `prefix`', async () => {
     const file = await pipeline('nothing', 'nothing-here/');
     const { code, out } = await validate(file);
     expect(code).toBe(2);
     expect(out.problems).toEqual([expect.objectContaining({ code: 'SOURCE_NOT_FOUND', path: 'source.prefix', line: await lineOf(file, 'prefix: nothing-here/') })]);
+
+    await put('corrupt/2026-12-01.csv.gz', 'Email,First Name\nnot@gzip.example,No\n');
+    const corrupt = await pipeline('corrupt', 'corrupt/');
+    const read = await validate(corrupt);
+    expect(read.code).toBe(2);
+    expect(read.out.problems).toEqual([
+      expect.objectContaining({ code: 'SOURCE_READ', path: 'source.prefix', message: expect.stringMatching(/^Cannot read s3:\/\/drops\/corrupt\/2026-12-01\.csv\.gz: .*header check/) }),
+    ]);
   }, 60_000);
 });
 
