@@ -245,6 +245,9 @@ export const ProfileMapping = z
     image: Field.optional(),
     location: Location.optional(),
     properties: FieldMap.optional().describe('Custom profile properties: name → field.'),
+    properties_from: Field.optional().describe(
+      'A field holding a JSON object (a `json` column, an NDJSON object, a PostgreSQL jsonb) whose keys all become custom properties, e.g. the `properties` column of a profiles export; entries of `properties:` win over its keys.',
+    ),
   })
   .describe('How a row maps onto a Klaviyo profile. At least one of email, phone_number, external_id.');
 

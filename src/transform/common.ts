@@ -1,7 +1,7 @@
 import type { FieldInput } from '../config/field.js';
 import type { ProfileMappingConfig } from '../config/schema.js';
 import type { Reject, SourceRecord } from '../core/record.js';
-import { FieldFail, type FieldErrorCode } from './field/coercion.js';
+import { FieldFail, showValue, type FieldErrorCode } from './field/coercion.js';
 import { compileField, type CompiledField, type CompileFieldOptions, type Row } from './field/compile.js';
 
 /** One field that failed on one row. */
@@ -218,6 +218,30 @@ export type CompiledProfile = (row: Row, failures: FieldFailure[]) => Record<str
  * A row without email, phone_number or external_id after coercion gets a MISSING_IDENTIFIER failure (only when it
  * has no failing identifier field: an invalid email is reported as INVALID_EMAIL, not as a missing identifier).
  */
+/**
+ * `properties_from`: a JSON object whose keys become properties, `explicit` entries winning. Klaviyo's own event keys
+ * (`$value`, `$value_currency`, `$event_id`, `$backfill`: what an events export's `event_properties` carry for the
+ * event's value, currency, unique_id and backfill attributes) are left out; map them to those attributes instead.
+ * Undefined when there is nothing to merge; a value that is not an object is a failure (INVALID_VALUE).
+ */
+export function mergeObject(
+  value: unknown,
+  explicit: Record<string, unknown> | undefined,
+  field: string,
+  failures: FieldFailure[],
+): Record<string, unknown> | undefined {
+  if (value === undefined || value === null || value === '') return explicit;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    failures.push({ field, code: 'INVALID_VALUE', message: `${field}: expected a JSON object, got ${showValue(value)}` });
+    return explicit;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (!KLAVIYO_EVENT_KEYS.has(k)) out[k] = v;
+  return explicit === undefined ? out : Object.assign(out, explicit);
+}
+
+const KLAVIYO_EVENT_KEYS = new Set(['$value', '$value_currency', '$event_id', '$backfill']);
+
 export function compileProfile(mapping: ProfileMappingConfig, prefix = ''): CompiledProfile {
   const top = compileMap(
     Object.fromEntries(PROFILE_KEYS.filter((k) => mapping[k] !== undefined).map((k) => [k, mapping[k] as FieldInput])),
@@ -228,6 +252,7 @@ export function compileProfile(mapping: ProfileMappingConfig, prefix = ''): Comp
     key === 'latitude' || key === 'longitude' ? { defaultType: 'number' } : {},
   );
   const properties = compileMap(mapping.properties, `${prefix}properties.`);
+  const from = mapping.properties_from === undefined ? undefined : compileField(mapping.properties_from, `${prefix}properties_from`, { defaultType: 'json' });
   const identifierNames = new Set(['email', 'phone_number', 'external_id'].map((k) => prefix + k));
   const identifiersConfigured = ['email', 'phone_number', 'external_id'].filter((k) => k in mapping).join(', ');
   return (row, failures) => {
@@ -240,6 +265,10 @@ export function compileProfile(mapping: ProfileMappingConfig, prefix = ''): Comp
     if (properties.size > 0) {
       const props = properties.run(row, failures);
       if (props !== undefined) attrs.properties = props;
+    }
+    if (from !== undefined) {
+      const merged = mergeObject(runField(from, `${prefix}properties_from`, row, failures), attrs.properties as Record<string, unknown> | undefined, `${prefix}properties_from`, failures);
+      if (merged !== undefined) attrs.properties = merged;
     }
     if (attrs.email === undefined && attrs.phone_number === undefined && attrs.external_id === undefined) {
       for (let i = before; i < failures.length; i++) if (identifierNames.has(failures[i].field)) return attrs;

@@ -2,7 +2,7 @@ import type { FieldInput } from '../config/field.js';
 import { EventTransform } from '../config/schema.js';
 import type { EventTransformConfig } from '../config/schema.js';
 import type { EventAttributes, EventItem, EventPayload, Reject, SourceRecord, TransformOutput } from '../core/record.js';
-import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, rejectOf, runField } from './common.js';
+import { compileMap, compileMerge, compileProfile, extractReject, failuresReject, mergeObject, rejectOf, runField } from './common.js';
 import type { CompiledMap, FieldFailure } from './common.js';
 import { ConsecutiveGroups, KEY_SEPARATOR, type GroupBuilder } from './event-grouping.js';
 import { showValue } from './field/coercion.js';
@@ -112,7 +112,7 @@ function compileEventMapping(config: EventTransformConfig, ctx: TransformContext
     if (c !== undefined) h.currency = c;
     const p = properties.size > 0 ? properties.run(row, failures) : undefined;
     if (p !== undefined) h.properties = p;
-    if (propertiesFrom !== undefined) fromObject(h, run(propertiesFrom, 'properties_from', row, failures), failures);
+    if (propertiesFrom !== undefined) h.properties = mergeObject(run(propertiesFrom, 'properties_from', row, failures), h.properties, 'properties_from', failures);
     if (metricField !== undefined) h.metric = rowMetric(run(metricField, 'metric', row, failures), failures);
     return h;
   };
@@ -136,16 +136,6 @@ function compileEventMapping(config: EventTransformConfig, ctx: TransformContext
   };
 
   return { metric: typeof config.metric === 'string' ? config.metric : '', value, failures, header, eventOf };
-}
-
-/** `properties_from`: the object's keys become properties; `properties:` entries win. */
-function fromObject(h: Header, value: unknown, failures: FieldFailure[]): void {
-  if (value === undefined || value === null || value === '') return;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    failures.push({ field: 'properties_from', code: 'INVALID_VALUE', message: `properties_from: expected a JSON object, got ${showValue(value)}` });
-    return;
-  }
-  h.properties = h.properties === undefined ? { ...(value as Record<string, unknown>) } : { ...(value as Record<string, unknown>), ...h.properties };
 }
 
 /** A metric name read from the row: a string under 128 characters. */

@@ -24,18 +24,59 @@ export type ExportMapper = (record: SourceRecord) => ExportResult;
 export function createExportMapper(config: ExportTransformConfig): ExportMapper {
   const columns = Object.keys(config.columns);
   const map = compileMap(config.columns, '');
+  // a plain column naming an object the source flattened (`event_properties`, `location`) gets the object back
+  const objectColumns = columns.map((column) => nestedSource(config.columns[column]));
   return (record) => {
     if (record.error !== undefined) return { reject: extractReject(record) };
     const failures: FieldFailure[] = [];
     const values = map.run(record.row, failures);
     if (failures.length > 0) return { reject: failuresReject(record, failures) };
     const row: ExportRow = {};
-    for (const column of columns) {
-      const v = values?.[column];
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i]!;
+      let v = values?.[column];
+      const from = objectColumns[i];
+      if (v === undefined && from !== undefined) v = unflatten(record.row, from);
       row[column] = v === undefined ? '' : v;
     }
     return { row };
   };
+}
+
+/** The source column of a field that reads one column as it is (no template, value or coercion): it may name an object. */
+function nestedSource(field: ExportTransformConfig['columns'][string] | undefined): string | undefined {
+  if (typeof field === 'string') return field;
+  if (field === undefined || field.column === undefined) return undefined;
+  return field.type === 'string' || field.type === 'json' ? field.column : undefined;
+}
+
+/**
+ * The object a flattened row holds under `prefix.` (`event_properties.Items` … → `{Items: …}`), nested again at every
+ * dot; undefined when no key starts with the prefix. A key holding undefined (an empty object) gives `{}` there.
+ */
+function unflatten(row: Record<string, unknown>, prefix: string): Record<string, unknown> | undefined {
+  const start = prefix + '.';
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(row)) {
+    if (!key.startsWith(start)) continue;
+    out ??= {};
+    const path = key.slice(start.length).split('.');
+    let node = out;
+    for (let i = 0; i < path.length - 1; i++) {
+      const next = Object.hasOwn(node, path[i]!) ? node[path[i]!] : undefined;
+      if (next !== null && typeof next === 'object') node = next as Record<string, unknown>;
+      else node = define(node, path[i]!, {}) as Record<string, unknown>;
+    }
+    const value = row[key];
+    define(node, path.at(-1)!, value === undefined ? {} : value);
+  }
+  return out;
+}
+
+/** Own property even for a key such as `__proto__` (property names come from Klaviyo data). */
+function define(target: Record<string, unknown>, key: string, value: unknown): unknown {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  return value;
 }
 
 /**

@@ -354,13 +354,13 @@ describe('event transform: metric from the row, properties_from', () => {
   it('takes each row\'s metric and spreads a JSON object column into properties (properties: entries win)', () => {
     const t = createTransformer(exported(), { now });
     const rows = [
-      { metric: 'Placed Order', email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{"OrderId":"1","Items":[{"SKU":"X"}],"Source":"shop"}' },
+      { metric: 'Placed Order', email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{"OrderId":"1","Items":[{"SKU":"X"}],"Source":"shop","$value":9.5,"$event_id":"o-1","$value_currency":"EUR","$backfill":true,"$custom":1}' },
       { metric: 'Viewed Product', email: 'b@example.com', unique_id: 'v-1', datetime: '2024-01-03T03:04:05Z', properties: { ProductName: 'Tee' } },
     ];
     const out = runAll(t, rows.map((row, i) => rec(i, row)));
     expect(out.rejects).toEqual([]);
     expect(out.items.map((i) => i.payload.event)).toEqual([
-      { metric: 'Placed Order', properties: { OrderId: '1', Items: [{ SKU: 'X' }], Source: 'export' }, time: '2024-01-02T03:04:05Z', unique_id: 'o-1' },
+      { metric: 'Placed Order', properties: { OrderId: '1', Items: [{ SKU: 'X' }], Source: 'export', $custom: 1 }, time: '2024-01-02T03:04:05Z', unique_id: 'o-1' },
       { metric: 'Viewed Product', properties: { ProductName: 'Tee', Source: 'export' }, time: '2024-01-03T03:04:05Z', unique_id: 'v-1' },
     ]);
   });
@@ -380,6 +380,13 @@ describe('event transform: metric from the row, properties_from', () => {
       [4, 'INVALID_VALUE'],
     ]);
     expect(out.items).toHaveLength(1);
+  });
+
+  it('profile.properties_from spreads an object into the profile\'s properties', () => {
+    const t = createTransformer(exported({ profile: { email: 'email', properties_from: { column: 'profile_properties', type: 'json' }, properties: { Tier: 'tier' } } }), { now });
+    const out = runAll(t, [rec(0, { metric: 'M', email: 'a@example.com', unique_id: 'o-1', datetime: '2024-01-02T03:04:05Z', properties: '{}', profile_properties: '{"Tier":"old","Vip":true}', tier: 'gold' })]);
+    expect(out.rejects).toEqual([]);
+    expect(out.items[0]!.payload.profile).toEqual({ email: 'a@example.com', properties: { Tier: 'gold', Vip: true } });
   });
 
   it('a plain string metric stays a literal name', () => {

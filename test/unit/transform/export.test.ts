@@ -56,3 +56,29 @@ describe('export mapper', () => {
     expect(broken.reject).toMatchObject({ stage: 'extract', code: 'NDJSON_PARSE_ERROR', seq: 5, line: 7 });
   });
 });
+
+describe('export mapper: a column naming a flattened object', () => {
+  const mapper = createExportMapper(
+    ExportTransform.parse({ type: 'export', columns: { id: 'id', props: 'event_properties', city: 'location.city', loc: { column: 'location', type: 'json' }, none: 'missing' } }),
+  );
+
+  it('gets the object back, nested at every dot, own keys only', () => {
+    const row = {
+      id: 'e1',
+      'event_properties.Items': [{ SKU: 'X' }],
+      'event_properties.Shipping.Method': 'post',
+      'event_properties.__proto__': 'not a prototype',
+      'event_properties.Empty': undefined,
+      'location.city': 'Lyon',
+    };
+    const out = mapper(rec(0, row));
+    expect(out.reject).toBeUndefined();
+    const props = out.row!.props as Record<string, unknown>;
+    expect(JSON.stringify(props)).toBe('{"Items":[{"SKU":"X"}],"Shipping":{"Method":"post"},"__proto__":"not a prototype","Empty":{}}');
+    expect(Object.getPrototypeOf(props)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(out.row!.city).toBe('Lyon');
+    expect(out.row!.loc).toEqual({ city: 'Lyon' });
+    expect(out.row!.none).toBe('');
+  });
+});
