@@ -21,14 +21,16 @@ export interface GenerateSpec {
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
-/** `n` as `digits` Crockford base-32 digits. */
+/** Two base-32 digits per entry (00 … ZZ). */
+const PAIRS = Array.from({ length: 1024 }, (_, k) => CROCKFORD[k >> 5]! + CROCKFORD[k & 31]!);
+
+/** `n` (a non-negative integer below 2^53) as `digits` (even) Crockford base-32 digits. */
 export function base32(n: number, digits: number): string {
   let s = '';
-  for (let i = digits - 1; i >= 0; i--) {
-    const p = 32 ** i;
-    const d = Math.floor(n / p);
-    s += CROCKFORD[d]!;
-    n -= d * p;
+  for (let i = 0; i < digits; i += 2) {
+    const q = Math.floor(n / 1024);
+    s = PAIRS[n - q * 1024]! + s;
+    n = q;
   }
   return s;
 }
@@ -164,7 +166,9 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
     const m = this.cols.metric[i]!;
     const { properties, value, uniqueId } = this.#details(i, m);
     const h = mix(this.seed ^ 0x5bd1e995, i);
-    const uuid = `${hex(h)}-${hex(mix(h, 1)).slice(0, 4)}-4${hex(mix(h, 2)).slice(1, 4)}-a${hex(mix(h, 3)).slice(1, 4)}-${hex(mix(h, 4))}${hex(mix(h, 5)).slice(0, 4)}`;
+    const b = hex(mix(h, 1));
+    const c = hex(mix(h, 2));
+    const uuid = `${hex(h)}-${b.slice(0, 4)}-4${b.slice(5)}-a${c.slice(1, 4)}-${c.slice(4)}${hex(mix(h, 3))}`;
     const saved = { id: this.id(i), uuid, metricId: this.metricIds[m]!, profileId: this.profileId(this.cols.profile[i]!), time: this.key(i), properties, backfill: false, received: this.received };
     return EventRecord.fromJSON(value === undefined ? { ...saved, uniqueId } : { ...saved, value, valueCurrency: 'USD', uniqueId });
   }
