@@ -6,6 +6,7 @@
  * keys): apply it with `applyCatalogSeed` or write it into a seed file.
  */
 import type { CatalogSeed, SeedCampaign, SeedFlow, SeedMetric, SeedTemplate } from './catalog-seed.js';
+import type { GenerateOptions } from './generate.js';
 import { seededRandom, seededShortId, seededUlid } from './ids.js';
 
 export interface CatalogCounts {
@@ -57,6 +58,17 @@ export function generateCatalog(counts: CatalogCounts, options: CatalogGenerateO
     out.flows = Array.from({ length: nFlows }, (_, i) => generateFlow(i, rand, pick, when(), end, metrics, templates));
   }
   return out;
+}
+
+/**
+ * The catalog the seed generator's options ask for (`generate: {campaigns, flows, templates, seed, end}`), or null
+ * when they ask for none. Its period ends where the generated profiles' and events' does.
+ */
+export function generatedCatalog(options: GenerateOptions, now: number): CatalogSeed | null {
+  const { campaigns = 0, flows = 0, templates = 0 } = options;
+  if (campaigns + flows + templates === 0) return null;
+  const end = options.end !== undefined ? Date.parse(options.end) : Math.floor(now / DAY) * DAY;
+  return generateCatalog({ campaigns, flows, templates }, { seed: options.seed ?? 1, end });
 }
 
 function generateTemplates(n: number, rand: () => number, when: () => number): SeedTemplate[] {

@@ -215,8 +215,14 @@ function applyFlow(account: Account, f: SeedFlow, now: number): void {
 
 /** Add a seed's metrics, templates, campaigns and flows to an account (in that order). */
 export function applyCatalogSeed(account: Account, seed: CatalogSeed, now: number): void {
+  /** Seed metric ids of metrics the account already held by name → the held metric's id (for flow triggers). */
+  const heldIds = new Map<string, string>();
   for (const m of seed.metrics ?? []) {
-    if (account.metricsByName.has(m.name)) continue;
+    const held = account.metricsByName.get(m.name);
+    if (held) {
+      if (m.id) heldIds.set(m.id, held.id);
+      continue;
+    }
     const created = ms(m.created, now);
     let id = m.id ?? account.ids.shortId();
     while (!m.id && account.metricsById.has(id)) id = account.ids.shortId();
@@ -240,5 +246,5 @@ export function applyCatalogSeed(account: Account, seed: CatalogSeed, now: numbe
     });
   }
   for (const c of seed.campaigns ?? []) applyCampaign(account, c, now);
-  for (const f of seed.flows ?? []) applyFlow(account, f, now);
+  for (const f of seed.flows ?? []) applyFlow(account, { ...f, trigger_id: (f.trigger_id && heldIds.get(f.trigger_id)) ?? f.trigger_id }, now);
 }

@@ -26,6 +26,12 @@ export interface GenerateOptions {
   seed?: number;
   /** End of the period (RFC 3339). @default midnight UTC of the emulator's clock when the data is generated */
   end?: string;
+  /** Campaigns (with their messages) of the generated catalog (src/emulator/catalog-generate.ts). @default 0 */
+  campaigns?: number;
+  /** Flows (with actions and messages) of the generated catalog. @default 0 */
+  flows?: number;
+  /** Templates of the generated catalog. @default 0 */
+  templates?: number;
 }
 
 const count = (max: number) => z.number().int().min(0).max(max);
@@ -37,6 +43,9 @@ export const generateSchema = z.strictObject({
   years: z.number().positive().max(20).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   end: z.iso.datetime({ offset: true }).optional(),
+  campaigns: count(1_000_000).optional(),
+  flows: count(100_000).optional(),
+  templates: count(100_000).optional(),
 });
 
 /** `k=v,…` (or JSON) into checked options; throws an Error naming the problem. */
@@ -70,7 +79,7 @@ export function checkGenerate(value: unknown): GenerateOptions {
   return o;
 }
 
-const DEFAULTS = { profiles: 1000, events: 10_000, members: 0, years: 2, seed: 1 };
+const DEFAULTS = { profiles: 1000, events: 10_000, members: 0, years: 2, seed: 1, campaigns: 0, flows: 0, templates: 0 };
 const DAY = 86_400_000;
 /** Growth: the fraction `u` of the population/time maps to `u^GROWTH` of the period (more data recently). */
 const GROWTH = 0.8;

@@ -3,6 +3,7 @@
  * templates, campaigns, flows; src/emulator/catalog-seed.ts).
  */
 import { z } from 'zod';
+import { generatedCatalog } from './catalog-generate.js';
 import { applyCatalogSeed, CATALOG_SEED_SHAPE, type CatalogSeed } from './catalog-seed.js';
 import { applyGenerated, checkGenerate, generateData, generateSchema, type GenerateOptions } from './generate.js';
 import { fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
@@ -44,6 +45,8 @@ export function applySeed(account: Account, seed: SeedFile, now: number): void {
     }
   }
   applyCatalogSeed(account, seed, now);
+  const catalog = seed.generate ? generatedCatalog(seed.generate, now) : null;
+  if (catalog) applyCatalogSeed(account, catalog, now);
 }
 
 const seedGroup = z.strictObject({

@@ -200,7 +200,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       .option('generate', {
         type: 'string',
         describe:
-          'Generate data at volume in every account, exactly reproducible from its seed: k=v,… of profiles (default 1000), events (default 10000; metrics Placed Order, Ordered Product, Viewed Product, Active on Site), members (of the list "Generated list"; default 0 = no list), years (period, default 2), seed (default 1), end (RFC 3339 end of the period; default midnight UTC today)',
+          'Generate data at volume in every account, exactly reproducible from its seed: k=v,… of profiles (default 1000), events (default 10000; metrics Placed Order, Ordered Product, Viewed Product, Active on Site), members (of the list "Generated list"; default 0 = no list), years (period, default 2), seed (default 1), end (RFC 3339 end of the period; default midnight UTC today), campaigns, flows, templates (a catalog over the same period; default 0)',
       })
       .option('latency', { type: 'string', describe: 'Delay every /api answer: milliseconds (250) or a range drawn uniformly per request, seeded (100-400)' })
       .example('$0 emulator --generate profiles=200000,events=1000000,members=200000 --latency 250', 'Serve a large generated account with 250 ms per answer')

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { generateCatalog } from '../../../src/emulator/catalog-generate.js';
 import { applyCatalogSeed } from '../../../src/emulator/catalog-seed.js';
 import { IdGenerator } from '../../../src/emulator/ids.js';
-import { loadSeedFile } from '../../../src/emulator/seed.js';
+import { applySeed, loadSeedFile } from '../../../src/emulator/seed.js';
 import { Account } from '../../../src/emulator/state.js';
 
 describe('generateCatalog', () => {
@@ -48,5 +48,20 @@ describe('generateCatalog', () => {
     expect(cat.flowActions.size).toBe(catalog.flows!.reduce((n, f) => n + f.actions!.length, 0));
     expect(cat.flowMessages.size).toBe(catalog.flows!.reduce((n, f) => n + f.actions!.filter((x) => x.messages).length, 0));
     expect(account.metricsByName.has('Placed Order')).toBe(true);
+  });
+
+  it("comes with the seed generator's options (generate: campaigns, flows, templates), flow triggers naming the generated metrics", () => {
+    const account = new Account('k', new IdGenerator());
+    const now = Date.UTC(2026, 5, 1, 12);
+    applySeed(account, { generate: { profiles: 20, events: 50, seed: 4, campaigns: 6, flows: 7, templates: 2 } }, now);
+    const cat = account.catalog;
+    expect([cat.campaigns.size, cat.flows.size, cat.templates.size]).toEqual([6, 7, 2]);
+    expect(account.profilesById.size).toBe(20);
+    const expected = generateCatalog({ campaigns: 6, flows: 7, templates: 2 }, { seed: 4, end: Date.UTC(2026, 5, 1) });
+    expect([...cat.campaigns.keys()]).toEqual(expected.campaigns!.map((c) => c.id));
+    const placedOrder = account.metricsByName.get('Placed Order')!;
+    const cart = [...cat.flows.values()].find((f) => f.name === 'Post-Purchase Follow-up')!;
+    expect(cart.triggerId).toBe(placedOrder.id);
+    expect(account.metricsByName.get('Placed Order')!.count).toBeGreaterThan(0);
   });
 });
