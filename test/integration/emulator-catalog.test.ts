@@ -71,6 +71,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emu-catalog-'));
   generated = generateCatalog({ campaigns: 260, flows: 70, templates: 23 }, { seed: 11 });
   const seed = {
+    lists: [{ id: 'LstHnd', name: 'Hand list' }],
     metrics: generated.metrics,
     templates: [...HAND.templates!, ...generated.templates!],
     campaigns: [...HAND.campaigns!, ...generated.campaigns!],
@@ -249,6 +250,30 @@ describe('flows', () => {
     const m = await get('/api/flow-messages/FmsHn1?include=flow-action,template');
     expect((m.json.included as Resource[]).map((x) => `${x.type}:${x.id}`)).toEqual(['flow-action:555001', 'template:TplBBB']);
     expect((await get('/api/flow-messages/NOPE00')).status).toBe(404);
+  });
+});
+
+describe('flow triggers of metrics, lists and segments', () => {
+  it('include=flow-triggers links the flows a metric or list triggers and includes them', async () => {
+    const metrics = await get('/api/metrics?include=flow-triggers');
+    const byMetric = new Map<string, string[]>();
+    for (const f of generated.flows!) if (f.trigger_type === 'Metric' && !f.archived) byMetric.set(f.trigger_id!, [...(byMetric.get(f.trigger_id!) ?? []), f.id!]);
+    expect(byMetric.size).toBeGreaterThan(0);
+    for (const m of metrics.json.data as Resource[]) {
+      const linked = (m.relationships!['flow-triggers'].data as { id: string }[]).map((x) => x.id);
+      const expected = generated.flows!.filter((f) => f.trigger_type === 'Metric' && f.trigger_id === m.id).map((f) => f.id);
+      expect(linked.sort()).toEqual(expected.sort());
+    }
+    const included = (metrics.json.included as Resource[]).map((x) => `${x.type}:${x.attributes.trigger_type}`);
+    expect(new Set(included)).toEqual(new Set(['flow:Metric']));
+    const plain = await get('/api/metrics');
+    expect(plain.json.included).toBeUndefined();
+    expect(plain.json.data[0].relationships['flow-triggers'].data).toBeUndefined();
+    const list = await get('/api/lists/LstHnd?include=flow-triggers');
+    expect(list.json.data.relationships['flow-triggers'].data).toEqual([{ type: 'flow', id: 'FlwHnd' }]);
+    expect((list.json.included as Resource[]).map((x) => x.id)).toEqual(['FlwHnd']);
+    const lists = await get('/api/lists?include=flow-triggers');
+    expect((lists.json.included as Resource[]).map((x) => x.id)).toEqual(['FlwHnd']);
   });
 });
 

@@ -197,6 +197,10 @@ async function tour(): Promise<void> {
   await call('GET', `/api/templates/${templates.json.data[0].id}`);
   await call('GET', '/api/templates?page[size]=11'); // 400
   await call('GET', '/api/templates/NOPE00'); // 404
+  const triggering = await call('GET', '/api/metrics?include=flow-triggers');
+  await call('GET', `/api/metrics/${triggering.json.data[0].id}?include=flow-triggers`);
+  await call('GET', '/api/lists?include=flow-triggers');
+  await call('GET', '/api/segments/SegA01?include=flow-triggers');
   // ---- transport errors
   await recording(emu.url, null)('GET', '/api/lists'); // 401
   await recording(emu.url, 'AbC123')('GET', '/api/lists'); // 403

@@ -198,6 +198,26 @@ function actionMessages(ctx: RequestContext): Reply {
   );
 }
 
+/**
+ * `include=flow-triggers` on metrics, lists and segments: each resource's `flow-triggers` relationship gets the ids of
+ * the flows it triggers (metric: `Metric` flows, list/segment: `Added to List` flows with that trigger id), and
+ * those flows are returned for `included`; null when not asked for.
+ */
+export function includeFlowTriggers(ctx: RequestContext, resources: Record<string, unknown>[], kind: 'metric' | 'list' | 'segment'): Record<string, unknown>[] | null {
+  if (!includes(ctx).has('flow-triggers')) return null;
+  const triggerType = kind === 'metric' ? 'Metric' : 'Added to List';
+  const flows = [...ctx.account.catalog.flows.values()].filter((f) => f.triggerType === triggerType && f.triggerId !== null);
+  const out = new Included();
+  const fields = sparseFields(ctx.query, 'flow');
+  for (const r of resources) {
+    const triggered = flows.filter((f) => f.triggerId === r.id);
+    const rel = (r.relationships as Record<string, Record<string, unknown>>)['flow-triggers']!;
+    rel.data = triggered.map((f) => ({ type: 'flow', id: f.id }));
+    for (const f of triggered) out.add(flowResource(f, ctx, fields));
+  }
+  return out.items;
+}
+
 export const flowRoutes: RouteModule = [
   { method: 'GET', path: '/api/flows', handler: listFlows },
   {

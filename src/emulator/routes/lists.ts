@@ -13,6 +13,7 @@ import type { GroupRecord, ProfileRecord } from '../state.js';
 import { profileExtras } from '../subscriptions.js';
 import { isPlainObject } from '../validate.js';
 import { notFound, requireData } from './common.js';
+import { includeFlowTriggers } from './flows.js';
 
 export const MAX_LIST_PAGE = 10;
 export const MAX_MEMBER_PAGE = 100;
@@ -77,13 +78,10 @@ function listGroups(ctx: RequestContext, kind: Kind): Reply {
   }
   const base = ctx.emulator.baseUrl;
   const fields = sparseFields(ctx.query, kind);
-  return {
-    status: 200,
-    body: {
-      data: all.slice(pos, pos + size).map((g) => groupResource(g, kind, base, fields, false)),
-      links: collectionLinks(base, ctx.path, ctx.query, pos + size < all.length ? pos + size : null),
-    },
-  };
+  const data = all.slice(pos, pos + size).map((g) => groupResource(g, kind, base, fields, false));
+  const included = includeFlowTriggers(ctx, data, kind);
+  const links = collectionLinks(base, ctx.path, ctx.query, pos + size < all.length ? pos + size : null);
+  return { status: 200, body: included ? { data, links, included } : { data, links } };
 }
 
 function getOne(ctx: RequestContext, kind: Kind): Reply {
@@ -94,7 +92,8 @@ function getOne(ctx: RequestContext, kind: Kind): Reply {
     if (f !== 'profile_count') throw new ApiError(400, invalidParam(`'${f}' is not a valid additional field for '${kind}'.`, `additional-fields[${kind}]`));
   }
   const resource = groupResource(g, kind, ctx.emulator.baseUrl, sparseFields(ctx.query, kind), wanted.includes('profile_count'));
-  return { status: 200, body: { data: resource, links: resource.links } };
+  const included = includeFlowTriggers(ctx, [resource], kind);
+  return { status: 200, body: included ? { data: resource, links: resource.links, included } : { data: resource, links: resource.links } };
 }
 
 /** A member: profile id and joined_group_at. */

@@ -1,8 +1,12 @@
-/** Metrics: created on first use by events; `GET /api/metrics` (200 per page) and `GET /api/metrics/{id}`. */
+/**
+ * Metrics: created on first use by events (or seeded); `GET /api/metrics` (200 per page) and `GET /api/metrics/{id}`,
+ * with `include=flow-triggers` (the flows a metric triggers).
+ */
 import { collectionLinks, conditionValues, parseFilter, readCursor, sparseFields } from '../query.js';
 import { API_INTEGRATION, metricResource } from '../resources.js';
 import type { RouteModule } from '../router.js';
 import { notFound } from './common.js';
+import { includeFlowTriggers } from './flows.js';
 
 const PAGE = 200;
 
@@ -17,13 +21,10 @@ export const metricRoutes: RouteModule = [
       const pos = readCursor(ctx.query);
       const base = ctx.emulator.baseUrl;
       const fields = sparseFields(ctx.query, 'metric');
-      return {
-        status: 200,
-        body: {
-          data: all.slice(pos, pos + PAGE).map((m) => metricResource(m, base, fields)),
-          links: collectionLinks(base, ctx.path, ctx.query, pos + PAGE < all.length ? pos + PAGE : null),
-        },
-      };
+      const data = all.slice(pos, pos + PAGE).map((m) => metricResource(m, base, fields));
+      const included = includeFlowTriggers(ctx, data, 'metric');
+      const links = collectionLinks(base, ctx.path, ctx.query, pos + PAGE < all.length ? pos + PAGE : null);
+      return { status: 200, body: included ? { data, links, included } : { data, links } };
     },
   },
   {
@@ -32,7 +33,9 @@ export const metricRoutes: RouteModule = [
     handler(ctx) {
       const m = ctx.account.metricsById.get(ctx.params.id!);
       if (!m) throw notFound('metric', ctx.params.id!);
-      return { status: 200, body: { data: metricResource(m, ctx.emulator.baseUrl, sparseFields(ctx.query, 'metric')) } };
+      const data = metricResource(m, ctx.emulator.baseUrl, sparseFields(ctx.query, 'metric'));
+      const included = includeFlowTriggers(ctx, [data], 'metric');
+      return { status: 200, body: included ? { data, included } : { data } };
     },
   },
 ];
