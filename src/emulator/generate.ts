@@ -8,7 +8,7 @@
  * and shared by every account; profiles and the list are real records of each account.
  */
 import { z } from 'zod';
-import { GENERATED_METRICS, GeneratedEvents, base32, mix, seededUlid } from './generated-events.js';
+import { GENERATED_METRICS, GeneratedEvents, base32, mix, seededUlid, ulidPosition } from './generated-events.js';
 import { seededRandom } from './ids.js';
 import type { Account, ConsentRecord, ProfileRecord } from './state.js';
 
@@ -37,9 +37,9 @@ export interface GenerateOptions {
 const count = (max: number) => z.number().int().min(0).max(max);
 /** The `generate` options as the seed file and `--generate` accept them. */
 export const generateSchema = z.strictObject({
-  profiles: count(10_000_000).optional(),
+  profiles: count(5_000_000).optional(),
   events: count(50_000_000).optional(),
-  members: count(10_000_000).optional(),
+  members: count(5_000_000).optional(),
   years: z.number().positive().max(20).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   end: z.iso.datetime({ offset: true }).optional(),
@@ -104,6 +104,8 @@ export interface GeneratedData {
   memberJoined: Float64Array;
   listId: string;
   profileId: (j: number) => string;
+  /** The 6 digits of the profile ids that mark them generated (src/emulator/generated-events.ts, seededUlid). */
+  profileTag: string;
 }
 
 const cache = new Map<string, GeneratedData>();
@@ -147,7 +149,7 @@ function build(o: Required<Omit<GenerateOptions, 'end'>>, end: number): Generate
   const { cols, metricCounts, lastEvent } = buildEvents(o.events, n, start, span, rand);
   const events = new GeneratedEvents({ ...o, end: new Date(end).toISOString() }, cols, metricIds, profileId, base32(mix(o.seed, 2) >>> 2, 6), end);
   const { memberProfile, memberJoined } = buildMembers(o.members, n, created, end, rand);
-  return { seed: o.seed, start, end, created, updated, lastEvent, events, metricCounts, metricIds, memberProfile, memberJoined, listId: shortId(o.seed, 99), profileId };
+  return { seed: o.seed, start, end, created, updated, lastEvent, events, metricCounts, metricIds, memberProfile, memberJoined, listId: shortId(o.seed, 99), profileId, profileTag };
 }
 
 /** Event columns in time order: times by sorted exponential spacings, each by a profile created by then. */
@@ -201,6 +203,8 @@ function buildMembers(count: number, profiles: number, created: Float64Array, en
   return { memberProfile, memberJoined };
 }
 
+/** Generated phone numbers: +1 415 followed by PHONE_BASE + the profile's position (7 digits). */
+const PHONE_BASE = 2_000_000;
 const FIRST = ['Ava', 'Liam', 'Mia', 'Noah', 'Emma', 'Lucas', 'Sofia', 'Omar', 'Yuki', 'Ines', 'Mateo', 'Chloe', 'Ravi', 'Lena', 'Kofi', 'Hana'];
 const LAST = ['Smith', 'Garcia', 'Chen', 'Muller', 'Okafor', 'Rossi', 'Dubois', 'Tanaka', 'Silva', 'Novak', 'Jensen', 'Kowalski'];
 const PLACES = [
@@ -229,7 +233,7 @@ function profileRecord(d: GeneratedData, j: number, member: boolean): ProfileRec
   const first = FIRST[h % FIRST.length]!;
   const last = LAST[(h >>> 4) % LAST.length]!;
   const strings: ProfileRecord['strings'] = { email: `${first}.${last}.${j}@example.com`.toLowerCase(), first_name: first, last_name: last };
-  if ((h >>> 8) % 10 < 3) strings.phone_number = `+1415${2_000_000 + (j % 8_000_000)}`;
+  if ((h >>> 8) % 10 < 3) strings.phone_number = `+1415${PHONE_BASE + j}`;
   if ((h >>> 12) % 10 < 4) strings.external_id = `cust-${d.seed}-${j}`;
   const created = d.created[j]!;
   const rec: ProfileRecord = {
@@ -260,14 +264,23 @@ export function applyGenerated(account: Account, d: GeneratedData): void {
   });
   const isMember = new Uint8Array(d.created.length);
   for (const j of d.memberProfile) isMember[j] = 1;
-  for (let j = 0; j < d.created.length; j++) {
-    const p = profileRecord(d, j, isMember[j] === 1);
-    account.profilesById.set(p.id, p);
-    account.profileOrder.push(p);
-    account.byEmail.set(p.strings.email!, p);
-    if (p.strings.phone_number !== undefined) account.byPhone.set(p.strings.phone_number, p);
-    if (p.strings.external_id !== undefined) account.byExternalId.set(p.strings.external_id, p);
-  }
+  const base = account.profileOrder.length;
+  for (let j = 0; j < d.created.length; j++) account.profileOrder.push(profileRecord(d, j, isMember[j] === 1));
+  // identity lookups computed from the key (no map entry per generated profile)
+  const n = d.created.length;
+  const at = (j: number) => (j >= 0 && j < n ? account.profileOrder[base + j] : undefined);
+  account.profilesById.setFallback((id) => {
+    const p = at(ulidPosition(id, d.profileTag));
+    return p?.id === id ? p : undefined;
+  }, n);
+  const match = (re: RegExp, field: 'email' | 'phone_number' | 'external_id', offset = 0) => (key: string) => {
+    const m = re.exec(key);
+    const p = m ? at(Number(m[1]) - offset) : undefined;
+    return p?.strings[field] === key ? p : undefined;
+  };
+  account.byEmail.setFallback(match(/\.(\d+)@example\.com$/, 'email'), 0);
+  account.byPhone.setFallback(match(/^\+1415(\d{7})$/, 'phone_number', PHONE_BASE), 0);
+  account.byExternalId.setFallback(match(new RegExp(`^cust-${d.seed}-(\\d+)$`), 'external_id'), 0);
   if (d.memberProfile.length > 0) {
     const list = account.createGroup('list', 'Generated list', d.start, d.listId);
     for (let k = 0; k < d.memberProfile.length; k++) list.members.set(d.profileId(d.memberProfile[k]!), d.memberJoined[k]!);

@@ -8,6 +8,7 @@ import { Catalog, type SavedCatalog } from './catalog.js';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
 import type { GeneratedEvents, GenerateSpec } from './generated-events.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
+import { LookupMap } from './lookup-map.js';
 import { TimeIndex } from './time-index.js';
 import { PROFILE_STRING_FIELDS, type EventInput, type ProfileInput, type ProfileStringField } from './validate.js';
 
@@ -271,12 +272,12 @@ export interface PendingConsent {
 
 export class Account {
   readonly key: string;
-  readonly profilesById = new Map<string, ProfileRecord>();
+  readonly profilesById = new LookupMap<ProfileRecord>();
   /** Creation order, for stable cursor paging without sorting. */
   readonly profileOrder: ProfileRecord[] = [];
-  readonly byEmail = new Map<string, ProfileRecord>();
-  readonly byPhone = new Map<string, ProfileRecord>();
-  readonly byExternalId = new Map<string, ProfileRecord>();
+  readonly byEmail = new LookupMap<ProfileRecord>();
+  readonly byPhone = new LookupMap<ProfileRecord>();
+  readonly byExternalId = new LookupMap<ProfileRecord>();
   readonly byAnonymousId = new Map<string, ProfileRecord>();
   /** Events in the order they were stored. */
   readonly events: EventRecord[] = [];

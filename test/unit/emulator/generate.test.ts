@@ -27,7 +27,25 @@ describe('seed generator', () => {
     expect(Object.keys(a.summary().eventsByMetric).sort()).toEqual(['Active on Site', 'Ordered Product', 'Placed Order', 'Viewed Product']);
     expect(Object.values(a.summary().eventsByMetric).reduce((x, y) => x + y, 0)).toBe(30_000);
     expect([...a.lists.values()].map((g) => [g.name, g.members.size])).toEqual([['Generated list', 800]]);
-    expect(new Set([...a.profilesById.values()].map((p) => p.strings.email)).size).toBe(3000);
+    expect(new Set(a.profileOrder.map((p) => p.strings.email)).size).toBe(3000);
+  });
+
+  it('finds generated profiles by id, email, phone number and external_id without an index entry each; a changed email is found by its new value only', () => {
+    const a = account(OPTIONS);
+    const p = a.profileOrder.find((x) => x.strings.phone_number !== undefined && x.strings.external_id !== undefined)!;
+    expect(a.profilesById.get(p.id)).toBe(p);
+    expect(a.matchProfiles({ strings: { email: p.strings.email!.toUpperCase() } } as never)).toEqual([p]);
+    expect(a.byPhone.get(p.strings.phone_number!)).toBe(p);
+    expect(a.byExternalId.get(p.strings.external_id!)).toBe(p);
+    expect(a.profilesById.get(p.id.slice(0, 25) + (p.id.endsWith('Z') ? 'Y' : 'Z'))).toBe(undefined);
+    expect(a.byEmail.get(p.strings.email!.replace('@', 'x@'))).toBe(undefined);
+    const old = p.strings.email!;
+    const { profile, created } = a.upsertProfile({ strings: { email: 'new@example.org' } } as never, { clearNulls: false, strictConflicts: true }, Date.now(), p.id);
+    expect([profile, created]).toEqual([p, false]);
+    expect(a.byEmail.get('new@example.org')).toBe(p);
+    expect(a.byEmail.get(old)).toBe(undefined);
+    expect(a.upsertProfile({ strings: { email: old } } as never, { clearNulls: false, strictConflicts: true }, Date.now()).created).toBe(true);
+    expect(a.profilesById.size).toBe(3001);
   });
 
   it('is exactly reproducible from its options (ids included), and another seed gives other data', () => {
