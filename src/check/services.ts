@@ -152,7 +152,7 @@ async function checkS3Prefix(
 /** Checks of where the pipeline writes, other than Klaviyo. */
 export async function checkDestination(ctx: CheckContext): Promise<CheckResult[]> {
   const dest = ctx.config.destination as { type: string; path?: string; bucket?: string; key?: string; region?: string; endpoint?: string; forcePathStyle?: boolean };
-  if (dest.type === 'csv') return [await checkWritableDir('destination', path.dirname(path.resolve(ctx.baseDir, dest.path!)))];
+  if (dest.type === 'csv' || dest.type === 'ndjson') return [await checkWritableDir('destination', path.dirname(path.resolve(ctx.baseDir, dest.path!)))];
   if (dest.type === 's3' && ctx.emulator) {
     return [{ target: 's3', check: `destination s3://${dest.bucket!}`, status: 'skip', detail: '--emulator runs write the object to a local file (emulator-output/ in the state directory)' }];
   }

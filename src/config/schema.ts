@@ -520,16 +520,27 @@ export const CsvDestination = z
   })
   .describe('Write rows to a local CSV file (exports).');
 
+export const NdjsonDestination = z
+  .strictObject({
+    type: z.literal('ndjson'),
+    path: z.string().min(1).describe('Output file, relative to the pipeline file; `.gz` compresses.'),
+  })
+  .describe('Write rows to a local NDJSON file, one JSON object per row with JSON types kept (exports).');
+
 export const S3Destination = z
   .strictObject({
     type: z.literal('s3'),
     bucket: z.string().min(1),
     key: z.string().min(1).describe('Object key; `.gz` compresses.'),
+    format: z
+      .enum(['csv', 'ndjson'])
+      .default('csv')
+      .describe('`csv` (a header line, then one row per line) or `ndjson` (one JSON object per line, JSON types kept). @default csv'),
     region: z.string().optional(),
     endpoint: z.string().optional(),
     forcePathStyle: z.boolean().default(false),
   })
-  .describe('Write rows as a CSV object in S3 (exports).');
+  .describe('Write rows as a CSV or NDJSON object in S3 (exports).');
 
 // ---------------------------------------------------------------- pipeline
 

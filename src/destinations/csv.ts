@@ -11,6 +11,6 @@ export const csvDestination: DestinationDefinition<typeof CsvDestination> = {
   capabilities: { accepts: [EXPORT_ROW] },
   create(dest, ctx) {
     const file = path.resolve(ctx.baseDir, expandExportPath(dest.path, ctx.run));
-    return exportDestination({ type: 'file', path: file }, csvDelimiter(dest.delimiter), ctx);
+    return exportDestination({ type: 'file', path: file }, { format: 'csv', delimiter: csvDelimiter(dest.delimiter) }, ctx);
   },
 };

@@ -1,6 +1,7 @@
-/** What the csv and s3 export destinations share: output paths, and a Destination over an export loader. */
+/** What the file export destinations (csv, ndjson, s3) share: output paths, and a Destination over an export loader. */
 import { EtlError } from '../core/errors.js';
-import { createExportLoader, type ExportTarget } from '../load/csv-export.js';
+import type { ExportFormat } from '../load/export-format.js';
+import { createExportLoader, type ExportTarget } from '../load/file-export.js';
 import type { Destination, DestinationContext, RunInfo } from './types.js';
 
 /** The item kind export destinations take: one output row (column → value) per exported member. */
@@ -11,15 +12,23 @@ export function expandExportPath(template: string, run: Pick<RunInfo, 'id' | 'st
   return template.replaceAll('{runId}', run.id).replaceAll('{date}', run.startedAt.toISOString().slice(0, 10));
 }
 
+/** How an export file is written: its format, and CSV's delimiter. */
+export interface ExportEncoding {
+  format: ExportFormat;
+  /** CSV field delimiter. @default "," */
+  delimiter?: string;
+}
+
 /** A destination writing export rows to `target` (`release` frees what the target holds, e.g. an S3 client). */
-export function exportDestination(target: ExportTarget, delimiter: string, ctx: DestinationContext, release: () => void = () => {}): Destination {
+export function exportDestination(target: ExportTarget, encoding: ExportEncoding, ctx: DestinationContext, release: () => void = () => {}): Destination {
   const columns = ctx.items.columns;
   if (!columns) throw new EtlError('USAGE', `an export destination needs a transform with output columns (got items of kind ${ctx.items.kind})`);
   const loader = createExportLoader(
     {
       target,
       columns,
-      delimiter,
+      format: encoding.format,
+      delimiter: encoding.delimiter,
       resume: ctx.run.resumed ? { afterSeq: ctx.run.startAfter?.seq } : undefined,
       interrupted: ctx.run.interrupted,
     },

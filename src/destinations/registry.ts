@@ -1,7 +1,8 @@
 /** The typed list of destination components. Adding a destination is one file and one line here. */
 import { csvDestination } from './csv.js';
 import { klaviyoDestination } from './klaviyo.js';
+import { ndjsonDestination } from './ndjson.js';
 import { s3Destination } from './s3.js';
 
 /** Registered destinations, in the order the schema lists them. */
-export const DESTINATIONS = [klaviyoDestination, csvDestination, s3Destination] as const;
+export const DESTINATIONS = [klaviyoDestination, csvDestination, ndjsonDestination, s3Destination] as const;

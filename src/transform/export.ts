@@ -11,7 +11,8 @@ import type { Transformer } from './types.js';
  * properties.x, location.city, joined_group_at, subscriptions.email.marketing.consent`, an event as `id, datetime,
  * event_properties.x, metric.name, profile.email`, a catalog row; flat dotted keys or nested objects, both are read)
  * → an output row (column → value).
- * Every configured column is present in the output row, in configuration order; a column with no value is `""`.
+ * Every configured column is present in the output row, in configuration order; a column with no value is `null`
+ * (an empty CSV cell, `null` in NDJSON, NULL in PostgreSQL).
  * A failing field (e.g. a `date` column over a malformed timestamp) rejects the record.
  */
 
@@ -23,7 +24,8 @@ export type ExportMapper = (record: SourceRecord) => ExportResult;
 
 export function createExportMapper(config: ExportTransformConfig): ExportMapper {
   const columns = Object.keys(config.columns);
-  const map = compileMap(config.columns, '');
+  // a column without a declared type keeps the record's JSON type (NDJSON, PostgreSQL; CSV writes it as text)
+  const map = compileMap(config.columns, '', () => ({ keepTypes: true }));
   // a plain column naming an object the source flattened (`event_properties`, `location`) gets the object back
   const objectColumns = columns.map((column) => nestedSource(config.columns[column]));
   return (record) => {
@@ -37,7 +39,7 @@ export function createExportMapper(config: ExportTransformConfig): ExportMapper 
       let v = values?.[column];
       const from = objectColumns[i];
       if (v === undefined && from !== undefined) v = unflatten(record.row, from);
-      row[column] = v === undefined ? '' : v;
+      row[column] = v === undefined ? null : v;
     }
     return { row };
   };
@@ -98,7 +100,7 @@ export function createExportTransformer(config: ExportTransformConfig): Transfor
   };
 }
 
-/** The `export` transform: records exported from Klaviyo → output rows (column → value) for the csv / s3 destinations. */
+/** The `export` transform: records exported from Klaviyo → output rows (column → value) for the csv, ndjson and s3 destinations. */
 export const exportTransform: TransformDefinition<typeof ExportTransform> = {
   type: 'export',
   summary: 'Select and rename fields of records exported from Klaviyo (members, events, profiles, catalog): one output row per record.',

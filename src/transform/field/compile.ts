@@ -48,6 +48,11 @@ export type CompiledField = (row: Row, item?: number) => unknown;
 export interface CompileFieldOptions {
   /** Type used when the spec's type is `string` (the default), e.g. `email` for a profile's email. */
   defaultType?: FieldType;
+  /**
+   * A field with no declared `type` keeps a value that is not text (a number, boolean, object from a JSON source) as
+   * it is instead of making it text (exports: NDJSON and PostgreSQL keep JSON types). @default false
+   */
+  keepTypes?: boolean;
   /** Force the value to be required (e.g. an event's `unique_id`). */
   required?: boolean;
   /**
@@ -196,7 +201,8 @@ export function compileField(spec: FieldInput, name: string, options: CompileFie
     uppercase: obj.uppercase ?? false,
     emptyList: obj.empty === undefined ? undefined : new Set(obj.empty.map((e) => e.trim().toLowerCase())),
   };
-  const coerce = compileCoerce({
+  const keep = obj.type === undefined && options.keepTypes === true;
+  const coerce = keep ? (value: unknown) => value : compileCoerce({
     name,
     type,
     format: obj.format,

@@ -33,9 +33,9 @@ describe('export mapper', () => {
       Email: 'a@x.com',
       'Klaviyo ID': '01HX',
       Tier: 'gold',
-      City: '',
+      City: null,
       Joined: '2024-03-05',
-      'Email consent': '',
+      'Email consent': null,
       Source: 'klaviyo',
     });
     expect(Object.keys(out.row ?? {})).toEqual(['Email', 'Klaviyo ID', 'Tier', 'City', 'Joined', 'Email consent', 'Source']);
