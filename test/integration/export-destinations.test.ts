@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { cli, spawnCli } from '../helpers/cli.js';
+import { flushesLogged } from '../helpers/export-progress.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 import { client, KEY } from '../unit/emulator/client.js';
 
@@ -116,20 +116,12 @@ describe('s3 destination, format ndjson', () => {
   }, 60_000);
 });
 
-/** Lines in a file (0 when it does not exist). */
-function lines(file: string): number {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * Run `file` with the built CLI, SIGKILL it once `reached(target)` holds, for each target in turn (a run that ends
  * first is not killed); returns how many runs were killed.
  */
-export async function killAt(file: string, stateDir: string, targets: number[], reached: (target: number) => boolean): Promise<number> {
+async function killAt(file: string, stateDir: string, targets: number[], reached: (target: number) => boolean): Promise<number> {
   let kills = 0;
   for (const target of targets) {
     const child = spawnCli(['run', file, '--state-dir', stateDir], { env: env() });
@@ -159,7 +151,7 @@ describe('ndjson export killed with SIGKILL', () => {
     const out = path.join(tmp, 'kill', 'killed.ndjson');
     const stateDir = path.join(tmp, 'state-kill');
     // each chunk is 100 rows (two 50-member pages): kill after the 1st and the 2nd chunk
-    const kills = await killAt(file, stateDir, [1, 2], (n) => lines(out + '.partial.progress') >= n);
+    const kills = await killAt(file, stateDir, [1, 2], (n) => flushesLogged(out) >= n);
     expect(kills).toBeGreaterThan(0);
     await runOk(file, stateDir);
     const clean = await readFile(path.join(tmp, 'kill', 'clean.ndjson'), 'utf8');

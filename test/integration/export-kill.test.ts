@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { spawnCli } from '../helpers/cli.js';
+import { flushesLogged } from '../helpers/export-progress.js';
 
 /**
  * The built CLI exporting a 420-member list is SIGKILLed right after a chunk reached the partial file (several
@@ -40,14 +40,6 @@ function runCli(file: string): { exited: Promise<number | null>; kill: () => voi
   return { exited, kill: () => child.kill('SIGKILL') };
 }
 
-/** Chunks (not counting the header) logged in the progress file. */
-function chunks(progress: string): number {
-  try {
-    return readFileSync(progress, 'utf8').split('\n').filter(Boolean).length - 1;
-  } catch {
-    return 0;
-  }
-}
 
 describe('export killed with SIGKILL', () => {
   it('is resumed by running it again and publishes each member exactly once', async () => {
@@ -62,14 +54,13 @@ destination: {type: csv, path: out/members.csv}
 `,
     );
     const out = path.join(tmp, 'out', 'members.csv');
-    const progress = out + '.partial.progress';
     let kills = 0;
     // kill after the 1st, 2nd and 3rd chunk of 100 rows (each chunk needs two 50-member pages)
     for (const target of [1, 2, 3]) {
       const { exited, kill } = runCli(file);
       let done: number | null | undefined;
       void exited.then((c) => (done = c));
-      while (done === undefined && chunks(progress) < target) await new Promise((r) => setTimeout(r, 5));
+      while (done === undefined && flushesLogged(out) < target) await new Promise((r) => setTimeout(r, 5));
       if (done !== undefined) break; // finished before the kill point (a very slow machine): nothing to kill
       kill();
       await exited;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { run } from '../../src/runner/index.js';
+import { flushesLogged, partialFiles } from '../helpers/export-progress.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 import { client, KEY, profileBody } from '../unit/emulator/client.js';
 
@@ -218,15 +218,8 @@ describe('interrupted export', () => {
 
     // interrupt when the first chunk (100 rows) is durably written, i.e. while a later page (of 10) is being fetched
     const controller = new AbortController();
-    const progress = out + '.partial.progress';
     onRequest = () => {
-      let lines = 0;
-      try {
-        lines = readFileSync(progress, 'utf8').split('\n').filter(Boolean).length;
-      } catch {
-        return;
-      }
-      if (lines >= 2 && !controller.signal.aborted) controller.abort();
+      if (flushesLogged(out) >= 1 && !controller.signal.aborted) controller.abort();
     };
     let first;
     try {
@@ -236,7 +229,8 @@ describe('interrupted export', () => {
     }
     expect(first.status).toBe('interrupted');
     await expect(stat(out)).rejects.toThrow(); // not published
-    const partial = parseCsv(gunzipSync(await readFile(out + '.partial')).toString('utf8'));
+    const partials = partialFiles(out);
+    const partial = parseCsv(gunzipSync(Buffer.concat(await Promise.all(partials.map((f) => readFile(f))))).toString('utf8'));
     expect(partial.length).toBeGreaterThanOrEqual(100);
     expect(partial.length).toBeLessThan(270);
 
@@ -244,9 +238,11 @@ describe('interrupted export', () => {
     // progress line the checkpoint does not cover
     const { gzipSync } = await import('node:zlib');
     const junk = gzipSync(`${ids[0]},junk@example.com,,,,,\n`);
-    const size = (await stat(out + '.partial')).size;
-    await appendFile(out + '.partial', junk);
-    await appendFile(progress, `100000 ${size + junk.length}\n`);
+    for (const f of partials) {
+      const size = (await stat(f)).size;
+      await appendFile(f, junk);
+      await appendFile(f + '.progress', `100000 ${size + junk.length}\n`);
+    }
 
     const second = await run({ pipelineFile: file, env: env(), stateDir: path.join(dir, 'state') });
     expect(second.status).toBe('succeeded');
@@ -277,7 +273,7 @@ describe('interrupted export', () => {
     const controller = new AbortController();
     onRequest = () => {
       try {
-        if (readFileSync(out + '.partial.progress', 'utf8').split('\n').filter(Boolean).length >= 2) controller.abort();
+        if (flushesLogged(out) >= 1) controller.abort();
       } catch {
         /* not yet */
       }
