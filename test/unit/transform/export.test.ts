@@ -79,6 +79,6 @@ describe('export mapper: a column naming a flattened object', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(out.row!.city).toBe('Lyon');
     expect(out.row!.loc).toEqual({ city: 'Lyon' });
-    expect(out.row!.none).toBe('');
+    expect(out.row!.none).toBeNull();
   });
 });
