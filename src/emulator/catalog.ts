@@ -104,6 +104,16 @@ export interface SavedCatalog {
   templates: TemplateRecord[];
 }
 
+/** How many of each catalog resource an account holds (in `GET /_emulator/state`). */
+export interface CatalogCounts {
+  campaigns: number;
+  campaignMessages: number;
+  flows: number;
+  flowActions: number;
+  flowMessages: number;
+  templates: number;
+}
+
 export class Catalog {
   readonly campaigns = new Map<string, CampaignRecord>();
   readonly campaignMessages = new Map<string, CampaignMessageRecord>();
@@ -120,6 +130,17 @@ export class Catalog {
       flowActions: [...this.flowActions.values()],
       flowMessages: [...this.flowMessages.values()],
       templates: [...this.templates.values()],
+    };
+  }
+
+  counts(): CatalogCounts {
+    return {
+      campaigns: this.campaigns.size,
+      campaignMessages: this.campaignMessages.size,
+      flows: this.flows.size,
+      flowActions: this.flowActions.size,
+      flowMessages: this.flowMessages.size,
+      templates: this.templates.size,
     };
   }
 

@@ -26,6 +26,7 @@ import { ROUTE_MODULES } from './routes/index.js';
 import { applySeed, loadSeedFile, type SeedFile } from './seed.js';
 import { checkWritable, fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import { EtlError } from '../core/errors.js';
+import { Catalog } from './catalog.js';
 import { Account, type AccountSummary, type ImportJobRecord, type RequestCounters, type SavedAccount } from './state.js';
 
 /** Options of `startEmulator`. */
@@ -266,6 +267,7 @@ export class EmulatorServer implements EmulatorContext {
       segments: [],
       jobs: { total: 0, queued: 0, processing: 0, complete: 0, importErrors: 0 },
       subscriptionsPending: 0,
+      catalog: new Catalog().counts(),
     };
     for (const a of this.accounts.values()) {
       const s = a.summary();
@@ -278,6 +280,7 @@ export class EmulatorServer implements EmulatorContext {
       total.segments.push(...s.segments);
       for (const k of Object.keys(total.jobs) as (keyof AccountSummary['jobs'])[]) total.jobs[k] += s.jobs[k];
       total.subscriptionsPending += s.subscriptionsPending;
+      for (const k of Object.keys(total.catalog) as (keyof AccountSummary['catalog'])[]) total.catalog[k] += s.catalog[k];
     }
     return { ...total, accounts: this.accounts.size, limits, requests: cloneRequests(this.#requests), faults };
   }

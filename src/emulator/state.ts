@@ -4,7 +4,7 @@
  * bulk-import jobs. Routes manipulate accounts only through these methods so identity rules live in one place.
  */
 import { randomUUID } from 'node:crypto';
-import { Catalog, type SavedCatalog } from './catalog.js';
+import { Catalog, type CatalogCounts, type SavedCatalog } from './catalog.js';
 import { ApiError, isoMicros, type ErrorInit } from './http.js';
 import type { GeneratedEvents, GenerateSpec } from './generated-events.js';
 import type { IdGenerator, UlidBlock } from './ids.js';
@@ -261,6 +261,8 @@ export interface AccountSummary {
   jobs: { total: number; queued: number; processing: number; complete: number; importErrors: number };
   /** Subscribe jobs accepted (202) and not applied yet (see EmulatorOptions.subscriptionDelayMs). */
   subscriptionsPending: number;
+  /** Campaigns, flows, templates and their parts held. */
+  catalog: CatalogCounts;
 }
 
 /** A subscribe job accepted and not applied yet. */
@@ -599,6 +601,7 @@ export class Account {
       segments: [...this.segments.values()].map(group),
       jobs,
       subscriptionsPending: this.pendingConsent.length,
+      catalog: this.catalog.counts(),
     };
   }
 

@@ -328,6 +328,9 @@ describe('catalog state and responses', () => {
 
   it('the state file keeps the catalog: a second emulator without the seed serves the same campaigns and flows', async () => {
     const before = await get(`/api/campaigns?filter=${EMAIL}&page[size]=5`);
+    const held = emu.snapshot().catalog;
+    expect(held).toEqual({ campaigns: 263, campaignMessages: 263, flows: 72, flowActions: held.flowActions, flowMessages: held.flowMessages, templates: 25 });
+    expect(held.flowActions).toBeGreaterThan(72);
     await emu.close();
     const saved = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
     expect(saved.accounts[0].catalog.campaigns.length).toBe(263);
@@ -337,5 +340,6 @@ describe('catalog state and responses', () => {
     expect(after.json.data).toEqual(JSON.parse(before.text.replaceAll(before.json.links.self.split('/api/')[0], emu.url)).data);
     const flow = await call('GET', '/api/flows/FlwHnd/flow-actions');
     expect(ids(flow)).toEqual(['555001', '555002', '555003']);
+    expect(emu.snapshot().catalog).toEqual(held);
   });
 });
