@@ -221,6 +221,15 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
     }
   }
 
+  /** Whether a generated event of this profile and metric has this unique_id (for dedup of events sent later). */
+  holds(profileId: string, metricId: string, uniqueId: string): boolean {
+    const m = /^(?:ORD|OP|VP|AS)-(\d+)-(\d+)$/.exec(uniqueId);
+    const i = m && Number(m[1]) === this.seed ? Number(m[2]) : -1;
+    if (!(i >= 0 && i < this.length)) return false;
+    const metric = this.cols.metric[i]!;
+    return this.metricIds[metric] === metricId && this.profileId(this.cols.profile[i]!) === profileId && this.#details(i, metric).uniqueId === uniqueId;
+  }
+
   /** The events of one metric as a sorted run (empty for an unknown metric). */
   metricRun(metricId: string): SortedRun<EventRecord> {
     if (this.#byMetric === null) {

@@ -502,7 +502,7 @@ export class Account {
   /** Whether `profile` (when there is one) holds an event of metric `metricName` with this unique_id. */
   holdsEvent(profile: ProfileRecord | undefined, metricName: string, uniqueId: string): boolean {
     const m = this.metricsByName.get(metricName);
-    return profile !== undefined && m !== undefined && Account.#hasEvent(profile, m.id, uniqueId, 0);
+    return profile !== undefined && m !== undefined && (Account.#hasEvent(profile, m.id, uniqueId, 0) || this.generated?.holds(profile.id, m.id, uniqueId) === true);
   }
 
   static #indexEvent(profile: ProfileRecord, rec: EventRecord): void {
@@ -523,7 +523,7 @@ export class Account {
   addEvent(profile: ProfileRecord, e: EventInput, now: number): boolean {
     const m = this.metric(e.metricName, now);
     const uid = e.uniqueId;
-    if (Account.#hasEvent(profile, m.id, uid, e.time)) {
+    if (Account.#hasEvent(profile, m.id, uid, e.time) || (uid !== undefined && this.generated?.holds(profile.id, m.id, uid) === true)) {
       this.duplicateEventsIgnored++;
       return false;
     }

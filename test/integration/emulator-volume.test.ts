@@ -4,6 +4,7 @@
  * the spec, and compared with what the emulator holds (/_emulator/events, /_emulator/profiles).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulatorOptionsFromArgs } from '../../src/cli/commands/emulator.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { loadSpecResponseValidator, type SpecResponseValidator } from '../helpers/openapi.js';
 import { client, eventBody, KEY, profileBody, type ApiResponse } from '../unit/emulator/client.js';
@@ -99,6 +100,11 @@ describe('GET /api/events on a generated account', () => {
     const profile = (await get(`/api/profiles/${pid}`)).json.data;
     const r = await raw('POST', '/api/events', eventBody({ time: '2025-06-01T00:00:00Z', unique_id: 'mine-1' }, { email: profile.attributes.email }, 'Viewed Product'));
     expect(r.status).toBe(202);
+    // a generated event sent again (same profile, metric and unique_id) is a duplicate, ignored as Klaviyo does
+    const again = held[100]!;
+    const before = emu.snapshot().duplicateEventsIgnored;
+    expect((await raw('POST', '/api/events', eventBody({ time: again.time, unique_id: again.unique_id }, { email: again.email }, again.metric))).status).toBe(202);
+    expect(emu.snapshot().duplicateEventsIgnored).toBe(before + 1);
     const { data } = await readAll(`/api/events?filter=${q(`equals(profile_id,"${pid}")`)}`);
     expect(data).toHaveLength(held.filter((e) => e.profile_id === pid).length + 1);
     expect(data.every((e) => e.relationships.profile.data.id === pid)).toBe(true);
@@ -226,5 +232,19 @@ describe('latency', () => {
       await slow.close();
       await faulty.close();
     }
+  });
+});
+
+describe('emulator flags', () => {
+  it('--generate and --latency become options; bad values are USAGE errors naming the flag', () => {
+    const base = { port: 0, host: '127.0.0.1', limits: 'off' };
+    expect(emulatorOptionsFromArgs({ ...base, generate: 'profiles=10,events=5,members=2,seed=9', latency: '100-200' })).toMatchObject({
+      generate: { profiles: 10, events: 5, members: 2, seed: 9 },
+      latency: { min: 100, max: 200 },
+    });
+    expect(emulatorOptionsFromArgs({ ...base, latency: '250' }).latency).toBe(250);
+    expect(() => emulatorOptionsFromArgs({ ...base, generate: 'rows=10' })).toThrow(/--generate.*unknown key rows/);
+    expect(() => emulatorOptionsFromArgs({ ...base, generate: 'profiles=3,members=4' })).toThrow(/--generate.*members/);
+    expect(() => emulatorOptionsFromArgs({ ...base, latency: 'slow' })).toThrow(/--latency/);
   });
 });
