@@ -57,10 +57,10 @@ export async function runProcess(cmd, args, options = {}) {
 
 /**
  * Start the emulator CLI as a child process (`klaviyo-etl emulator`). Returns its URL, `state()` (GET
- * /_emulator/state) and `close()`.
+ * /_emulator/state) and `close()`. `args`: more emulator options (`--generate …`, `--latency 250`).
  */
-export async function startEmulatorProcess({ limits = 'off', faults, processingRate, maxOldSpaceMb, warmUp = false } = {}) {
-  const args = [CLI, 'emulator', '--port', '0', '--limits', String(limits)];
+export async function startEmulatorProcess({ limits = 'off', faults, processingRate, maxOldSpaceMb, warmUp = false, args: extra = [] } = {}) {
+  const args = [CLI, 'emulator', '--port', '0', '--limits', String(limits), ...extra];
   if (maxOldSpaceMb) args.unshift(`--max-old-space-size=${maxOldSpaceMb}`);
   if (faults) args.push('--faults', JSON.stringify(faults));
   if (processingRate) args.push('--processing-rate', String(processingRate));

@@ -128,6 +128,9 @@ function pageSize(config: KlaviyoSourceConfig, max: number): number {
   return config.pageSize ?? max;
 }
 
+/** Klaviyo lists archived campaigns and flows only under `equals(archived,true)`: both are read. */
+const ARCHIVED = [false, true] as const;
+
 /** Largest `page[size]` per resource (Klaviyo's spec, revision 2026-07-15). */
 export const MAX_PAGE: Readonly<Record<KlaviyoSourceConfig['resource'], number | undefined>> = {
   members: 100,
@@ -194,7 +197,8 @@ export function resourcePlan(config: KlaviyoSourceConfig, metricIds?: string[]):
         endpoint: 'GET /api/campaigns',
         path: '/api/campaigns',
         time: { field: 'updated_at', ops: 'range' },
-        streams: [...new Set(channels)].map((c) => ({ filter: `equals(messages.channel,'${c}')` })),
+        // archived campaigns are listed only when asked for: both, per channel
+        streams: [...new Set(channels)].flatMap((c) => ARCHIVED.map((a) => ({ filter: `equals(messages.channel,'${c}'),equals(archived,${a})` }))),
         params: { include: 'campaign-messages' },
         row: generic({ 'campaign-messages': 'messages' }),
       };
@@ -206,6 +210,7 @@ export function resourcePlan(config: KlaviyoSourceConfig, metricIds?: string[]):
         endpoint: 'GET /api/flows',
         path: '/api/flows',
         time: { field: 'updated', ops: 'range' },
+        streams: ARCHIVED.map((a) => ({ filter: `equals(archived,${a})` })),
         params: { include: 'flow-actions' },
         row: generic({ 'flow-actions': 'actions' }),
       };

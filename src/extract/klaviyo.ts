@@ -57,11 +57,20 @@ export interface KlaviyoReaderOptions {
 /** Requests in flight that fill an endpoint's burst window when each answer takes this long. */
 const DESIGN_LATENCY_S = 0.25;
 const MAX_DEFAULT_CONCURRENCY = 32;
+/**
+ * Records of the pages in flight at most, by default (memory: a page of 1,000 events with their profiles is a few
+ * MB once parsed; and the export pipeline processes far fewer rows per second than XL's burst would deliver).
+ */
+const MAX_DEFAULT_RECORDS_IN_FLIGHT = 16_000;
 
-/** Default `concurrency`: the endpoint's burst allowance × 250 ms, at least 1, at most 32. */
-export function defaultConcurrency(plan: Pick<ResourcePlan, 'endpoint'>, predictive = false): number {
+/**
+ * Default `concurrency`: the endpoint's burst allowance × 250 ms (tier M for `predictive_analytics`), at least 1, at
+ * most 32 and at most 16,000 records of pages in flight (events at 1,000 per page: 16).
+ */
+export function defaultConcurrency(plan: Pick<ResourcePlan, 'endpoint' | 'pageSize'>, predictive = false): number {
   const burst = predictive ? 10 : (pacingLimits(plan.endpoint)?.burst ?? 10);
-  return Math.min(MAX_DEFAULT_CONCURRENCY, Math.max(1, Math.ceil(burst * DESIGN_LATENCY_S)));
+  const byMemory = Math.max(1, Math.floor(MAX_DEFAULT_RECORDS_IN_FLIGHT / (plan.pageSize ?? 100)));
+  return Math.min(MAX_DEFAULT_CONCURRENCY, byMemory, Math.max(1, Math.ceil(burst * DESIGN_LATENCY_S)));
 }
 
 function parseWatermark(value: unknown): KlaviyoWatermark | undefined {
