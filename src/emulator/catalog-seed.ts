@@ -248,3 +248,33 @@ export function applyCatalogSeed(account: Account, seed: CatalogSeed, now: numbe
   for (const c of seed.campaigns ?? []) applyCampaign(account, c, now);
   for (const f of seed.flows ?? []) applyFlow(account, { ...f, trigger_id: (f.trigger_id && heldIds.get(f.trigger_id)) ?? f.trigger_id }, now);
 }
+
+/**
+ * The first id a catalog seed gives twice for the same kind of resource (two campaigns, two flow actions…), as a
+ * JSON pointer to the repeat (`/campaigns/3/id`), or null when every given id is unique.
+ */
+export function duplicateCatalogId(seed: CatalogSeed): string | null {
+  const seen = new Map<string, Set<string>>();
+  const check = (kind: string, id: string | undefined, at: string): string | null => {
+    if (id === undefined) return null;
+    const ids = seen.get(kind) ?? new Set<string>();
+    seen.set(kind, ids);
+    if (ids.has(id)) return at;
+    ids.add(id);
+    return null;
+  };
+  const hits: (string | null)[] = [];
+  (seed.templates ?? []).forEach((t, i) => hits.push(check('template', t.id, `/templates/${i}/id`)));
+  (seed.campaigns ?? []).forEach((c, i) => {
+    hits.push(check('campaign', c.id, `/campaigns/${i}/id`));
+    (c.messages ?? []).forEach((m, j) => hits.push(check('campaign-message', m.id, `/campaigns/${i}/messages/${j}/id`)));
+  });
+  (seed.flows ?? []).forEach((f, i) => {
+    hits.push(check('flow', f.id, `/flows/${i}/id`));
+    (f.actions ?? []).forEach((a, j) => {
+      hits.push(check('flow-action', a.id, `/flows/${i}/actions/${j}/id`));
+      (a.messages ?? []).forEach((m, k) => hits.push(check('flow-message', m.id, `/flows/${i}/actions/${j}/messages/${k}/id`)));
+    });
+  });
+  return hits.find((h) => h !== null) ?? null;
+}

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { generatedCatalog } from './catalog-generate.js';
-import { applyCatalogSeed, CATALOG_SEED_SHAPE, type CatalogSeed } from './catalog-seed.js';
+import { applyCatalogSeed, CATALOG_SEED_SHAPE, duplicateCatalogId, type CatalogSeed } from './catalog-seed.js';
 import { applyGenerated, checkGenerate, generateData, generateSchema, type GenerateOptions } from './generate.js';
 import { fileProblem, parseOptionFile, readOptionFile } from './option-files.js';
 import type { Account } from './state.js';
@@ -90,5 +90,7 @@ export function loadSeedFile(file: string): SeedFile {
       throw fileProblem('seed file', file, `has an invalid profile (at ${at}: ${first.detail})`);
     }
   });
+  const duplicate = duplicateCatalogId(r.data as SeedFile);
+  if (duplicate) throw fileProblem('seed file', file, `repeats an id (at ${duplicate})`);
   return r.data as SeedFile;
 }

@@ -50,6 +50,15 @@ describe('generateCatalog', () => {
     expect(account.metricsByName.has('Placed Order')).toBe(true);
   });
 
+  it('a seed file that repeats a catalog id is refused, naming the place of the repeat', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'catalog-dup-')), 'seed.json');
+    const flow = (id: string) => ({ name: 'F', actions: [{ id, type: 'time-delay' }] });
+    writeFileSync(file, JSON.stringify({ campaigns: [{ id: 'C1', name: 'a', channel: 'email' }], flows: [flow('7'), flow('8'), flow('7')] }));
+    expect(() => loadSeedFile(file)).toThrow(/repeats an id \(at \/flows\/2\/actions\/0\/id\)/);
+    writeFileSync(file, JSON.stringify({ campaigns: [{ id: 'C1', name: 'a', channel: 'email' }, { id: 'C1', name: 'b', channel: 'sms' }] }));
+    expect(() => loadSeedFile(file)).toThrow(/at \/campaigns\/1\/id/);
+  });
+
   it("comes with the seed generator's options (generate: campaigns, flows, templates), flow triggers naming the generated metrics", () => {
     const account = new Account('k', new IdGenerator());
     const now = Date.UTC(2026, 5, 1, 12);
