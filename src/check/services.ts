@@ -9,7 +9,8 @@ import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type * as ioredis from 'ioredis';
 import type * as pg from 'pg';
-import type { PostgresSourceConfig, S3SourceConfig } from '../config/schema.js';
+import type { PostgresDestinationConfig, PostgresSourceConfig, S3SourceConfig } from '../config/schema.js';
+import { destinationConnection, emulatorTable } from '../destinations/postgres.js';
 import { lazyModule } from '../core/lazy.js';
 import { resolveFiles } from '../extract/files.js';
 import { planPostgresQuery, redactConnectionUrl } from '../extract/postgres.js';
@@ -156,12 +157,46 @@ export async function checkDestination(ctx: CheckContext): Promise<CheckResult[]
   if (dest.type === 's3' && ctx.emulator) {
     return [{ target: 's3', check: `destination s3://${dest.bucket!}`, status: 'skip', detail: '--emulator runs write the object to a local file (emulator-output/ in the state directory)' }];
   }
+  if (dest.type === 'postgres') return checkPostgresDestination(ctx.config.destination as PostgresDestinationConfig, ctx);
   if (dest.type === 's3') {
     const fixed = dest.key!.split('{')[0]!;
     const prefix = fixed.includes('/') ? fixed.slice(0, fixed.lastIndexOf('/') + 1) : '';
     return [await checkS3Prefix('destination', dest, dest.bucket!, prefix, true, ctx)];
   }
   return [];
+}
+
+/**
+ * The postgres destination: connect, then whether the run can write its table: INSERT and UPDATE on it when it exists
+ * (and a unique key for the upsert), else CREATE on its schema. Nothing is written.
+ */
+async function checkPostgresDestination(dest: PostgresDestinationConfig, ctx: CheckContext): Promise<CheckResult[]> {
+  const where = redactConnectionUrl(dest.url);
+  const table = ctx.emulator ? emulatorTable(dest.table) : dest.table;
+  const client = new (pgLib().Client)({ ...destinationConnection(dest, ctx.baseDir), connectionTimeoutMillis: ctx.timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const name = table.split('.').map((p) => pgLib().escapeIdentifier(p)).join('.');
+    const r = await client.query<{ exists: boolean; writable: boolean | null; creatable: boolean; keyed: boolean | null }>(
+      `SELECT to_regclass($1) IS NOT NULL AS exists,
+              CASE WHEN to_regclass($1) IS NOT NULL THEN has_table_privilege(to_regclass($1), 'INSERT, UPDATE') END AS writable,
+              has_schema_privilege(coalesce($2, current_schema()), 'CREATE') AS creatable,
+              CASE WHEN to_regclass($1) IS NOT NULL THEN EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnatts = 1 AND a.attname = $3) END AS keyed`,
+      [name, table.includes('.') ? table.split('.')[0] : null, dest.key],
+    );
+    const s = r.rows[0]!;
+    const check = `destination ${where} ${table}`;
+    if (s.exists && !s.writable) return [{ target: 'postgres', check, status: 'fail', detail: `no INSERT/UPDATE privilege on ${table}`, fix: `GRANT INSERT, UPDATE ON ${table} TO <the run's user>` }];
+    if (s.exists && !s.keyed) return [{ target: 'postgres', check, status: 'fail', detail: `${table} has no primary key or unique index on ${dest.key} alone (the upsert needs one)`, fix: `CREATE UNIQUE INDEX ON ${table} (${dest.key})` }];
+    if (!s.exists && !s.creatable) return [{ target: 'postgres', check, status: 'fail', detail: `${table} does not exist and the user may not create it`, fix: `create the table, or GRANT CREATE ON SCHEMA to the run's user` }];
+    return [{ target: 'postgres', check, status: 'ok', detail: s.exists ? `${table} exists, writable, keyed by ${dest.key}` : `${table} will be created on the first batch` }];
+  } catch (error) {
+    return [{ target: 'postgres', check: `destination ${where}`, status: 'fail', detail: message(error), fix: 'check the URL (host, port, database, user, password) and that the server is reachable' }];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** The checkpoint store (S3 prefix, or local directory) and the rejects file's directory. */

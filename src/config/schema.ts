@@ -542,6 +542,32 @@ export const S3Destination = z
   })
   .describe('Write rows as a CSV or NDJSON object in S3 (exports).');
 
+export const PostgresDestination = z
+  .strictObject({
+    type: z.literal('postgres'),
+    url: z.string().min(1).describe('Connection URL, normally `${DATABASE_URL}`.'),
+    table: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/)
+      .describe('Table to upsert into, optionally schema-qualified (`analytics.klaviyo_events`); created when missing. Under `--emulator` the run writes `<table>_emulator` instead.'),
+    key: z.string().min(1).default('id').describe('Output column the rows are upserted by (the table\'s primary key when the run creates it). @default id'),
+    columnTypes: z
+      .record(z.string(), z.string().regex(/^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?(\[\])?$/))
+      .optional()
+      .describe('SQL type per output column for a table the run creates (e.g. `{count: bigint, sent_at: timestamptz}`), instead of the type chosen from the first batch\'s values.'),
+    batchSize: z.number().int().min(1).max(100_000).default(1000).describe('Rows per transaction (acknowledged after COMMIT). @default 1000'),
+    method: z
+      .enum(['copy', 'insert'])
+      .default('copy')
+      .describe('`copy`: COPY each batch into a temporary staging table, then merge with INSERT … ON CONFLICT DO UPDATE; `insert`: multi-row INSERT … ON CONFLICT DO UPDATE statements. @default copy (faster, see docs/performance.md)'),
+    ssl: z
+      .union([z.boolean(), z.strictObject({ rejectUnauthorized: z.boolean().default(true), ca: z.string().optional().describe('Path to a CA certificate file.') })])
+      .optional()
+      .describe('TLS: `true`, or options.'),
+    applicationName: z.string().default('klaviyo-etl').describe('application_name reported to the server. @default klaviyo-etl'),
+  })
+  .describe('Upsert export rows into a PostgreSQL table by Klaviyo id, one transaction per batch (exports).');
+
 // ---------------------------------------------------------------- pipeline
 
 export const Rejects = z
@@ -607,4 +633,5 @@ export type ExportTransformConfig = z.output<typeof ExportTransform>;
 export type UnsubscribeTransformConfig = z.output<typeof UnsubscribeTransform>;
 export type ProfileMappingConfig = z.output<typeof ProfileMapping>;
 export type KlaviyoDestinationConfig = z.output<typeof KlaviyoDestination>;
+export type PostgresDestinationConfig = z.output<typeof PostgresDestination>;
 export type { PipelineConfig, TransformConfig } from './pipeline.js';

@@ -2,7 +2,8 @@
 import { csvDestination } from './csv.js';
 import { klaviyoDestination } from './klaviyo.js';
 import { ndjsonDestination } from './ndjson.js';
+import { postgresDestination } from './postgres.js';
 import { s3Destination } from './s3.js';
 
 /** Registered destinations, in the order the schema lists them. */
-export const DESTINATIONS = [klaviyoDestination, csvDestination, ndjsonDestination, s3Destination] as const;
+export const DESTINATIONS = [klaviyoDestination, csvDestination, ndjsonDestination, s3Destination, postgresDestination] as const;
