@@ -120,38 +120,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: 'Show live progress on stderr (default: when stderr is a terminal)',
       }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
-    // a bad value is a usage error, never a run that quietly reads nothing (0, -3) or everything (NaN)
-    if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0)) {
-      throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
-    }
-    if (args.metricsPort !== undefined && !(Number.isInteger(args.metricsPort) && args.metricsPort >= 0 && args.metricsPort <= 65535)) {
-      throw new EtlError('USAGE', `Expected --metrics-port to be a port number (0-65535), got ${String(args.metricsPort)}`);
-    }
-    const window = args.window === undefined ? undefined : parseWindow(String(args.window));
-    if (args.window !== undefined && window === undefined) throw new EtlError('USAGE', `Expected --window to be a duration like 2h, 90m or 1h30m, got ${String(args.window)}`);
-    if (window !== undefined && !args.dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
-    if (args.show !== undefined && !(Number.isInteger(args.show) && args.show > 0)) {
-      throw new EtlError('USAGE', `Expected --show to be a positive integer, got ${String(args.show)}`);
-    }
-    if (args.show !== undefined && !args.dryRun) throw new EtlError('USAGE', '--show prints the requests of a dry run: use it with --dry-run');
-    const previews = args.show === undefined ? undefined : new RequestPreviews(args.show);
-    const emulatorLimits = parseLimits(args.emulatorLimits);
+    const { window, previews, emulatorLimits, emulatorLatency } = checkRunArgs(args);
     limitHeapGrowth();
-    if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
-      throw new EtlError('USAGE', `--emulator-seed: no such file ${args.emulatorSeed}`);
-    }
-    if (args.emulatorSeed !== undefined && !args.emulator) {
-      throw new EtlError('USAGE', '--emulator-seed seeds the embedded emulator: use it with --emulator');
-    }
-    let emulatorLatency: LatencyOption | undefined;
-    if (args.emulatorLatency !== undefined) {
-      if (!args.emulator) throw new EtlError('USAGE', '--emulator-latency delays the embedded emulator: use it with --emulator');
-      try {
-        emulatorLatency = parseLatency(String(args.emulatorLatency));
-      } catch (e) {
-        throw new EtlError('USAGE', `Bad --emulator-latency: ${(e as Error).message}`);
-      }
-    }
     const controller = new AbortController();
     let signal: NodeJS.Signals | undefined;
     const onSignal = (name: NodeJS.Signals) => {
@@ -207,6 +177,47 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
   },
 };
+
+/** The run options whose values yargs cannot check: a bad one is a usage error before anything starts. */
+function checkRunArgs(args: ArgumentsCamelCase<RunArgs>): {
+  window: number | undefined;
+  previews: RequestPreviews | undefined;
+  emulatorLimits: 'klaviyo' | 'off' | number;
+  emulatorLatency: LatencyOption | undefined;
+} {
+  // a bad value is a usage error, never a run that quietly reads nothing (0, -3) or everything (NaN)
+  if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0)) {
+    throw new EtlError('USAGE', `Expected --limit to be a positive integer, got ${String(args.limit)}`);
+  }
+  if (args.metricsPort !== undefined && !(Number.isInteger(args.metricsPort) && args.metricsPort >= 0 && args.metricsPort <= 65535)) {
+    throw new EtlError('USAGE', `Expected --metrics-port to be a port number (0-65535), got ${String(args.metricsPort)}`);
+  }
+  const window = args.window === undefined ? undefined : parseWindow(String(args.window));
+  if (args.window !== undefined && window === undefined) throw new EtlError('USAGE', `Expected --window to be a duration like 2h, 90m or 1h30m, got ${String(args.window)}`);
+  if (window !== undefined && !args.dryRun) throw new EtlError('USAGE', '--window is the time a dry run checks the plan against: use it with --dry-run');
+  if (args.show !== undefined && !(Number.isInteger(args.show) && args.show > 0)) {
+    throw new EtlError('USAGE', `Expected --show to be a positive integer, got ${String(args.show)}`);
+  }
+  if (args.show !== undefined && !args.dryRun) throw new EtlError('USAGE', '--show prints the requests of a dry run: use it with --dry-run');
+  const previews = args.show === undefined ? undefined : new RequestPreviews(args.show);
+  const emulatorLimits = parseLimits(args.emulatorLimits);
+  if (args.emulatorSeed !== undefined && !existsSync(args.emulatorSeed)) {
+    throw new EtlError('USAGE', `--emulator-seed: no such file ${args.emulatorSeed}`);
+  }
+  if (args.emulatorSeed !== undefined && !args.emulator) {
+    throw new EtlError('USAGE', '--emulator-seed seeds the embedded emulator: use it with --emulator');
+  }
+  let emulatorLatency: LatencyOption | undefined;
+  if (args.emulatorLatency !== undefined) {
+    if (!args.emulator) throw new EtlError('USAGE', '--emulator-latency delays the embedded emulator: use it with --emulator');
+    try {
+      emulatorLatency = parseLatency(String(args.emulatorLatency));
+    } catch (e) {
+      throw new EtlError('USAGE', `Bad --emulator-latency: ${(e as Error).message}`);
+    }
+  }
+  return { window, previews, emulatorLimits, emulatorLatency };
+}
 
 function parseLimits(value: string): 'klaviyo' | 'off' | number {
   if (value === 'klaviyo' || value === 'off') return value;
