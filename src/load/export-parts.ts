@@ -49,7 +49,7 @@ export class ExportParts {
     const parts = new ExportParts(options, main);
     const found = await findParts(options.partialPath);
     for (const key of found) {
-      if (options.resume) await parts.#part(key);
+      if (options.resume) await parts.#part(key, true);
       else await removePart(partPath(options.partialPath, key));
     }
     return parts;
@@ -65,10 +65,15 @@ export class ExportParts {
     return this.#parts.size > 0;
   }
 
-  #part(key: string): Promise<ExportFile> {
+  /**
+   * The file of a part. `left`: an earlier attempt left it (resumed from the checkpoint); a part first met in this
+   * attempt starts empty even in a resumed run (a range of a partitioned source that had written nothing yet).
+   */
+  #part(key: string, left = false): Promise<ExportFile> {
     let file = this.#parts.get(key);
     if (!file) {
-      const { encoder, gzip, resume } = this.#options;
+      const { encoder, gzip } = this.#options;
+      const resume = left ? this.#options.resume : undefined;
       file = ExportFile.open({ partialPath: partPath(this.#options.partialPath, key), encoder, gzip, resume, header: false });
       file.catch(() => {}); // surfaced by the caller's await
       this.#parts.set(key, file);
