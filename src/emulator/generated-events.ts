@@ -116,6 +116,7 @@ function catalog(seed: number): Product[] {
       ImageURL: `https://shop.example.com/images/${id}.jpg`,
       Brand: BRANDS[(h >>> 20) % BRANDS.length]!,
     });
+    Object.freeze(out[k]);
   }
   return out;
 }
@@ -187,8 +188,20 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
     const b = hex(mix(h, 1));
     const c = hex(mix(h, 2));
     const uuid = `${hex(h)}-${b.slice(0, 4)}-4${b.slice(5)}-a${c.slice(1, 4)}-${c.slice(4)}${hex(mix(h, 3))}`;
-    const saved = { id: this.id(i), uuid, metricId: this.metricIds[m]!, profileId: this.profileId(this.cols.profile[i]!), time: this.key(i), properties, backfill: false, received: this.received };
-    return EventRecord.fromJSON(value === undefined ? { ...saved, uniqueId } : { ...saved, value, valueCurrency: 'USD', uniqueId });
+    const time = this.key(i);
+    return EventRecord.fromJSON({
+      id: seededUlid(time, this.#tag, i),
+      uuid,
+      metricId: this.metricIds[m]!,
+      profileId: this.profileId(this.cols.profile[i]!),
+      time,
+      properties,
+      backfill: false,
+      received: this.received,
+      value,
+      valueCurrency: value === undefined ? undefined : 'USD',
+      uniqueId,
+    });
   }
 
   /** Properties, value and unique_id of event `i` of metric index `m`. */
@@ -196,7 +209,6 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
     const h = mix(this.seed, i);
     const products = this.#products;
     const p = products[h % products.length]!;
-    const item = { ProductID: p.ProductID, SKU: p.SKU, ProductName: p.ProductName, Categories: p.Categories, ItemPrice: p.ItemPrice, URL: p.URL, ImageURL: p.ImageURL, Brand: p.Brand };
     const uid = `${this.seed}-${i}`;
     switch (GENERATED_METRICS[m]) {
       case 'Placed Order': {
@@ -212,10 +224,11 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
       }
       case 'Ordered Product': {
         const quantity = 1 + ((h >>> 12) % 3);
-        return { properties: { ...item, OrderId: `ORD-${this.seed}-${(h >>> 3) % (i + 1)}`, Quantity: quantity }, value: Math.round(p.ItemPrice * quantity * 100) / 100, uniqueId: `OP-${uid}` };
+        return { properties: { ...p, OrderId: `ORD-${this.seed}-${(h >>> 3) % (i + 1)}`, Quantity: quantity }, value: Math.round(p.ItemPrice * quantity * 100) / 100, uniqueId: `OP-${uid}` };
       }
       case 'Viewed Product':
-        return { properties: item, uniqueId: `VP-${uid}` };
+        // the catalog's own (frozen) product: properties are copied, never changed, when an event is read
+        return { properties: p as unknown as Record<string, unknown>, uniqueId: `VP-${uid}` };
       default:
         return { properties: { page: (h & 3) === 0 ? 'https://shop.example.com/' : p.URL, $session_id: `s-${this.seed}-${(h >>> 2) % 1_000_000}` }, uniqueId: `AS-${uid}` };
     }
