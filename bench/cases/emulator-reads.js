@@ -90,9 +90,9 @@ export async function run(ctx) {
       },
       targets: [
         { name: 'generated account ready (listening + first request) within 15 s', target: '≤ 15000 ms', value: listenMs + firstRequestMs, met: listenMs + firstRequestMs <= 15_000 },
-        { name: 'an events page deep in the data costs at most twice one at the start (indexed reads)', target: '≤ 2', value: ratio(early, deep), met: deep <= 2 * early },
-        { name: 'a profiles page (sort=updated) deep in the data costs at most twice one at the start', target: '≤ 2', value: ratio(profEarly, profDeep), met: profDeep <= 2 * profEarly },
-        { name: 'a members page deep in the data costs at most twice one at the start', target: '≤ 2', value: ratio(memEarly, memDeep), met: memDeep <= 2 * memEarly },
+        { name: 'an events page deep in the data costs at most twice one at the start, + 5 ms of noise (indexed reads)', target: '≤ 2× + 5 ms', value: ratio(early, deep), met: deep <= 2 * early + 5 },
+        { name: 'a profiles page (sort=updated) deep in the data costs at most twice one at the start, + 5 ms', target: '≤ 2× + 5 ms', value: ratio(profEarly, profDeep), met: profDeep <= 2 * profEarly + 5 },
+        { name: 'a members page deep in the data costs at most twice one at the start, + 5 ms', target: '≤ 2× + 5 ms', value: ratio(memEarly, memDeep), met: memDeep <= 2 * memEarly + 5 },
         { name: 'the emulator holds what was asked for', target: `${gen.profiles} profiles, ${gen.events} events`, value: `${state.profiles}, ${state.events}`, met: state.profiles === gen.profiles && state.events === gen.events },
       ],
       notes: ['page times are medians of 9 reads of the same page, client and emulator on the same 2-core machine'],
