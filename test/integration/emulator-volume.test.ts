@@ -3,6 +3,9 @@
  * way an export reads it (filters, sorts, key cursors, writes between pages, ties), every answer validated against
  * the spec, and compared with what the emulator holds (/_emulator/events, /_emulator/profiles).
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulatorOptionsFromArgs } from '../../src/cli/commands/emulator.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
@@ -246,5 +249,30 @@ describe('emulator flags', () => {
     expect(() => emulatorOptionsFromArgs({ ...base, generate: 'rows=10' })).toThrow(/--generate.*unknown key rows/);
     expect(() => emulatorOptionsFromArgs({ ...base, generate: 'profiles=3,members=4' })).toThrow(/--generate.*members/);
     expect(() => emulatorOptionsFromArgs({ ...base, latency: 'slow' })).toThrow(/--latency/);
+  });
+});
+
+describe('generate in a seed file and a state file', () => {
+  it('a seed file with generate: seeds every account; a state file keeps the options and generates the events again on load', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emu-volume-'));
+    const seedFile = join(dir, 'seed.json');
+    const stateFile = join(dir, 'state.json');
+    writeFileSync(seedFile, JSON.stringify({ generate: { profiles: 300, events: 2000, members: 50, seed: 2, end: END }, lists: [{ name: 'Own list', members: ['own@example.com'] }] }));
+    const first = await startEmulator({ port: 0, limits: 'off', seedFile, stateFile });
+    const call = client(first.url);
+    const page = await call('GET', '/api/events?page[size]=3&sort=-datetime');
+    await first.close();
+    expect(first.snapshot()).toMatchObject({ profiles: 301, events: 2000, lists: [{ name: 'Generated list', members: 50 }, { name: 'Own list', members: 1 }] });
+    const again = await startEmulator({ port: 0, limits: 'off', stateFile });
+    try {
+      const same = await client(again.url)('GET', '/api/events?page[size]=3&sort=-datetime');
+      const strip = (data: { id: string; attributes: unknown }[]) => data.map((e) => [e.id, e.attributes]);
+      expect(strip(same.json.data)).toEqual(strip(page.json.data));
+      expect(again.snapshot()).toMatchObject({ profiles: 301, events: 2000 });
+    } finally {
+      await again.close();
+    }
+    writeFileSync(seedFile, JSON.stringify({ generate: { profiles: 3, members: 4 } }));
+    await expect(startEmulator({ port: 0, seedFile })).rejects.toThrow(/generate.*members must not exceed profiles/);
   });
 });
