@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KlaviyoSource } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -16,7 +19,7 @@ import { client, KEY } from '../unit/emulator/client.js';
  * come in parts whose keys sort in time order, and the parts joined in key order are exactly the one-cursor
  * output (same records, same order); a reader resumed from any record's position (as the checkpoint stores it,
  * through JSON) yields exactly the records after it, every range resuming where it stopped, and ends with the same
- * watermark as a clean run.
+ * watermark as a clean run. The same over GET /api/profiles by `created`, whose filter allows only greater-than / less-than.
  */
 
 const T0 = Date.UTC(2025, 5, 1);
@@ -41,12 +44,15 @@ interface Read {
 }
 
 /** Read events with `concurrency`, from `startAfter`, stopping after `stopAfter` records (then the reader is left). */
-async function read(concurrency: number, options: { startAfter?: SourcePosition; stopAfter?: number; watermark?: unknown } = {}): Promise<Read> {
-  const config = KlaviyoSource.parse({ type: 'klaviyo', resource: 'events', pageSize: 40, concurrency });
+async function read(
+  concurrency: number,
+  options: { startAfter?: SourcePosition; stopAfter?: number; watermark?: unknown; source?: Record<string, unknown>; client?: KlaviyoConnection } = {},
+): Promise<Read> {
+  const config = KlaviyoSource.parse({ type: 'klaviyo', resource: 'events', pageSize: 40, concurrency, ...options.source });
   const reader = createKlaviyoReader(
     config,
     { baseDir: '.', env: {}, logger: silentLogger, startAfter: options.startAfter, watermark: options.watermark },
-    { client: connection.client },
+    { client: (options.client ?? connection).client },
   );
   const records: SourceRecord[] = [];
   for await (const r of reader.records()) {
@@ -119,5 +125,41 @@ describe('partitioned cursors', () => {
     const all = [...first.records, ...second.records, ...third.records];
     expect(all).toHaveLength(2000);
     expect(joined(all).map((r) => r.row.id)).toEqual(single.records.map((r) => r.row.id));
+  }, 60_000);
+});
+
+describe('partitioned cursors over GET /api/profiles (greater-than / less-than only)', () => {
+  let emu2: EmulatorHandle;
+  let conn2: KlaviyoConnection;
+  const source = { resource: 'profiles', by: 'created', pageSize: 25 };
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'klaviyo-etl-partitions-'));
+    const seedFile = path.join(dir, 'seed.json');
+    await writeFile(seedFile, JSON.stringify({ generate: { profiles: 1200, events: 0, seed: 3, end: '2026-01-01T00:00:00Z' } }));
+    emu2 = await startEmulator({ port: 0, limits: 'off', seedFile });
+    conn2 = connectKlaviyo({ baseUrl: emu2.url, revision: DEFAULT_REVISION, rateLimits: undefined, retries: 2, timeoutMs: 10_000 }, { apiKey: KEY, stats: newStats() });
+  }, 30_000);
+
+  afterAll(async () => {
+    await conn2?.close();
+    await emu2?.close();
+  });
+
+  it('6 ranges joined equal one cursor; resumed from random records, exactly once', async () => {
+    const single = await read(1, { source, client: conn2 });
+    expect(single.records).toHaveLength(1200);
+    const created = single.records.map((r) => Date.parse(r.row.created as string));
+    expect(created).toEqual([...created].sort((a, b) => a - b));
+    const many = await read(6, { source, client: conn2 });
+    expect(new Set(many.records.map((r) => r.part)).size).toBeGreaterThanOrEqual(6);
+    expect(joined(many.records).map((r) => r.row.id)).toEqual(single.records.map((r) => r.row.id));
+    const random = prng(5);
+    for (const cut of Array.from({ length: 3 }, () => 1 + random.int(1190))) {
+      const head = await read(6, { source, client: conn2, stopAfter: cut });
+      const tail = await read(6, { source, client: conn2, startAfter: JSON.parse(JSON.stringify(head.records.at(-1)!.pos)) });
+      expect(joined([...head.records, ...tail.records]).map((r) => r.row.id)).toEqual(single.records.map((r) => r.row.id));
+      expect(tail.watermark).toEqual(single.watermark);
+    }
   }, 60_000);
 });
