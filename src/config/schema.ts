@@ -153,7 +153,7 @@ export const KlaviyoSource = z
       .enum(KLAVIYO_RESOURCES)
       .default('members')
       .describe(
-        'What to export: `members` of a list or segment, `events`, `profiles`, or the catalog: `lists`, `segments`, `metrics`, `campaigns` (with their messages), `flows` (with their actions), `templates`. Every row keeps Klaviyo\'s `id`. @default members',
+        'What to export: `members` of a list or segment, `events`, `profiles`, or the catalog: `lists`, `segments`, `metrics`, `campaigns` (with their messages), `flows` (with their actions and messages), `templates`. Every row keeps Klaviyo\'s `id`. @default members',
       ),
     list: z.string().min(1).optional().describe('members: the list id whose members to export.'),
     segment: z.string().min(1).optional().describe('members: the segment id whose members to export.'),

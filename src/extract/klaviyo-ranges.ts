@@ -1,6 +1,7 @@
 import { EtlError } from '../core/errors.js';
 import type { SourcePosition, SourceRecord } from '../core/record.js';
 import type { KlaviyoClient } from '../klaviyo/client.js';
+import type { EndpointKey } from '../klaviyo/endpoints.js';
 import { indexIncluded, type ApiResource, type IncludedIndex, type ResourcePlan } from './klaviyo-resources.js';
 
 /*
@@ -355,8 +356,8 @@ export class RangeReader {
     return `${plan.path}?${params.toString()}`;
   }
 
-  async #fetch(path: string): Promise<Page> {
-    const response = await this.#o.client().request(this.#o.plan.endpoint, { path });
+  async #fetch(path: string, endpoint: EndpointKey = this.#o.plan.endpoint): Promise<Page> {
+    const response = await this.#o.client().request(endpoint, { path });
     if (!response.ok) {
       const detail = response.errors.map((e) => e.detail ?? e.title ?? e.code).join('; ') || `status ${response.status}`;
       throw new EtlError(response.status === 404 ? 'SOURCE_NOT_FOUND' : 'KLAVIYO_REQUEST_REJECTED', `Klaviyo answered ${response.status} reading ${this.#o.what}: ${detail}`, {
@@ -412,6 +413,11 @@ export class RangeReader {
       while (this.#queue.length >= maxQueue && !this.#stopped) await this.#changed.wait();
       if (this.#stopped || this.#failure !== undefined || this.#o.signal?.aborted) return;
       const page = await this.#fetch(path);
+      if (this.#o.plan.expand) {
+        const included = Array.isArray(page.included) ? (page.included as ApiResource[]) : [];
+        page.included = included;
+        await this.#o.plan.expand({ included }, (endpoint, p) => this.#fetch(p, endpoint));
+      }
       const records: Kept[] = [];
       let ended = false;
       for (let index = 0; index < page.data.length; index++) {

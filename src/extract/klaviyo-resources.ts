@@ -53,6 +53,11 @@ export interface ResourcePlan {
   params: Record<string, string>;
   /** The row of one resource of a page. */
   row(resource: ApiResource, included: IncludedIndex): Record<string, unknown>;
+  /**
+   * Reads what a page's resources need besides the page (a flow action's messages) and adds it to `included` (and
+   * the relationships naming it), before the page's rows are made. Its requests are paced like the page's.
+   */
+  expand?(page: { included: ApiResource[] }, get: (endpoint: EndpointKey, path: string) => Promise<{ data: ApiResource[]; next: string | undefined }>): Promise<void>;
 }
 
 /** Included resources of a page by `type:id`. */
@@ -86,8 +91,11 @@ export function flattenProfile(resource: { id?: unknown; attributes?: unknown })
   return row;
 }
 
-/** A resource's relationships: to-one as `<name>.id` (+ the included attributes), to-many included as JSON arrays. */
-function flattenRelated(row: Record<string, unknown>, resource: ApiResource, included: IncludedIndex, many: Record<string, string>): void {
+/**
+ * A resource's relationships: to-one as `<name>.id` (+ the included attributes), to-many included as JSON arrays
+ * (whose items carry their own to-many relationships the same way, one level down: a flow's actions' messages).
+ */
+function flattenRelated(row: Record<string, unknown>, resource: ApiResource, included: IncludedIndex, many: Record<string, string>, depth = 0): void {
   for (const [name, rel] of Object.entries(resource.relationships ?? {})) {
     const data = rel?.data;
     if (Array.isArray(data)) {
@@ -95,7 +103,10 @@ function flattenRelated(row: Record<string, unknown>, resource: ApiResource, inc
       if (key === undefined) continue;
       row[key] = data.map((d: { type?: unknown; id?: unknown }) => {
         const r = included.get(`${String(d.type)}:${String(d.id)}`);
-        return r ? flattenProfile(r) : { id: d.id };
+        if (!r) return { id: d.id };
+        const item = flattenProfile(r);
+        if (depth < 1) flattenRelated(item, { relationships: onlyMany(r.relationships) }, included, many, depth + 1);
+        return item;
       });
     } else if (data && typeof data === 'object') {
       const d = data as { type?: unknown; id?: unknown };
@@ -105,6 +116,26 @@ function flattenRelated(row: Record<string, unknown>, resource: ApiResource, inc
     }
   }
 }
+
+/** The to-many relationships of a resource (the to-one ones of a nested item would only repeat its parent). */
+function onlyMany(relationships: ApiResource['relationships']): ApiResource['relationships'] {
+  return Object.fromEntries(Object.entries(relationships ?? {}).filter(([, r]) => Array.isArray(r?.data)));
+}
+
+/** Flows: each included action's messages (GET /api/flow-actions/{id}/flow-messages, every page). */
+const expandFlowMessages: NonNullable<ResourcePlan['expand']> = async (page, get) => {
+  for (const action of page.included.filter((r) => r.type === 'flow-action' && typeof r.id === 'string')) {
+    const messages: ApiResource[] = [];
+    let path: string | undefined = `/api/flow-actions/${encodeURIComponent(action.id as string)}/flow-messages?page[size]=50`;
+    while (path !== undefined) {
+      const got = await get('GET /api/flow-actions/{id}/flow-messages', path);
+      messages.push(...got.data);
+      path = got.next;
+    }
+    action.relationships = { ...action.relationships, 'flow-messages': { data: messages.map((m) => ({ type: m.type, id: m.id })) } };
+    page.included.push(...messages);
+  }
+};
 
 function generic(many: Record<string, string> = {}): ResourcePlan['row'] {
   return (resource, included) => {
@@ -212,7 +243,8 @@ export function resourcePlan(config: KlaviyoSourceConfig, metricIds?: string[]):
         time: { field: 'updated', ops: 'range' },
         streams: ARCHIVED.map((a) => ({ filter: `equals(archived,${a})` })),
         params: { include: 'flow-actions' },
-        row: generic({ 'flow-actions': 'actions' }),
+        row: generic({ 'flow-actions': 'actions', 'flow-messages': 'messages' }),
+        expand: expandFlowMessages,
       };
     case 'templates':
       return { ...base, source: 'klaviyo:templates', endpoint: 'GET /api/templates', path: '/api/templates', time: { field: 'updated', ops: 'range' } };

@@ -10,7 +10,8 @@ import { readAll } from '../helpers/export-seed.js';
 import { client, KEY } from '../unit/emulator/client.js';
 
 /**
- * The catalog resources of the klaviyo source (campaigns with their messages, flows with their actions, templates)
+ * The catalog resources of the klaviyo source (campaigns with their messages, flows with their actions and the
+ * actions' messages, templates)
  * exported from an emulator seeded with a generated catalog, through the runner to CSV: every resource the
  * emulator lists (archived ones too), with its id, name and related resources; `channels` and `since` select.
  */
@@ -70,14 +71,22 @@ describe('catalog export', () => {
     expect(sms.map((r) => r.id).sort()).toEqual(heldSms.sort());
   }, 60_000);
 
-  it('flows with their actions; templates, and since selects by updated', async () => {
+  it('flows with their actions and their messages; templates, and since selects by updated', async () => {
     const flows = [...(await readAll(call, '/api/flows')).data, ...(await readAll(call, '/api/flows?filter=equals(archived,true)')).data];
     const rows = await exportRows('flows', '{type: klaviyo, resource: flows}', { id: 'id', name: 'name', trigger: 'trigger_type', actions: 'actions' });
     expect(rows.map((r) => `${r.id} ${r.name} ${r.trigger}`).sort()).toEqual(flows.map((f) => `${f.id} ${f.attributes.name} ${f.attributes.trigger_type}`).sort());
+    let messages = 0;
     for (const f of flows) {
-      const actions = JSON.parse(rows.find((r) => r.id === f.id)!.actions!) as { id: string; action_type?: string }[];
+      const actions = JSON.parse(rows.find((r) => r.id === f.id)!.actions!) as { id: string; messages?: { id: string; name?: string }[] }[];
       expect(actions.map((a) => a.id)).toEqual(f.relationships['flow-actions'].data.map((d: { id: string }) => d.id));
+      // each action with its messages (GET /api/flow-actions/{id}/flow-messages)
+      for (const a of actions) {
+        const held = (await readAll(call, `/api/flow-actions/${a.id}/flow-messages`)).data;
+        expect((a.messages ?? []).map((m) => `${m.id} ${m.name}`)).toEqual(held.map((m) => `${m.id} ${m.attributes.name}`));
+        messages += held.length;
+      }
     }
+    expect(messages).toBeGreaterThan(0);
     const templates = (await readAll(call, '/api/templates')).data;
     const all = await exportRows('templates', '{type: klaviyo, resource: templates, pageSize: 5}', { id: 'id', name: 'name', updated: 'updated' });
     expect(all.map((r) => r.id).sort()).toEqual(templates.map((x) => x.id as string).sort());
