@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BENCH_DIR, machineInfo } from './lib.js';
 
-const CASES = ['throughput', 'memory', 'ceiling', 'sdk', 'faults', 'postgres', 'emulator', 'pacing', 'export', 'emulator-reads'];
+const CASES = ['throughput', 'memory', 'ceiling', 'sdk', 'faults', 'postgres', 'emulator', 'pacing', 'export', 'emulator-reads', 'postgres-upsert'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

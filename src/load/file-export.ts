@@ -25,6 +25,9 @@ import type { LoadContext, Loader } from './types.js';
 
 const libStorageSdk = lazyModule<typeof libStorage>('@aws-sdk/lib-storage');
 
+/** With parts, a flush waits for `chunkRows` rows per part in the buffer, up to this many parts' worth. */
+const MAX_PARTS_PER_FLUSH = 64;
+
 /** Where a finished export goes. */
 export type ExportTarget =
   | { type: 'file'; /** Final path of the file. */ path: string }
@@ -45,7 +48,10 @@ export interface ExportLoaderOptions {
   format?: ExportFormat;
   /** CSV field delimiter. @default "," */
   delimiter?: string;
-  /** Rows per durable chunk (one fsync per part written to). @default 100 */
+  /**
+   * Rows per durable chunk (one fsync each). With parts, a flush waits for this many rows per part in the buffer
+   * (at most 64 parts' worth), so interleaved ranges still write chunks of about this size. @default 100
+   */
   chunkRows?: number;
   /** Resume an interrupted export from the checkpoint's position (see {@link ExportFileOptions.resume}). */
   resume?: { afterSeq: number | undefined };
@@ -80,6 +86,8 @@ class ExportRowLoader implements ExportLoader {
   readonly #contentType: string;
   #files: Promise<ExportParts> | undefined;
   #buffer: ExportRowItem[] = [];
+  /** The parts of the rows in the buffer. */
+  #bufferParts = new Set<string | undefined>();
   #published: string | undefined;
   #rows = 0;
   #closed = false;
@@ -115,14 +123,16 @@ class ExportRowLoader implements ExportLoader {
     for (const item of items) {
       assertItemKind(item, 'export-row');
       this.#buffer.push(item);
+      this.#bufferParts.add(item.part);
     }
-    if (this.#buffer.length >= this.#chunkRows) await this.#flush();
+    if (this.#buffer.length >= this.#chunkRows * Math.min(this.#bufferParts.size, MAX_PARTS_PER_FLUSH)) await this.#flush();
   }
 
   async #flush(): Promise<void> {
     const items = this.#buffer;
     if (items.length === 0) return;
     this.#buffer = [];
+    this.#bufferParts.clear();
     if (this.#files) {
       const groups = new Map<string | undefined, ExportRow[]>();
       for (const item of items) {

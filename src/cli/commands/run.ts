@@ -48,7 +48,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('emulator', {
         type: 'boolean',
         default: false,
-        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API (its checkpoint is temporary unless --state-dir is given: the emulator forgets everything when the run ends; the pipeline’s own checkpoint store and S3 destinations are never touched: an S3 export becomes a local file under emulator-output/ in the state directory)',
+        describe: 'Run against an embedded Klaviyo emulator on a free loopback port instead of the real API (its checkpoint is temporary unless --state-dir is given: the emulator forgets everything when the run ends; the pipeline’s own checkpoint store, S3 destinations and PostgreSQL tables are never touched: an S3 export becomes a local file under emulator-output/ in the state directory, a postgres export goes to <table>_emulator)',
       })
       .option('emulator-limits', {
         type: 'string',

@@ -77,12 +77,14 @@ describe('parted export', () => {
     const { ctx, acked } = recordingContext();
     const loader = createExportLoader({ target: { type: 'file', path: out }, columns: COLUMNS, chunkRows: 4 }, ctx);
     const items = interleave(partRows(5), 0);
-    await loader.write(items.slice(0, 8));
+    await loader.write(items.slice(0, 11));
+    expect(acked).toHaveLength(0); // with 3 parts in the buffer a flush waits for 3 × 4 rows
+    await loader.write(items.slice(11, 12));
     // before publishing: the main partial file (header) and one partial file + progress log per part
     const partials = (await readdir(dir)).filter((f) => f.includes('.part-'));
     expect(partials).toHaveLength(PARTS.length * 2);
-    expect(acked.map((a) => a.first.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    await loader.write(items.slice(8));
+    expect(acked.map((a) => a.first.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    await loader.write(items.slice(12));
     await loader.close();
     expect(await readdir(dir)).toEqual(['out.csv']);
     const lines = (await readFile(out, 'utf8')).trimEnd().split('\n');
@@ -122,14 +124,15 @@ describe('parted export', () => {
     const first = interleave(rows, 0);
     const killed = recordingContext();
     const run1 = createExportLoader({ target: { type: 'file', path: out }, columns: COLUMNS, chunkRows: 4, interrupted: () => true }, killed.ctx);
-    await run1.write(first.slice(0, 8)); // two flushes: the checkpoint is at seq 7
+    await run1.write(first.slice(0, 12)); // one flush (3 parts × 4 rows): the checkpoint is at seq 11
     const checkpoint = killed.acked.at(-1)!.last.seq;
-    expect(checkpoint).toBe(7);
-    await run1.write(first.slice(8, 17)); // written and logged past the checkpoint, never checkpointed
+    expect(checkpoint).toBe(11);
+    await run1.write(first.slice(12, 25)); // written and logged past the checkpoint, never checkpointed
+    expect(killed.acked).toHaveLength(25);
     await run1.abort();
 
     // the resumed source reads every range again from where the checkpoint's cursors stood
-    const done = new Set(first.slice(0, 8).map((i) => i.payload.id));
+    const done = new Set(first.slice(0, 12).map((i) => i.payload.id));
     const rest = new Map([...rows].map(([part, list]) => [part, list.filter((r) => !done.has(r.id))]));
     const resumed = recordingContext();
     const run2 = createExportLoader({ target: { type: 'file', path: out }, columns: COLUMNS, chunkRows: 4, resume: { afterSeq: checkpoint } }, resumed.ctx);
