@@ -149,7 +149,6 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
   readonly #products: Product[];
   #byMetric: Map<string, PositionRun> | null = null;
   #byProfile: { start: Uint32Array; pos: Uint32Array } | null = null;
-  #profileIndex: Map<string, number> | null = null;
 
   constructor(spec: GenerateSpec, cols: EventColumns, metricIds: readonly string[], profileId: (j: number) => string, tag: string, received: number) {
     this.spec = spec;
@@ -259,8 +258,6 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
 
   /** The events of one profile as a sorted run (empty for a profile without generated events). */
   profileRun(profileId: string): SortedRun<EventRecord> {
-    this.#profileIndex ??= new Map();
-    const idx = this.#profileIndex;
     if (this.#byProfile === null) {
       const profile = this.cols.profile;
       let n = 0;
@@ -271,12 +268,14 @@ export class GeneratedEvents implements SortedRun<EventRecord> {
       const fill = start.slice(0, n);
       const pos = new Uint32Array(profile.length);
       for (let i = 0; i < profile.length; i++) pos[fill[profile[i]!]!++] = i;
-      for (let j = 0; j < n; j++) idx.set(this.profileId(j), j);
       this.#byProfile = { start, pos };
     }
-    const j = idx.get(profileId);
     const { start, pos } = this.#byProfile;
-    return new PositionRun(this, j === undefined ? new Uint32Array(0) : pos.subarray(start[j]!, start[j + 1]!));
+    const n = start.length - 1;
+    // a generated profile id holds its position (seededUlid): no map from id to position
+    const j = n > 0 ? ulidPosition(profileId, this.profileId(0).slice(10, 16)) : -1;
+    const mine = j >= 0 && j < n && this.profileId(j) === profileId;
+    return new PositionRun(this, mine ? pos.subarray(start[j]!, start[j + 1]!) : new Uint32Array(0));
   }
 }
 
