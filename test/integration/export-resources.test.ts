@@ -98,6 +98,23 @@ describe('events', () => {
     expect(new Set(rows.map((r) => r.metric))).toEqual(new Set(['Placed Order', 'Viewed Product']));
   }, 60_000);
 
+  it('run --since/--until bound one run and leave the watermark alone', async () => {
+    const dir = await mkdtemp(path.join(tmp, 'events-bounded-'));
+    const file = path.join(dir, 'export.yaml');
+    await writeFile(file, 'version: 1\nname: bounded\nsource: {type: klaviyo, resource: events, concurrency: 3, pageSize: 50}\ntransform: {type: export, columns: {id: id}}\ndestination: {type: csv, path: "out/{runId}.csv"}\n');
+    const since = new Date(T0 + 3 * DAY).toISOString();
+    const until = new Date(T0 + 4 * DAY).toISOString();
+    const report = await run({ pipelineFile: file, env: env(), stateDir: path.join(dir, 'state'), since, until });
+    expect(report.status).toBe('succeeded');
+    const rows = parse(await readFile(path.join(dir, 'out', `${report.runId}.csv`), 'utf8'), { columns: true }) as Row[];
+    const expected = truth.filter((e) => Date.parse(e.datetime) >= T0 + 3 * DAY && Date.parse(e.datetime) < T0 + 4 * DAY);
+    expect(expected.length).toBeGreaterThan(50);
+    expect(rows.map((r) => r.id).sort()).toEqual(expected.map((e) => e.id).sort());
+    // no watermark stored: the next (unbounded) run exports everything
+    const next = await run({ pipelineFile: file, env: env(), stateDir: path.join(dir, 'state') });
+    expect(next.rows.read).toBe(truth.length);
+  }, 60_000);
+
   it('incremental: the next run exports the events after the watermark, those sharing its second, and a late one within lookback', async () => {
     const dir = await mkdtemp(path.join(tmp, 'events-inc-'));
     const source = '{type: klaviyo, resource: events, pageSize: 200, concurrency: 3}';

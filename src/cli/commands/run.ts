@@ -95,8 +95,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'string',
         describe: 'Share rate limits with other processes (several pipelines on one Klaviyo account) through Redis; default $KLAVIYO_ETL_REDIS_URL',
       })
-      .option('since', { type: 'string', describe: 'Backfill (postgres sources): lower bound (inclusive) of the first cursor column for this run; the stored watermark does not move' })
-      .option('until', { type: 'string', describe: 'Backfill (postgres sources): upper bound (exclusive) of the first cursor column for this run' })
+      .option('since', { type: 'string', describe: 'Backfill (postgres and klaviyo sources): lower bound (inclusive) of the first cursor column (klaviyo: the resource time, ISO 8601 with an offset, or a date) for this run; the stored watermark does not move' })
+      .option('until', { type: 'string', describe: 'Backfill (postgres and klaviyo sources): upper bound (exclusive) of the first cursor column (klaviyo: the resource time) for this run' })
       .option('limit', { type: 'number', describe: 'Read at most N records (sample run)' })
       .option('shard', {
         type: 'string',
