@@ -80,3 +80,27 @@ export async function* toUtf8(chunks: AsyncIterable<Buffer>, encoding: string): 
   const rest = decoder.end();
   if (rest !== undefined && rest.length > 0) yield Buffer.from(rest, 'utf8');
 }
+
+/** What {@link guessEncoding} found, and how sure it is. */
+export interface EncodingGuess {
+  /** An encoding name the CSV sources take (`utf8`, `utf-16le`, `utf-16be`, `windows-1252`). */
+  encoding: 'utf8' | 'utf-16le' | 'utf-16be' | 'windows-1252';
+  /** `bom`: the file says so; `utf8`: the bytes are valid UTF-8; `guessed`: they are not, so Excel's Windows-1252. */
+  by: 'bom' | 'utf8' | 'guessed';
+}
+
+/**
+ * The encoding of a file from its first bytes (`partial`: the file goes on, so a character cut at the end is not an
+ * error): a BOM says what it is, as the CSV sources read it; else valid UTF-8 is UTF-8; else Windows-1252, what
+ * Excel on Windows writes (every byte decodes, so it is a guess).
+ */
+export function guessEncoding(head: Buffer, partial: boolean): EncodingGuess {
+  const bom = bomEncoding(head);
+  if (bom) return { encoding: bom, by: 'bom' };
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: partial });
+    return { encoding: 'utf8', by: 'utf8' };
+  } catch {
+    return { encoding: 'windows-1252', by: 'guessed' };
+  }
+}

@@ -4,11 +4,15 @@
  * so nothing is sent that the user did not choose, and nothing is left out silently. The text always validates.
  */
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import iconv from 'iconv-lite';
 import type * as pg from 'pg';
 import { EtlError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
+import { guessEncoding, toUtf8, type EncodingGuess } from '../extract/encoding.js';
 import { postgresTypes, quoteQualifiedName } from '../extract/postgres.js';
 import { orderIdColumn, recogniseColumns, type ColumnGuess, type Role } from './columns.js';
 
@@ -161,37 +165,65 @@ function eventLines(columns: ColumnGuess[], order: ColumnGuess | undefined, samp
   return lines;
 }
 
-/** Header and first rows of a CSV file (delimiter: the most frequent of `,` `;` tab `|` in the header line). */
+/** Bytes read from the start of a CSV file to tell its encoding and its delimiter. */
+const HEAD_BYTES = 1024 * 1024;
+
+/**
+ * Header and first rows of a CSV file, decoded as the csv source will read it ({@link encodingLines}); delimiter: the
+ * most frequent of `,` `;` tab `|` in the decoded header line.
+ */
 async function csvTable(file: string, outDir: string, sampleRows: number): Promise<Table> {
   const abs = path.resolve(file);
   const rows: string[][] = [];
   try {
-    const first = await firstLine(abs);
+    const head = await readHead(abs, HEAD_BYTES);
+    const guess = guessEncoding(head, head.length === HEAD_BYTES);
+    const first = iconv.decode(head, guess.encoding).split(/\r?\n/)[0] ?? '';
     const delimiter = [',', ';', '\t', '|'].map((d) => ({ d, n: first.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
-    const parser = createReadStream(abs).pipe(parse({ delimiter, bom: true, relax_column_count: true, to_line: sampleRows + 1, skip_empty_lines: true }));
-    for await (const row of parser) rows.push(row as string[]);
+    const bytes = createReadStream(abs);
+    const text = guess.encoding === 'utf8' ? bytes : Readable.from(toUtf8(bytes, guess.encoding));
+    const parser = text.pipe(parse({ delimiter, bom: true, relax_column_count: true, to_line: sampleRows + 1, skip_empty_lines: true }));
+    try {
+      for await (const row of parser) rows.push(row as string[]);
+    } finally {
+      bytes.destroy();
+    }
     const [header = [], ...data] = rows;
     if (header.length === 0) throw new EtlError('SOURCE_READ', `${file} has no header line`);
     const samples = data.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
     const rel = path.relative(outDir, abs).split(path.sep).join('/');
-    const source = ['  type: csv', `  path: ${y(rel)}   # relative to this file`];
+    const source = ['  type: csv', `  path: ${y(rel)}   # relative to this file`, ...encodingLines(guess)];
     if (delimiter !== ',') source.push(`  delimiter: ${y(delimiter)}`);
-    return { columns: header, samples, source, what: `${path.basename(file)} (${header.length} columns, ${samples.length} sample rows)` };
+    const encoding = guess.encoding === 'utf8' ? '' : `, ${guess.encoding}`;
+    return { columns: header, samples, source, what: `${path.basename(file)} (${header.length} columns, ${samples.length} sample rows${encoding})` };
   } catch (error) {
     if (error instanceof EtlError) throw error;
     throw new EtlError('SOURCE_NOT_FOUND', `Cannot read ${file}: ${(error as Error).message}`);
   }
 }
 
-async function firstLine(file: string): Promise<string> {
-  const stream = createReadStream(file, { encoding: 'utf8', end: 64 * 1024 });
-  let text = '';
-  for await (const chunk of stream) {
-    text += chunk as string;
-    if (text.includes('\n')) break;
+/** The source's `encoding:` line (none for UTF-8, the default), saying where it comes from. */
+function encodingLines(guess: EncodingGuess): string[] {
+  if (guess.encoding === 'utf8') return [];
+  if (guess.by === 'bom') return [`  encoding: ${guess.encoding}   # the file starts with a ${guess.encoding.toUpperCase()} byte order mark`];
+  return [
+    '  # encoding guessed: the file is not UTF-8, so it is taken for Windows-1252 (what Excel on Windows writes).',
+    '  # If accented letters look wrong in `klaviyo-etl run <this file> --dry-run --show 5`, set the encoding the file',
+    '  # was saved in instead (latin1, iso-8859-15, utf-16le… any name iconv-lite knows), or save it as UTF-8 and remove the line.',
+    `  encoding: ${guess.encoding}`,
+  ];
+}
+
+/** The first `n` bytes of a file (all of it when shorter). */
+async function readHead(file: string, n: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(n);
+    const { bytesRead } = await handle.read(buffer, 0, n, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
-  stream.destroy();
-  return text.split(/\r?\n/)[0] ?? '';
 }
 
 /** Columns and first rows of a PostgreSQL table, as the postgres source would read them. */

@@ -20,7 +20,7 @@ export const initCommand: CommandModule<object, InitArgs> = {
   describe: 'Write a starter pipeline from a CSV file\'s header (or a PostgreSQL table): recognised columns (email, phone, names, dates with their format, order ids) mapped, the rest commented',
   builder: (yargs: Argv) =>
     yargs
-      .positional('csv', { type: 'string', describe: 'CSV file whose header and first rows describe the columns' })
+      .positional('csv', { type: 'string', describe: 'CSV file whose header and first rows describe the columns (its encoding detected: a BOM, else UTF-8, else Windows-1252, written as encoding: when not UTF-8)' })
       .option('table', { type: 'string', describe: 'Instead of a CSV file: a PostgreSQL table (schema.table) read through $DATABASE_URL' })
       .option('database-url', { type: 'string', describe: 'With --table: the connection URL (default $DATABASE_URL; the file says ${DATABASE_URL})' })
       .option('type', { choices: ['profile', 'event'] as const, describe: 'Profiles, or Placed Order events (default: events when an order id and a date are recognised)' })
