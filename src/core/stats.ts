@@ -36,7 +36,10 @@ export interface RunStats {
   jobs: { submitted: number; completed: number; importErrors: number; forgotten: number };
   /** The read-back of a subscription load (`destination.verify`), when one ran. */
   verify?: VerifyResult;
-  /** Rows skipped by a loader (not by the transform), by code: e.g. CONSENT_OPTED_OUT. This attempt's. */
+  /**
+   * Rows skipped by a loader (not by the transform), by code: e.g. CONSENT_OPTED_OUT. Over the whole run, like
+   * `skippedBy`: a checkpoint stores the ones up to its position, a resume skips the rows past it again.
+   */
   skippedByCode?: Record<string, number>;
 }
 
@@ -80,13 +83,15 @@ export function newStats(): RunStats {
  * Carry the counters of the earlier attempts of a resumed run (as of the interrupted attempt's last checkpoint) into
  * this attempt's, so that its report and checkpoint describe the whole run. Requests, throttles, retries, jobs and
  * items add up: work done in every attempt (items a resume sends again are counted again, as are their requests).
- * `rows.skipped` is taken as stored: the checkpoint stores the rows skipped up to its position (see
+ * `rows.skipped` (with `skippedBy` and `skippedByCode`) is taken as stored: the checkpoint stores the rows skipped up to its position (see
  * {@link CountUpTo}), and the resume reads on from there. The other row counters are the runner's to set: it counts
  * them from the checkpoint position and the rejects file.
  */
 export function carryOver(stats: RunStats, previous: RunStats): void {
   stats.rows.skipped = previous.rows.skipped;
   stats.skippedBy = { ...(previous.skippedBy ?? {}) };
+  // checkpoints written before loader skips were carried over have none
+  if (previous.skippedByCode && Object.keys(previous.skippedByCode).length > 0) stats.skippedByCode = { ...previous.skippedByCode };
   for (const k of ['profiles', 'events', 'subscriptions', 'unsubscribes', 'suppressions', 'listRemovals', 'duplicates'] as const) {
     stats.items[k] += previous.items[k] ?? 0;
   }

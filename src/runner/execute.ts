@@ -50,6 +50,8 @@ export interface LiveRun {
   warnings: RunWarning[];
   /** Rows skipped, by position: a resume skips again the rows skipped past the checkpoint position. */
   skipped: CountUpTo;
+  /** Of those, the rows a loader skipped (`RunStats.skippedByCode`), by position, as the checkpoint stores them. */
+  loaderSkipped: CountUpTo;
   /**
    * Jobs that finished while the rejects file still had writes to make durable (their import errors among them):
    * the checkpoint keeps them pending until those writes are, so a failed write leaves them for the next run.
@@ -65,7 +67,11 @@ function checkpointJobs(run: LiveRun): string[] | undefined {
 /** The counters a checkpoint at `position` stores (skipped rows up to it only). */
 function countersAt(run: LiveRun, position: SourcePosition | undefined): RunStats {
   const seq = position?.seq ?? -1;
-  return { ...run.stats, rows: { ...run.stats.rows, skipped: run.skipped.upTo(seq) }, skippedBy: run.skipped.byUpTo(seq) };
+  const counters: RunStats = { ...run.stats, rows: { ...run.stats.rows, skipped: run.skipped.upTo(seq) }, skippedBy: run.skipped.byUpTo(seq) };
+  const byCode = run.loaderSkipped.byUpTo(seq);
+  if (Object.keys(byCode).length > 0) counters.skippedByCode = byCode;
+  else delete counters.skippedByCode;
+  return counters;
 }
 
 function failure(err: unknown): { code: string; message: string } {
@@ -114,6 +120,7 @@ function wiringOf(run: LiveRun, drainSignal: AbortSignal): WiringContext {
       for (const s of skips) {
         stats.rows.skipped++;
         run.skipped.add(s.seq, 1, s.code);
+        run.loaderSkipped.add(s.seq, 1, s.code);
         stats.skippedBy[s.code] = (stats.skippedBy[s.code] ?? 0) + 1; // skippedBy adds up to rows.skipped
         const byCode = (stats.skippedByCode ??= {});
         byCode[s.code] = (byCode[s.code] ?? 0) + 1;

@@ -91,7 +91,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       // the report and the checkpoint of a resumed run count every attempt's requests, retries, jobs and items
       if (setup.resume?.resumed && setup.resume.counters) carryOver(stats, setup.resume.counters);
       const jobStarts = new JobStarts(setup.resume?.resumeJobsAfter);
-      const extra = { jobStarts, warnings: [...setup.warnings], skipped: new CountUpTo(stats.rows.skipped, stats.skippedBy), jobsWritingRejects: new Set<string>() };
+      const extra = { jobStarts, warnings: [...setup.warnings], skipped: new CountUpTo(stats.rows.skipped, stats.skippedBy), loaderSkipped: new CountUpTo(0, stats.skippedByCode), jobsWritingRejects: new Set<string>() };
       const running: LiveRun = { ...base, setup, ...extra };
       live.settled = () => (setup.tracker.safePosition()?.seq ?? -1) + 1;
       live.rejectsByCode = () => setup.rejects.tally.byCode();

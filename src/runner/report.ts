@@ -61,7 +61,7 @@ export interface RunReport {
   /**
    * Rows a loader deliberately did not send (`rows.skipped` also counts rows a transform filtered out), by code
    * (CONSENT_OPTED_OUT: the profile opted out after the row's consent), and the file listing them with their source
-   * location and reason. Present when a loader skipped rows in this attempt.
+   * location and reason. Present when a loader skipped rows in the run (a resumed run: in any of its attempts).
    */
   skips?: { file: string; byCode: Record<string, number> };
   /** The read-back of a subscription load (`destination.verify`): how many sampled profiles hold their consent. */

@@ -138,4 +138,53 @@ describe('the summary of a resumed run', () => {
       await emulator.close();
     }
   });
+
+  it('counts the rows a loader skipped (CONSENT_OPTED_OUT) over every attempt, as a clean run of the same file does', async () => {
+    const { startEmulator } = await import('../../src/emulator/index.js');
+    const { client } = await import('../unit/emulator/client.js');
+    const emulator = await startEmulator({ port: 0, limits: 'off', subscriptionDelayMs: 0 });
+    try {
+      const key = 'pk_resumed_skips_000000000000000000';
+      const env = { KLAVIYO_BASE_URL: emulator.url, KLAVIYO_API_KEY: key };
+      // profiles that unsubscribed: their rows (no consent date) are skipped by the consent guard, early and late in the file
+      const optedOut = [0, 1, 2, 8];
+      const unsubscribe = {
+        data: {
+          type: 'profile-subscription-bulk-delete-job',
+          attributes: { profiles: { data: optedOut.map((i) => ({ type: 'profile', attributes: { email: `s${i}@example.com`, subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } } })) } },
+        },
+      };
+      expect((await client(emulator.url, key)('POST', '/api/profile-subscription-bulk-delete-jobs', unsubscribe)).status).toBe(202);
+      // the last row is bad: with maxRejects 0 the first attempt fails there, its checkpoint after the rows before
+      const rows = Array.from({ length: 12 }, (_, i) => (i === 11 ? 'not-an-email' : `s${i}@example.com`));
+      await writeFile(file('consent.csv'), ['email', ...rows].join('\n') + '\n');
+      const pipeline = (rejects: string) =>
+        'version: 1\nname: skips\nsource: {type: csv, path: consent.csv}\ntransform:\n  type: subscription\n  profile: {email: email}\n  channels: {email: {marketing: true}}\n' +
+        `destination: {type: klaviyo, concurrency: 1, batch: {subscriptions: 2}}\n${rejects}`;
+      await writeFile(file('skips.yaml'), pipeline('rejects: {maxRejects: 0}\n'));
+      const args = ['run', file('skips.yaml'), '--state-dir', file('state-skips')];
+      const first = await cli(args, { env });
+      expect(first.code, first.stdout + first.stderr).toBe(1);
+      const checkpoint = JSON.parse(await readFile(file('state-skips/skips/checkpoint.json'), 'utf8'));
+      // the interrupted attempt got past some of the skipped rows: the resume must carry them, not count them again
+      expect(checkpoint.counters.skippedByCode?.CONSENT_OPTED_OUT).toBeGreaterThan(0);
+      await writeFile(file('skips.yaml'), pipeline(''));
+      const resumed = await cli([...args, '--report', file('skips-resumed.json')], { env });
+      expect(resumed.code, resumed.stdout + resumed.stderr).toBe(3);
+      const report = JSON.parse(await readFile(file('skips-resumed.json'), 'utf8'));
+      expect(report.resumed).toBe(true);
+      expect(report.resumedAfterRows).toBeLessThan(11);
+
+      const clean = await cli(['run', file('skips.yaml'), '--state-dir', file('state-skips-clean'), '--report', file('skips-clean.json')], { env });
+      expect(clean.code).toBe(3);
+      const cleanReport = JSON.parse(await readFile(file('skips-clean.json'), 'utf8'));
+      expect(cleanReport.skips.byCode).toEqual({ CONSENT_OPTED_OUT: optedOut.length });
+      expect(report.skips.byCode).toEqual(cleanReport.skips.byCode);
+      expect(report.skippedBy).toEqual(cleanReport.skippedBy);
+      expect(report.rows).toEqual(cleanReport.rows);
+      expect(resumed.stdout).toContain(`skipped   CONSENT_OPTED_OUT ${optedOut.length} → `);
+    } finally {
+      await emulator.close();
+    }
+  }, 60_000);
 });
