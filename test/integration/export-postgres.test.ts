@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,4 +160,20 @@ describe('postgres destination', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/FAIL\s+postgres.*no primary key or unique index on id.*→ fix: CREATE UNIQUE INDEX/);
   }, 60_000);
+});
+
+describe('example events-postgres-nightly.yaml', () => {
+  it('runs against the embedded emulator and its seed: every event upserted into klaviyo_events_emulator', async () => {
+    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${db.name}`)}`;
+    const args = ['run', 'pipelines/examples/events-postgres-nightly.yaml', '--emulator', '--emulator-seed', 'pipelines/examples/klaviyo-export.seed.json', '--state-dir', path.join(tmp, 'state-example'), '--report', path.join(tmp, 'example-report.json')];
+    const r = await cli(args, { env: { DATABASE_URL: url } });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(path.join(tmp, 'example-report.json'), 'utf8')) as { rows: { loaded: number }; output: string };
+    const rows = await db.client.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids, count(email)::int AS emails, count(metric)::int AS metrics FROM ${db.name}.klaviyo_events_emulator`);
+    expect(report.rows.loaded).toBeGreaterThan(0);
+    expect(rows.rows[0]).toEqual({ n: report.rows.loaded, ids: report.rows.loaded, emails: report.rows.loaded, metrics: report.rows.loaded });
+    expect(report.output).toBe('postgres:klaviyo_events_emulator');
+    const types = await db.client.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'klaviyo_events_emulator' AND column_name IN ('datetime', 'value', 'properties') ORDER BY column_name`, [db.name]);
+    expect(types.rows.map((t) => t.data_type)).toEqual(['timestamp with time zone', 'jsonb', 'numeric']);
+  }, 120_000);
 });
