@@ -407,6 +407,16 @@ export function postgresColumnsNeedTable(ctx: RuleContext): RuleViolation[] {
   return [{ path: ['source', 'columns'], message: 'columns needs table (a query selects its own columns)' }];
 }
 
+/** A postgres destination upserts by its `key` (default `id`): the export transform must have that output column. */
+export function postgresKeyIsAColumn(ctx: RuleContext): RuleViolation[] {
+  const d = asObj(at(ctx.raw, 'destination'));
+  const columns = asObj(at(ctx.raw, 'transform', 'columns'));
+  if (typeOf(ctx, 'destination') !== 'postgres' || typeOf(ctx, 'transform') !== 'export' || !columns) return [];
+  const key = d?.key ?? 'id';
+  if (typeof key !== 'string' || has(columns, key)) return [];
+  return [{ path: has(d, 'key') ? ['destination', 'key'] : ['destination'], message: `the postgres destination upserts by ${JSON.stringify(key)}, which is not an output column of transform.columns (add it, e.g. \`${key}: id\`, or set destination.key)` }];
+}
+
 /** `lookback` re-reads behind the cursor watermark, so it needs `cursor`. */
 export function postgresLookbackNeedsCursor(ctx: RuleContext): RuleViolation[] {
   const s = asObj(at(ctx.raw, 'source'));
@@ -751,6 +761,7 @@ export const PIPELINE_RULES: readonly PipelineRule[] = [
   postgresTableOrQuery,
   postgresColumnsNeedTable,
   postgresLookbackNeedsCursor,
+  postgresKeyIsAColumn,
   klaviyoSourceOptions,
   componentsFit,
   checkpointS3NeedsUrl,

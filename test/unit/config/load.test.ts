@@ -187,6 +187,21 @@ destination: {type: klaviyo}
     expected: ['CONFIG_RULE@7:10', 'CONFIG_RULE@8:13'],
   },
   {
+    name: 'postgres destination: its key is not an output column',
+    text: `version: 1
+name: pgdest
+source: {type: klaviyo, list: L1}
+transform: {type: export, columns: {email: email, profile_id: id}}
+destination:
+  type: postgres
+  url: postgres://localhost/test
+  table: members
+  key: klaviyo_id
+`,
+    expected: ['CONFIG_RULE@9:8'],
+    paths: ['destination.key'],
+  },
+  {
     name: 'postgres: neither table nor query; columns without table',
     text: `version: 1
 name: pg
