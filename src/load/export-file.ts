@@ -21,6 +21,11 @@ export interface ExportFileOptions {
   /** Gzip-compress (each chunk is one gzip member). @default false */
   gzip?: boolean;
   /**
+   * Close the file and its log after each chunk and open them again for the next (parts: an export with hundreds
+   * of parts must not hold two descriptors for each). @default false
+   */
+  closeBetweenChunks?: boolean;
+  /**
    * Resume an interrupted export: keep the rows of the chunks whose last seq is ≤ `afterSeq` (the checkpoint's
    * position; undefined when nothing was acknowledged) and drop the rest. Without `resume` the file starts over.
    */
@@ -34,6 +39,9 @@ export class ExportFile {
   readonly #encoder: RowEncoder;
   readonly #header: boolean;
   readonly #gzip: boolean;
+  readonly #closeBetweenChunks: boolean;
+  /** Between open() and close(): chunks may be appended (the handles may be closed between chunks). */
+  #writable = false;
   #handle: FileHandle | undefined;
   #progress: FileHandle | undefined;
   #bytes = 0;
@@ -44,12 +52,15 @@ export class ExportFile {
     this.#encoder = options.encoder;
     this.#header = options.header ?? true;
     this.#gzip = options.gzip ?? false;
+    this.#closeBetweenChunks = options.closeBetweenChunks ?? false;
   }
 
   /** Open (create, or truncate to the resume point) the partial file. */
   static async open(options: ExportFileOptions): Promise<ExportFile> {
     const file = new ExportFile(options);
     await file.#open(options.resume);
+    file.#writable = true;
+    if (file.#closeBetweenChunks) await file.#release();
     return file;
   }
 
@@ -101,6 +112,10 @@ export class ExportFile {
   }
 
   async #appendChunk(text: string, lastSeq: number): Promise<void> {
+    if (!this.#handle && this.#writable) {
+      this.#handle = await open(this.partialPath, 'r+');
+      this.#progress = await open(this.progressPath, 'a');
+    }
     const handle = this.#handle;
     const progress = this.#progress;
     if (!handle || !progress) throw new EtlError('INTERNAL', `export file ${this.partialPath} is closed`);
@@ -110,10 +125,17 @@ export class ExportFile {
     this.#bytes += data.length;
     await progress.write(`${lastSeq} ${this.#bytes}\n`);
     await progress.sync();
+    if (this.#closeBetweenChunks && this.#writable) await this.#release();
   }
 
   /** Close the partial file, keeping it (an interrupted run resumes from it). */
   async close(): Promise<void> {
+    this.#writable = false;
+    await this.#release();
+  }
+
+  /** Close the handles (they are opened again for the next chunk while the file is writable). */
+  async #release(): Promise<void> {
     const h = this.#handle;
     const p = this.#progress;
     this.#handle = undefined;

@@ -74,7 +74,7 @@ export class ExportParts {
     if (!file) {
       const { encoder, gzip } = this.#options;
       const resume = left ? this.#options.resume : undefined;
-      file = ExportFile.open({ partialPath: partPath(this.#options.partialPath, key), encoder, gzip, resume, header: false });
+      file = ExportFile.open({ partialPath: partPath(this.#options.partialPath, key), encoder, gzip, resume, header: false, closeBetweenChunks: true });
       file.catch(() => {}); // surfaced by the caller's await
       this.#parts.set(key, file);
     }

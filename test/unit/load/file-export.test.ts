@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -151,6 +152,23 @@ describe('parted export', () => {
     await exportAll({ type: 'file', path: out }, interleave(partRows(1), 0));
     expect(await readdir(dir)).toEqual(['out.csv']);
     expect(await readFile(out, 'utf8')).not.toContain('stale');
+  });
+
+  it('hundreds of parts hold no file descriptors between chunks, and are joined in order', async () => {
+    const dir = await mkdtemp(path.join(tmp, 'many-'));
+    const out = path.join(dir, 'out.ndjson');
+    const { ctx, acked } = recordingContext();
+    const loader = createExportLoader({ target: { type: 'file', path: out }, columns: ['id'], format: 'ndjson', chunkRows: 2 }, ctx);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const keys = Array.from({ length: 400 }, (_, i) => `2026-01-01T00:00:${String(i).padStart(3, '0')}Z`);
+    const items = keys.flatMap((part, i) => [0, 1].map((k) => ({ kind: 'export-row' as const, payload: { id: `${part}/${k}` }, first: { seq: i * 2 + k, source: 's' }, last: { seq: i * 2 + k, source: 's' }, part })));
+    await loader.write(items.reverse().map((item, seq) => ({ ...item, first: { seq, source: 's' }, last: { seq, source: 's' } })));
+    expect(acked).toHaveLength(800); // flushed (and durable) before close
+    expect(fds() - before).toBeLessThan(10);
+    await loader.close();
+    const ids = (await readFile(out, 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(keys.flatMap((k) => [`${k}/1`, `${k}/0`]));
   });
 
   it('S3: the parts are uploaded joined, as one object, and the staging files are removed', async () => {
