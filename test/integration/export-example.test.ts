@@ -66,7 +66,9 @@ destination: {type: csv, path: out/vip.csv, delimiter: ";"}
     );
     const report = await run({ pipelineFile: file, env: {}, emulator: { seedFile: SEED, limits: 'off' } });
     expect(report.status).toBe('succeeded');
-    expect(report.requests.byEndpoint['GET /api/segments/{id}/profiles']).toBe(2); // page size 1, no empty third page
+    // two planning requests (the first and the last joined_group_at, one sorted page of size 1 each), then two pages
+    // of size 1: no empty third page
+    expect(report.requests.byEndpoint['GET /api/segments/{id}/profiles']).toBe(4);
     // exported members are rows of the file, not profiles loaded into Klaviyo
     expect(report.items).toMatchObject({ profiles: 0, exportRows: 2 });
     expect(report.rows.loaded).toBe(2);
