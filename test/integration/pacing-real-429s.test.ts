@@ -77,18 +77,16 @@ describe('429s as Klaviyo really sends them (through the CLI)', () => {
     const offset = (((38_000 - (Date.now() % 60_000)) % 60_000) + 60_000) % 60_000;
     const emu = await startEmulator({ port: 0, limits: 0.02, now: () => Date.now() + offset, faults: { noRetryAfter: 1 } }); // M × 0.02: 1/s, 3/min
     try {
-      // 4 requests: more than the steady window's 3, so the run meets the refusal whoever takes the window's last
-      // slots (the run, paced at 1/s, can win every race with the other client below now that it starts sooner)
-      const file = await pipeline('noretryafter', 40, 10);
+      const file = await pipeline('noretryafter', 30, 10); // 3 requests
       const reportFile = path.join(tmp, 'noretryafter-report.json');
       const env = { KLAVIYO_BASE_URL: emu.url, KLAVIYO_API_KEY: key };
-      const run = cli(['run', file, '--state-dir', path.join(tmp, 'state'), '--report', reportFile], { env });
-      // another integration on the same account uses what is left of the steady window after the run's first request
-      await waitFor(async () => ((await state(emu.url, key)).requests.byEndpoint[ENDPOINT] ?? 0) >= 1, 'the run\'s first request');
+      // another integration on the same account uses up the steady window before the run starts (racing the run for
+      // the window's last slots instead let the run, paced at 1/s since its start got shorter, win them all)
       const accepted = async () => {
         const s = await state(emu.url, key);
         return (s.requests.byEndpoint[ENDPOINT] ?? 0) - s.requests.throttled;
       };
+      let mine = 0;
       while ((await accepted()) < 3) {
         const res = await fetch(`${emu.url}/api/event-bulk-create-jobs`, {
           method: 'POST',
@@ -99,23 +97,27 @@ describe('429s as Klaviyo really sends them (through the CLI)', () => {
         if (res.status === 429) {
           expect(res.headers.get('retry-after')).toBeNull();
           await new Promise((r) => setTimeout(r, 200));
-        }
+        } else mine++;
       }
+      expect(mine).toBe(3);
+      const run = cli(['run', file, '--state-dir', path.join(tmp, 'state'), '--report', reportFile], { env });
       const result = await run;
       expect(result.stderr).not.toContain('KLAVIYO_UNAVAILABLE');
       expect(result.code).toBe(0);
       const report = JSON.parse(await readFile(reportFile, 'utf8'));
       expect(report.status).toBe('succeeded');
-      expect(report.rows).toMatchObject({ read: 40, loaded: 40, rejected: 0 });
+      expect(report.rows).toMatchObject({ read: 30, loaded: 30, rejected: 0 });
       const s = await state(emu.url, key);
-      expect(s.events).toBe(40);
-      // the run was refused (no Retry-After) and waited for the window's end instead of failing
+      expect(s.events).toBe(30);
+      // the run was refused (no Retry-After) and waited instead of failing. With the window used up before its first
+      // request it is refused 5 times and waits into the window after next (~80 s, where ~20 s would do): a known
+      // shortfall (see docs/loader.md, 429s), bounded here so that it cannot get worse unnoticed
       expect(report.requests.throttled).toBeGreaterThanOrEqual(1);
-      expect(report.requests.throttled).toBeLessThanOrEqual(4);
+      expect(report.requests.throttled).toBeLessThanOrEqual(6);
     } finally {
       await emu.close();
     }
-  }, 90_000);
+  }, 150_000);
 
   it('limits at half the documented tier, the loader not told: under 3% of requests throttled', async () => {
     const key = 'pk_real_429_half_limits_000000000';
