@@ -8,6 +8,7 @@ import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js'
 import { createS3Client } from '../../src/s3/client.js';
 import { cli, spawnCli } from '../helpers/cli.js';
 import { flushesLogged } from '../helpers/export-progress.js';
+import { readAll } from '../helpers/export-seed.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 import { client, KEY } from '../unit/emulator/client.js';
 
@@ -34,14 +35,8 @@ beforeAll(async () => {
   // every answer slowed a little, so a kill lands while a later page is in flight
   emu = await startEmulator({ port: 0, limits: 'off', seedFile, faults: { seed: 1, slowRate: 1, slowMs: 60 } });
   s3 = await startS3rver(['exports']);
-  const call = client(emu.url);
-  let next: string | undefined = `/api/lists/${LIST}/profiles?page[size]=100`;
-  while (next) {
-    const r = await call('GET', next);
-    expect(r.status).toBe(200);
-    for (const p of r.json.data as { id: string; attributes: { email: string } }[]) held.set(p.id, p.attributes.email);
-    next = r.json.links?.next ? String(r.json.links.next).replace(emu.url, '') : undefined;
-  }
+  const { data } = await readAll(client(emu.url), `/api/lists/${LIST}/profiles?page[size]=100`);
+  for (const p of data as { id: string; attributes: { email: string } }[]) held.set(p.id, p.attributes.email);
   expect(held.size).toBe(MEMBERS);
 }, 60_000);
 

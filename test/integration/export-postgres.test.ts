@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { cli, spawnCli } from '../helpers/cli.js';
+import { readAll } from '../helpers/export-seed.js';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.js';
 import { client, KEY } from '../unit/emulator/client.js';
 
@@ -30,14 +31,8 @@ beforeAll(async () => {
   seedFile = path.join(tmp, 'seed.json');
   await writeFile(seedFile, JSON.stringify({ profiles, lists: [{ id: LIST, name: 'Warehouse', members: emails }] }));
   emu = await startEmulator({ port: 0, limits: 'off', seedFile, faults: { seed: 2, slowRate: 1, slowMs: 60 } });
-  const call = client(emu.url);
-  let next: string | undefined = `/api/lists/${LIST}/profiles?page[size]=100`;
-  while (next) {
-    const r = await call('GET', next);
-    expect(r.status).toBe(200);
-    for (const p of r.json.data as { id: string; attributes: { email: string } }[]) held.set(p.id, p.attributes.email);
-    next = r.json.links?.next ? String(r.json.links.next).replace(emu.url, '') : undefined;
-  }
+  const { data } = await readAll(client(emu.url), `/api/lists/${LIST}/profiles?page[size]=100`);
+  for (const p of data as { id: string; attributes: { email: string } }[]) held.set(p.id, p.attributes.email);
   expect(held.size).toBe(MEMBERS);
 }, 60_000);
 
