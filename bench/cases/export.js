@@ -6,15 +6,61 @@
 // run's first request, as in ceiling.js) / the span from the first to the last request the emulator admitted.
 // The source paces L endpoints at the documented 700/min (the spec and the emulator allow 750/min), so members
 // top out at 700/750 = 0.933 of the spec's least time when steady-bound.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultConcurrency } from '../../dist/extract/klaviyo.js';
 import { ENDPOINTS } from '../../dist/klaviyo/endpoints.js';
 import { API_KEY, admittedRequests, leastTimeFixedMs, runCli, startEmulatorProcess, writePipeline } from '../lib.js';
 
 export const description = 'exports at the ceiling with 250 ms latency: events and list members, partitioned vs one cursor, peak RSS';
 
 const LATENCY_MS = 250;
+/** Ranges the events source reads at once by default (4: its bound on records in flight). */
+const EVENTS_CURSORS = defaultConcurrency({ endpoint: 'GET /api/events', pageSize: 1000 });
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds a process has used so far (/proc/<pid>/stat utime + stime), or undefined off Linux. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat), or undefined off Linux. */
+function machineCpu() {
+  try {
+    const [, ...t] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const total = t.reduce((a, b) => a + b, 0);
+    const idle = t[3] + (t[4] ?? 0);
+    return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Measures the emulator's and the machine's CPU over a span: `stop()` → shares (1 = one core; machine: of all cores). */
+function cpuMeter(emu) {
+  const emu0 = cpuSeconds(emu.pid);
+  const machine0 = machineCpu();
+  const t0 = performance.now();
+  return () => {
+    const secs = (performance.now() - t0) / 1000;
+    const emu1 = cpuSeconds(emu.pid);
+    const machine1 = machineCpu();
+    return {
+      emulatorCpuS: emu0 === undefined || emu1 === undefined ? undefined : Number((emu1 - emu0).toFixed(2)),
+      emulatorCores: emu0 === undefined || emu1 === undefined ? undefined : Number(((emu1 - emu0) / secs).toFixed(2)),
+      machineBusy: machine0 && machine1 ? Number(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)).toFixed(2)) : undefined,
+    };
+  };
+}
 
 async function listId(emu, apiKey) {
   const res = await fetch(`${emu.url}/api/lists?filter=equals(name,"Generated list")`, {
@@ -22,6 +68,104 @@ async function listId(emu, apiKey) {
   });
   const body = await res.json();
   return body.data[0].id;
+}
+
+/** Whole-second ISO form the events filter takes (as the source sends its bounds). */
+const filterTime = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+/**
+ * The emulator alone: the least any client must do to read every event, so the best any client can do on this
+ * machine against this emulator with as many cursors. The requests the CLI's source makes: the first and last
+ * datetime (a sorted page of size 1 each), then `concurrency` workers reading time ranges of whole seconds,
+ * page[size]=1000 sorted by datetime, following links.next; while a worker is idle, a range is split at the
+ * middle of what is left of it (as the source splits its ranges: generated events are not spread evenly over time,
+ * and fixed equal ranges left one worker reading alone at the end). Each body is JSON.parse'd only to count its
+ * events and find the next link (nothing a client could skip), then dropped. Its own API key: its own account (same
+ * seed) and rate-limit windows. 429s (none expected below XL's 350/s) are waited out as Retry-After says.
+ */
+async function emulatorAlone(ctx, emu, { label, concurrency, expectedRows }) {
+  const apiKey = `${API_KEY}${label}`.replace(/[^A-Za-z0-9_]/g, '_');
+  const headers = { authorization: `Klaviyo-API-Key ${apiKey}`, revision: '2026-07-15', accept: 'application/vnd.api+json' };
+  const get = async (pathAndQuery) => {
+    for (;;) {
+      const res = await fetch(`${emu.url}${pathAndQuery}`, { headers });
+      if (res.status === 429) {
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+        continue;
+      }
+      if (!res.ok) throw new Error(`emulator answered ${res.status} to GET ${pathAndQuery}`);
+      return JSON.parse(await res.text());
+    }
+  };
+  const at = (event) => Date.parse(event.attributes.datetime);
+  const firstPage = ({ lo, hi }) => `/api/events?page[size]=1000&sort=datetime&filter=${encodeURIComponent(`greater-or-equal(datetime,${filterTime(lo)}),less-than(datetime,${filterTime(hi)})`)}`;
+  ctx.log(`${label}: events, ${concurrency} cursors, JSON.parse only`);
+  const meter = cpuMeter(emu);
+  const t0 = performance.now();
+  const edge = async (sort) => at((await get(`/api/events?page[size]=1&sort=${sort}`)).data[0]);
+  const pending = [{ lo: Math.floor((await edge('datetime')) / 1000) * 1000, hi: Math.floor((await edge('-datetime')) / 1000) * 1000 + 1000 }];
+  let rows = 0;
+  let active = 0;
+  let idle = 0;
+  let wakers = [];
+  const wake = () => (wakers.splice(0).forEach((w) => w()));
+  const readRange = async (range) => {
+    let next = firstPage(range);
+    while (next) {
+      const body = await get(next);
+      const data = body.data;
+      // a range split while it was read ends at the split point: its next pages may hold the other half's events
+      let n = data.length;
+      if (n > 0 && at(data[n - 1]) >= range.hi) n = data.findIndex((e) => at(e) >= range.hi);
+      rows += n;
+      next = n === data.length && typeof body.links?.next === 'string' && body.links.next !== '' ? body.links.next.slice(body.links.next.indexOf('/api/')) : undefined;
+      if (next && idle > 0 && pending.length === 0) {
+        const mid = Math.floor((at(data[n - 1]) + range.hi) / 2000) * 1000;
+        if (mid > at(data[n - 1]) && mid < range.hi) {
+          pending.push({ lo: mid, hi: range.hi });
+          range.hi = mid;
+          wake();
+        }
+      }
+    }
+  };
+  const worker = async () => {
+    for (;;) {
+      const range = pending.shift();
+      if (range) {
+        active++;
+        await readRange(range).finally(() => active--);
+        wake();
+      } else if (active === 0) return;
+      else {
+        idle++;
+        await new Promise((r) => wakers.push(r));
+        idle--;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const wallMs = performance.now() - t0;
+  const cpu = meter();
+  if (rows !== expectedRows) throw new Error(`${label} read ${rows} events, expected ${expectedRows}`);
+  const seen = await admittedRequests(emu, apiKey, 'GET /api/events');
+  const least = leastTimeFixedMs(seen.count, ENDPOINTS['GET /api/events'], seen.firstAt);
+  const efficiency = least / Math.max(1, seen.spanMs);
+  ctx.log(`${label}: ${rows} rows, ${seen.count} requests in ${(seen.spanMs / 1000).toFixed(1)} s (least ${(least / 1000).toFixed(1)} s) → ${efficiency.toFixed(3)}, emulator ${cpu.emulatorCores} cores, machine ${cpu.machineBusy} busy`);
+  return {
+    label,
+    resource: 'events',
+    concurrency,
+    rows,
+    requests: seen.count,
+    leastMs: least,
+    spanMs: Math.round(seen.spanMs),
+    efficiency: Number(efficiency.toFixed(3)),
+    wallMs: Math.round(wallMs),
+    rowsPerSecond: Math.round(rows / (wallMs / 1000)),
+    ...cpu,
+  };
 }
 
 async function one(ctx, emu, { label, resource, concurrency }) {
@@ -72,25 +216,47 @@ export async function run(ctx) {
   });
   const runs = [];
   try {
-    runs.push(await one(ctx, emu, { label: 'events-partitioned', resource: 'events' }));
-    runs.push(await one(ctx, emu, { label: 'events-one-cursor', resource: 'events', concurrency: 1 }));
+    // the emulator alone first, with as many ranges as the CLI's default cursors, then the CLI the same way
+    runs.push(await emulatorAlone(ctx, emu, { label: 'events-emulator-alone', concurrency: EVENTS_CURSORS, expectedRows: sizes.events }));
+    // and with 8 times as many: what the emulator serves when 250 ms per answer no longer bounds the cursors
+    runs.push(await emulatorAlone(ctx, emu, { label: 'events-emulator-alone-wide', concurrency: 8 * EVENTS_CURSORS, expectedRows: sizes.events }));
+    for (const events of [{ label: 'events-partitioned' }, { label: 'events-one-cursor', concurrency: 1 }]) {
+      const meter = cpuMeter(emu);
+      runs.push({ ...(await one(ctx, emu, { ...events, resource: 'events' })), ...meter() });
+    }
     runs.push(await one(ctx, emu, { label: 'members-partitioned', resource: 'members' }));
     runs.push(await one(ctx, emu, { label: 'members-one-cursor', resource: 'members', concurrency: 1 }));
   } finally {
     await emu.close();
   }
   const by = Object.fromEntries(runs.map((r) => [r.label, r]));
+  const cli = runs.filter((r) => r.peakRssMb !== undefined);
+  const alone = by['events-emulator-alone'];
+  const partitioned = by['events-partitioned'];
+  // the three times of the events export: what the tiers allow, what this machine's emulator serves, what the CLI takes
+  const events = {
+    cursors: EVENTS_CURSORS,
+    leastMs: partitioned.leastMs,
+    emulatorAloneMs: alone.spanMs,
+    cliMs: partitioned.spanMs,
+    cliVsTiers: partitioned.efficiency,
+    emulatorAloneVsTiers: alone.efficiency,
+    cliVsEmulatorAlone: Number((alone.spanMs / Math.max(1, partitioned.spanMs)).toFixed(3)),
+  };
+  ctx.log(`events: least ${(events.leastMs / 1000).toFixed(1)} s, emulator alone ${(events.emulatorAloneMs / 1000).toFixed(1)} s (${events.emulatorAloneVsTiers}), CLI ${(events.cliMs / 1000).toFixed(1)} s → ${events.cliVsTiers} of the tiers, ${events.cliVsEmulatorAlone} of the emulator alone`);
   return {
-    config: { latencyMs: LATENCY_MS, limits: 'klaviyo (spec tiers)', sizes, pageSize: 'resource maximum (events 1000, members 100)' },
-    metrics: { runs },
+    config: { latencyMs: LATENCY_MS, limits: 'klaviyo (spec tiers)', sizes, pageSize: 'resource maximum (events 1000, members 100)', eventsCursors: EVENTS_CURSORS },
+    metrics: { events, runs },
     targets: [
       { name: 'events partitioned ≥ 0.90 of the least time', target: 0.9, value: by['events-partitioned'].efficiency, met: by['events-partitioned'].efficiency >= 0.9 },
       { name: 'members partitioned ≥ 0.90 of the least time', target: 0.9, value: by['members-partitioned'].efficiency, met: by['members-partitioned'].efficiency >= 0.9 },
-      { name: 'peak RSS < 256 MB', target: 256, value: Math.max(...runs.map((r) => r.peakRssMb)), met: runs.every((r) => r.peakRssMb < 256) },
+      { name: 'peak RSS < 256 MB', target: 256, value: Math.max(...cli.map((r) => r.peakRssMb)), met: cli.every((r) => r.peakRssMb < 256) },
     ],
     notes: [
       'Every run reads the whole resource (incremental: false) into a CSV file through the CLI; each run uses its own API key, so its own emulator account (generated from the same seed) and rate-limit windows.',
       'One cursor at 250 ms per answer cannot pass 4 requests/s whatever the tier: the partitioned run is what reaches the ceiling.',
+      `events-emulator-alone is no CLI run: the least a client must do (the same requests, ${EVENTS_CURSORS} ranges at once, each body JSON.parse'd and dropped), so its time is the best any client can do with as many cursors on this machine against this emulator; cliVsEmulatorAlone = its span / the CLI's.`,
+      'emulatorCores: CPU seconds of the emulator process per second of the run (1 = one core); machineBusy: share of all cores busy over the run (other processes included).',
     ],
   };
 }
