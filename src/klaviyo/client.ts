@@ -96,8 +96,10 @@ interface Call {
   firstAt: number;
   /** When the last attempt was sent (clock ms). */
   sentAt: number;
-  /** 429s in a row (the last attempts). */
-  throttledInARow: number;
+  /** When the last attempt was sent, if it was answered 429 (clock ms). */
+  refusedAt: number | undefined;
+  /** What the limiter said of the last attempt's 429: ms until the window that refused it ends. */
+  untilWindowMs: number | undefined;
   /** 5xx answers and network failures so far (`retries` bounds them). */
   failures: number;
 }
@@ -153,7 +155,7 @@ export class KlaviyoClient {
     const now = this.#clock.now();
     const info = { method, url: new URL(path, this.#baseUrl).toString() };
     const idempotent = request.idempotent ?? (method === 'GET' || method === 'DELETE');
-    const call: Call = { key: endpointKey, method, path, body, idempotent, info, firstAt: now, sentAt: now, throttledInARow: 0, failures: 0 };
+    const call: Call = { key: endpointKey, method, path, body, idempotent, info, firstAt: now, sentAt: now, refusedAt: undefined, untilWindowMs: undefined, failures: 0 };
 
     for (let attempt = 0; ; attempt++) {
       this.#throwIfAborted();
@@ -174,8 +176,11 @@ export class KlaviyoClient {
         this.#stats.requests.total++;
         this.#stats.requests.byEndpoint[call.key] = (this.#stats.requests.byEndpoint[call.key] ?? 0) + 1;
         const answer = await this.#send(call.method, call.path, call.body);
-        // before the limiter sees the request end: what the answer tells decides when its tokens come back
+        // before the limiter sees the request end: what the answer tells decides when its tokens come back, and a
+        // 429's pause holds back the requests waiting for this one's answer
         this.#observe(call.key, answer, call.sentAt);
+        if (answer.status === 429) this.#throttled(call, answer);
+        else this.#limiter.admitted(call.key, call.sentAt);
         return answer;
       });
       return { raw };
@@ -191,7 +196,7 @@ export class KlaviyoClient {
     const status = raw.status;
     if (status >= 200 && status < 300) return { response: this.#response(raw) };
     if (status === 429) return this.#afterThrottled(call, raw, attempt);
-    call.throttledInARow = 0;
+    call.refusedAt = undefined;
     if (status >= 400 && status < 500 && isAuthRefusal(status, this.#response(raw).errors)) {
       this.#stats.requests.failed++;
       const response = this.#response(raw);
@@ -229,6 +234,17 @@ export class KlaviyoClient {
     return { delay, why: { status } };
   }
 
+  /** Tell the limiter of a 429 (it pauses the endpoint until the window that refused the request ends). */
+  #throttled(call: Call, raw: RawResponse): void {
+    call.untilWindowMs = this.#limiter.throttled(call.key, {
+      sentAt: call.sentAt,
+      retryAfterMs: parseRetryAfter(raw.headers['retry-after'], this.#clock.now()),
+      hintMs: availableInMs(raw.text),
+      refusedBeforeAt: call.refusedAt,
+    });
+    call.refusedAt = call.sentAt;
+  }
+
   /**
    * A 429: wait for the end of the window that refused the request (`Retry-After`, else what the limiter knows of
    * the windows: see RateLimiter.throttled) and try again, for as long as the retry budget lasts.
@@ -238,14 +254,7 @@ export class KlaviyoClient {
     this.#stats.requests.throttledByEndpoint[call.key] = (this.#stats.requests.throttledByEndpoint[call.key] ?? 0) + 1;
     const now = this.#clock.now();
     const retryAfter = raw.headers['retry-after'];
-    const untilWindowMs = this.#limiter.throttled(call.key, {
-      sentAt: call.sentAt,
-      retryAfterMs: parseRetryAfter(retryAfter, now),
-      hintMs: availableInMs(raw.text),
-      inARow: call.throttledInARow,
-    });
-    call.throttledInARow++;
-    const delay = retryDelay({ attempt, status: 429, retryAfter, untilWindowMs, now }, this.#policy)!;
+    const delay = retryDelay({ attempt, status: 429, retryAfter, untilWindowMs: call.untilWindowMs, now }, this.#policy)!;
     if (this.#pastBudget(call, delay)) {
       this.#stats.requests.failed++;
       const response = this.#response(raw);
@@ -267,7 +276,7 @@ export class KlaviyoClient {
   /** A network failure is retried after a delay, or thrown when it is not retryable or the retries are used up. */
   #afterFailure(call: Call, failure: { errorCode?: string; errorMessage?: string }, attempt: number): Next {
     const { errorCode, errorMessage = '' } = failure;
-    call.throttledInARow = 0;
+    call.refusedAt = undefined;
     const delay = retryDelay({ attempt: call.failures, errorCode }, this.#policy);
     call.failures++;
     if (delay === undefined || call.failures > this.#retries || this.#pastBudget(call, delay)) {

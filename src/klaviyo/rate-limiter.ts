@@ -106,8 +106,8 @@ export interface ThrottleInfo {
   retryAfterMs?: number;
   /** "Expected available in N seconds" of the answer's body, in ms. */
   hintMs?: number;
-  /** 429s this request received in a row before this one. */
-  inARow: number;
+  /** When this request's previous attempt, if it was answered 429 too, was sent (clock ms). */
+  refusedBeforeAt?: number;
 }
 
 /** The steady and burst reservoirs of one endpoint key. */
@@ -346,6 +346,13 @@ interface KeyState {
   recent: { start: number; throttled: boolean }[];
   /** When the burst allowance was last lowered (or grown back). */
   burstChangedAt: number;
+  /** 429s answered for this key so far (a key's first request refused does not count as its first answer). */
+  throttles: number;
+  /**
+   * The key's refusals since its last admitted answer: when the first of them was sent (clock ms). A request sent one
+   * burst window or more after it and refused too means the steady window is used up (see {@link throttled}).
+   */
+  refusedSince: number | undefined;
   /**
    * The server's steady window as the answers stated it: it ends after `endsAfter` and by `resetAt` (clock ms);
    * what remained at the last answer, and the requests started since.
@@ -454,6 +461,7 @@ export class RateLimiter {
   async #run<T>(state: KeyState, fn: () => Promise<T>, release: (() => void) | undefined): Promise<T> {
     if (state.steady) state.steady.startedSince++;
     const ended = this.#holdToken(state);
+    const throttlesBefore = state.throttles;
     let answered = false;
     try {
       const result = await fn();
@@ -462,7 +470,8 @@ export class RateLimiter {
     } finally {
       ended(answered);
       if (release) {
-        state.answered = answered;
+        // a 429 (reported by `fn` through throttled()) states no limits: the next request goes alone in its turn
+        state.answered = answered && state.throttles === throttlesBefore;
         state.firstAnswer = undefined;
         release();
       }
@@ -537,12 +546,26 @@ export class RateLimiter {
   }
 
   /**
+   * A request was answered, not 429: sent no earlier than the key's first refusal since the last such answer, it
+   * ends that run of refusals (the account's windows had room again).
+   */
+  admitted(key: string, sentAt: number): void {
+    const state = this.#state(key);
+    if (state.refusedSince !== undefined && sentAt >= state.refusedSince) state.refusedSince = undefined;
+  }
+
+  /**
    * A request was answered 429: pause the key until the window that refused it ends, and return that wait (ms).
+   * Call it before the request's scheduled function returns (the key's waiting requests then see the pause).
    * - `Retry-After` when the answer has one (> 0);
    * - else, when the steady window is known to be used up (the last `RateLimit-Remaining`, less the requests started
-   *   since), or the request was refused already, or the body says so ("available in N seconds"), the steady
-   *   window's end: from the last `RateLimit-Reset`, else one whole steady window (the tier's);
-   * - else the end of the burst window (at most one burst window away).
+   *   since), or the body says so ("available in N seconds"), or it is refused again: this request was refused
+   *   before in the steady window the answers told of, or, with no such window known, the key was refused already
+   *   and this request was sent one burst window or more after that first refusal with nothing admitted since (a
+   *   burst window alone would have let it through): the steady window's end, from the last `RateLimit-Reset`, else
+   *   one whole steady window (the tier's; a 429 carries no `RateLimit-*` headers to tell where it ends);
+   * - else the end of the burst window (at most one burst window away): a first refusal, with nothing known of the
+   *   steady window, may be the burst window's.
    * A 429 that is not the steady window's (another client takes part of the burst allowance) also lowers the burst
    * allowance to the requests that got through in the burst window before it; it grows back by one every
    * BURST_RECOVERY_WINDOWS burst windows without a 429, up to the tier.
@@ -562,18 +585,28 @@ export class RateLimiter {
         break;
       }
     }
+    state.throttles++;
+    const refusedAcross = state.refusedSince !== undefined && info.sentAt >= state.refusedSince + this.#burstWindowMs;
+    state.refusedSince ??= info.sentAt;
     const burstLike = Math.max(this.#burstWindowMs, 1000);
+    const known = state.steady !== undefined && state.steady.resetAt > now ? state.steady : undefined;
     const steadyOut =
-      (state.steady !== undefined && state.steady.resetAt > now && state.steady.remaining - state.steady.startedSince <= 0) ||
+      (known !== undefined && known.remaining - known.startedSince <= 0) ||
       (info.hintMs ?? 0) > burstLike ||
       (info.retryAfterMs ?? 0) > burstLike;
+    // The answers said the steady window has room (perhaps before another client used it up): used up only when this
+    // very request was refused before in that window. Nothing known: when the key was refused across burst windows.
+    const windowStart = known ? known.resetAt - this.#steadyWindowMs : now - this.#steadyWindowMs;
+    const refusedAgain = known
+      ? info.refusedBeforeAt !== undefined && info.refusedBeforeAt >= windowStart
+      : refusedAcross;
     let wait: number;
     if (info.retryAfterMs !== undefined && info.retryAfterMs > 0) wait = info.retryAfterMs;
-    else if (steadyOut || info.inARow > 0) {
+    else if (steadyOut || refusedAgain) {
       wait = state.steady && state.steady.resetAt > now ? state.steady.resetAt - now + state.marginMs : this.#steadyWindowMs;
     } else wait = this.#burstWindowMs;
     wait = Math.max(wait, info.hintMs ?? 0);
-    if (!steadyOut) this.#lowerBurst(state, info.sentAt, now);
+    if (!steadyOut && !refusedAgain) this.#lowerBurst(state, info.sentAt, now);
     this.pause(key, wait);
     return wait;
   }
@@ -590,15 +623,17 @@ export class RateLimiter {
 
   /**
    * Lower the burst allowance to the requests that got through in the burst window before the refused one, when
-   * fewer got through than the allowance (another client took the rest). Nothing is learnt from a window that
+   * some but fewer than the allowance got through (another client took the rest). Nothing is learnt from a window that
    * overlapped a pause (it was not paced at the allowance), nor twice in one burst window.
    */
   #lowerBurst(state: KeyState, sentAt: number, now: number): void {
     const from = sentAt - this.#burstWindowMs;
     if (state.windows.shared || now - state.burstChangedAt < this.#burstWindowMs || from < state.pausedUntil) return;
     const through = state.recent.filter((r) => r.start >= from && r.start <= sentAt && !r.throttled).length;
-    if (through >= state.limits.burst) return;
-    const burst = Math.max(1, through);
+    // none got through: the window was taken whole (the steady window used up, or another client's burst), which a
+    // lower burst allowance would not help; the refused request's wait handles it
+    if (through >= state.limits.burst || through === 0) return;
+    const burst = through;
     state.burstChangedAt = now;
     this.#resize(state, { steady: state.limits.steady, burst });
     this.#logger.info('rate limiter lowered the burst allowance after a 429', { burst });
@@ -698,6 +733,8 @@ export class RateLimiter {
       latencies: [],
       recent: [],
       burstChangedAt: -Infinity,
+      throttles: 0,
+      refusedSince: undefined,
       steady: undefined,
       pausedUntil: 0,
       marginMs: this.#marginMs,

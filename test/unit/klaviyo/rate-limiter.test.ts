@@ -290,8 +290,8 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
     }
     expect(l.pacedLimits(KEY).burst).toBe(10);
     const cutAt = Date.now();
-    const wait = l.throttled(KEY, { sentAt: sent[6]!, inARow: 0 });
-    for (const at of sent.slice(7)) l.throttled(KEY, { sentAt: at, inARow: 0 });
+    const wait = l.throttled(KEY, { sentAt: sent[6]! });
+    for (const at of sent.slice(7)) l.throttled(KEY, { sentAt: at });
     expect(wait).toBe(1000); // no Retry-After, the steady window has room: the end of the burst window
     expect(l.pacedLimits(KEY).burst).toBe(6); // one cut per burst window, to the six that got through
     await vi.advanceTimersByTimeAsync(9_999 - (Date.now() - cutAt));
@@ -309,10 +309,47 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
     const sentAt = Date.now();
     await l.schedule(KEY, async () => undefined);
     await l.observe(KEY, { limit: 1000, remaining: 0, resetSeconds: 42 });
-    expect(l.throttled(KEY, { sentAt, inARow: 0 })).toBe(42_000);
+    expect(l.throttled(KEY, { sentAt })).toBe(42_000);
     expect(l.pacedLimits(KEY).burst).toBe(10); // a steady 429 says nothing of the burst window
     // Retry-After wins when there is one
-    expect(l.throttled(KEY, { sentAt, inARow: 0, retryAfterMs: 3000 })).toBe(3000);
+    expect(l.throttled(KEY, { sentAt, retryAfterMs: 3000 })).toBe(3000);
+  });
+
+  it('nothing known of the windows: a first 429 waits for the burst window, refused again a window later the whole steady window; an admitted answer ends it', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 1000 } }, marginMs: 0 });
+    const t0 = Date.now();
+    // another client used up the steady window before our first request; 429s carry no RateLimit-* headers
+    expect(l.throttled(KEY, { sentAt: t0 })).toBe(1000); // may be the burst window's
+    expect(l.throttled(KEY, { sentAt: t0 + 10 })).toBe(1000); // the same burst window: still may be
+    await vi.advanceTimersByTimeAsync(1000);
+    // another request, sent a burst window after the first refusal, refused too: the steady window is used up, and
+    // with no RateLimit-Reset known its end is at most one whole window away
+    expect(l.throttled(KEY, { sentAt: t0 + 1000 })).toBe(60_000);
+    await vi.advanceTimersByTimeAsync(60_000);
+    // admitted (sent after the first refusal): the run of refusals is over; the next 429 is a first one again
+    l.admitted(KEY, t0 + 61_000);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(l.throttled(KEY, { sentAt: t0 + 66_000 })).toBe(1000);
+  });
+
+  it('a key\'s first request answered 429 states no limits: the next still goes alone, after the pause', async () => {
+    vi.useFakeTimers();
+    const l = limiter({ tiers: { [KEY]: { burst: 10, steady: 100 } } });
+    const t0 = Date.now();
+    const starts: number[] = [];
+    let n = 0;
+    const all = Promise.all(Array.from({ length: 3 }, () => l.schedule(KEY, async () => {
+      starts.push(Date.now() - t0);
+      await delay(100);
+      // the first is refused: the client reports the 429 before the request's function returns
+      if (n++ === 0) l.throttled(KEY, { sentAt: t0 });
+    })));
+    await settle(all);
+    // the second waits out the 1 s pause and goes alone; the third waits for its answer. Nothing got through before
+    // the refusal, so the burst allowance stays at 10.
+    expect(starts).toEqual([0, 1100, 1200]);
+    expect(l.pacedLimits(KEY).burst).toBe(10);
   });
 
   it('with a steady latency, a token comes back one window after the request was counted, not after its answer', async () => {
@@ -347,13 +384,13 @@ describe('RateLimiter learns from the answers (issue 12)', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await fifth;
     expect(sent[4]! - sent[0]!).toBeLessThanOrEqual(1000);
-    expect(l.throttled(KEY, { sentAt: sent[4]!, inARow: 0, retryAfterMs: 1000 })).toBe(1000);
+    expect(l.throttled(KEY, { sentAt: sent[4]!, retryAfterMs: 1000 })).toBe(1000);
     expect(l.pacedLimits(KEY).burst).toBe(4);
     // the first requests after the pause are refused too: the window before them was paused, nothing to learn
     const sixth = l.schedule(KEY, async () => void sent.push(Date.now()));
     await vi.advanceTimersByTimeAsync(1500);
     await sixth;
-    l.throttled(KEY, { sentAt: sent[5]!, inARow: 0, retryAfterMs: 1000 });
+    l.throttled(KEY, { sentAt: sent[5]!, retryAfterMs: 1000 });
     expect(l.pacedLimits(KEY).burst).toBe(4);
   });
 
@@ -452,7 +489,7 @@ describe('RateLimiter at the clock\'s windows (Klaviyo\'s fixed windows, aligned
     const l = limiter({ tiers: { [KEY]: { burst: 2, steady: 150 } }, trustStated: true, marginMs: 0 });
     expect(await run(l, 4)).toEqual([0, 0, 700, 700]);
     // (a 429 with Retry-After for the last request: the burst window had its two, so the allowance stays)
-    l.throttled(KEY, { sentAt: T0 + 700, inARow: 0, retryAfterMs: 1 });
+    l.throttled(KEY, { sentAt: T0 + 700, retryAfterMs: 1 });
     expect(l.pacedLimits(KEY).burst).toBe(2);
     await vi.advanceTimersByTimeAsync(2000);
     const t = Date.now() - T0;
