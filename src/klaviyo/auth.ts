@@ -40,5 +40,5 @@ export function authCause(status: number, errors: readonly JsonApiError[], endpo
   if (codes.has('not_authenticated')) {
     return 'Likely cause: no usable key reached Klaviyo (the request needs `Authorization: Klaviyo-API-Key pk_…`): check the variable that holds the key and any proxy in between.';
   }
-  return 'Likely cause: the key is wrong, revoked, or belongs to another Klaviyo account: check the variable that holds the key (destination.apiKeyEnv, default KLAVIYO_API_KEY).';
+  return 'Likely cause: the key is wrong, revoked, or belongs to another Klaviyo account: check the variable that holds the key (KLAVIYO_API_KEY; for a klaviyo destination, the one its apiKeyEnv names).';
 }
