@@ -92,6 +92,8 @@ interface Kept {
   id: string;
   resource: ApiResource;
   iso: string;
+  /** instantKey(iso), once per record. */
+  key: number | undefined;
 }
 
 /** A fetched page on its way to the generator, with the state its range moves to once it is yielded. */
@@ -182,6 +184,15 @@ export class RangeReader {
   }
 
   async *records(): AsyncGenerator<SourceRecord> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /**
+   * The records one page at a time (the runner takes these: one promise per page instead of one per record, over
+   * two generator layers). A page's records are made when it is taken, against the committed state then: a range
+   * split off while the page is processed has yielded nothing yet, so a cursor without it is as exact.
+   */
+  async *batches(): AsyncGenerator<SourceRecord[]> {
     await this.#start();
     const workers = Array.from({ length: this.#o.concurrency }, () => this.#work());
     let seq = this.#o.firstSeq;
@@ -192,16 +203,18 @@ export class RangeReader {
       for (;;) {
         const item = await this.#take();
         if (item === undefined) break;
-        for (const rec of item.records) {
-          if (this.#o.limit !== undefined && yielded >= this.#o.limit) return;
-          if (this.#o.signal?.aborted) return;
-          if (snapVersion !== this.#version) {
-            snap = this.#ranges.map((r) => ({ ...r }));
-            snapVersion = this.#version;
-          }
-          yield this.#record(item, rec, snap, this.#ranges.indexOf(item.range), seq++);
-          yielded++;
+        if (this.#o.signal?.aborted) return;
+        const left = this.#o.limit === undefined ? item.records.length : Math.min(item.records.length, this.#o.limit - yielded);
+        if (snapVersion !== this.#version) {
+          snap = this.#ranges.map((r) => ({ ...r }));
+          snapVersion = this.#version;
         }
+        const r = this.#ranges.indexOf(item.range);
+        const batch: SourceRecord[] = [];
+        for (let i = 0; i < left; i++) batch.push(this.#record(item, item.records[i]!, snap, r, seq++));
+        yielded += batch.length;
+        if (batch.length > 0) yield batch;
+        if (left < item.records.length) return; // the limit: the page is not done
         this.#completePage(item);
       }
       if (this.#failure !== undefined) throw this.#failure;
@@ -214,7 +227,7 @@ export class RangeReader {
   }
 
   #record(item: PageItem, rec: Kept, snap: RangeState[], r: number, seq: number): SourceRecord {
-    const key = instantKey(rec.iso);
+    const key = rec.key;
     if (key !== undefined && key === this.#lastKey && !this.#top.includes(rec.id)) this.#top = [...this.#top, rec.id];
     const cursor: RangeCursor = { v: 2, ranges: snap, r, index: rec.index, id: rec.id, last: this.#last, top: this.#top };
     const pos: SourcePosition = { seq, source: this.#o.plan.source, cursor: cursor as unknown as Record<string, unknown> };
@@ -440,7 +453,7 @@ export class RangeReader {
           if (key === tieKey) tieIds.add(id);
           if (this.#o.covered?.(key, id)) continue;
         }
-        records.push({ index, id, resource, iso });
+        records.push({ index, id, resource, iso, key });
       }
       const resumeAt = this.#resumeAt;
       if (resumeAt?.range === range) {

@@ -187,6 +187,16 @@ class KlaviyoSourceReader implements KlaviyoReader {
   }
 
   async *records(): AsyncGenerator<SourceRecord> {
+    yield* (await this.#reader()).records();
+  }
+
+  /** The records a page at a time (see RangeReader.batches). */
+  async *batches(): AsyncGenerator<SourceRecord[]> {
+    yield* (await this.#reader()).batches();
+  }
+
+  /** The range reader of this run (its plan needs the metric ids: a request). */
+  async #reader(): Promise<RangeReader> {
     const config = this.#config;
     const ctx = this.#ctx;
     const plan = resourcePlan(config, await this.#metricIds());
@@ -213,7 +223,7 @@ class KlaviyoSourceReader implements KlaviyoReader {
       signal: ctx.signal,
       what: `the ${config.resource === 'members' ? `members of ${plan.source.slice('klaviyo:'.length)}` : config.resource}`,
     });
-    yield* this.#ranges.records();
+    return this.#ranges;
   }
 }
 
