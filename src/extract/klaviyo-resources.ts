@@ -73,12 +73,40 @@ export function indexIncluded(included: unknown): IncludedIndex {
   return index;
 }
 
+/**
+ * Dotted keys already made, by prefix and key. Every record of a page repeats the same keys
+ * (`event_properties.ProductID`, …): building each one again per record (a new string, hashed again when it becomes
+ * a property name) made flattening a page of 1,000 events 2–3 times slower (2–4 ms against ~1 ms, measured on a
+ * generated events page), and it was the export's largest cost after the JSON itself. Bounded: keys come from the data.
+ */
+const dottedKeys = new Map<string, Map<string, string>>();
+let dottedKeyCount = 0;
+const MAX_DOTTED_KEYS = 50_000;
+
+function dottedKey(prefix: string, key: string): string {
+  let byKey = dottedKeys.get(prefix);
+  const known = byKey?.get(key);
+  if (known !== undefined) return known;
+  const full = `${prefix}.${key}`;
+  if (dottedKeyCount < MAX_DOTTED_KEYS) {
+    if (!byKey) dottedKeys.set(prefix, (byKey = new Map()));
+    byKey.set(key, full);
+    dottedKeyCount++;
+  }
+  return full;
+}
+
 /** Adds `value`'s leaves to `row` under dotted keys below `prefix` (arrays and scalars are leaves). */
 export function flattenInto(row: Record<string, unknown>, prefix: string, value: unknown): void {
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
-    const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length === 0 && prefix) row[prefix] = undefined;
-    for (const [k, v] of entries) flattenInto(row, prefix ? `${prefix}.${k}` : k, v);
+    // for…in over own keys (JSON.parse makes no inherited enumerable ones): Object.entries' arrays per object cost GC
+    let empty = true;
+    for (const k in value) {
+      if (!Object.hasOwn(value, k)) continue;
+      empty = false;
+      flattenInto(row, prefix ? dottedKey(prefix, k) : k, (value as Record<string, unknown>)[k]);
+    }
+    if (empty && prefix) row[prefix] = undefined;
     return;
   }
   if (prefix) row[prefix] = value;
