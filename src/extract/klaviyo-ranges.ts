@@ -448,7 +448,7 @@ export class RangeReader {
           if (key === lo && skip.has(id)) continue;
           if (key > tieKey) {
             tieKey = key;
-            tieIds = new Set();
+            tieIds.clear(); // one set for the range (a split copies it): not a new one per record
           }
           if (key === tieKey) tieIds.add(id);
           if (this.#o.covered?.(key, id)) continue;

@@ -138,8 +138,9 @@ function flattenRelated(row: Record<string, unknown>, resource: ApiResource, inc
       });
     } else if (data && typeof data === 'object') {
       const d = data as { type?: unknown; id?: unknown };
-      row[`${name}.id`] = d.id;
-      const r = included.get(`${String(d.type)}:${String(d.id)}`);
+      row[dottedKey(name, 'id')] = d.id;
+      // a page without `included` (events without `include:`): no lookup key to build per record
+      const r = included.size === 0 ? undefined : included.get(`${String(d.type)}:${String(d.id)}`);
       if (r) flattenInto(row, name, r.attributes ?? {});
     }
   }
