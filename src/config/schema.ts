@@ -206,7 +206,7 @@ export const KlaviyoSource = z
       .max(128)
       .optional()
       .describe(
-        'Time ranges read at once (events, profiles, members, campaigns, flows, templates): the time span is split into ranges, each read by its own cursor, a range found large split again. All requests share the rate limiter. 1 reads one cursor. @default enough requests in flight to fill the endpoint\'s burst window at 250 ms latency, at most 32 and at most 4,000 records in flight (events 4, members/profiles/templates 19, campaigns 3, flows 1)',
+        'Time ranges read at once (events, profiles, members, campaigns, flows, templates): the time span is split into ranges, each read by its own cursor, a range found large split again. All requests share the rate limiter. 1 reads one cursor. @default enough requests in flight to fill the endpoint\'s burst window at 400 ms per request (250 ms latency plus parsing), at most 32 and at most 4,000 records in flight (events 4, members/profiles/templates 30, campaigns 4, flows 2)',
       ),
     incremental: z
       .boolean()

@@ -12,8 +12,10 @@ import { indexIncluded, type ApiResource, type IncludedIndex, type ResourcePlan 
  * by the client's rate limiter) each read one range at a time, page after page, sorted by time. While a worker
  * would otherwise sit idle, a range whose page has a next link is split at that page boundary: the range goes on
  * as a fresh query from the page's last instant (`lo` = that instant, the ids already read at it in `skip`) up to
- * the middle of what is left, and a new range takes the upper half; so the ranges double each round of pages until
- * every worker has one, and a range that turns out large is split again. A split point is a whole second. Bounds
+ * the first of equal shares of what is left, one more share per idle worker, each a new range; so every worker has
+ * a range after the first page (not after log2(concurrency) rounds of pages, each a latency long: at 250 ms and 30
+ * workers that took over a second, most of an L endpoint's first burst windows), and a range that turns out large
+ * is split again when a worker goes idle. A split point is a whole second. Bounds
  * are sent as whole seconds (`open` resources only take greater-than / less-than); records outside [lo, hi) are
  * dropped client-side, so loose filters never repeat a record.
  *
@@ -107,11 +109,18 @@ interface PageItem {
 }
 
 const SECOND = 1_000_000;
+/** A range split in more shares gets at least this many pages each, as estimated (see #splitPoints). */
+const MIN_PAGES_PER_SHARE = 2;
 /**
- * Fetched pages waiting for the generator before workers stop asking for more: the queue only fills when the
- * consumer is the slower side, where a longer one would not help. Memory: at most this + `concurrency` pages.
+ * Records of fetched pages waiting for the generator before workers stop asking for more (at least 2 pages: events
+ * at 1,000 per page; members and profiles at 100: 20). The queue fills when the consumer is the slower side, and
+ * that is when a longer one helps: the tiers' allowance comes in windows (an L endpoint spends its minute's 700 in
+ * ~10 s, then waits), and a page not asked for while the consumer catches up is allowance the window takes with it;
+ * the consumer catches up while the client waits for the next window. With 2 pages, the members export's workers
+ * spent a third of their time waiting for the consumer in a run's first seconds (code not yet optimized), ~20
+ * requests/s of L's 75. Memory: at most this + `concurrency` pages.
  */
-const QUEUED_PAGES = 2;
+const QUEUED_RECORDS = 2_000;
 
 /**
  * An ISO 8601 date-time with an offset → microseconds since the epoch (Date.parse stops at milliseconds).
@@ -160,6 +169,8 @@ export class RangeReader {
   #ranges: RangeState[] = [];
   /** Ranges no worker has taken yet (their first page not fetched). */
   #pending: RangeState[] = [];
+  /** Streams split at least once (see #splitPoints). */
+  readonly #spread = new Set<number>();
   #queue: PageItem[] = [];
   #busy = 0;
   #workers = 0;
@@ -421,7 +432,9 @@ export class RangeReader {
     // ids read at the highest instant of this range so far (a restart from that instant skips them)
     let tieKey = lo ?? -1;
     let tieIds = new Set(skip);
-    const maxQueue = QUEUED_PAGES;
+    /** The first instant of the page just read (how much time a page spans, see #splitPoints). */
+    let pageFirst: number | undefined;
+    const maxQueue = Math.max(2, Math.floor(QUEUED_RECORDS / (this.#o.plan.pageSize ?? 100)));
     for (;;) {
       while (this.#queue.length >= maxQueue && !this.#stopped) await this.#changed.wait();
       if (this.#stopped || this.#failure !== undefined || this.#o.signal?.aborted) return;
@@ -433,6 +446,7 @@ export class RangeReader {
       }
       const records: Kept[] = [];
       let ended = false;
+      pageFirst = undefined;
       for (let index = 0; index < page.data.length; index++) {
         const resource = page.data[index]!;
         const id = typeof resource.id === 'string' ? resource.id : '';
@@ -446,6 +460,7 @@ export class RangeReader {
             break;
           }
           if (key === lo && skip.has(id)) continue;
+          pageFirst ??= key;
           if (key > tieKey) {
             tieKey = key;
             tieIds.clear(); // one set for the range (a split copies it): not a new one per record
@@ -464,13 +479,16 @@ export class RangeReader {
       }
       const item: PageItem = { range, records, included: page.included, after: { done: true } };
       if (!ended && page.next !== undefined) {
-        const mid = this.#splitPoint(range, lo, tieKey);
-        if (mid !== undefined) {
-          // this range goes on from the page's last instant up to `mid`; a new range takes [mid, hi)
-          const child: RangeState = { s: range.s, part: partKey(mid, range.s, this.#o.plan.streams.length), lo: mid, hi: range.hi };
-          range.hi = mid;
-          this.#ranges.push(child);
-          this.#pending.push(child);
+        const points = this.#splitPoints(range, lo, tieKey, pageFirst);
+        if (points.length > 0) {
+          // this range goes on from the page's last instant up to the first point; new ranges take [point, next point)
+          const hi = range.hi;
+          points.forEach((at, i) => {
+            const child: RangeState = { s: range.s, part: partKey(at, range.s, this.#o.plan.streams.length), lo: at, hi: points[i + 1] ?? hi };
+            this.#ranges.push(child);
+            this.#pending.push(child);
+          });
+          range.hi = points[0]!;
           this.#version++;
           lo = tieKey;
           skip = new Set(tieIds);
@@ -487,14 +505,35 @@ export class RangeReader {
     }
   }
 
-  /** Where to split a range whose page ended at `tieKey` with more to come; undefined: keep reading it whole. */
-  #splitPoint(range: RangeState, lo: number | null, tieKey: number): number | undefined {
+  /**
+   * Where to split a range whose page ended at `tieKey` with more to come (the page began at `pageFirst`): whole
+   * seconds cutting what is left into equal shares, one more share per idle worker, but (after the stream's first
+   * split) no more shares than leave MIN_PAGES_PER_SHARE pages each, as far as the page's span tells: each range
+   * ends on a partial page, an extra request, and requests are what the tiers count (splitting into every idle
+   * worker each time took 15% more requests than pages). None: keep reading it whole.
+   */
+  #splitPoints(range: RangeState, lo: number | null, tieKey: number, pageFirst: number | undefined): number[] {
     const time = this.#o.plan.time;
-    if (!time || time.ops === 'lower' || range.hi === null) return undefined;
-    if (this.#pending.length > 0 || this.#busy >= this.#o.concurrency) return undefined; // no worker would take it
-    if (lo !== null && tieKey <= lo) return undefined; // no progress since the range (re)started
-    const mid = Math.floor((Math.floor(tieKey / SECOND) + Math.ceil(range.hi / SECOND)) / 2) * SECOND;
-    return mid > tieKey && mid < range.hi ? mid : undefined;
+    if (!time || time.ops === 'lower' || range.hi === null) return [];
+    const idle = this.#o.concurrency - this.#busy;
+    if (this.#pending.length > 0 || idle <= 0) return []; // no worker would take it
+    if (lo !== null && tieKey <= lo) return []; // no progress since the range (re)started
+    const pageSpan = pageFirst === undefined ? 0 : tieKey - pageFirst;
+    // A stream's first split takes every idle worker whatever the estimate: records are seldom spread evenly over
+    // time (members join more recently, the first page spans months), the start is when requests in flight count
+    // most, and at worst it costs one request per worker.
+    const first = !this.#spread.has(range.s);
+    const pagesLeft = pageSpan > 0 && !first ? (range.hi - tieKey) / pageSpan : Infinity;
+    const shares = Math.min(idle + 1, Math.floor(pagesLeft / MIN_PAGES_PER_SHARE));
+    if (shares >= 2) this.#spread.add(range.s);
+    const from = Math.floor(tieKey / SECOND);
+    const to = Math.ceil(range.hi / SECOND);
+    const points: number[] = [];
+    for (let i = 1; i < shares; i++) {
+      const at = Math.floor(from + ((to - from) * i) / shares) * SECOND;
+      if (at > tieKey && at < range.hi && at > (points.at(-1) ?? -Infinity)) points.push(at);
+    }
+    return points;
   }
 }
 

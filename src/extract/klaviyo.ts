@@ -54,8 +54,13 @@ export interface KlaviyoReaderOptions {
   client?: KlaviyoClient;
 }
 
-/** Requests in flight that fill an endpoint's burst window when each answer takes this long. */
-const DESIGN_LATENCY_S = 0.25;
+/**
+ * Requests in flight that fill an endpoint's burst window when each request takes this long: a 250 ms answer plus
+ * what the client and a loaded server add (parsing the page, waiting for the consumer). At burst × 250 ms alone (19
+ * for L) the members export sent ~50 requests/s of L's 75 (each took ~380 ms on a shared 2-core host), and the
+ * first minute window of a run, often a short one, closed on a fraction of its allowance: one minute window more.
+ */
+const DESIGN_LATENCY_S = 0.4;
 const MAX_DEFAULT_CONCURRENCY = 32;
 /**
  * Records of the pages in flight at most, by default. A page of 1,000 events with their profiles is a few MB once
@@ -66,8 +71,8 @@ const MAX_DEFAULT_CONCURRENCY = 32;
 const MAX_DEFAULT_RECORDS_IN_FLIGHT = 4_000;
 
 /**
- * Default `concurrency`: the endpoint's burst allowance × 250 ms (tier M for `predictive_analytics`), at least 1, at
- * most 32 and at most 4,000 records of pages in flight (events at 1,000 per page: 4).
+ * Default `concurrency`: the endpoint's burst allowance × 400 ms (tier M for `predictive_analytics`), at least 1, at
+ * most 32 and at most 4,000 records of pages in flight (L: 30; M: 4; events at 1,000 per page: 4).
  */
 export function defaultConcurrency(plan: Pick<ResourcePlan, 'endpoint' | 'pageSize'>, predictive = false): number {
   const burst = predictive ? 10 : (pacingLimits(plan.endpoint)?.burst ?? 10);
