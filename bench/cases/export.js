@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defaultConcurrency } from '../../dist/extract/klaviyo.js';
 import { ENDPOINTS } from '../../dist/klaviyo/endpoints.js';
 import { Agent } from 'undici';
@@ -266,4 +267,38 @@ export async function run(ctx) {
       'emulatorCores: CPU seconds of the emulator process per second of the run (1 = one core); machineBusy: share of all cores busy over the run (other processes included).',
     ],
   };
+}
+
+/**
+ * The members runs alone at `members` members (a reduced size that still crosses minute windows, e.g. 100,000: ~1,000
+ * requests where L allows 700–750 a minute), partitioned and, with `oneCursor`, one cursor: for measuring a change
+ * to the source's pacing without the full case. The efficiency depends on where in a minute the first request
+ * falls (a short first window holds fewer requests): compare runs at several phases, or many.
+ */
+export async function runMembers(ctx, { members, oneCursor = false }) {
+  const emu = await startEmulatorProcess({
+    limits: 'klaviyo',
+    args: ['--generate', `profiles=${members},events=0,members=${members},seed=1,end=2026-01-01T00:00:00Z`, '--latency', String(LATENCY_MS)],
+  });
+  const runs = [];
+  try {
+    runs.push(await one(ctx, emu, { label: 'members-partitioned', resource: 'members' }));
+    if (oneCursor) runs.push(await one(ctx, emu, { label: 'members-one-cursor', resource: 'members', concurrency: 1 }));
+  } finally {
+    await emu.close();
+  }
+  return { config: { latencyMs: LATENCY_MS, limits: 'klaviyo (spec tiers)', members }, metrics: { runs } };
+}
+
+// `node bench/cases/export.js --members=100000 [--one-cursor]` (after `npm run build`): the members runs alone at that
+// size, the result on stdout (no result file).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const members = Number(process.argv.find((a) => a.startsWith('--members='))?.slice('--members='.length));
+  if (!(members > 0)) {
+    process.stderr.write('usage: node bench/cases/export.js --members=<count> [--one-cursor]\n');
+    process.exit(2);
+  }
+  const log = (m) => process.stderr.write(`[bench export ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+  const result = await runMembers({ log }, { members, oneCursor: process.argv.includes('--one-cursor') });
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
