@@ -124,6 +124,8 @@ const MIN_PAGES_PER_SHARE = 4;
  * requests/s of L's 75. Memory: at most this + `concurrency` pages.
  */
 const QUEUED_RECORDS = 2_000;
+/** …and at most this many pages (pages of 10 lists or templates: 20, not 200). */
+const MAX_QUEUED_PAGES = 20;
 
 /**
  * An ISO 8601 date-time with an offset → microseconds since the epoch (Date.parse stops at milliseconds).
@@ -437,7 +439,7 @@ export class RangeReader {
     let tieIds = new Set(skip);
     /** The first instant of the page just read (how much time a page spans, see #splitPoints). */
     let pageFirst: number | undefined;
-    const maxQueue = Math.max(2, Math.floor(QUEUED_RECORDS / (this.#o.plan.pageSize ?? 100)));
+    const maxQueue = Math.max(2, Math.min(MAX_QUEUED_PAGES, Math.floor(QUEUED_RECORDS / (this.#o.plan.pageSize ?? 100))));
     for (;;) {
       while (this.#queue.length >= maxQueue && !this.#stopped) await this.#changed.wait();
       if (this.#stopped || this.#failure !== undefined || this.#o.signal?.aborted) return;

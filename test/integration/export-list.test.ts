@@ -266,7 +266,9 @@ describe('interrupted export', () => {
   it('a resume whose partial file is gone fails clearly (CHECKPOINT_MISMATCH) instead of writing an incomplete export', async () => {
     const dir = await mkdtemp(path.join(tmp, 'lost-'));
     const list = await createList('Lost list');
-    await addMembers(list, 210, T0 + 500_000);
+    // 60 pages of 10: the reader runs at most 20 queued pages (+ 1 in flight) ahead of the writer, so requests still
+    // go out after the first flush (100 rows), which is when the run is interrupted
+    await addMembers(list, 600, T0 + 500_000);
     const file = path.join(dir, 'export.yaml');
     const out = path.join(dir, 'out', 'members.csv');
     await writeFile(file, pipeline('lost-export', list, `  type: csv\n  path: out/members.csv`, 10));
