@@ -198,7 +198,7 @@ const TUNING_KEYS: Record<string, Record<string, readonly string[]>> = {
   source: {
     postgres: ['batchSize', 'ssl', 'statementTimeout', 'applicationName'],
     s3: ['region', 'forcePathStyle'],
-    klaviyo: ['pageSize'],
+    klaviyo: ['pageSize', 'rateLimits'],
     // what a resume does with a file that changed since the interrupted attempt: set after a SOURCE_CHANGED refusal
     csv: ['onChangedFile'],
     ndjson: ['onChangedFile'],

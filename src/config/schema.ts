@@ -146,6 +146,12 @@ const InstantText = z
   .string()
   .regex(/^\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d))?$/i, 'expected an ISO 8601 date-time with an offset, e.g. 2026-01-01T00:00:00Z, or a date');
 
+/** A rate-limit tier: Klaviyo's burst (1 s) and steady (1 min) allowances of an endpoint. */
+export const Tier = z.strictObject({
+  burst: z.number().int().min(1).describe('Requests per second.'),
+  steady: z.number().int().min(1).describe('Requests per minute.'),
+});
+
 export const KlaviyoSource = z
   .strictObject({
     type: z.literal('klaviyo'),
@@ -207,6 +213,12 @@ export const KlaviyoSource = z
       .optional()
       .describe(
         'Time ranges read at once (events, profiles, members, campaigns, flows, templates): the time span is split into ranges, each read by its own cursor, a range found large split again. All requests share the rate limiter. 1 reads one cursor. @default enough requests in flight to fill the endpoint\'s burst window at 400 ms per request (250 ms latency plus parsing), at most 32 and at most 4,000 records in flight (events 4, members/profiles/templates 30, campaigns 4, flows 2)',
+      ),
+    rateLimits: z
+      .record(z.string(), Tier)
+      .optional()
+      .describe(
+        'Override tiers per endpoint key (e.g. `"GET /api/lists/{id}/profiles": {burst: 75, steady: 750}`): the allowance the account has, when it is not the documented one (custom limits, or L at the spec\'s 750/min where the loader paces at the docs\' 700/min by default). Stated allowances are trusted: the first request does not go alone to learn them.',
       ),
     incremental: z
       .boolean()
@@ -425,11 +437,6 @@ export const ExportTransform = z
   .describe('Select and rename profile fields for a CSV export.');
 
 // ---------------------------------------------------------------- destinations
-
-export const Tier = z.strictObject({
-  burst: z.number().int().min(1).describe('Requests per second.'),
-  steady: z.number().int().min(1).describe('Requests per minute.'),
-});
 
 export const KlaviyoDestination = z
   .strictObject({

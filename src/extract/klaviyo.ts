@@ -145,7 +145,7 @@ class KlaviyoSourceReader implements KlaviyoReader {
         });
       }
       this.#connection = connectKlaviyo(
-        { baseUrl: env[KLAVIYO_BASE_URL_ENV] || undefined, revision: DEFAULT_REVISION, rateLimits: undefined, retries: 8, timeoutMs: 60_000 },
+        { baseUrl: env[KLAVIYO_BASE_URL_ENV] || undefined, revision: DEFAULT_REVISION, rateLimits: this.#config.rateLimits, retries: 8, timeoutMs: 60_000 },
         {
           apiKey,
           stats: this.#ctx.stats ?? newStats(),

@@ -45,14 +45,14 @@ interface Run {
 }
 
 /** The events export run once in its own directory against `emu` with `key`. */
-async function exportEvents(name: string, emu: EmulatorHandle, key: string): Promise<Run> {
+async function exportEvents(name: string, emu: EmulatorHandle, key: string, { pageSize = 100, sourceExtra = '' } = {}): Promise<Run> {
   const dir = await mkdtemp(path.join(tmp, `${name}-`));
   const file = path.join(dir, 'events.yaml');
   await writeFile(
     file,
     `version: 1
 name: harsh-events
-source: {type: klaviyo, resource: events, include: [profile, metric], pageSize: 100, concurrency: 4}
+source: {type: klaviyo, resource: events, include: [profile, metric], pageSize: ${pageSize}, concurrency: 4${sourceExtra}}
 transform:
   type: export
   columns: {id: id, datetime: datetime, metric: metric.name, email: profile.email, value: "event_properties.$value", unique_id: "event_properties.$event_id"}
@@ -83,6 +83,21 @@ describe('events export under a harsh Klaviyo', () => {
     expect((await readFile(harsh.out)).equals(calmBytes)).toBe(true);
     expect(harsh.report.requests.total).toBeGreaterThan(3);
     expect(harsh.report.requests.throttled).toBeLessThanOrEqual(3);
+  }, 60_000);
+
+  it('a source\'s rateLimits pace the export at the allowance stated', async () => {
+    const emu = await emulator({ limits: 'klaviyo' });
+    const r = await exportEvents('stated', emu, KEY, { pageSize: 300, sourceExtra: ', rateLimits: {"GET /api/events": {burst: 1, steady: 600}}' });
+    expect(r.code, r.stderr).toBe(0);
+    const state = (await (await fetch(`${emu.url}/_emulator/state?key=${KEY}`)).json()) as {
+      requests: { admitted: Record<string, { first: number; last: number; count: number }> };
+    };
+    const admitted = state.requests.admitted['GET /api/events']!;
+    expect(admitted.count).toBe(r.report.requests.total);
+    expect(admitted.count).toBeGreaterThanOrEqual(4);
+    // one request a second, as stated (XL's documented 350/s would have sent them within a few ms of each other)
+    expect(admitted.last - admitted.first).toBeGreaterThanOrEqual((admitted.count - 1) * 950);
+    expect(r.report.requests.throttled).toBe(0);
   }, 60_000);
 
   it('a key refused with 400: failed at the first request, nothing published, the key written nowhere', async () => {
